@@ -1,0 +1,3 @@
+from journeygate.cli import main
+
+main()

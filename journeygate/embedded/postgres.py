@@ -1,0 +1,105 @@
+"""A private PostgreSQL server from the binaries shipped in the ``pgserver`` wheel.
+
+It listens on a free loopback port, keeps its data in a directory of ours and is stopped (fast
+shutdown) with the stack. PostgreSQL refuses to run as root, so as root the server runs as the
+unprivileged ``pgserver`` user, which the pgserver package creates.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+from journeygate.embedded.procs import Child, free_port
+from journeygate.errors import InfrastructureError
+
+SYSTEM_USER = "pgserver"
+
+
+def _bin_dir() -> Path:
+    with warnings.catch_warnings():
+        # pgserver's import looks up an XDG runtime directory it does not need here.
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+class EmbeddedPostgres:
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        self.root = root
+        self.pgdata = root / "pgdata"
+        self.socket_dir = root / "pgsock"
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.durable = durable
+        self.child: Child | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{dbname}"
+
+    def _run_as(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pgserver.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+        ensure_user_exists(SYSTEM_USER)
+        bins = _bin_dir()
+        ensure_prefix_permissions(bins)
+        ensure_folder_permissions(bins, 0o555)
+        ensure_folder_permissions(bins.parent / "lib", 0o444)
+        ensure_folder_permissions(bins.parent / "share", 0o444)
+        ensure_prefix_permissions(self.root)
+        shutil.chown(self.root, SYSTEM_USER)
+        return SYSTEM_USER
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        user = self._run_as()
+        bins = _bin_dir()
+        if not (self.pgdata / "PG_VERSION").exists():
+            result = subprocess.run(
+                [str(bins / "initdb"), "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8",
+                 "--locale=C", "-U", "postgres"],
+                capture_output=True, text=True, user=user, check=False,
+            )
+            if result.returncode != 0:
+                raise InfrastructureError(f"initdb failed: {result.stderr.strip()[-500:]}")
+        self.socket_dir.mkdir(exist_ok=True)
+        if user is not None:
+            shutil.chown(self.socket_dir, user)
+        argv = [
+            str(bins / "postgres"), "-D", str(self.pgdata),
+            "-h", self.host, "-p", str(self.port), "-k", str(self.socket_dir),
+            "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+            "-c", "timezone=UTC", "-c", "log_timezone=UTC",
+        ]
+        if not self.durable:
+            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        log = self.root / "postgres.log"
+        log.touch()
+        if user is not None:
+            shutil.chown(log, user)
+        self.child = Child("postgres", argv, log_path=log, user=user)
+        self.child.wait_for_port(self.host, self.port, timeout_s=60)
+
+    def stop(self) -> None:
+        if self.child is not None:
+            # SIGINT is PostgreSQL's "fast shutdown": roll back sessions, checkpoint, exit.
+            import signal
+
+            self.child.stop(timeout_s=30, sig=signal.SIGINT)
+            self.child = None

@@ -1,0 +1,121 @@
+"""Shared fixtures: real servers for the whole session, isolated names for each test.
+
+By default a private PostgreSQL, MQTT broker and Kafka-protocol broker are started on free
+loopback ports (the same embedded stack as ``make demo``). To use existing servers instead, set
+all three of ``JOURNEYGATE_TEST_MQTT_URL``, ``JOURNEYGATE_TEST_KAFKA_BOOTSTRAP`` and
+``JOURNEYGATE_TEST_DATABASE_URL`` (the database URL's user must be allowed to create databases).
+``JOURNEYGATE_TEST_MQTT_BROKER=amqtt`` forces the amqtt broker for the embedded stack.
+
+Each test gets its own Kafka topic prefix, MQTT topic root and database, so tests never see each
+other's data even on shared servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from journey.migrate import ensure_database, migrate
+from journeygate.embedded.stack import StackEndpoints, embedded_stack
+from journeygate.kafka import ensure_topics
+from journeygate.settings import Settings, load_settings
+
+_counter = itertools.count()
+
+
+def _external_endpoints() -> StackEndpoints | None:
+    mqtt = os.environ.get("JOURNEYGATE_TEST_MQTT_URL")
+    kafka = os.environ.get("JOURNEYGATE_TEST_KAFKA_BOOTSTRAP")
+    db = os.environ.get("JOURNEYGATE_TEST_DATABASE_URL")
+    if not (mqtt and kafka and db):
+        return None
+    return StackEndpoints(
+        mqtt_url=mqtt, mqtt_kind="external", kafka_bootstrap=kafka, database_url=db,
+        root=Path("/nonexistent"),
+    )
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEndpoints]:
+    """The session's MQTT, Kafka-protocol and PostgreSQL servers."""
+    external = _external_endpoints()
+    if external is not None:
+        yield external
+        return
+    root = tmp_path_factory.mktemp("stack")
+    prefer = os.environ.get("JOURNEYGATE_TEST_MQTT_BROKER", "auto")
+    with embedded_stack(root, mqtt=prefer, durable_postgres=False) as endpoints:
+        yield endpoints
+
+
+def _with_db(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def template_db(servers: StackEndpoints) -> str:
+    """A migrated database that per-test databases are copied from."""
+    name = f"jg_template_{uuid.uuid4().hex[:8]}"
+    url = _with_db(servers.database_url, name)
+    ensure_database(url)
+    migrate(url)
+    return name
+
+
+@pytest.fixture
+def make_settings(
+    servers: StackEndpoints, template_db: str
+) -> Iterator[Callable[..., Settings]]:
+    """Factory of isolated settings: fresh topics, MQTT topic root and migrated database."""
+    created: list[str] = []
+    admin_url = _with_db(servers.database_url, "postgres")
+
+    def factory(**overrides: object) -> Settings:
+        n = next(_counter)
+        tag = f"{uuid.uuid4().hex[:6]}{n}"
+        dbname = f"jg_test_{tag}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(dbname), sql.Identifier(template_db)
+                )
+            )
+        created.append(dbname)
+        values: dict[str, object] = {
+            "mqtt_url": servers.mqtt_url,
+            "kafka_bootstrap": servers.kafka_bootstrap,
+            "database_url": _with_db(servers.database_url, dbname),
+            "kafka_idempotence": False,
+            "kafka_partitions": 4,
+            "topic_prefix": f"t{tag}.",
+            "mqtt_topic_root": f"t{tag}/vehicles",
+            "bridge_id": f"bridge-{tag}",
+        }
+        values.update(overrides)
+        settings = load_settings(**values)
+        asyncio.run(ensure_topics(settings))
+        return settings
+
+    yield factory
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for dbname in created:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+            )
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Isolated settings for one test."""
+    return make_settings()
