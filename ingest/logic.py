@@ -1,0 +1,198 @@
+"""Pure decisions of the MQTT→Kafka bridge: where a message goes and what may be acked.
+
+Nothing here touches a socket (the one clock read is the ``dlq_ts_ms`` stamp that
+:func:`journeygate.kafka.dlq_headers` adds); the runner passes values in and acts on the results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from asyncio import CancelledError
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from journeygate.errors import ConfigError, DataError
+from journeygate.kafka import Headers, Topics, dlq_headers
+from journeygate.settings import Settings
+from schemas import records as r
+
+REASON_BAD_TOPIC = "bad_topic"
+REASON_OVERSIZE = "oversize"
+TELEMETRY_LEAF = "telemetry"
+# ISO 3779: 17 characters, digits and capital letters except I, O and Q.
+VIN_PATTERN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+
+
+def subscription_filter(root: str, share_group: str = "") -> str:
+    """The topic filter the bridge subscribes to, through ``$share/<group>/`` when grouped."""
+    topic = f"{root}/+/{TELEMETRY_LEAF}"
+    if not share_group:
+        return topic
+    if any(c in share_group for c in "/+#"):
+        raise ConfigError(f"invalid bridge share group {share_group!r}: no '/', '+' or '#'")
+    return f"$share/{share_group}/{topic}"
+
+
+def parse_topic(root: str, topic: str) -> str:
+    """The VIN of a ``{root}/{VIN}/telemetry`` topic; :class:`DataError` ``bad_topic`` otherwise."""
+    prefix, suffix = f"{root}/", f"/{TELEMETRY_LEAF}"
+    if topic.startswith(prefix) and topic.endswith(suffix):
+        vin = topic[len(prefix) : len(topic) - len(suffix)]
+        if VIN_PATTERN.fullmatch(vin):
+            return vin
+    raise DataError(REASON_BAD_TOPIC, f"topic {topic!r} is not {root}/<VIN>/{TELEMETRY_LEAF}")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One MQTT message as received; ``received_s`` is monotonic, ``ingest_ts_ms`` is UTC."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_s: float
+    ingest_ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """The Kafka record for one message; ``reason`` is the dead-letter code, None if forwarded."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    timestamp_ms: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    mqtt_root: str
+    bridge_id: str
+    max_payload_bytes: int
+    topics: Topics
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RouteConfig:
+        return cls(
+            settings.mqtt_topic_root,
+            settings.bridge_id,
+            settings.bridge_max_payload_bytes,
+            Topics.from_settings(settings),
+        )
+
+
+def route(msg: Inbound, cfg: RouteConfig) -> Outbound:
+    """Forward a good message to ``telemetry.raw`` unchanged, or dead-letter it with a reason.
+
+    The payload is not parsed here. A dead letter keeps the payload, cut to the size limit so
+    that an oversize message cannot become a record Kafka refuses (which would block the bridge);
+    a cut value carries the whole payload's size and SHA-256 in ``dlq_original_*`` headers.
+    """
+    headers: Headers = [
+        (r.HEADER_MQTT_TOPIC, msg.topic.encode()),
+        (r.HEADER_INGEST_TS_MS, str(msg.ingest_ts_ms).encode()),
+        (r.HEADER_BRIDGE_ID, cfg.bridge_id.encode()),
+    ]
+    key: bytes | None = None
+    try:
+        vin = parse_topic(cfg.mqtt_root, msg.topic)
+        key = vin.encode()
+        if len(msg.payload) > cfg.max_payload_bytes:
+            raise DataError(REASON_OVERSIZE, f"payload exceeds {cfg.max_payload_bytes} bytes")
+    except DataError as err:
+        size, limit = len(msg.payload), cfg.max_payload_bytes
+        detail = err.detail + (f" (value cut to {limit} of {size} bytes)" if size > limit else "")
+        dead = dlq_headers(
+            stage="bridge", reason=err.reason, detail=detail, source_topic=msg.topic,
+            source_partition=-1, source_offset=-1, original=headers,
+        )
+        if size > limit:
+            dead += [
+                (r.HEADER_DLQ_ORIGINAL_BYTES, str(size).encode()),
+                (r.HEADER_DLQ_ORIGINAL_SHA256, hashlib.sha256(msg.payload).hexdigest().encode()),
+            ]
+        value = msg.payload[:limit]
+        return Outbound(cfg.topics.dlq, key, value, dead, msg.ingest_ts_ms, err.reason)
+    return Outbound(cfg.topics.raw, key, msg.payload, headers, msg.ingest_ts_ms)
+
+
+def backoff_s(attempt: int, cap_s: float, rand01: float = 1.0, base_s: float = 0.5) -> float:
+    """Delay before reconnect ``attempt`` (0-based): doubling from ``base_s``, capped at
+    ``cap_s``, with "equal jitter" (half fixed, half scaled by ``rand01`` in [0, 1])."""
+    full = min(cap_s, base_s * 2.0 ** min(attempt, 32))
+    return full / 2 + full / 2 * rand01
+
+
+class Delivery(Protocol):
+    """The part of a future the ack queue reads (``asyncio.Future`` satisfies it)."""
+
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def exception(self) -> BaseException | None: ...
+
+
+D = TypeVar("D", bound=Delivery)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending(Generic[D]):
+    """A received message waiting for Kafka; ``mid`` 0 is a QoS 0 message (nothing to ack)."""
+
+    mid: int
+    qos: int
+    received_s: float
+    reason: str | None
+    delivery: D
+
+
+def failure_of(delivery: Delivery) -> BaseException | None:
+    """Why a finished delivery failed, or None if it is unfinished or succeeded."""
+    if not delivery.done():
+        return None
+    if delivery.cancelled():
+        return CancelledError("Kafka delivery cancelled")
+    return delivery.exception()
+
+
+class AckQueue(Generic[D]):
+    """Messages in arrival order; releases only the longest prefix Kafka has acknowledged.
+
+    MQTT requires PUBACKs in arrival order, and a message must not be acked before its record is
+    stored, so a slow or failed delivery holds back every message behind it.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[Pending[D]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def push(self, item: Pending[D]) -> None:
+        self._items.append(item)
+
+    @property
+    def head(self) -> Pending[D] | None:
+        return self._items[0] if self._items else None
+
+    def pop_ready(self) -> list[Pending[D]]:
+        """Remove and return the leading messages whose deliveries succeeded, in order."""
+        ready: list[Pending[D]] = []
+        items = self._items
+        while items and items[0].delivery.done() and failure_of(items[0].delivery) is None:
+            ready.append(items.popleft())
+        return ready
+
+    def head_failure(self) -> BaseException | None:
+        """The error of the first message if its delivery failed (nothing can be acked then)."""
+        return failure_of(self._items[0].delivery) if self._items else None
+
+    def clear(self) -> list[Pending[D]]:
+        """Drop every message (their acks would belong to a dead connection) and return them."""
+        dropped = list(self._items)
+        self._items.clear()
+        return dropped

@@ -1,0 +1,62 @@
+"""The bridge's Prometheus metrics, behind a handful of functions the runner calls per batch."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Sequence
+from typing import Any
+
+from ingest.logic import Pending
+from journeygate.metrics import counter, gauge, histogram
+
+STAGE = "bridge"
+
+RECEIVED = counter(STAGE, "received_total", "MQTT messages received from the broker.")
+FORWARDED = counter(
+    STAGE, "forwarded_total", "Messages stored in telemetry.raw and acknowledged to the broker."
+)
+DEAD_LETTERED = counter(
+    STAGE, "dead_lettered_total", "Messages stored in telemetry.dlq and acknowledged.", ("reason",)
+)
+ACK_LATENCY = histogram(
+    STAGE, "ack_latency_seconds", "Time from receiving a message to queueing its PUBACK."
+)
+INFLIGHT = gauge(
+    STAGE, "inflight_messages", "Messages received but not yet acknowledged to the broker."
+)
+CONNECTED = gauge(STAGE, "connected", "1 while connected and subscribed to the MQTT broker.")
+RECONNECTS = counter(
+    STAGE, "reconnects_total", "MQTT sessions re-established after a lost connection."
+)
+
+
+def received(count: int) -> None:
+    RECEIVED.inc(count)
+
+
+def completed(batch: Sequence[Pending[Any]], now_s: float) -> None:
+    """Count a batch of messages Kafka acknowledged and record their ack latency."""
+    if not batch:
+        return
+    reasons = Tally(p.reason for p in batch)
+    forwarded = reasons.pop(None, 0)
+    if forwarded:
+        FORWARDED.inc(forwarded)
+    for reason, count in reasons.items():
+        DEAD_LETTERED.labels(reason=reason).inc(count)
+    for p in batch:
+        ACK_LATENCY.observe(now_s - p.received_s)
+
+
+def inflight(count: int) -> None:
+    INFLIGHT.set(count)
+
+
+def connected(again: bool) -> None:
+    CONNECTED.set(1)
+    if again:
+        RECONNECTS.inc()
+
+
+def disconnected() -> None:
+    CONNECTED.set(0)

@@ -1,0 +1,177 @@
+"""The MQTT→Kafka bridge process: connection lifecycle around one :class:`Forwarder` per session.
+
+A PUBACK goes to the broker only after Kafka has stored the record (``acks=all``), in arrival
+order. When Kafka fails, the bridge disconnects without acking and recreates its producer; when
+the broker goes away, it reconnects with exponential backoff. The broker then redelivers every
+unacked message of the persistent session, so nothing is lost; the repeats this can cause carry
+the same ``(vin, boot_id, seq)`` and are dropped downstream.
+
+Throughput is capped by the broker's in-flight window: the broker sends about that many unacked
+QoS 1 messages at a time (Mosquitto ``max_inflight_messages``, 1000 in the embedded stack; the
+receive maximum on MQTT 5), so messages/s <= window / ack latency (1000 / 20 ms = 50,000 msg/s).
+Below that, one bridge process is bound by its CPU (MQTT decoding and the Kafka client); run more
+instances on a shared subscription (``bridge_share_group``) to go further.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from ingest import metrics
+from ingest.forwarder import End, Forwarder, KafkaUnavailable
+from ingest.logic import RouteConfig, backoff_s
+from ingest.mqtt_client import parse_mqtt_url
+from ingest.mqtt_loop import MqttLink, MqttUnavailable
+from journeygate.errors import InfrastructureError
+from journeygate.kafka import make_producer, start_client
+from journeygate.settings import Settings
+
+STARTUP_DEADLINE_S = 10.0
+OPEN_TIMEOUT_S = 10.0
+DRAIN_S = 10.0
+PRODUCER_STOP_S = 10.0
+# Room for headers next to the largest payload (an MQTT topic name can be 64 KiB, sent twice).
+HEADER_ROOM_BYTES = 256 * 1024
+
+log = logging.getLogger("journeygate.bridge")
+
+
+async def run_bridge(settings: Settings, stop: asyncio.Event) -> None:
+    """Forward ``{root}/{VIN}/telemetry`` messages to ``telemetry.raw`` until ``stop`` is set.
+
+    Raises :class:`InfrastructureError` if Kafka is unreachable at start, or if the MQTT broker
+    cannot be reached within ~10 s of start. Later outages are retried without end.
+    """
+    await _Bridge(settings, stop).run()
+
+
+class _Bridge:
+    def __init__(self, settings: Settings, stop: asyncio.Event) -> None:
+        self._settings = settings
+        self._stop = stop
+        self._cfg = RouteConfig.from_settings(settings)
+        self._address = parse_mqtt_url(settings.mqtt_url).address
+        self._producer: AIOKafkaProducer | None = None
+        self._failures = 0
+
+    async def run(self) -> None:
+        self._producer = await self._start_producer()
+        try:
+            await self._sessions()
+        finally:
+            await self._stop_producer()
+
+    async def _sessions(self) -> None:
+        started, connected_once = time.monotonic(), False
+        while not self._stop.is_set() and self._producer is not None:
+            forwarder = Forwarder(self._producer, self._cfg)
+            link = MqttLink(self._settings, forwarder.accept)
+            try:
+                session_present = await link.open(OPEN_TIMEOUT_S)
+            except MqttUnavailable as exc:
+                left_s = STARTUP_DEADLINE_S - (time.monotonic() - started)
+                if not connected_once and left_s <= 0:
+                    raise InfrastructureError(
+                        f"cannot reach MQTT broker at {self._address}: {exc}"
+                    ) from None
+                delay = self._next_delay(None if connected_once else left_s)
+                log.warning(
+                    "cannot reach MQTT broker at %s: %s; retrying in %.1f s",
+                    self._address, exc, delay,
+                )
+                await self._pause(delay)
+                continue
+            self._connected(connected_once, session_present, link.topic_filter)
+            connected_once = True
+            began = time.monotonic()
+            try:
+                end: End | KafkaUnavailable = await forwarder.run(link, self._stop, DRAIN_S)
+            except KafkaUnavailable as exc:
+                end = exc
+            finally:
+                await link.close()
+                metrics.disconnected()
+            if end is End.STOPPED:
+                return
+            if forwarder.acked or time.monotonic() - began >= self._settings.bridge_reconnect_max_s:
+                self._failures = 0
+            if isinstance(end, KafkaUnavailable):
+                log.warning("%s; disconnected from MQTT so that the broker redelivers", end)
+                await self._restart_producer()
+            else:
+                log.warning("lost MQTT broker at %s (%s)", self._address, link.closed.result())
+            await self._pause(self._next_delay())
+
+    def _connected(self, again: bool, session_present: bool, topic_filter: str) -> None:
+        metrics.connected(again)
+        if again and not session_present:
+            log.warning(
+                "the broker had no session for %s: messages published while the bridge was "
+                "away were dropped (session expired, or the broker lost its state)",
+                self._settings.bridge_id,
+            )
+        log.info(
+            "connected to MQTT broker at %s as %s (session %s), subscribed to %s",
+            self._address, self._settings.bridge_id,
+            "resumed" if session_present else "new", topic_filter,
+        )
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        s = self._settings
+        producer = make_producer(
+            s,
+            linger_ms=s.bridge_kafka_linger_ms,
+            max_request_size=max(1 << 20, s.bridge_max_payload_bytes + HEADER_ROOM_BYTES),
+            client_id=f"journeygate-{s.bridge_id}",
+        )
+        try:
+            await start_client(producer, s)
+            for topic in (self._cfg.topics.raw, self._cfg.topics.dlq):
+                try:
+                    await producer.partitions_for(topic)
+                except KafkaError as exc:
+                    raise InfrastructureError(
+                        f"Kafka topic {topic} is not available at {s.kafka_bootstrap} ({exc!r}); "
+                        "create it with `journeygate topics`"
+                    ) from exc
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    async def _restart_producer(self) -> None:
+        await self._stop_producer()
+        while not self._stop.is_set():
+            try:
+                self._producer = await self._start_producer()
+                return
+            except InfrastructureError as exc:
+                delay = self._next_delay()
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                await self._pause(delay)
+
+    async def _stop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.stop(), PRODUCER_STOP_S)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("Kafka producer did not stop cleanly: %r", exc)
+
+    def _next_delay(self, limit_s: float | None = None) -> float:
+        delay = backoff_s(self._failures, self._settings.bridge_reconnect_max_s, random.random())
+        self._failures += 1
+        return delay if limit_s is None else max(0.0, min(delay, limit_s))
+
+    async def _pause(self, delay_s: float) -> None:
+        """Sleep ``delay_s``, returning early when the bridge is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay_s)
