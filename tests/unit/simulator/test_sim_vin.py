@@ -1,0 +1,80 @@
+"""VIN generation: valid ISO 3779 check digits, allowed characters, real WMIs, uniqueness."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from vininfo import Vin
+
+from simulator.catalog import load_catalog
+from simulator.fleet import generate_fleet
+from simulator.vin import check_digit, is_valid, make_unique_vin, make_vin, year_code
+
+CATALOG = load_catalog()
+WMIS = sorted({(w, m.brand) for m in CATALOG.models for w in m.wmis})
+
+
+@pytest.mark.parametrize(
+    "vin",
+    ["1HGCM82633A004352", "1M8GDM9AXKP042788", "11111111111111111"],
+)
+def test_check_digit_of_published_examples(vin: str) -> None:
+    assert check_digit(vin) == vin[8]
+    assert is_valid(vin)
+
+
+def test_check_digit_ten_is_x() -> None:
+    assert check_digit("1M8GDM9AXKP042788") == "X"
+
+
+def test_a_wrong_check_digit_is_invalid() -> None:
+    assert not is_valid("1HGCM82643A004352")
+    assert not is_valid("1HGCM8263")
+
+
+# vininfo decodes model years only up to the current one, so stay below it.
+@given(seed=st.integers(0, 2**32), pick=st.integers(0, len(WMIS) - 1), year=st.integers(1990, 2025))
+@settings(max_examples=300)
+def test_generated_vin_is_valid_for_vininfo(seed: int, pick: int, year: int) -> None:
+    wmi, brand = WMIS[pick]
+    vin = make_vin(np.random.default_rng(seed), wmi, year)
+    assert len(vin) == 17
+    assert not set(vin) & set("IOQ")
+    assert is_valid(vin)
+    decoded = Vin(vin)
+    assert decoded.verify_checksum()
+    assert brand in decoded.manufacturer
+    assert year in decoded.years
+    assert vin[9] == year_code(year)
+
+
+def test_year_codes_follow_the_30_year_cycle() -> None:
+    assert year_code(1980) == "A" == year_code(2010)
+    assert year_code(2018) == "J"
+    assert year_code(2024) == "R"
+    assert year_code(2030) == "Y"
+    assert year_code(2031) == "1"
+
+
+def test_make_unique_vin_avoids_taken_vins() -> None:
+    rng = np.random.default_rng(7)
+    first = make_vin(np.random.default_rng(7), "WBA", 2024)
+    assert make_unique_vin(rng, "WBA", 2024, {first}) != first
+
+
+@given(seed=st.integers(0, 2**32))
+@settings(max_examples=20, deadline=None)
+def test_fleet_vins_are_unique_valid_and_match_the_brand(seed: int) -> None:
+    fleet = generate_fleet(np.random.default_rng(seed), CATALOG, 200, date(2024, 6, 1))
+    vins = [v.vin for v in fleet]
+    assert len(set(vins)) == len(vins)
+    for v in fleet:
+        decoded = Vin(v.vin)
+        assert decoded.verify_checksum()
+        assert v.brand in decoded.manufacturer
+        assert v.vin[:3] in v.spec.wmis
+        assert v.model_year in decoded.years
