@@ -1,0 +1,150 @@
+"""The normalizer's batch logic: values in, values out, no I/O.
+
+A batch goes through :func:`validate_batch`, then (after the runner has refreshed the registry
+when :func:`should_refresh` says so) :func:`plan_batch`, which turns it into the exact records to
+produce and the offsets to commit once they are all acknowledged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Container, Iterable, Sequence
+from dataclasses import dataclass
+
+from processors.normalize.dedupe import DedupeWindow
+from processors.normalize.reasons import Reason
+from processors.normalize.validate import Accepted, Outcome, RawRecord, Rejected, Rules, validate
+from schemas.codec import FrameCodec
+
+
+@dataclass(frozen=True, slots=True)
+class FrameOut:
+    """A frame to produce on ``telemetry.frames``."""
+
+    key: bytes
+    value: bytes
+    frame_id: str
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterOut:
+    """A raw record to produce, unchanged, on ``telemetry.dlq``."""
+
+    record: RawRecord
+    reason: Reason
+    detail: str
+
+
+Output = FrameOut | DeadLetterOut
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """Everything a batch produces, in input order, and the offsets to commit afterwards."""
+
+    outputs: tuple[Output, ...]
+    next_offsets: dict[tuple[str, int], int]
+    duplicates: int
+    seq_gaps: int
+    check_digit_warnings: int
+
+    @property
+    def frames(self) -> int:
+        return sum(1 for o in self.outputs if isinstance(o, FrameOut))
+
+    @property
+    def samples(self) -> int:
+        return sum(o.samples for o in self.outputs if isinstance(o, FrameOut))
+
+    def dead_by_reason(self) -> Counter[Reason]:
+        return Counter(o.reason for o in self.outputs if isinstance(o, DeadLetterOut))
+
+
+def validate_batch(records: Sequence[RawRecord], rules: Rules) -> list[Outcome]:
+    """Validate every record of a batch (one outcome per record, same order)."""
+    return [validate(record, rules) for record in records]
+
+
+def unknown_vin_ingest_times(outcomes: Iterable[Outcome], known_vins: Container[str]) -> list[int]:
+    """``ingest_ts_ms`` of each valid message whose VIN is not in ``known_vins``."""
+    return [
+        o.ingest_ts_ms
+        for o in outcomes
+        if isinstance(o, Accepted) and o.frame.vin not in known_vins
+    ]
+
+
+def should_refresh(
+    unknown_ingest_ts_ms: Iterable[int],
+    loaded_at_ms: int | None,
+    now_ms: int,
+    min_interval_ms: int,
+) -> bool:
+    """Whether to reload the registry before judging a batch's unknown VINs.
+
+    Reload when the registry was never loaded, or when some message with an unknown VIN was
+    ingested at or after the last load started (its vehicle may have been registered since),
+    provided the last load started at least ``min_interval_ms`` ago. A message ingested before
+    the last load cannot belong to a vehicle registered before its ingest yet missing from that
+    load, so it never causes a reload: unknown VINs cost at most one query per interval.
+    """
+    if loaded_at_ms is None:
+        return True
+    if now_ms - loaded_at_ms < min_interval_ms:
+        return False
+    return any(ts >= loaded_at_ms for ts in unknown_ingest_ts_ms)
+
+
+def next_offsets(records: Iterable[RawRecord]) -> dict[tuple[str, int], int]:
+    """Per ``(topic, partition)``, the offset after the last record: what to commit."""
+    result: dict[tuple[str, int], int] = {}
+    for rec in records:
+        tp = (rec.topic, rec.partition)
+        result[tp] = max(result.get(tp, 0), rec.offset + 1)
+    return result
+
+
+def plan_batch(
+    records: Sequence[RawRecord],
+    outcomes: Sequence[Outcome],
+    known_vins: Container[str],
+    window: DedupeWindow,
+    codec: FrameCodec,
+) -> BatchPlan:
+    """Turn validated records into outputs: frames, dead letters; recent repeats dropped.
+
+    ``window`` is updated with every registered valid message.
+    """
+    outputs: list[Output] = []
+    duplicates = gaps = warnings = 0
+    for record, outcome in zip(records, outcomes, strict=True):
+        if isinstance(outcome, Rejected):
+            outputs.append(DeadLetterOut(record, outcome.reason, outcome.detail))
+            continue
+        frame = outcome.frame
+        warnings += outcome.check_digit_warning
+        if frame.vin not in known_vins:
+            detail = f"vin {frame.vin} is not in the vehicles registry"
+            outputs.append(DeadLetterOut(record, Reason.UNKNOWN_VIN, detail))
+            continue
+        seen = window.observe(frame.vin, frame.boot_id, frame.seq)
+        gaps += seen.gap_seqs
+        if seen.duplicate:
+            duplicates += 1
+            continue
+        outputs.append(
+            FrameOut(
+                key=frame.vin.encode(),
+                value=codec.encode(frame),
+                frame_id=frame.frame_id,
+                samples=len(frame.samples),
+            )
+        )
+    return BatchPlan(
+        outputs=tuple(outputs),
+        next_offsets=next_offsets(records),
+        duplicates=duplicates,
+        seq_gaps=gaps,
+        check_digit_warnings=warnings,
+    )

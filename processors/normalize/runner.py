@@ -1,0 +1,192 @@
+"""The normalizer process: ``telemetry.raw`` → ``telemetry.frames`` + ``telemetry.dlq``.
+
+Per batch: validate (pure), reload the registry if the policy asks, plan the outputs (pure),
+produce them all, wait until Kafka acknowledged every one, and only then commit the consumed
+offsets (at-least-once; frames carry deterministic ids). Kafka and PostgreSQL failures are
+infrastructure: the registry load is retried with backoff until it succeeds or the stage is
+stopped; a produce that fails after the client's own retries stops the stage with
+:class:`InfrastructureError` and nothing of the batch is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from journey.registry import VehicleRegistry
+from journeygate.errors import InfrastructureError
+from journeygate.kafka import Topics, dlq_headers, make_consumer, make_producer, start_client
+from journeygate.settings import Settings
+from processors.normalize import logic
+from processors.normalize.dedupe import DedupeWindow
+from processors.normalize.logic import BatchPlan, FrameOut
+from processors.normalize.metrics import NormalizeMetrics
+from processors.normalize.validate import RawRecord, Rules
+from schemas.codec import FrameCodec
+from schemas.records import HEADER_FRAME_ID
+
+STAGE = "normalize"
+GROUP = "journeygate-normalize"
+REGISTRY_RETRY_MAX_S = 30.0
+
+log = logging.getLogger("journeygate.normalize")
+
+
+def group_id(settings: Settings) -> str:
+    """The consumer group: ``journeygate-normalize`` under the deployment's topic prefix."""
+    return f"{settings.topic_prefix}{GROUP}"
+
+
+class _Stopped(Exception):
+    """The stage was asked to stop while waiting for an infrastructure retry."""
+
+
+class _ForgetOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Clears the dedupe window when partitions move, so stale windows never count false gaps."""
+
+    def __init__(self, window: DedupeWindow) -> None:
+        self._window = window
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._window.clear()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+async def run_normalizer(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the normalizer until ``stop`` is set; the batch in hand is finished first."""
+    stage = _Normalizer(settings)
+    try:
+        await stage.run(stop)
+    except _Stopped:
+        log.info("stopped while waiting for the vehicle registry; batch left uncommitted")
+
+
+class _Normalizer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = Topics.from_settings(settings)
+        self.rules = Rules.from_settings(settings)
+        self.registry = VehicleRegistry(settings.database_url)
+        self.window = DedupeWindow()
+        self.codec = FrameCodec()
+        self.metrics = NormalizeMetrics()
+        self.consumer: AIOKafkaConsumer = make_consumer(settings, group_id(settings))
+        self.producer: AIOKafkaProducer = make_producer(settings)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self.load_registry(stop)
+            await start_client(self.producer, self.settings)
+            await start_client(self.consumer, self.settings)
+            self.consumer.subscribe([self.topics.raw], listener=_ForgetOnRevoke(self.window))
+            while not stop.is_set():
+                try:
+                    batch = await self.consumer.getmany(
+                        timeout_ms=self.settings.batch_max_wait_ms,
+                        max_records=self.settings.batch_max_records,
+                    )
+                except KafkaError as exc:
+                    raise InfrastructureError(f"consuming {self.topics.raw} failed: {exc}") from exc
+                records = [_raw(msg) for msgs in batch.values() for msg in msgs]
+                if records:
+                    await self.handle(records, stop)
+        finally:
+            await self.consumer.stop()
+            await self.producer.stop()
+            await self.registry.close()
+
+    async def handle(self, records: list[RawRecord], stop: asyncio.Event) -> None:
+        outcomes = logic.validate_batch(records, self.rules)
+        unknown = logic.unknown_vin_ingest_times(outcomes, self.registry.vins)
+        if unknown and logic.should_refresh(
+            unknown,
+            self.registry.loaded_at_ms,
+            now_ms=int(time.time() * 1000),
+            min_interval_ms=int(self.settings.registry_refresh_min_s * 1000),
+        ):
+            await self.load_registry(stop)
+        plan = logic.plan_batch(records, outcomes, self.registry.vins, self.window, self.codec)
+        await self.produce(plan)
+        await self.commit(plan.next_offsets)
+        self.metrics.batch(len(records), plan)
+
+    async def load_registry(self, stop: asyncio.Event) -> None:
+        backoff_s = 0.5
+        while True:
+            try:
+                self.metrics.registry_loaded(await self.registry.load())
+                return
+            except InfrastructureError as exc:
+                if not exc.retriable:
+                    raise
+                self.metrics.registry_load_failed()
+                log.warning("%s; retrying in %.1f s", exc, backoff_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=backoff_s)
+                raise _Stopped
+            backoff_s = min(backoff_s * 2, REGISTRY_RETRY_MAX_S)
+
+    async def produce(self, plan: BatchPlan) -> None:
+        """Send every output, then wait until Kafka acknowledged all of them."""
+        try:
+            futures = [await self._send(out) for out in plan.outputs]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            raise InfrastructureError(f"producing normalizer output failed: {exc!r}") from exc
+
+    async def _send(self, out: logic.Output) -> asyncio.Future[Any]:
+        if isinstance(out, FrameOut):
+            headers = [(HEADER_FRAME_ID, out.frame_id.encode())]
+            fut: asyncio.Future[Any] = await self.producer.send(
+                self.topics.frames, value=out.value, key=out.key, headers=headers
+            )
+            return fut
+        rec = out.record
+        headers = dlq_headers(
+            stage=STAGE,
+            reason=out.reason.value,
+            detail=out.detail,
+            source_topic=rec.topic,
+            source_partition=rec.partition,
+            source_offset=rec.offset,
+            original=rec.headers,
+        )
+        fut = await self.producer.send(
+            self.topics.dlq, value=rec.value, key=rec.key, headers=headers
+        )
+        return fut
+
+    async def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit offsets of partitions still assigned; revoked ones are redelivered elsewhere."""
+        assigned = self.consumer.assignment()
+        wanted = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        owned = {tp: o for tp, o in wanted.items() if tp in assigned}
+        if len(owned) < len(wanted):
+            log.warning("partitions revoked mid-batch; their records will be processed again")
+        if not owned:
+            return
+        try:
+            await self.consumer.commit(owned)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("commit refused after a rebalance (%r); records will come again", exc)
+        except KafkaError as exc:
+            raise InfrastructureError(f"committing offsets failed: {exc!r}") from exc
+
+
+def _raw(msg: Any) -> RawRecord:
+    return RawRecord(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        headers=tuple(msg.headers),
+    )

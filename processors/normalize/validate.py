@@ -1,0 +1,196 @@
+"""Validation of one raw record: headers, payload v1, VIN rules, timestamps. Pure.
+
+The first failing check decides the reason, in this order: bridge headers, JSON decoding,
+version, message shape (``schema``, over the whole message), VIN format, signal values
+(``out_of_range``/``bad_dtc``, first in sample order), VIN against the record key, VIN check
+digit, future timestamps. The registry (``unknown_vin``) is checked per batch in
+:mod:`processors.normalize.logic`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from vininfo import Vin
+
+from journeygate.errors import DataError
+from journeygate.kafka import header
+from journeygate.settings import Settings
+from processors.normalize.decode import decode_json
+from processors.normalize.reasons import Reason
+from processors.normalize.vss import ParsedSample, is_integer, is_number, parse_sample
+from schemas import records as r
+from schemas.records import Sample, TelemetryFrame
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+VIN_RE = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+BOOT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+SEQ_MAX = 9_007_199_254_740_991  # 2**53 - 1: exact in every JSON parser
+MAX_SAMPLES = 1000
+INGEST_TS_MS_DIGITS = 13  # below 10**13 ms (year 2286): every accepted time is a datetime
+NORTH_AMERICAN_WMI = frozenset("12345")
+TOP_KEYS = frozenset({"v", "vin", "boot_id", "seq", "sample", "samples"})
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record read from ``telemetry.raw``: where it came from and what it holds."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Tunable ingest rules."""
+
+    future_tolerance_ms: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rules:
+        return cls(future_tolerance_ms=settings.future_tolerance_s * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid message. ``check_digit_warning``: a non-North-American VIN failed its check digit."""
+
+    frame: TelemetryFrame
+    ingest_ts_ms: int
+    check_digit_warning: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An invalid message and why."""
+
+    reason: Reason
+    detail: str
+
+
+Outcome = Accepted | Rejected
+
+
+def validate(record: RawRecord, rules: Rules) -> Outcome:
+    """Decide whether ``record`` is a valid v1 message; convert it to a frame if so."""
+    try:
+        return _validate(record, rules)
+    except DataError as exc:
+        return Rejected(Reason(exc.reason), exc.detail)
+
+
+def _validate(record: RawRecord, rules: Rules) -> Accepted:
+    ingest_ts_ms, bridge_id = _bridge_headers(record.headers)
+    payload = decode_json(record.value)
+    vin, boot_id, seq, raw_samples = _envelope(payload)
+    parsed = [parse_sample(obj, where) for where, obj in raw_samples]
+    if VIN_RE.fullmatch(vin) is None:
+        raise DataError(Reason.BAD_VIN, f"vin {vin[:40]!r} is not 17 characters of [A-HJ-NPR-Z0-9]")
+    for sample in parsed:
+        if sample.problem is not None:
+            raise sample.problem
+    key = record.key.decode("utf-8", "replace") if record.key is not None else None
+    if key != vin:
+        raise DataError(Reason.VIN_MISMATCH, f"payload vin {vin} != record key {key!r}")
+    check_digit_ok = vin_check_digit_ok(vin)
+    if not check_digit_ok and vin[0] in NORTH_AMERICAN_WMI:
+        raise DataError(Reason.VIN_CHECK_DIGIT, f"North American vin {vin} fails ISO 3779")
+    _not_in_future(parsed, ingest_ts_ms, rules)
+    frame = TelemetryFrame(
+        vin=vin,
+        boot_id=boot_id,
+        seq=seq,
+        ingest_ts=EPOCH + timedelta(milliseconds=ingest_ts_ms),
+        bridge_id=bridge_id,
+        samples=tuple(_sample(i, s) for i, s in enumerate(parsed)),
+    )
+    return Accepted(frame, ingest_ts_ms, check_digit_warning=not check_digit_ok)
+
+
+def _bridge_headers(headers: Sequence[tuple[str, bytes]]) -> tuple[int, str]:
+    raw_ts = header(headers, r.HEADER_INGEST_TS_MS)
+    if raw_ts is None:
+        raise DataError(Reason.MISSING_HEADERS, "no ingest_ts_ms header")
+    if not raw_ts.isdigit() or len(raw_ts) > INGEST_TS_MS_DIGITS:
+        raise DataError(Reason.MISSING_HEADERS, f"invalid ingest_ts_ms header {raw_ts[:40]!r}")
+    raw_bridge = header(headers, r.HEADER_BRIDGE_ID)
+    if not raw_bridge:
+        raise DataError(Reason.MISSING_HEADERS, "no bridge_id header")
+    return int(raw_ts), raw_bridge.decode("utf-8", "replace")
+
+
+def _envelope(payload: Any) -> tuple[str, str, int, list[tuple[str, object]]]:
+    """Check the top-level object; returns vin, boot_id, seq and the samples with their paths."""
+    if not isinstance(payload, dict):
+        kind = type(payload).__name__
+        raise DataError(Reason.INVALID_JSON, f"payload is a JSON {kind}, not an object")
+    if "v" not in payload:
+        raise DataError(Reason.UNSUPPORTED_VERSION, "no v")
+    version = payload["v"]
+    if not (is_number(version) and version == 1):
+        raise DataError(Reason.UNSUPPORTED_VERSION, f"v={str(version)[:40]}, expected 1")
+    extra = payload.keys() - TOP_KEYS
+    if extra:
+        raise DataError(Reason.SCHEMA, f"unknown fields {sorted(k[:40] for k in extra)}")
+    for name in ("vin", "boot_id", "seq"):
+        if name not in payload:
+            raise DataError(Reason.SCHEMA, f"missing {name}")
+    vin, boot_id, seq = payload["vin"], payload["boot_id"], payload["seq"]
+    if not isinstance(vin, str):
+        raise DataError(Reason.SCHEMA, "vin is not a string")
+    if not isinstance(boot_id, str) or BOOT_ID_RE.fullmatch(boot_id) is None:
+        raise DataError(Reason.SCHEMA, "boot_id is not 1-64 characters of [A-Za-z0-9._:-]")
+    if not is_integer(seq) or not 0 <= seq <= SEQ_MAX:
+        raise DataError(Reason.SCHEMA, "seq is not an integer in [0, 2**53-1]")
+    return vin, boot_id, int(seq), _samples(payload)
+
+
+def _samples(payload: dict[str, Any]) -> list[tuple[str, object]]:
+    if ("sample" in payload) == ("samples" in payload):
+        raise DataError(Reason.SCHEMA, "exactly one of sample and samples is required")
+    if "sample" in payload:
+        return [("sample", payload["sample"])]
+    items = payload["samples"]
+    if not isinstance(items, list):
+        raise DataError(Reason.SCHEMA, "samples is not an array")
+    if not 1 <= len(items) <= MAX_SAMPLES:
+        raise DataError(Reason.SCHEMA, f"samples holds {len(items)} items (1-{MAX_SAMPLES})")
+    return [(f"samples[{i}]", obj) for i, obj in enumerate(items)]
+
+
+def _not_in_future(parsed: list[ParsedSample], ingest_ts_ms: int, rules: Rules) -> None:
+    latest_ms = max(s.ts_ms for s in parsed)
+    ahead_ms = latest_ms - ingest_ts_ms
+    if ahead_ms > rules.future_tolerance_ms:
+        raise DataError(
+            Reason.FUTURE_TIMESTAMP,
+            f"ts_ms={latest_ms} is {ahead_ms} ms after ingest (tolerance "
+            f"{rules.future_tolerance_ms} ms)",
+        )
+
+
+def _sample(idx: int, parsed: ParsedSample) -> Sample:
+    event_ts = EPOCH + timedelta(milliseconds=parsed.ts_ms)
+    return Sample(sample_idx=idx, event_ts=event_ts, **parsed.fields)
+
+
+@lru_cache(maxsize=65_536)
+def vin_check_digit_ok(vin: str) -> bool:
+    """Whether a well-formed VIN's ISO 3779 check digit (position 9) is right.
+
+    True for manufacturers that ``vininfo`` knows put something else at position 9 (e.g. Ford
+    Australia, WMI ``6FP``). The model-year character is not part of this check.
+    """
+    parsed = Vin(vin)
+    if not getattr(parsed.assembler, "uses_sae_checkdigit", True):
+        return True
+    return bool(parsed.verify_checksum(check_year=False))
