@@ -1,0 +1,161 @@
+"""The store writer's PostgreSQL side: a batch of rows and its offsets in one transaction.
+
+Each batch is copied (binary COPY) into a temporary staging table, inserted into ``telemetry``
+with ``ON CONFLICT DO NOTHING`` (repeats of a sample are absorbed), and the next offsets are
+upserted into ``consumer_offsets`` before the single COMMIT. Offsets never move backwards: a
+replayed batch cannot undo a later one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from journey.db import aconnect
+from processors.store.logic import COLUMNS, PG_TYPES, Partition, TelemetryRow
+
+STAGING_TABLE = "telemetry_staging"
+
+_COLUMN_LIST = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+
+_CREATE_STAGING = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+).format(sql.Identifier(STAGING_TABLE))
+
+_COPY = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+    sql.Identifier(STAGING_TABLE), _COLUMN_LIST
+)
+
+_INSERT = sql.SQL("INSERT INTO telemetry ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+    _COLUMN_LIST, _COLUMN_LIST, sql.Identifier(STAGING_TABLE)
+)
+
+_UPSERT_OFFSETS = """
+INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset)
+SELECT %s, t.topic, t.kafka_partition, t.next_offset
+FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS t(topic, kafka_partition, next_offset)
+ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE
+SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset),
+    updated_at = now()
+RETURNING topic, kafka_partition, next_offset
+"""
+
+_SELECT_OFFSETS = """
+SELECT topic, kafka_partition, next_offset FROM consumer_offsets
+WHERE consumer_group = %s AND topic = ANY(%s)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one committed batch did."""
+
+    rows: int
+    """Rows offered (one per sample in the batch)."""
+    inserted: int
+    """Rows newly stored; ``rows - inserted`` were repeats."""
+    offsets: Mapping[Partition, int]
+    """The next offsets now stored, per partition."""
+
+
+class StoreDb:
+    """One connection of the store writer, reopened after a connection failure."""
+
+    def __init__(self, database_url: str, group: str) -> None:
+        self._url = database_url
+        self._group = group
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+
+    async def connect(self) -> None:
+        """Open the connection and its staging table (InfrastructureError if unreachable)."""
+        await self.close()
+        conn = await aconnect(self._url, autocommit=True)
+        try:
+            await conn.execute(_CREATE_STAGING)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def write_batch(
+        self, rows: Sequence[TelemetryRow], offsets: Mapping[Partition, int]
+    ) -> WriteResult:
+        """Store ``rows`` and ``offsets`` in one transaction.
+
+        Raises psycopg.OperationalError when the connection fails; the connection is then dropped
+        and the next call reconnects. Nothing of a failed call is committed.
+        """
+        try:
+            if self._conn is None:
+                await self.connect()
+            assert self._conn is not None
+            return await _write(self._conn, self._group, rows, offsets)
+        except psycopg.OperationalError:
+            await self.close()
+            raise
+
+
+async def _write(
+    conn: psycopg.AsyncConnection[tuple[object, ...]],
+    group: str,
+    rows: Sequence[TelemetryRow],
+    offsets: Mapping[Partition, int],
+) -> WriteResult:
+    topics, partitions, values = _offset_arrays(offsets.items())
+    async with conn.transaction(), conn.cursor() as cur:
+        inserted = 0
+        if rows:
+            async with cur.copy(_COPY) as copy:
+                copy.set_types(list(PG_TYPES))
+                for row in rows:
+                    await copy.write_row(row)
+            await cur.execute(_INSERT)
+            inserted = cur.rowcount
+        stored: dict[Partition, int] = {}
+        if offsets:
+            await cur.execute(_UPSERT_OFFSETS, (group, topics, partitions, values))
+            for topic, partition, next_offset in await cur.fetchall():
+                stored[(str(topic), _int(partition))] = _int(next_offset)
+    return WriteResult(rows=len(rows), inserted=inserted, offsets=stored)
+
+
+async def load_offsets(
+    database_url: str, group: str, topics: Sequence[str]
+) -> dict[Partition, int]:
+    """The next offsets stored for ``group`` on ``topics``, on a short-lived connection.
+
+    Raises InfrastructureError or psycopg.OperationalError when the database is unreachable.
+    """
+    conn = await aconnect(database_url, autocommit=True)
+    try:
+        cur = await conn.execute(_SELECT_OFFSETS, (group, list(topics)))
+        return {(str(t), _int(p)): _int(o) for t, p, o in await cur.fetchall()}
+    finally:
+        await conn.close()
+
+
+def _offset_arrays(
+    items: Iterable[tuple[Partition, int]],
+) -> tuple[list[str], list[int], list[int]]:
+    topics: list[str] = []
+    partitions: list[int] = []
+    values: list[int] = []
+    for (topic, partition), next_offset in sorted(items):
+        topics.append(topic)
+        partitions.append(partition)
+        values.append(next_offset)
+    return topics, partitions, values
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer column, got {type(value).__name__}")
+    return value

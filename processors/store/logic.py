@@ -1,0 +1,189 @@
+"""Pure core of the store writer: records in, rows, dead letters and offsets out.
+
+Nothing here talks to Kafka or PostgreSQL. The runner polls a batch of records, calls
+:func:`decode_batch` and :func:`frames_to_rows`, and hands the result to the database writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from journeygate.errors import DataError
+from schemas.records import TelemetryFrame
+
+Partition = tuple[str, int]
+"""A Kafka (topic, partition) pair."""
+
+
+class SourceRecord(Protocol):
+    """What the store needs of a consumed Kafka record (aiokafka's ConsumerRecord fits)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+class TelemetryRow(NamedTuple):
+    """One row of the ``telemetry`` table (every column but ``stored_at``), in COPY order."""
+
+    vin: str
+    boot_id: str
+    seq: int
+    sample_idx: int
+    event_ts: datetime
+    ingest_ts: datetime
+    odometer_m: int | None
+    speed_kmh: float | None
+    fuel_level_pct: float | None
+    soc_pct: float | None
+    battery_12v_v: float | None
+    engine_hours_h: float | None
+    oil_life_remaining_s: int | None
+    dtcs: list[str] | None
+    latitude_deg: float | None
+    longitude_deg: float | None
+
+
+COLUMNS: tuple[str, ...] = TelemetryRow._fields
+"""Column names of :class:`TelemetryRow`, in order."""
+
+PG_TYPES: tuple[str, ...] = (
+    "text",
+    "text",
+    "int8",
+    "int4",
+    "timestamptz",
+    "timestamptz",
+    "int8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "int8",
+    "text[]",
+    "float8",
+    "float8",
+)
+"""PostgreSQL types of :data:`COLUMNS` for a binary COPY."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that cannot be stored: it goes to the dead-letter topic with ``reason``."""
+
+    record: SourceRecord
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """A polled batch, split into decoded frames and rejects, with the offsets it covers."""
+
+    frames: tuple[TelemetryFrame, ...]
+    rejected: tuple[Rejected, ...]
+    next_offsets: Mapping[Partition, int]
+    """Per partition, the offset of the next record to read: last offset of the batch + 1."""
+
+
+def frame_rows(frame: TelemetryFrame) -> list[TelemetryRow]:
+    """One row per sample of ``frame``; ``dtcs`` becomes a list (or stays None)."""
+    return [
+        TelemetryRow(
+            frame.vin,
+            frame.boot_id,
+            frame.seq,
+            s.sample_idx,
+            s.event_ts,
+            frame.ingest_ts,
+            s.odometer_m,
+            s.speed_kmh,
+            s.fuel_level_pct,
+            s.soc_pct,
+            s.battery_12v_v,
+            s.engine_hours_h,
+            s.oil_life_remaining_s,
+            list(s.dtcs) if s.dtcs is not None else None,
+            s.latitude_deg,
+            s.longitude_deg,
+        )
+        for s in frame.samples
+    ]
+
+
+def frames_to_rows(frames: Iterable[TelemetryFrame]) -> list[TelemetryRow]:
+    """The rows of every frame, in order."""
+    rows: list[TelemetryRow] = []
+    for frame in frames:
+        rows.extend(frame_rows(frame))
+    return rows
+
+
+def next_offsets(records: Iterable[SourceRecord]) -> dict[Partition, int]:
+    """Per partition, the highest offset seen plus one."""
+    result: dict[Partition, int] = {}
+    for rec in records:
+        key = (rec.topic, rec.partition)
+        following = rec.offset + 1
+        if following > result.get(key, 0):
+            result[key] = following
+    return result
+
+
+def decode_batch(
+    records: Sequence[SourceRecord], decode: Callable[[bytes], TelemetryFrame]
+) -> DecodedBatch:
+    """Decode every record; a :class:`DataError` from ``decode`` makes the record a reject.
+
+    Any other exception propagates: it is a bug, not bad data.
+    """
+    frames: list[TelemetryFrame] = []
+    rejected: list[Rejected] = []
+    for rec in records:
+        if rec.value is None:
+            rejected.append(Rejected(rec, "undecodable", "record has no value"))
+            continue
+        try:
+            frames.append(decode(rec.value))
+        except DataError as exc:
+            rejected.append(Rejected(rec, exc.reason, exc.detail))
+    return DecodedBatch(tuple(frames), tuple(rejected), next_offsets(records))
+
+
+@dataclass(frozen=True, slots=True)
+class SeekPlan:
+    """Where each newly assigned partition resumes."""
+
+    seek: Mapping[Partition, int]
+    """Partitions with a stored offset, and that offset."""
+    from_beginning: tuple[Partition, ...]
+    """Partitions the store has never written: read from the earliest offset."""
+
+
+def seek_plan(assigned: Iterable[Partition], stored: Mapping[Partition, int]) -> SeekPlan:
+    """Resume every assigned partition at its stored offset, or at the beginning if none."""
+    ordered = sorted(set(assigned))
+    return SeekPlan(
+        seek={p: stored[p] for p in ordered if p in stored},
+        from_beginning=tuple(p for p in ordered if p not in stored),
+    )
+
+
+def backoff_s(attempt: int, *, base_s: float, max_s: float) -> float:
+    """Exponential backoff: ``base_s`` doubled per attempt (0-based), capped at ``max_s``."""
+    if attempt < 0:
+        raise ValueError("attempt must be >= 0")
+    return float(min(max_s, base_s * 2 ** min(attempt, 32)))

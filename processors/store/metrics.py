@@ -1,0 +1,75 @@
+"""The store writer's Prometheus metrics, behind one small interface.
+
+Labels are bounded: ``reason`` is a stable code and ``partition`` a partition number.
+"""
+
+from __future__ import annotations
+
+from journeygate.metrics import BATCH_BUCKETS, counter, gauge, histogram
+
+STAGE = "store"
+
+_consumed = counter(STAGE, "consumed_total", "Kafka records consumed from telemetry.frames.")
+_rows_written = counter(STAGE, "rows_written_total", "Samples newly stored in the telemetry table.")
+_duplicates = counter(
+    STAGE, "duplicates_absorbed_total", "Samples already stored, dropped by ON CONFLICT DO NOTHING."
+)
+_batches = counter(STAGE, "batches_total", "Batches committed to PostgreSQL.")
+_dead_lettered = counter(
+    STAGE, "dead_lettered_total", "Records sent to the dead-letter topic.", ("reason",)
+)
+_db_retries = counter(
+    STAGE, "db_retries_total", "Batch writes retried after a PostgreSQL connection failure."
+)
+_dlq_retries = counter(
+    STAGE, "dlq_retries_total", "Dead-letter sends retried after a Kafka failure."
+)
+_kafka_commit_failures = counter(
+    STAGE,
+    "kafka_commit_failures_total",
+    "Informational Kafka offset commits that failed (PostgreSQL holds the real offsets).",
+)
+_batch_rows = histogram(STAGE, "batch_rows", "Rows per committed batch.", BATCH_BUCKETS)
+_commit_seconds = histogram(
+    STAGE, "commit_seconds", "Time to write one batch: COPY, INSERT, offsets and COMMIT."
+)
+_next_offset = gauge(
+    STAGE, "next_offset", "Next offset to read, as committed in PostgreSQL.", ("partition",)
+)
+_lag = gauge(
+    STAGE,
+    "lag_records",
+    "Records between the committed offset and the partition end.",
+    ("partition",),
+)
+
+
+class StoreMetrics:
+    """What the runner reports; the only place that touches the metric objects."""
+
+    def consumed(self, records: int) -> None:
+        _consumed.inc(records)
+
+    def dead_lettered(self, reason: str) -> None:
+        _dead_lettered.labels(reason=reason).inc()
+
+    def batch_committed(self, *, rows: int, inserted: int, seconds: float) -> None:
+        _batches.inc()
+        _rows_written.inc(inserted)
+        _duplicates.inc(rows - inserted)
+        _batch_rows.observe(rows)
+        _commit_seconds.observe(seconds)
+
+    def offset_committed(self, partition: int, next_offset: int, highwater: int | None) -> None:
+        _next_offset.labels(partition=str(partition)).set(next_offset)
+        if highwater is not None:
+            _lag.labels(partition=str(partition)).set(max(0, highwater - next_offset))
+
+    def db_retry(self) -> None:
+        _db_retries.inc()
+
+    def dlq_retry(self) -> None:
+        _dlq_retries.inc()
+
+    def kafka_commit_failed(self) -> None:
+        _kafka_commit_failures.inc()

@@ -1,0 +1,199 @@
+"""The store writer's I/O loop: telemetry.frames → the ``telemetry`` table, exactly once.
+
+One cycle: poll a bounded batch, decode it (pure), send its dead letters and wait for Kafka's
+acknowledgement, write rows and next offsets in one PostgreSQL transaction, then commit the same
+offsets to Kafka for lag monitoring only. On assignment, partitions are positioned from the
+offsets in PostgreSQL (see :mod:`processors.store.offsets`). While the database is down the loop
+retries the same batch and does not poll, so nothing accumulates in memory.
+
+The batch lock is not held while polling: aiokafka's ``getmany`` waits, without a timeout, for a
+rebalance to finish, and the rebalance waits for the lock in ``on_partitions_revoked``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from journeygate.errors import InfrastructureError
+from journeygate.kafka import (
+    Topics,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    start_client,
+)
+from journeygate.settings import Settings
+from processors.store.db import StoreDb, WriteResult, load_offsets
+from processors.store.deadletters import send_dead_letters
+from processors.store.logic import Partition, decode_batch, frames_to_rows
+from processors.store.metrics import StoreMetrics
+from processors.store.offsets import OffsetListener
+from processors.store.retry import Stopped, retry_until_stopped
+from schemas.codec import FrameCodec
+
+log = logging.getLogger("journeygate.store")
+
+GROUP = "journeygate-store"
+_DB_FAILURES = (psycopg.OperationalError, InfrastructureError)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """Knobs of the store writer beyond :class:`Settings` (their defaults suit production)."""
+
+    group: str = GROUP
+    """Consumer group, in Kafka and in ``consumer_offsets`` (prefixed like the topics)."""
+    commit_to_kafka: bool = True
+    """Also commit offsets to Kafka after each batch, for lag monitoring."""
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+
+
+async def run_store(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the store writer until ``stop`` is set."""
+    await run_store_with(settings, stop, StoreOptions())
+
+
+async def run_store_with(settings: Settings, stop: asyncio.Event, options: StoreOptions) -> None:
+    """:func:`run_store` with explicit :class:`StoreOptions`."""
+    topics = Topics.from_settings(settings)
+    group = settings.topic(options.group)
+    await ensure_topics(settings, [topics.frames, topics.dlq])
+    db = StoreDb(settings.database_url, group)
+    await db.connect()
+    consumer = make_consumer(
+        settings,
+        group,
+        max_poll_records=settings.batch_max_records,
+        session_timeout_ms=options.session_timeout_ms,
+        heartbeat_interval_ms=options.heartbeat_interval_ms,
+    )
+    producer = make_producer(settings)
+    metrics = StoreMetrics()
+    lock = asyncio.Lock()
+    listener = OffsetListener(
+        consumer,
+        lambda names: load_offsets(settings.database_url, group, names),
+        batch_lock=lock,
+        stop=stop,
+        on_db_retry=metrics.db_retry,
+    )
+    consumer.subscribe([topics.frames], listener=listener)
+    try:
+        await start_client(producer, settings)
+        await start_client(consumer, settings)
+        loop = _Loop(settings, options, topics, db, consumer, producer, metrics)
+        await loop.run(stop, lock, listener)
+    except Stopped:
+        log.info("stopped while retrying; the batch in flight will be read again")
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await db.close()
+
+
+class _Loop:
+    def __init__(
+        self,
+        settings: Settings,
+        options: StoreOptions,
+        topics: Topics,
+        db: StoreDb,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        metrics: StoreMetrics,
+    ) -> None:
+        self.settings, self.options, self.topics, self.db = settings, options, topics, db
+        self.consumer, self.producer = consumer, producer
+        self.metrics = metrics
+        self.codec = FrameCodec()
+
+    async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
+        """Poll and store batches until ``stop`` is set."""
+        while not stop.is_set():
+            generation = listener.generation
+            records = await self.poll()
+            listener.raise_if_failed()
+            if not records:
+                continue
+            async with lock:
+                if listener.generation != generation:
+                    log.info("dropping %d records polled across a rebalance", len(records))
+                    polled = {TopicPartition(rec.topic, rec.partition) for rec in records}
+                    await listener.position(sorted(polled & self.consumer.assignment()))
+                    continue
+                offsets = await self.store(records, stop)
+            await self.after_commit(offsets)
+
+    async def store(self, records: Sequence[Any], stop: asyncio.Event) -> Mapping[Partition, int]:
+        """Decode and durably store one batch; return the next offsets now in the database."""
+        self.metrics.consumed(len(records))
+        batch = decode_batch(records, self.codec.decode)
+        if batch.rejected:
+            await retry_until_stopped(
+                lambda: send_dead_letters(self.producer, self.topics.dlq, batch.rejected),
+                retriable=(KafkaError,),
+                stop=stop,
+                what="sending dead letters",
+                on_retry=self.metrics.dlq_retry,
+            )
+            for rej in batch.rejected:
+                self.metrics.dead_lettered(rej.reason)
+        rows = frames_to_rows(batch.frames)
+        started = time.perf_counter()
+        result: WriteResult = await retry_until_stopped(
+            lambda: self.db.write_batch(rows, batch.next_offsets),
+            retriable=_DB_FAILURES,
+            stop=stop,
+            what="writing a batch to PostgreSQL",
+            on_retry=self.metrics.db_retry,
+        )
+        self.metrics.batch_committed(
+            rows=result.rows, inserted=result.inserted, seconds=time.perf_counter() - started
+        )
+        return result.offsets
+
+    async def poll(self) -> list[Any]:
+        """Up to ``batch_max_records`` records, waiting at most ``batch_max_wait_ms`` to fill."""
+        limit = self.settings.batch_max_records
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.batch_max_wait_ms / 1000
+        records: list[Any] = []
+        while len(records) < limit:
+            remaining_ms = int((deadline - loop.time()) * 1000)
+            if remaining_ms <= 0:
+                break
+            got = await self.consumer.getmany(
+                timeout_ms=remaining_ms, max_records=limit - len(records)
+            )
+            for part in got.values():
+                records.extend(part)
+        return records
+
+    async def after_commit(self, offsets: Mapping[Partition, int]) -> None:
+        """Report the stored offsets and, if enabled, mirror them to Kafka.
+
+        The Kafka commit is informational (PostgreSQL holds the offsets the store resumes from),
+        so a failed one, e.g. during a rebalance, is counted and logged rather than retried.
+        """
+        committed = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        assigned = self.consumer.assignment()
+        for tp, next_offset in committed.items():
+            highwater = self.consumer.highwater(tp) if tp in assigned else None
+            self.metrics.offset_committed(tp.partition, next_offset, highwater)
+        if not (self.options.commit_to_kafka and committed):
+            return
+        try:
+            await self.consumer.commit(committed)
+        except KafkaError as exc:
+            self.metrics.kafka_commit_failed()
+            log.warning("informational Kafka offset commit failed: %s", exc)
