@@ -8,13 +8,17 @@ from journeygate.errors import InfrastructureError
 from journeygate.settings import mask_url
 
 
-def connect(database_url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+def connect(
+    database_url: str, *, autocommit: bool = False
+) -> psycopg.Connection[tuple[object, ...]]:
     """Open a connection, or raise a one-line InfrastructureError naming the (masked) URL."""
     try:
         return psycopg.connect(database_url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InfrastructureError(f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}") from exc
+        raise InfrastructureError(
+            f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}"
+        ) from exc
 
 
 async def aconnect(
@@ -27,4 +31,6 @@ async def aconnect(
         )
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InfrastructureError(f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}") from exc
+        raise InfrastructureError(
+            f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}"
+        ) from exc

@@ -72,7 +72,7 @@ def migrate(database_url: str) -> list[Migration]:
                 if migration.version in done:
                     continue
                 with conn.transaction():
-                    conn.execute(sql.SQL(migration.sql_text))  # type: ignore[arg-type]
+                    conn.execute(sql.SQL(migration.sql_text))
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                         (migration.version, migration.name),

@@ -12,7 +12,7 @@ from journeygate.settings import Settings, load_settings
 
 app = typer.Typer(
     name="journeygate",
-    help="Connected-vehicle telemetry pipeline: MQTT → Kafka → PostgreSQL, and the tools around it.",
+    help="Connected-vehicle telemetry pipeline: MQTT → Kafka → PostgreSQL, and its tools.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -21,22 +21,28 @@ process_app = typer.Typer(help="Run one stream processor.", no_args_is_help=True
 app.add_typer(process_app, name="process")
 
 MqttUrl = Annotated[
-    str | None, typer.Option("--mqtt-url", help="MQTT broker URL [env JOURNEYGATE_MQTT_URL]")
+    str | None, typer.Option("--mqtt-url", help="MQTT broker URL (env JOURNEYGATE_MQTT_URL)")
 ]
 KafkaBootstrap = Annotated[
     str | None,
-    typer.Option("--kafka-bootstrap", help="Kafka bootstrap servers [env JOURNEYGATE_KAFKA_BOOTSTRAP]"),
+    typer.Option(
+        "--kafka-bootstrap", help="Kafka bootstrap servers (env JOURNEYGATE_KAFKA_BOOTSTRAP)"
+    ),
 ]
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="PostgreSQL URL [env JOURNEYGATE_DATABASE_URL]"),
+    typer.Option("--database-url", help="PostgreSQL URL (env JOURNEYGATE_DATABASE_URL)"),
 ]
 TopicPrefix = Annotated[
-    str | None, typer.Option("--topic-prefix", help="Kafka topic prefix [env JOURNEYGATE_TOPIC_PREFIX]")
+    str | None,
+    typer.Option("--topic-prefix", help="Kafka topic prefix (env JOURNEYGATE_TOPIC_PREFIX)"),
 ]
 MetricsPort = Annotated[
     int | None,
-    typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (0: off) [env JOURNEYGATE_METRICS_PORT]"),
+    typer.Option(
+        "--metrics-port",
+        help="Serve Prometheus metrics on this port (0: off) (env JOURNEYGATE_METRICS_PORT)",
+    ),
 ]
 
 
@@ -56,7 +62,8 @@ def settings_from(**flags: Any) -> Settings:
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create the database if needed and apply pending migrations."""
-    from journey.migrate import ensure_database, migrate as apply
+    from journey.migrate import ensure_database
+    from journey.migrate import migrate as apply
 
     settings = settings_from(database_url=database_url)
     try:
@@ -79,11 +86,17 @@ def bridge(
     metrics_port: MetricsPort = None,
     bridge_id: Annotated[
         str | None,
-        typer.Option("--bridge-id", help="Fixed MQTT client id of this bridge instance [env JOURNEYGATE_BRIDGE_ID]"),
+        typer.Option(
+            "--bridge-id",
+            help="Fixed MQTT client id of this bridge instance (env JOURNEYGATE_BRIDGE_ID)",
+        ),
     ] = None,
     share_group: Annotated[
         str | None,
-        typer.Option("--share-group", help="Subscribe through $share/GROUP/ to scale out [env JOURNEYGATE_BRIDGE_SHARE_GROUP]"),
+        typer.Option(
+            "--share-group",
+            help="Subscribe via $share/GROUP/ to scale out (env JOURNEYGATE_BRIDGE_SHARE_GROUP)",
+        ),
     ] = None,
 ) -> None:
     """Forward vehicle telemetry from MQTT to Kafka, acking only what Kafka has stored."""
@@ -91,8 +104,12 @@ def bridge(
     from journeygate.runtime import run_stage
 
     settings = settings_from(
-        mqtt_url=mqtt_url, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix,
-        metrics_port=metrics_port, bridge_id=bridge_id, bridge_share_group=share_group,
+        mqtt_url=mqtt_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        metrics_port=metrics_port,
+        bridge_id=bridge_id,
+        bridge_share_group=share_group,
     )
     raise typer.Exit(run_stage("bridge", run_bridge, settings))
 
@@ -109,7 +126,9 @@ def process_normalize(
     from processors.normalize.runner import run_normalizer
 
     settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap, database_url=database_url, topic_prefix=topic_prefix,
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        topic_prefix=topic_prefix,
         metrics_port=metrics_port,
     )
     raise typer.Exit(run_stage("normalize", run_normalizer, settings))
@@ -127,7 +146,9 @@ def process_store(
     from processors.store.runner import run_store
 
     settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap, database_url=database_url, topic_prefix=topic_prefix,
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        topic_prefix=topic_prefix,
         metrics_port=metrics_port,
     )
     raise typer.Exit(run_stage("store", run_store, settings))

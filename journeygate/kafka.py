@@ -6,6 +6,7 @@ off (the embedded Tansu broker does not support it). Consumers never auto-commit
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ def make_consumer(
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "client_id": f"journeygate-{group_id}",
     }
     options.update(overrides)
@@ -84,14 +87,18 @@ def make_consumer(
 async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) -> None:
     """Create the pipeline's topics if they do not exist (idempotent)."""
     topics = Topics.from_settings(settings)
-    wanted = list(names) if names is not None else [
-        topics.raw, topics.dlq, topics.frames, topics.signals, topics.alerts
-    ]
+    wanted = (
+        list(names)
+        if names is not None
+        else [topics.raw, topics.dlq, topics.frames, topics.signals, topics.alerts]
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
         await admin.start()
     except KafkaError as exc:
-        raise InfrastructureError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise InfrastructureError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+        ) from exc
     try:
         existing = set(await admin.list_topics())
         new = [
@@ -100,10 +107,8 @@ async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) 
             if name not in existing
         ]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 

@@ -37,7 +37,7 @@ def run_stage(name: str, main: StageMain, settings: Settings) -> int:
     """
     configure_logging()
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped by Prometheus
+        start_http_server(settings.metrics_port, addr="0.0.0.0")
     log.info("%s starting with %s", name, settings)
 
     async def _amain() -> None:

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     kafka_idempotence: bool = True
     kafka_partitions: int = Field(default=12, ge=1, le=10_000)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     topic_prefix: str = ""
     database_url: str = "postgresql://postgres@127.0.0.1:5432/journeygate"
     metrics_port: int = Field(default=0, ge=0, le=65535)

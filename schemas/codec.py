@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict
+from dataclasses import fields
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -80,8 +80,11 @@ class FrameCodec:
         )
 
 
+_SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))
+
+
 def _sample_dict(sample: Sample) -> dict[str, Any]:
-    d = asdict(sample)
+    d = {name: getattr(sample, name) for name in _SAMPLE_FIELDS}
     if d["dtcs"] is not None:
         d["dtcs"] = list(d["dtcs"])
     return d

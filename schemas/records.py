@@ -40,6 +40,10 @@ class TelemetryFrame:
         return frame_id(self.vin, self.boot_id, self.seq)
 
 
+# A sample's idempotency key: (vin, boot_id, seq, sample_idx).
+SampleKey = tuple[str, str, int, int]
+
+
 def frame_id(vin: str, boot_id: str, seq: int) -> str:
     """The deterministic id of a device message; repeats of a message share it."""
     return f"{vin}:{boot_id}:{seq}"
@@ -57,3 +61,6 @@ HEADER_DLQ_SOURCE_TOPIC = "dlq_source_topic"
 HEADER_DLQ_SOURCE_PARTITION = "dlq_source_partition"
 HEADER_DLQ_SOURCE_OFFSET = "dlq_source_offset"
 HEADER_DLQ_TS_MS = "dlq_ts_ms"
+# Set when a dead letter's value was cut (oversize): the size and digest of the whole payload.
+HEADER_DLQ_ORIGINAL_BYTES = "dlq_original_bytes"
+HEADER_DLQ_ORIGINAL_SHA256 = "dlq_original_sha256"

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,22 +41,30 @@ def _external_endpoints() -> StackEndpoints | None:
     if not (mqtt and kafka and db):
         return None
     return StackEndpoints(
-        mqtt_url=mqtt, mqtt_kind="external", kafka_bootstrap=kafka, database_url=db,
+        mqtt_url=mqtt,
+        mqtt_kind="external",
+        kafka_bootstrap=kafka,
+        database_url=db,
         root=Path("/nonexistent"),
     )
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEndpoints]:
+def servers() -> Iterator[StackEndpoints]:
     """The session's MQTT, Kafka-protocol and PostgreSQL servers."""
     external = _external_endpoints()
     if external is not None:
         yield external
         return
-    root = tmp_path_factory.mktemp("stack")
+    # Not under pytest's base temp: another pytest session would reset its permissions, and the
+    # PostgreSQL server runs as an unprivileged user when the suite runs as root.
+    root = Path(tempfile.mkdtemp(prefix="journeygate-test-stack-"))
     prefer = os.environ.get("JOURNEYGATE_TEST_MQTT_BROKER", "auto")
-    with embedded_stack(root, mqtt=prefer, durable_postgres=False) as endpoints:
-        yield endpoints
+    try:
+        with embedded_stack(root, mqtt=prefer, durable_postgres=False) as endpoints:
+            yield endpoints
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _with_db(url: str, dbname: str) -> str:
@@ -73,9 +83,7 @@ def template_db(servers: StackEndpoints) -> str:
 
 
 @pytest.fixture
-def make_settings(
-    servers: StackEndpoints, template_db: str
-) -> Iterator[Callable[..., Settings]]:
+def make_settings(servers: StackEndpoints, template_db: str) -> Iterator[Callable[..., Settings]]:
     """Factory of isolated settings: fresh topics, MQTT topic root and migrated database."""
     created: list[str] = []
     admin_url = _with_db(servers.database_url, "postgres")
@@ -100,6 +108,9 @@ def make_settings(
             "topic_prefix": f"t{tag}.",
             "mqtt_topic_root": f"t{tag}/vehicles",
             "bridge_id": f"bridge-{tag}",
+            # A consumer joins a Tansu group after half its session timeout: keep tests quick.
+            "kafka_session_timeout_ms": 3000,
+            "kafka_heartbeat_interval_ms": 500,
         }
         values.update(overrides)
         settings = load_settings(**values)

@@ -38,8 +38,14 @@ class EmbeddedKafka:
         self.root.mkdir(parents=True, exist_ok=True)
         url = f"tcp://{self.host}:{self.port}"
         argv = [
-            tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         self.child = Child("tansu", argv, log_path=self.root / "tansu.log", cwd=self.root)
         self.child.wait_for_port(self.host, self.port)

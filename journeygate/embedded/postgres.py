@@ -72,9 +72,20 @@ class EmbeddedPostgres:
         bins = _bin_dir()
         if not (self.pgdata / "PG_VERSION").exists():
             result = subprocess.run(
-                [str(bins / "initdb"), "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8",
-                 "--locale=C", "-U", "postgres"],
-                capture_output=True, text=True, user=user, check=False,
+                [
+                    str(bins / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-U",
+                    "postgres",
+                ],
+                capture_output=True,
+                text=True,
+                user=user,
+                check=False,
             )
             if result.returncode != 0:
                 raise InfrastructureError(f"initdb failed: {result.stderr.strip()[-500:]}")
@@ -82,13 +93,33 @@ class EmbeddedPostgres:
         if user is not None:
             shutil.chown(self.socket_dir, user)
         argv = [
-            str(bins / "postgres"), "-D", str(self.pgdata),
-            "-h", self.host, "-p", str(self.port), "-k", str(self.socket_dir),
-            "-c", "max_connections=200", "-c", "shared_buffers=256MB",
-            "-c", "timezone=UTC", "-c", "log_timezone=UTC",
+            str(bins / "postgres"),
+            "-D",
+            str(self.pgdata),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=256MB",
+            "-c",
+            "timezone=UTC",
+            "-c",
+            "log_timezone=UTC",
         ]
         if not self.durable:
-            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+            argv += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         log = self.root / "postgres.log"
         log.touch()
         if user is not None:

@@ -83,9 +83,10 @@ class _Normalizer:
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            await self.load_registry(stop)
+            # Servers unreachable at start are a configuration problem: fail at once, in one line.
             await start_client(self.producer, self.settings)
             await start_client(self.consumer, self.settings)
+            self.metrics.registry_loaded(await self.registry.load())
             self.consumer.subscribe([self.topics.raw], listener=_ForgetOnRevoke(self.window))
             while not stop.is_set():
                 try:

@@ -54,8 +54,6 @@ class StoreOptions:
     """Consumer group, in Kafka and in ``consumer_offsets`` (prefixed like the topics)."""
     commit_to_kafka: bool = True
     """Also commit offsets to Kafka after each batch, for lag monitoring."""
-    session_timeout_ms: int = 10_000
-    heartbeat_interval_ms: int = 3_000
 
 
 async def run_store(settings: Settings, stop: asyncio.Event) -> None:
@@ -74,8 +72,6 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
         settings,
         group,
         max_poll_records=settings.batch_max_records,
-        session_timeout_ms=options.session_timeout_ms,
-        heartbeat_interval_ms=options.heartbeat_interval_ms,
     )
     producer = make_producer(settings)
     metrics = StoreMetrics()

@@ -28,7 +28,6 @@ from schemas.records import Sample, TelemetryFrame
 
 pytestmark = pytest.mark.integration
 
-FAST_JOIN = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300}
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 VINS = [f"WVWZZZ1KZ8W{n:06d}" for n in range(8)]
 
@@ -218,7 +217,7 @@ async def wait_until(
 async def running_store(settings: Settings, **options: Any) -> AsyncIterator[asyncio.Task[None]]:
     """The store as a task; stopped cleanly (and its failure re-raised) on exit."""
     stop = asyncio.Event()
-    opts = StoreOptions(**{**FAST_JOIN, **options})
+    opts = StoreOptions(**options)
     task = asyncio.create_task(run_store_with(settings, stop, opts))
     try:
         yield task

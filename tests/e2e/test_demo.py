@@ -1,0 +1,94 @@
+"""``journeygate demo`` as a user runs it: a verdict at the end, and nothing left running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+MARK_VAR = "JOURNEYGATE_TEST_DEMO_MARK"
+
+
+def processes_marked(mark: str) -> list[str]:
+    """Live processes that inherited the environment marker given to one demo run."""
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if proc.environ().get(MARK_VAR) == mark:
+                left.append(f"{proc.info['pid']}: {' '.join(proc.info['cmdline'] or [])}")
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return left
+
+
+def marked_env(mark: str) -> dict[str, str]:
+    return {**os.environ, MARK_VAR: mark}
+
+
+def demo_argv(data_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "journeygate",
+        "demo",
+        "--vehicles",
+        "15",
+        "--days",
+        "3",
+        "--dir",
+        str(data_dir),
+        *extra,
+    ]
+
+
+def test_demo_runs_a_fleet_through_and_stops_everything(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    mark = uuid.uuid4().hex
+    result = subprocess.run(
+        demo_argv(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=marked_env(mark),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "verdict: every valid sample stored exactly once" in result.stdout
+    assert "all processes stopped" in result.stdout
+    assert (data_dir / "truth.jsonl").exists()
+    assert processes_marked(mark) == []
+
+
+def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    mark = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        demo_argv(data_dir, "--keep-running"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=marked_env(mark),
+    )
+    assert proc.stdout is not None
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        if "press Ctrl-C" in line:
+            break
+    assert any("psql postgresql://" in line for line in output), "".join(output)
+    running = processes_marked(mark)
+    for name in ("postgres", "tansu", "bridge", "normalize", "store"):
+        assert any(name in line for line in running), (name, running)
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(output) + rest
+    assert "all processes stopped" in rest
+    assert processes_marked(mark) == []
