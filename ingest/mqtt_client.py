@@ -7,47 +7,16 @@ before a connection ends is redelivered by the broker on the next connection wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
-
 from paho.mqtt.client import Client, MQTTv5, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from journeygate.errors import ConfigError
+from journeygate.mqtt import MqttTarget
 from journeygate.settings import Settings
 
 KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class MqttTarget:
-    """Where the MQTT broker is; ``address`` is safe to log, the password never is."""
-
-    host: str
-    port: int
-    tls: bool
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def parse_mqtt_url(url: str) -> MqttTarget:
-    """Split ``mqtt://[user:password@]host:port`` (``mqtts://`` for TLS) into its parts."""
-    parts = urlsplit(url)
-    tls = parts.scheme == "mqtts"
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError:
-        raise ConfigError("invalid MQTT URL: the port is not a number in 0-65535") from None
-    if not parts.hostname:
-        raise ConfigError("invalid MQTT URL: no host")
-    return MqttTarget(parts.hostname, port, tls, parts.username, parts.password)
 
 
 def make_client(settings: Settings, target: MqttTarget) -> Client:
@@ -63,10 +32,7 @@ def make_client(settings: Settings, target: MqttTarget) -> Client:
             clean_session=False, manual_ack=True,
         )
     client.connect_timeout = CONNECT_TIMEOUT_S
-    if target.username is not None:
-        client.username_pw_set(target.username, target.password)
-    if target.tls:
-        client.tls_set()
+    target.configure(client)
     return client
 
 

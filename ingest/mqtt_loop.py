@@ -18,8 +18,9 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.logic import Inbound, subscription_filter
-from ingest.mqtt_client import connect_blocking, make_client, parse_mqtt_url
+from ingest.mqtt_client import connect_blocking, make_client
 from journeygate.errors import InfrastructureError
+from journeygate.mqtt import parse_mqtt_url
 from journeygate.settings import Settings
 
 if TYPE_CHECKING:

@@ -27,10 +27,10 @@ from aiokafka.errors import KafkaError
 from ingest import metrics
 from ingest.forwarder import End, Forwarder, KafkaUnavailable
 from ingest.logic import RouteConfig, backoff_s
-from ingest.mqtt_client import parse_mqtt_url
 from ingest.mqtt_loop import MqttLink, MqttUnavailable
 from journeygate.errors import InfrastructureError
 from journeygate.kafka import make_producer, start_client
+from journeygate.mqtt import parse_mqtt_url
 from journeygate.settings import Settings
 
 STARTUP_DEADLINE_S = 10.0

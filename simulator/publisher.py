@@ -14,43 +14,20 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from journeygate.errors import ConfigError, InfrastructureError
-from journeygate.settings import Settings, mask_url
+from journeygate.errors import InfrastructureError
+from journeygate.mqtt import parse_mqtt_url
+from journeygate.settings import Settings
 
 KEEPALIVE_S = 60
 WAIT_SLICE_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class Broker:
-    host: str
-    port: int
-    tls: bool
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-
-def parse_broker(url: str) -> Broker:
-    """``mqtt://[user:password@]host[:port]`` (``mqtts://`` for TLS)."""
-    parts = urlsplit(url)
-    tls = parts.scheme == "mqtts"
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError:
-        raise ConfigError(f"invalid MQTT URL {mask_url(url)}: bad port") from None
-    if not parts.hostname:
-        raise ConfigError(f"invalid MQTT URL {mask_url(url)}: no host")
-    return Broker(parts.hostname, port, tls, parts.username, parts.password)
 
 
 def connection_for(topic: str, connections: int) -> int:
@@ -70,7 +47,7 @@ class Publisher:
         connect_timeout_s: float = 10.0,
         ack_timeout_s: float = 60.0,
     ) -> None:
-        self.broker = parse_broker(settings.mqtt_url)
+        self.broker = parse_mqtt_url(settings.mqtt_url)
         self.address = f"{self.broker.host}:{self.broker.port}"
         self.protocol = mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311
         self.max_inflight = max_inflight
@@ -97,10 +74,7 @@ class Publisher:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=self.protocol, **kwargs
         )
-        if self.broker.username is not None:
-            client.username_pw_set(self.broker.username, self.broker.password)
-        if self.broker.tls:
-            client.tls_set()
+        self.broker.configure(client)
         client.max_inflight_messages_set(self.max_inflight)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=1, max_delay=10)

@@ -73,13 +73,30 @@ def _with_db(url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def template_db(servers: StackEndpoints) -> str:
+def template_db(servers: StackEndpoints) -> Iterator[str]:
     """A migrated database that per-test databases are copied from."""
     name = f"jg_template_{uuid.uuid4().hex[:8]}"
     url = _with_db(servers.database_url, name)
     ensure_database(url)
     migrate(url)
-    return name
+    admin_url = _with_db(servers.database_url, "postgres")
+    # TimescaleDB's scheduler and policy jobs connect to every database with the extension, and
+    # CREATE DATABASE ... TEMPLATE fails while any session is on the template: close it to
+    # connections (it can still be copied) and end the sessions already on it.
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+        )
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+    yield name
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ BEGIN
                                   migrate_data => true);
         ALTER TABLE telemetry SET (timescaledb.compress,
                                    timescaledb.compress_segmentby = 'vin',
-                                   timescaledb.compress_orderby = 'event_ts DESC');
+                                   timescaledb.compress_orderby = 'event_ts DESC, boot_id, seq, sample_idx');
         PERFORM add_compression_policy('telemetry', interval '30 days');
         PERFORM add_retention_policy('telemetry', interval '3 years');
     END IF;

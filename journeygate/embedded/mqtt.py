@@ -42,7 +42,13 @@ def mosquitto_config(port: int, persistence_dir: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Clients of the embedded broker log in with this user name. amqtt keeps QoS 1 messages for an
+# offline persistent session only when its client is not anonymous.
+EMBEDDED_USER = "journeygate"
+
+
 def amqtt_config(port: int) -> str:
+    """Loopback only; any named user is admitted, anonymous clients are not."""
     return (
         "listeners:\n"
         "  default:\n"
@@ -51,7 +57,7 @@ def amqtt_config(port: int) -> str:
         "    max_connections: 0\n"
         "plugins:\n"
         "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
-        "    allow_anonymous: true\n"
+        "    allow_anonymous: false\n"
     )
 
 
@@ -66,7 +72,7 @@ class EmbeddedMqtt:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"mqtt://{EMBEDDED_USER}@{self.host}:{self.port}"
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

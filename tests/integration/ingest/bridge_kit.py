@@ -14,8 +14,8 @@ from paho.mqtt.client import Client, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
 
-from ingest.mqtt_client import parse_mqtt_url
 from ingest.runner import run_bridge
+from journeygate.mqtt import parse_mqtt_url
 from journeygate.settings import Settings
 
 Record = Any  # aiokafka's ConsumerRecord
@@ -36,6 +36,7 @@ def _publish_blocking(settings: Settings, messages: Sequence[tuple[str, bytes]])
     client = Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
                     protocol=MQTTv311)
     client.max_inflight_messages_set(500)
+    target.configure(client)
     client.connect(target.host, target.port)
     client.loop_start()
     try:

@@ -24,11 +24,12 @@ from typer.testing import CliRunner
 
 from journeygate.embedded.procs import free_port
 from journeygate.errors import InfrastructureError
+from journeygate.mqtt import parse_mqtt_url
 from journeygate.settings import Settings
 from simulator.cli import register
 from simulator.faults import FAULT_KINDS
 from simulator.params import SimulationParams
-from simulator.publisher import Publisher, parse_broker
+from simulator.publisher import Publisher
 from simulator.registry import register_fleet
 from simulator.runner import plan_for, run_simulation, topic_for
 
@@ -55,7 +56,8 @@ def subscriber(settings: Settings) -> Iterator[Inbox]:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{time.monotonic_ns()}")
     client.on_message = lambda c, u, msg: inbox.add(msg.topic, bytes(msg.payload))
     client.on_subscribe = lambda c, u, mid, codes, props: subscribed.set()
-    broker = parse_broker(settings.mqtt_url)
+    broker = parse_mqtt_url(settings.mqtt_url)
+    broker.configure(client)
     client.connect(broker.host, broker.port)
     client.loop_start()
     client.subscribe(f"{settings.mqtt_topic_root}/+/telemetry", qos=1)

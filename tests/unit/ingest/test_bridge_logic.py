@@ -18,9 +18,9 @@ from ingest.logic import (
     route,
     subscription_filter,
 )
-from ingest.mqtt_client import parse_mqtt_url
 from journeygate.errors import ConfigError, DataError
 from journeygate.kafka import Topics, header
+from journeygate.mqtt import parse_mqtt_url
 from schemas import records as r
 
 VIN_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
