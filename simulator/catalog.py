@@ -14,6 +14,7 @@ from journeygate.errors import ConfigError
 
 DEFAULT_PATH = Path(__file__).with_name("data") / "models.toml"
 POWERTRAINS = ("ice", "hybrid", "ev")
+BODIES = ("sedan", "hatchback", "suv", "pickup", "van")
 KM_PER_MILE = 1.609344
 
 
@@ -24,53 +25,78 @@ class ModelSpec:
     brand: str
     model: str
     powertrain: str
+    body: str
     wmis: tuple[str, ...]
     year_from: int
     year_to: int | None
     weight: float
+    msrp_usd: float
+    dtc_factor: float = 1.0
     fuel_l_per_100km: float = 0.0
     tank_l: float = 0.0
     energy_kwh_per_100km: float = 0.0
     battery_kwh: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """``Brand Model``, the key scenarios use."""
+        return f"{self.brand} {self.model}"
 
     def offered_in(self, model_year: int) -> bool:
         return self.year_from <= model_year and (self.year_to is None or model_year <= self.year_to)
 
 
 @dataclass(frozen=True, slots=True)
-class UsageFacts:
-    """How much and how often vehicles are driven."""
+class CodeSpec:
+    """A diagnostic trouble code a vehicle may raise, how often, and what repairing it costs."""
 
-    mean_daily_km: float
-    vehicle_sigma: float
-    day_sigma: float
-    weekday_factor: float
-    weekend_factor: float
-    zero_day_probability_weekday: float
-    zero_day_probability_weekend: float
-    extra_trips_mean: float
-    max_trips: int
-    max_day_km: float
+    code: str
+    applies_to: tuple[str, ...]
+    per_1000km: float
+    intermittent_share: float
+    repair: str
+    repair_usd: float
 
 
 @dataclass(frozen=True, slots=True)
-class FaultFacts:
-    """Diagnostic codes, device reboots and weak batteries."""
+class ServiceSpec:
+    """Scheduled service: due at a distance or a number of months, whichever comes first."""
 
-    engine_codes: tuple[str, ...]
-    chassis_codes: tuple[str, ...]
-    dtc_daily_probability: float
-    dtc_min_days: int
-    dtc_max_days: int
-    reboot_daily_probability: float
-    weak_battery_share: float
+    interval_km: float
+    interval_months: int
+    price_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """One warranty coverage: ``years`` or ``limit_km``, whichever comes first."""
+
+    years: int
+    limit_km: float
+
+
+@dataclass(frozen=True, slots=True)
+class WarrantySpec:
+    basic: Coverage
+    powertrain: Coverage
+    traction_battery: Coverage
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
     models: tuple[ModelSpec, ...]
-    usage: UsageFacts
-    faults: FaultFacts
+    codes: tuple[CodeSpec, ...]
+    self_clear_days: tuple[int, int]
+    weak_battery_share: float
+    service: dict[str, ServiceSpec]
+    independent_price_factor: float
+    warranty: dict[str, WarrantySpec]
+
+    def warranty_for(self, brand: str) -> WarrantySpec:
+        return self.warranty.get(brand, self.warranty["default"])
+
+    def model_named(self, name: str) -> ModelSpec | None:
+        return next((m for m in self.models if m.name == name), None)
 
 
 def load_catalog(path: Path = DEFAULT_PATH) -> Catalog:
@@ -90,32 +116,25 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     models = tuple(_model(m) for m in data["models"])
     if not models:
         raise ValueError("no models")
-    u = data["usage"]
-    usage = UsageFacts(
-        mean_daily_km=float(u["annual_distance_mi"]) * KM_PER_MILE / 365.25,
-        vehicle_sigma=float(u["vehicle_sigma"]),
-        day_sigma=float(u["day_sigma"]),
-        weekday_factor=float(u["weekday_factor"]),
-        weekend_factor=float(u["weekend_factor"]),
-        zero_day_probability_weekday=_probability(u["zero_day_probability_weekday"]),
-        zero_day_probability_weekend=_probability(u["zero_day_probability_weekend"]),
-        extra_trips_mean=float(u["extra_trips_mean"]),
-        max_trips=int(u["max_trips"]),
-        max_day_km=float(u["max_day_km"]),
+    diagnostics = data["diagnostics"]
+    codes = tuple(_code(c) for c in diagnostics["codes"])
+    lo, hi = (int(d) for d in diagnostics["self_clear_days"])
+    if not codes or not 1 <= lo <= hi:
+        raise ValueError("diagnostics: need codes and 1 <= self_clear_days[0] <= [1]")
+    service = data["service"]
+    schedules = {p: _service(service[p]) for p in POWERTRAINS}
+    warranty = {brand: _warranty(terms) for brand, terms in data["warranty"].items()}
+    if "default" not in warranty:
+        raise ValueError("warranty: no default terms")
+    return Catalog(
+        models=models,
+        codes=codes,
+        self_clear_days=(lo, hi),
+        weak_battery_share=_probability(data["vehicle"]["weak_battery_share"]),
+        service=schedules,
+        independent_price_factor=float(service["independent_price_factor"]),
+        warranty=warranty,
     )
-    f = data["faults"]
-    faults = FaultFacts(
-        engine_codes=tuple(str(c) for c in f["engine_codes"]),
-        chassis_codes=tuple(str(c) for c in f["chassis_codes"]),
-        dtc_daily_probability=_probability(f["dtc_daily_probability"]),
-        dtc_min_days=int(f["dtc_min_days"]),
-        dtc_max_days=int(f["dtc_max_days"]),
-        reboot_daily_probability=_probability(f["reboot_daily_probability"]),
-        weak_battery_share=_probability(f["weak_battery_share"]),
-    )
-    if not faults.chassis_codes or faults.dtc_min_days > faults.dtc_max_days:
-        raise ValueError("faults: need chassis_codes and dtc_min_days <= dtc_max_days")
-    return Catalog(models=models, usage=usage, faults=faults)
 
 
 def _model(m: dict[str, Any]) -> ModelSpec:
@@ -123,25 +142,59 @@ def _model(m: dict[str, Any]) -> ModelSpec:
         brand=str(m["brand"]),
         model=str(m["model"]),
         powertrain=str(m["powertrain"]),
+        body=str(m["body"]),
         wmis=tuple(str(w) for w in m["wmi"]),
         year_from=int(m["year_from"]),
         year_to=int(m["year_to"]) if "year_to" in m else None,
         weight=float(m["weight"]),
+        msrp_usd=float(m["msrp_usd"]),
+        dtc_factor=float(m.get("dtc_factor", 1.0)),
         fuel_l_per_100km=float(m.get("fuel_l_per_100km", 0.0)),
         tank_l=float(m.get("tank_l", 0.0)),
         energy_kwh_per_100km=float(m.get("energy_kwh_per_100km", 0.0)),
         battery_kwh=float(m.get("battery_kwh", 0.0)),
     )
-    name = f"{spec.brand} {spec.model}"
-    if spec.powertrain not in POWERTRAINS:
-        raise ValueError(f"{name}: powertrain must be one of {POWERTRAINS}")
+    name = spec.name
+    if spec.powertrain not in POWERTRAINS or spec.body not in BODIES:
+        raise ValueError(f"{name}: powertrain must be one of {POWERTRAINS}, body of {BODIES}")
     if not spec.wmis or any(len(w) != 3 for w in spec.wmis) or spec.weight <= 0:
         raise ValueError(f"{name}: needs 3-character WMIs and a positive weight")
+    if spec.msrp_usd <= 0 or spec.dtc_factor < 0:
+        raise ValueError(f"{name}: needs a positive msrp_usd and dtc_factor >= 0")
     if spec.powertrain == "ev" and (spec.battery_kwh <= 0 or spec.energy_kwh_per_100km <= 0):
         raise ValueError(f"{name}: an ev needs battery_kwh and energy_kwh_per_100km")
     if spec.powertrain != "ev" and (spec.tank_l <= 0 or spec.fuel_l_per_100km <= 0):
         raise ValueError(f"{name}: needs tank_l and fuel_l_per_100km")
     return spec
+
+
+def _code(c: dict[str, Any]) -> CodeSpec:
+    spec = CodeSpec(
+        code=str(c["code"]),
+        applies_to=tuple(str(p) for p in c["applies_to"]),
+        per_1000km=float(c["per_1000km"]),
+        intermittent_share=_probability(c["intermittent_share"]),
+        repair=str(c["repair"]),
+        repair_usd=float(c["repair_usd"]),
+    )
+    if not set(spec.applies_to) <= set(POWERTRAINS) or spec.per_1000km < 0:
+        raise ValueError(f"code {spec.code}: applies_to must name powertrains, rate >= 0")
+    return spec
+
+
+def _service(s: dict[str, Any]) -> ServiceSpec:
+    spec = ServiceSpec(float(s["interval_km"]), int(s["interval_months"]), float(s["price_usd"]))
+    if spec.interval_km <= 0 or spec.interval_months <= 0 or spec.price_usd < 0:
+        raise ValueError("service: intervals must be positive")
+    return spec
+
+
+def _warranty(terms: dict[str, Any]) -> WarrantySpec:
+    def coverage(name: str) -> Coverage:
+        years, miles = terms[name]
+        return Coverage(int(years), float(miles) * KM_PER_MILE)
+
+    return WarrantySpec(coverage("basic"), coverage("powertrain"), coverage("traction_battery"))
 
 
 def _probability(value: Any) -> float:

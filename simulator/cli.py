@@ -1,4 +1,4 @@
-"""The ``journeygate simulate`` command: a thin shell around ``run_simulation``."""
+"""The ``journeygate simulate`` and ``journeygate verify`` commands: thin shells."""
 
 from __future__ import annotations
 
@@ -12,52 +12,75 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from journeygate.cli import DatabaseUrl, MqttUrl, fail, settings_from
 from journeygate.errors import ConfigError, InfrastructureError
+from simulator.catalog import load_catalog
+from simulator.console import plan_summary, progress_bar, summary
 from simulator.faults import FAULT_KINDS
 from simulator.params import SimulationParams
-from simulator.runner import (
-    SimulationProgress,
-    SimulationResult,
-    StatusCallback,
-    run_simulation,
-)
+from simulator.profiles import load_profiles
+from simulator.runner import plan_for, run_simulation
+from simulator.scenario import BUILT_IN, Scenario, load_scenario, resolve_path
+from simulator.verify_cli import verify
 
 EXIT_INTERRUPTED = 130
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``simulate`` command to ``app``."""
+    """Add the ``simulate`` and ``verify`` commands to ``app``."""
     app.command("simulate")(simulate)
+    app.command("verify")(verify)
 
 
 def simulate(
-    vehicles: Annotated[int, typer.Option(help="Vehicles in the fleet")] = 300,
-    days: Annotated[int, typer.Option(help="Simulated days, ending at --now")] = 28,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed and --now, same messages")] = 42,
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Scenario file, or the name of a shipped one (smoke, mixed-fleet, ...)"),
+    ] = None,
+    vehicles: Annotated[int | None, typer.Option(help="Vehicles in the fleet [300]")] = None,
+    days: Annotated[int | None, typer.Option(help="Simulated days, ending at --now [28]")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same messages")] = None,
     now: Annotated[
         str | None, typer.Option(help="End of the simulated period, ISO 8601 with zone [now]")
     ] = None,
     speedup: Annotated[
-        float, typer.Option(help="Simulated seconds per wall second (0: as fast as possible)")
-    ] = 0.0,
+        float | None, typer.Option(help="Pace by simulated time: simulated s per wall s")
+    ] = None,
     rate: Annotated[
-        float, typer.Option(help="At most this many messages per second (0: no cap)")
-    ] = 0.0,
-    duplicate_rate: Annotated[float, typer.Option(help="Share of messages published twice")] = 0.01,
+        float | None, typer.Option(help="Pace at a steady target of messages per second")
+    ] = None,
+    max_rate: Annotated[
+        float | None, typer.Option(help="Never more than this many messages per second")
+    ] = None,
+    duplicate_rate: Annotated[
+        float | None, typer.Option(help="Share of valid messages published twice [0.01]")
+    ] = None,
     malformed_rate: Annotated[
-        float, typer.Option(help="Malformed messages per valid message")
-    ] = 0.005,
+        float | None, typer.Option(help="Malformed messages per valid message [0.005]")
+    ] = None,
     malformed_kinds: Annotated[
         str | None, typer.Option(help=f"Comma-separated subset of: {', '.join(FAULT_KINDS)}")
     ] = None,
     truth: Annotated[
         Path | None, typer.Option("--truth", help="Write the record of what was sent (JSON lines)")
     ] = None,
-    connections: Annotated[int, typer.Option(help="MQTT connections to publish over")] = 2,
-    max_inflight: Annotated[int, typer.Option(help="Unacknowledged publishes allowed")] = 1000,
+    connections: Annotated[
+        int | None, typer.Option(help="MQTT connections shared by the fleet [2]")
+    ] = None,
+    connection_per_vehicle: Annotated[
+        bool | None,
+        typer.Option(
+            "--connection-per-vehicle/--shared-connections",
+            help="One MQTT connection per vehicle, as real devices",
+        ),
+    ] = None,
+    max_inflight: Annotated[
+        int | None, typer.Option(help="Unacknowledged publishes allowed [1000]")
+    ] = None,
+    plan_only: Annotated[
+        bool, typer.Option("--plan-only", help="Check the scenario and print the plan; send none")
+    ] = False,
     mqtt_url: MqttUrl = None,
     database_url: DatabaseUrl = None,
     mqtt_topic_root: Annotated[
@@ -77,38 +100,51 @@ def simulate(
         mqtt_protocol=mqtt_protocol,
     )
     try:
-        kinds = (
-            FAULT_KINDS
-            if malformed_kinds is None
-            else tuple(k.strip() for k in malformed_kinds.split(",") if k.strip())
-        )
+        base, source = _scenario(scenario)
+        kinds = None
+        if malformed_kinds is not None:
+            kinds = tuple(k.strip() for k in malformed_kinds.split(",") if k.strip())
         params = SimulationParams(
+            scenario=base,
+            scenario_source=source,
             vehicles=vehicles,
             days=days,
             seed=seed,
+            now=_parse_now(now),
             duplicate_rate=duplicate_rate,
             malformed_rate=malformed_rate,
             malformed_kinds=kinds,
-            now=_parse_now(now),
             speedup=speedup,
             rate_per_s=rate,
+            max_rate_per_s=max_rate,
             connections=connections,
+            connection_per_vehicle=connection_per_vehicle,
             max_inflight=max_inflight,
             truth_path=truth,
         )
+        if plan_only:
+            plan_summary(plan_for(settings, params))
+            return
     except ConfigError as exc:
         raise fail(str(exc)) from None
     stop = threading.Event()
     try:
-        with _stop_on_sigint(stop), _progress_bar() as on_status:
+        with _stop_on_sigint(stop), progress_bar() as on_status:
             result = run_simulation(settings, params, stop=stop, status=on_status)
     except (ConfigError, InfrastructureError) as exc:
         raise fail(str(exc), 2 if isinstance(exc, ConfigError) else 1) from None
-    _summary(result)
+    summary(result)
     if result.acknowledged + result.rejected < result.messages_published:
         raise fail("some publishes were never acknowledged by the broker", 1)
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _scenario(name: str | None) -> tuple[Scenario, str]:
+    if name is None:
+        return Scenario(), BUILT_IN
+    path = resolve_path(name)
+    return load_scenario(path, load_catalog(), load_profiles()), str(path)
 
 
 def _parse_now(text: str | None) -> datetime | None:
@@ -137,41 +173,3 @@ def _stop_on_sigint(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def _progress_bar() -> Iterator[StatusCallback]:
-    columns = (
-        TextColumn("[bold]simulate"),
-        BarColumn(bar_width=12),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("simulate", total=None, detail="registering fleet")
-
-        def update(p: SimulationProgress) -> None:
-            detail = (
-                f"ack {p.acknowledged} dup {p.duplicates} bad {p.malformed}"
-                f" {p.sim_time:%Y-%m-%d %H:%M}"
-            )
-            bar.update(task, total=p.planned, completed=p.published, detail=detail)
-
-        yield update
-
-
-def _summary(r: SimulationResult) -> None:
-    bad = ", ".join(f"{k} {v}" for k, v in r.malformed.items()) or "none"
-    lines = [
-        f"vehicles      {r.vehicles} ({r.registered} newly registered)",
-        f"published     {r.messages_published} of {r.planned_messages}"
-        f" ({r.acknowledged} acknowledged, {r.rejected} rejected by the broker)",
-        f"valid         {r.valid_messages} messages, {r.valid_samples} samples",
-        f"duplicates    {r.duplicates}",
-        f"malformed     {bad}",
-        f"elapsed       {r.elapsed_s:.1f} s" + ("  (interrupted)" if r.interrupted else ""),
-    ]
-    if r.truth_path is not None:
-        lines.append(f"truth         {r.truth_path}")
-    typer.echo("\n".join(lines))

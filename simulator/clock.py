@@ -1,7 +1,13 @@
-"""The simulated clock: when, in wall-clock seconds after the run starts, a publish is due.
+"""The publish clock: when, in wall-clock seconds after publishing starts, a message may go out.
 
-Simulated time ``sim_ms`` maps to ``(sim_ms - sim_start_ms) / 1000 / speedup`` seconds after the
-start (``speedup`` 0: no waiting). A rate cap adds a minimum interval after the previous publish.
+Two exclusive ways of pacing, and a cap that applies to both:
+
+- ``speedup`` S > 0: a message due at simulated time ``sim_ms`` goes out
+  ``(sim_ms - sim_start_ms) / 1000 / S`` seconds after the start (bursts stay bursts);
+- ``rate_per_s`` R > 0: message number ``i`` goes out ``i / R`` seconds after the start, a steady
+  target rate (after a stall the publisher catches up as fast as the cap allows);
+- neither: as fast as possible;
+- ``max_rate_per_s`` M > 0: never two publishes closer than ``1 / M`` seconds.
 """
 
 from __future__ import annotations
@@ -14,17 +20,23 @@ class Pacer:
     sim_start_ms: int
     speedup: float = 0.0
     rate_per_s: float = 0.0
+    max_rate_per_s: float = 0.0
 
-    def due_s(self, sim_ms: int, previous_sent_s: float | None) -> float:
-        """Seconds after the start at which a publish due at ``sim_ms`` may go out, given the
-        time (same origin) the previous publish went out, if any."""
+    def due_s(self, index: int, sim_ms: int, previous_sent_s: float | None) -> float:
+        """Seconds after the start at which publish number ``index`` (due at ``sim_ms``) may go
+        out, given the time (same origin) the previous publish went out, if any."""
         due = 0.0
         if self.speedup > 0:
             due = max(0.0, (sim_ms - self.sim_start_ms) / 1000.0 / self.speedup)
-        if self.rate_per_s > 0 and previous_sent_s is not None:
-            due = max(due, previous_sent_s + 1.0 / self.rate_per_s)
+        elif self.rate_per_s > 0:
+            due = index / self.rate_per_s
+        if self.max_rate_per_s > 0 and previous_sent_s is not None:
+            due = max(due, previous_sent_s + 1.0 / self.max_rate_per_s)
         return due
 
-    def wall_span_s(self, sim_end_ms: int) -> float:
-        """Wall-clock seconds the simulated period takes at this speed-up (0 if unpaced)."""
-        return self.due_s(sim_end_ms, None)
+    def wall_span_s(self, sim_end_ms: int, messages: int) -> float:
+        """Least wall-clock seconds ``messages`` publishes ending at ``sim_end_ms`` take."""
+        paced = self.due_s(max(0, messages - 1), sim_end_ms, None)
+        if self.max_rate_per_s > 0 and messages > 1:
+            paced = max(paced, (messages - 1) / self.max_rate_per_s)
+        return paced

@@ -1,9 +1,9 @@
-"""A vehicle's valid device messages (payload v1) from its day plan, and their JSON encoding.
+"""Device messages (payload v1): samples, the readings behind them, and their JSON encoding.
 
-Each trip yields three samples (departure, midway, arrival). They are sent either one per message
-as they happen, or, after a dead zone, as one batched message shortly after arrival. A parked
-report is sent once a day. Each message carries the current ``boot_id`` and a ``seq`` that starts
-at 0 on every boot and grows by one per message, in publish order.
+A :class:`Reading` is a sample as the device reports it together with the truth behind it (the
+true event time and odometer, and which fault, if any, changed them). A :class:`DeviceMessage`
+is one publish of a vehicle's valid stream: its ``boot_id``, ``seq``, publish time and readings,
+plus notes on what happened to it on the way.
 """
 
 from __future__ import annotations
@@ -14,28 +14,21 @@ from typing import Any
 import numpy as np
 import orjson
 
-from simulator.catalog import FaultFacts
-from simulator.fleet import Vehicle
-from simulator.state import (
-    VehicleState,
-    battery_v,
-    drive,
-    energy_use_pct,
-    initial_state,
-    overnight,
-    refill_if_needed,
-    update_dtcs,
-)
-from simulator.usage import HOUR_MS, Day, Trip
-
 PAYLOAD_VERSION = 1
-# Delay between a reading and its publication: live link, or store-and-forward after a dead zone.
+# Delay between a reading and its publication: live link, or store-and-forward after a trip.
 LIVE_LATENCY_MS = (200, 3_000)
 BATCH_DELAY_MS = (30_000, 600_000)
 MAX_PUBLISH_DELAY_MS = BATCH_DELAY_MS[1] + 1_000
-DEPARTURE_SPEED_KMH = (0.0, 15.0)
-MIDWAY_SPEED_FACTOR = (0.8, 1.5)
-MAX_SPEED_KMH = 175.0
+# Largest JSON size of one sample (every signal, long DTC list): bounds samples per message.
+SAMPLE_BYTES_MAX = 420
+ENVELOPE_BYTES_MAX = 200
+MAX_SAMPLES_PER_MESSAGE = 1000
+
+TAG_DEAD_ZONE = "dead_zone"
+TAG_OUT_OF_ORDER = "out_of_order"
+TAG_CLOCK_SKEW = "clock_skew"
+TAG_REBOOT = "reboot"
+GLITCH_KINDS = ("rollback", "jump", "unit_error")
 
 SIGNAL_ODOMETER = "Vehicle.TraveledDistance"
 SIGNAL_SPEED = "Vehicle.Speed"
@@ -61,12 +54,81 @@ class SimSample:
 
 
 @dataclass(frozen=True, slots=True)
+class Reading:
+    """A sample as sent, and the truth behind it. ``skew_ms``: device clock minus true time;
+    ``far_ahead``: the device clock was set far into the future (the message must be rejected);
+    ``glitch``: the odometer kind of fault (one of :data:`GLITCH_KINDS`) if any."""
+
+    sample: SimSample
+    true_ts_ms: int
+    true_odometer_m: int
+    skew_ms: int = 0
+    far_ahead: bool = False
+    glitch: str | None = None
+
+    @classmethod
+    def true(cls, sample: SimSample) -> Reading:
+        return cls(sample, sample.ts_ms, sample.odometer_m)
+
+
+@dataclass(frozen=True, slots=True)
+class Glitch:
+    sample_idx: int
+    kind: str
+    reported_m: int
+    true_m: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceMessage:
+    """One publish of a vehicle's valid stream. ``tags`` name the faults it went through;
+    ``overtaken_by`` counts later messages of the vehicle published before it."""
+
     vin: str
     boot_id: str
     seq: int
     publish_ms: int
-    samples: tuple[SimSample, ...]
+    readings: tuple[Reading, ...]
+    tags: tuple[str, ...] = ()
+    overtaken_by: int = 0
+
+    @property
+    def samples(self) -> tuple[SimSample, ...]:
+        return tuple(r.sample for r in self.readings)
+
+    @property
+    def far_ahead(self) -> bool:
+        return any(r.far_ahead for r in self.readings)
+
+    @property
+    def skew_ms(self) -> int:
+        """The largest clock offset (by size) among the readings."""
+        return max((r.skew_ms for r in self.readings), key=abs, default=0)
+
+    @property
+    def glitches(self) -> tuple[Glitch, ...]:
+        return tuple(
+            Glitch(i, r.glitch, r.sample.odometer_m, r.true_odometer_m)
+            for i, r in enumerate(self.readings)
+            if r.glitch is not None
+        )
+
+    @property
+    def all_tags(self) -> tuple[str, ...]:
+        """``tags`` plus the per-sample faults (clock skew, odometer glitches)."""
+        extra = [TAG_CLOCK_SKEW] if any(r.skew_ms for r in self.readings) else []
+        extra += sorted({f"odometer_{r.glitch}" for r in self.readings if r.glitch})
+        return self.tags + tuple(extra)
+
+
+def max_samples_per_message(max_payload_bytes: int) -> int:
+    """How many samples a message may carry and stay within the payload limit."""
+    room = (max_payload_bytes - ENVELOPE_BYTES_MAX) // SAMPLE_BYTES_MAX
+    return int(min(MAX_SAMPLES_PER_MESSAGE, max(1, room)))
+
+
+def chunks(readings: tuple[Reading, ...], size: int) -> list[tuple[Reading, ...]]:
+    return [readings[i : i + size] for i in range(0, len(readings), size)]
 
 
 def sample_json(s: SimSample) -> dict[str, Any]:
@@ -105,94 +167,3 @@ def encode(msg: DeviceMessage) -> bytes:
 
 def new_boot_id(rng: np.random.Generator) -> str:
     return f"{int(rng.integers(0, 2**62)):016x}"
-
-
-def vehicle_messages(
-    rng: np.random.Generator,
-    vehicle: Vehicle,
-    days: list[Day],
-    faults: FaultFacts,
-    batch_probability: float,
-) -> list[DeviceMessage]:
-    """Every valid message ``vehicle`` sends over ``days``, in publish (and seq) order."""
-    state = initial_state(rng, vehicle)
-    boot_id = new_boot_id(rng)
-    out: list[DeviceMessage] = []
-    seq = 0
-    last_publish = 0
-
-    def emit(samples: tuple[SimSample, ...], proposed_ms: int) -> None:
-        nonlocal seq, last_publish
-        last_publish = max(proposed_ms, last_publish + 1)
-        out.append(DeviceMessage(vehicle.vin, boot_id, seq, last_publish, samples))
-        seq += 1
-
-    for day in days:
-        update_dtcs(rng, faults, vehicle.spec, state, day.day.toordinal())
-        if rng.random() < faults.reboot_daily_probability:
-            boot_id, seq = new_boot_id(rng), 0
-        overnight(rng, vehicle.spec, state)
-        if day.heartbeat_ms is not None:
-            parked = _sample(rng, vehicle, state, day.heartbeat_ms, 0.0, driving=False)
-            emit((parked,), day.heartbeat_ms + _latency(rng))
-        for trip in day.trips:
-            samples = _trip_samples(rng, vehicle, state, trip)
-            if rng.random() < batch_probability:
-                emit(samples, trip.end_ms + int(rng.integers(*BATCH_DELAY_MS)))
-            else:
-                for s in samples:
-                    emit((s,), s.ts_ms + _latency(rng))
-    return out
-
-
-def _latency(rng: np.random.Generator) -> int:
-    return int(rng.integers(*LIVE_LATENCY_MS))
-
-
-def _trip_samples(
-    rng: np.random.Generator, vehicle: Vehicle, state: VehicleState, trip: Trip
-) -> tuple[SimSample, SimSample, SimSample]:
-    spec = vehicle.spec
-    use_pct = energy_use_pct(rng, spec, trip.distance_m / 1000.0)
-    refill_if_needed(rng, spec, state, use_pct)
-    departure = _sample(
-        rng, vehicle, state, trip.start_ms, float(rng.uniform(*DEPARTURE_SPEED_KMH)), driving=True
-    )
-    half_m = trip.distance_m // 2
-    hours = (trip.end_ms - trip.start_ms) / HOUR_MS
-    drive(state, spec, half_m, hours / 2, use_pct / 2)
-    cruise = trip.mean_speed_kmh * float(rng.uniform(*MIDWAY_SPEED_FACTOR))
-    midway = _sample(
-        rng,
-        vehicle,
-        state,
-        (trip.start_ms + trip.end_ms) // 2,
-        min(cruise, MAX_SPEED_KMH),
-        driving=True,
-    )
-    drive(state, spec, trip.distance_m - half_m, hours / 2, use_pct / 2)
-    arrival = _sample(rng, vehicle, state, trip.end_ms, 0.0, driving=True)
-    return departure, midway, arrival
-
-
-def _sample(
-    rng: np.random.Generator,
-    vehicle: Vehicle,
-    state: VehicleState,
-    ts_ms: int,
-    speed_kmh: float,
-    *,
-    driving: bool,
-) -> SimSample:
-    ev = vehicle.powertrain == "ev"
-    energy = round(state.energy_pct, 1)
-    return SimSample(
-        ts_ms=ts_ms,
-        odometer_m=state.odometer_m,
-        speed_kmh=round(speed_kmh, 1),
-        battery_12v_v=battery_v(rng, vehicle, driving),
-        fuel_level_pct=None if ev else energy,
-        soc_pct=energy if ev else None,
-        engine_hours_h=None if ev else round(state.engine_hours_h, 2),
-        dtcs=state.dtcs,
-    )

@@ -1,119 +1,152 @@
 """Parameters of a simulation run, checked when built (bad values raise :class:`ConfigError`).
 
-:class:`GenerationParams` decides *what* is sent (pure, reproducible from the seed and ``now``);
-:class:`SimulationParams` adds *how* it is sent (pace, connections, truth file).
+A run is a :class:`~simulator.scenario.Scenario` (a file, or the built-in defaults) plus
+overrides from the command line or the caller (:class:`SimulationParams`). :class:`GenerationParams`
+is what the pure generator needs: the scenario resolved against the reference data and the
+pipeline settings that decide a message's fate (payload limit, future tolerance).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from journeygate.errors import ConfigError
+from simulator.catalog import Catalog
+from simulator.checks import key_path
 from simulator.faults import FAULT_KINDS
+from simulator.generation import (
+    DEFAULT_FUTURE_TOLERANCE_MS,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    GenerationParams,
+    generation_params,
+)
+from simulator.profiles import Profile
+from simulator.scenario import BUILT_IN, PublishSection, Scenario
 
-DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
+__all__ = ["GenerationParams", "SimulationParams", "generation_params"]
 
-
-@dataclass(frozen=True, slots=True)
-class GenerationParams:
-    """What to generate. Rates are per valid message: ``duplicate_rate`` is the probability that
-    a valid message is published twice; ``malformed_rate`` x valid messages is the expected
-    number of malformed ones."""
-
-    vehicles: int = 300
-    days: int = 28
-    seed: int = 42
-    duplicate_rate: float = 0.01
-    malformed_rate: float = 0.005
-    batch_probability: float = 0.2
-    dealers: int = 20
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
-    malformed_kinds: tuple[str, ...] = FAULT_KINDS
-
-    def __post_init__(self) -> None:
-        _check(self.vehicles >= 1, "vehicles must be at least 1")
-        _check(1 <= self.days <= 3660, "days must be between 1 and 3660")
-        _check(self.seed >= 0, "seed must be >= 0")
-        for name in ("duplicate_rate", "malformed_rate", "batch_probability"):
-            value = getattr(self, name)
-            _check(0.0 <= value <= 1.0, f"{name.replace('_', '-')} must be between 0 and 1")
-        _check(1 <= self.dealers <= 999, "dealers must be between 1 and 999")
-        _check(self.max_payload_bytes >= 64, "max payload bytes must be at least 64")
-        unknown = set(self.malformed_kinds) - set(FAULT_KINDS)
-        _check(not unknown, f"unknown malformed kinds {sorted(unknown)}; known: {FAULT_KINDS}")
-        _check(
-            self.malformed_rate == 0 or bool(self.malformed_kinds),
-            "malformed-rate > 0 needs at least one malformed kind",
-        )
-        _check(
-            self.malformed_rate == 0 or bool(self.usable_malformed_kinds),
-            "the vin_mismatch fault needs at least 2 vehicles",
-        )
-
-    @property
-    def usable_malformed_kinds(self) -> tuple[str, ...]:
-        """The malformed kinds this fleet can produce (vin_mismatch needs two vehicles)."""
-        if self.vehicles >= 2:
-            return self.malformed_kinds
-        return tuple(k for k in self.malformed_kinds if k != "vin_mismatch")
+# Override field -> (scenario key path, command-line flag).
+OVERRIDES: dict[str, tuple[tuple[str, str], str]] = {
+    "vehicles": (("fleet", "vehicles"), "--vehicles"),
+    "dealers": (("fleet", "dealers"), "--dealers"),
+    "days": (("scenario", "days"), "--days"),
+    "seed": (("scenario", "seed"), "--seed"),
+    "now": (("scenario", "end"), "--now"),
+    "duplicate_rate": (("faults", "duplicate_rate"), "--duplicate-rate"),
+    "speedup": (("publish", "speedup"), "--speedup"),
+    "rate_per_s": (("publish", "rate"), "--rate"),
+    "max_rate_per_s": (("publish", "max_rate"), "--max-rate"),
+    "connections": (("publish", "connections"), "--connections"),
+    "connection_per_vehicle": (("publish", "connection_per_vehicle"), "--connection-per-vehicle"),
+    "max_inflight": (("publish", "max_inflight"), "--max-inflight"),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class SimulationParams:
-    """A whole run: what to generate (the fields of :class:`GenerationParams`) plus how to
-    publish it.
+    """A whole run: a scenario, overrides of some of its values (``None``: keep the scenario's),
+    where to write the truth file, and publisher timeouts.
 
-    ``now`` ends the simulated period (default: the wall clock at start). ``speedup`` maps
-    simulated time to wall time (3600: one simulated hour per second; 0: as fast as possible).
-    ``rate_per_s`` caps publishes per second (0: no cap). ``max_inflight`` bounds unacknowledged
-    QoS 1 publishes across all ``connections``.
+    ``malformed_rate`` spreads that many malformed messages per valid message evenly over
+    ``malformed_kinds`` (default: every kind); other kinds get rate 0.
     """
 
-    vehicles: int = 300
-    days: int = 28
-    seed: int = 42
-    duplicate_rate: float = 0.01
-    malformed_rate: float = 0.005
-    malformed_kinds: tuple[str, ...] = FAULT_KINDS
-    batch_probability: float = 0.2
-    dealers: int = 20
+    scenario: Scenario = field(default_factory=Scenario)
+    scenario_source: str = BUILT_IN
+    vehicles: int | None = None
+    dealers: int | None = None
+    days: int | None = None
+    seed: int | None = None
     now: datetime | None = None
-    speedup: float = 0.0
-    rate_per_s: float = 0.0
-    connections: int = 2
-    max_inflight: int = 1000
+    duplicate_rate: float | None = None
+    malformed_rate: float | None = None
+    malformed_kinds: tuple[str, ...] | None = None
+    speedup: float | None = None
+    rate_per_s: float | None = None
+    max_rate_per_s: float | None = None
+    connections: int | None = None
+    connection_per_vehicle: bool | None = None
+    max_inflight: int | None = None
     truth_path: Path | None = None
     connect_timeout_s: float = 10.0
     ack_timeout_s: float = 60.0
     drain_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        self.generation()
-        _check(self.now is None or self.now.utcoffset() is not None, "now must be timezone-aware")
-        _check(self.speedup >= 0, "speedup must be >= 0")
-        _check(self.rate_per_s >= 0, "rate must be >= 0")
-        _check(1 <= self.connections <= 64, "connections must be between 1 and 64")
-        _check(1 <= self.max_inflight <= 65_000, "max in-flight must be between 1 and 65000")
+        self.effective()
         for name in ("connect_timeout_s", "ack_timeout_s", "drain_timeout_s"):
-            _check(getattr(self, name) > 0, f"{name} must be > 0")
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0")
 
-    def generation(self, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> GenerationParams:
-        """The generation part; oversize faults exceed ``max_payload_bytes``."""
-        return GenerationParams(
-            vehicles=self.vehicles,
-            days=self.days,
-            seed=self.seed,
-            duplicate_rate=self.duplicate_rate,
-            malformed_rate=self.malformed_rate,
-            batch_probability=self.batch_probability,
-            dealers=self.dealers,
-            max_payload_bytes=max_payload_bytes,
-            malformed_kinds=self.malformed_kinds,
+    def effective(self) -> Scenario:
+        """The scenario with the overrides applied, validated."""
+        data: dict[str, Any] = self.scenario.model_dump(by_alias=True)
+        for name, ((section, key), _) in OVERRIDES.items():
+            value = getattr(self, name)
+            if value is not None:
+                data[section][key] = value
+        if self.malformed_rate is not None or self.malformed_kinds is not None:
+            data["faults"]["malformed"] = self._malformed()
+        try:
+            return Scenario.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = tuple(str(p) for p in first["loc"][:2])
+            flags = {path: flag for path, flag in OVERRIDES.values()}
+            where = flags.get((loc[0], loc[1]) if len(loc) == 2 else ("", ""))
+            message = str(first["msg"]).removeprefix("Value error, ")
+            if where is None:
+                where = f"{self.scenario_source}: {key_path(tuple(first['loc']))}"
+            raise ConfigError(f"{where}: {message}") from None
+
+    def _malformed(self) -> dict[str, Any]:
+        kinds = self.malformed_kinds if self.malformed_kinds is not None else FAULT_KINDS
+        unknown = sorted(set(kinds) - set(FAULT_KINDS))
+        if unknown:
+            raise ConfigError(f"--malformed-kinds: unknown kinds {unknown}; known: {FAULT_KINDS}")
+        total = (
+            self.malformed_rate
+            if self.malformed_rate is not None
+            else self.scenario.faults.malformed.total
         )
+        if not 0.0 <= total <= 1.0:
+            raise ConfigError("--malformed-rate: must be between 0 and 1")
+        if total > 0 and not kinds:
+            raise ConfigError("--malformed-kinds: a malformed rate > 0 needs at least one kind")
+        vehicles = self.vehicles if self.vehicles is not None else self.scenario.fleet.vehicles
+        usable = [k for k in kinds if vehicles >= 2 or k != "vin_mismatch"]
+        if total > 0 and not usable:
+            raise ConfigError("--malformed-kinds: vin_mismatch needs at least 2 vehicles")
+        rates: dict[str, Any] = {
+            k: (total / len(usable) if k in usable else 0.0) for k in FAULT_KINDS
+        }
+        rates["min_each"] = self.scenario.faults.malformed.min_each
+        return rates
 
+    @property
+    def publish(self) -> PublishSection:
+        return self.effective().publish
 
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
+    def generation(
+        self,
+        catalog: Catalog,
+        profiles: Mapping[str, Profile],
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        future_tolerance_ms: int = DEFAULT_FUTURE_TOLERANCE_MS,
+    ) -> GenerationParams:
+        """The generation part, resolved against the reference data and pipeline limits."""
+        return generation_params(
+            self.effective(),
+            catalog,
+            profiles,
+            source=self.scenario_source,
+            max_payload_bytes=max_payload_bytes,
+            future_tolerance_ms=future_tolerance_ms,
+        )

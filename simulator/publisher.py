@@ -4,7 +4,9 @@ paho-mqtt tracks at most 65,535 message ids per client and fails beyond; the bro
 not be flooded. :meth:`Publisher.publish` therefore blocks while ``max_inflight`` publishes
 (across all connections) wait for their PUBACK, and :meth:`Publisher.drain` waits for the last
 ones before a clean disconnect. A topic always goes through the same connection, so one
-vehicle's messages reach the broker in order.
+vehicle's messages reach the broker in order: either one of a few shared connections (by hash
+of the topic) or, with ``dedicated_topics``, a connection of its own per topic, as a fleet of
+real devices would connect.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -46,7 +48,11 @@ class Publisher:
         max_inflight: int,
         connect_timeout_s: float = 10.0,
         ack_timeout_s: float = 60.0,
+        dedicated_topics: Sequence[str] = (),
     ) -> None:
+        self._route = {topic: i for i, topic in enumerate(dedicated_topics)} or None
+        if self._route is not None:
+            connections = len(self._route)
         self.broker = parse_mqtt_url(settings.mqtt_url)
         self.address = f"{self.broker.host}:{self.broker.port}"
         self.protocol = mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311
@@ -64,6 +70,10 @@ class Publisher:
         self._refused: ReasonCode | None = None
         tag = uuid.uuid4().hex[:8]
         self._clients = [self._client(f"journeygate-sim-{tag}-{i}", i) for i in range(connections)]
+
+    @property
+    def connections(self) -> int:
+        return len(self._clients)
 
     @property
     def outstanding(self) -> int:
@@ -138,7 +148,10 @@ class Publisher:
 
         Raises :class:`InfrastructureError` when no PUBACK arrives for ``ack_timeout_s``.
         """
-        index = connection_for(topic, len(self._clients))
+        if self._route is not None:
+            index = self._route[topic]
+        else:
+            index = connection_for(topic, len(self._clients))
 
         def room() -> bool:
             connection_has_room = self._pending[index] < self._limit[index]

@@ -1,4 +1,4 @@
-"""Runs a simulation: plan (pure), register the fleet, publish at the simulated pace, record truth.
+"""Runs a simulation: plan (pure), register the fleet, publish at the chosen pace, record truth.
 
 :func:`run_simulation` is what the ``simulate`` command, the demo and the tests call. Setting the
 ``stop`` event ends the run cleanly: nothing more is published, the publishes already made are
@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 
+from journeygate.errors import ConfigError
 from journeygate.settings import Settings
 from simulator import metrics
 from simulator.catalog import Catalog, load_catalog
 from simulator.clock import Pacer
-from simulator.faults import FAULTS
-from simulator.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Outgoing, Plan, build_plan
+from simulator.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan, build_plan
 from simulator.params import GenerationParams, SimulationParams
+from simulator.profiles import Profile, load_profiles
 from simulator.publisher import Publisher
 from simulator.registry import register_fleet
-from simulator.truth import TruthWriter, end_line, header_line, message_line, vehicle_line
+from simulator.tally import (
+    ProgressCallback,
+    SimulationProgress,
+    SimulationResult,
+    StatusCallback,
+    Tally,
+)
+from simulator.truth import TruthWriter, end_line, header_line, message_line, world_lines
 from simulator.usage import from_ms, to_ms
 
 __all__ = [
@@ -36,75 +40,36 @@ __all__ = [
     "SimulationProgress",
     "SimulationResult",
     "StatusCallback",
+    "plan_for",
     "run_simulation",
 ]
 
 PROGRESS_EVERY = 250
 TELEMETRY_LEAF = "telemetry"
-
-
-@dataclass(frozen=True, slots=True)
-class SimulationProgress:
-    """Live counts for a progress display."""
-
-    planned: int
-    published: int
-    acknowledged: int
-    valid: int
-    duplicates: int
-    malformed: int
-    sim_time: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SimulationResult:
-    """What a run did. ``malformed`` counts malformed publishes by expected rejection reason;
-    ``registered`` counts vehicles that were not in the registry yet."""
-
-    vehicles: int
-    registered: int
-    planned_messages: int
-    messages_published: int
-    acknowledged: int
-    rejected: int
-    valid_messages: int
-    valid_samples: int
-    duplicates: int
-    malformed: dict[str, int]
-    elapsed_s: float
-    interrupted: bool
-    truth_path: Path | None
-
-
-# progress(published, planned): called every few hundred publishes and at the end.
-ProgressCallback = Callable[[int, int], None]
-StatusCallback = Callable[[SimulationProgress], None]
+MAX_DEDICATED_CONNECTIONS = 2000
 
 
 def topic_for(root: str, vin: str) -> str:
     return f"{root}/{vin}/{TELEMETRY_LEAF}"
 
 
-def plan_for(settings: Settings, params: SimulationParams, catalog: Catalog | None = None) -> Plan:
-    """The run's plan: oversize faults are sized against the bridge's payload limit."""
-    generation = params.generation(max_payload_bytes=settings.bridge_max_payload_bytes)
-    now = params.now if params.now is not None else datetime.now(UTC)
-    rng = np.random.default_rng(generation.seed)
-    return build_plan(rng, generation, catalog or load_catalog(), now)
-
-
-class _Tally:
-    def __init__(self) -> None:
-        self.kinds: Counter[str] = Counter()
-        self.samples = 0
-        self.reasons: Counter[str] = Counter()
-
-    def add(self, msg: Outgoing) -> None:
-        self.kinds[msg.kind] += 1
-        if msg.kind == KIND_VALID:
-            self.samples += msg.sample_count
-        elif msg.fault is not None:
-            self.reasons[FAULTS[msg.fault].reason] += 1
+def plan_for(
+    settings: Settings,
+    params: SimulationParams,
+    catalog: Catalog | None = None,
+    profiles: dict[str, Profile] | None = None,
+) -> Plan:
+    """The run's plan, sized against the pipeline's payload limit and future tolerance."""
+    catalog = catalog or load_catalog()
+    generation = params.generation(
+        catalog,
+        profiles or load_profiles(),
+        max_payload_bytes=settings.bridge_max_payload_bytes,
+        future_tolerance_ms=settings.future_tolerance_s * 1000,
+    )
+    end = params.effective().scenario.end
+    now = end if end is not None else datetime.now(UTC)
+    return build_plan(np.random.default_rng(generation.seed), generation, catalog, now)
 
 
 def run_simulation(
@@ -119,22 +84,42 @@ def run_simulation(
     """Generate, register and publish a fleet's telemetry; see the module docstring."""
     started = time.monotonic()
     stop = stop if stop is not None else threading.Event()
+    catalog = catalog or load_catalog()
+    scenario = params.effective()
+    publish = scenario.publish
     plan = plan_for(settings, params, catalog)
+    wall_ms = to_ms(datetime.now(UTC))
+    if to_ms(plan.now) > wall_ms + settings.future_tolerance_s * 1000:
+        raise ConfigError(
+            f"the simulated period ends at {plan.now.isoformat()}, after the wall clock: the"
+            " pipeline would reject its messages as future_timestamp"
+        )
+    dedicated: list[str] = []
+    if publish.connection_per_vehicle:
+        topics = {topic_for(settings.mqtt_topic_root, m.topic_vin): None for m in plan.messages}
+        dedicated = list(topics)
+        if len(dedicated) > MAX_DEDICATED_CONNECTIONS:
+            raise ConfigError(
+                f"--connection-per-vehicle: {len(dedicated)} topics, at most"
+                f" {MAX_DEDICATED_CONNECTIONS} connections; use --connections instead"
+            )
     registered = register_fleet(settings.database_url, plan.fleet)
-    pacer = Pacer(to_ms(plan.start), params.speedup, params.rate_per_s)
-    tally = _Tally()
+    pacer = Pacer(to_ms(plan.start), publish.speedup, publish.rate, publish.max_rate)
+    tally = Tally()
     publisher = Publisher(
         settings,
-        connections=params.connections,
-        max_inflight=params.max_inflight,
+        connections=publish.connections,
+        max_inflight=publish.max_inflight,
         connect_timeout_s=params.connect_timeout_s,
         ack_timeout_s=params.ack_timeout_s,
+        dedicated_topics=dedicated,
     )
-
     live_metrics = metrics.PublishMetrics()
 
     def report(sim_ms: int) -> None:
-        live_metrics.update(tally.kinds, publisher.acknowledged, publisher.outstanding)
+        live_metrics.update(
+            tally.kinds, publisher.acknowledged, publisher.outstanding, tally.faults
+        )
         if progress is not None:
             progress(publisher.published, len(plan.messages))
         if status is not None:
@@ -147,20 +132,24 @@ def run_simulation(
                     duplicates=tally.kinds[KIND_DUPLICATE],
                     malformed=tally.kinds[KIND_MALFORMED],
                     sim_time=from_ms(sim_ms),
+                    faults=dict(tally.faults),
                 )
             )
 
     with TruthWriter(params.truth_path) as truth:
-        truth.write(header_line(plan, params, settings.mqtt_topic_root))
-        for vehicle in plan.fleet:
-            truth.write(vehicle_line(vehicle))
+        truth.write(
+            header_line(plan, scenario, publish, settings.mqtt_topic_root, params.scenario_source)
+        )
+        for line in world_lines(plan, catalog):
+            truth.write(line)
         with publisher:
             origin = time.monotonic()
             last_sent: float | None = None
             sim_ms = to_ms(plan.start)
             try:
                 for n, msg in enumerate(plan.messages):
-                    delay = pacer.due_s(msg.publish_ms, last_sent) - (time.monotonic() - origin)
+                    due = pacer.due_s(n, msg.publish_ms, last_sent)
+                    delay = due - (time.monotonic() - origin)
                     if delay > 0 and stop.wait(delay):
                         break
                     topic = topic_for(settings.mqtt_topic_root, msg.topic_vin)
@@ -197,6 +186,7 @@ def run_simulation(
         valid_samples=tally.samples,
         duplicates=tally.kinds[KIND_DUPLICATE],
         malformed=dict(sorted(tally.reasons.items())),
+        faults=dict(sorted(tally.faults.items())),
         elapsed_s=time.monotonic() - started,
         interrupted=interrupted,
         truth_path=params.truth_path,

@@ -1,4 +1,4 @@
-"""How one vehicle's readings evolve: energy (fuel or charge), engine hours, 12 V battery, DTCs.
+"""How one vehicle's readings evolve: energy (fuel or charge), engine hours, 12 V battery.
 
 All functions are pure apart from drawing from the generator they are given and updating the
 :class:`VehicleState` that belongs to the vehicle being generated.
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.catalog import FaultFacts, ModelSpec
+from simulator.catalog import ModelSpec
 from simulator.fleet import HYBRID_ENGINE_SHARE, Vehicle
 
 # Energy left below which the driver refuels or fast-charges before a trip, and the range a
@@ -34,12 +34,13 @@ EV_DRIVING_V = (13.5, 14.4)
 
 @dataclass(slots=True)
 class VehicleState:
-    """Mutable readings of one vehicle while its messages are generated."""
+    """Mutable readings of one vehicle while its messages are generated. ``active_dtcs`` maps
+    each active code to the date ordinal it clears itself on (``None``: until a service)."""
 
     odometer_m: int
     engine_hours_h: float
     energy_pct: float
-    active_dtcs: dict[str, int] = field(default_factory=dict)
+    active_dtcs: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def dtcs(self) -> tuple[str, ...]:
@@ -99,22 +100,3 @@ def battery_v(rng: np.random.Generator, vehicle: Vehicle, driving: bool) -> floa
     else:
         span = WEAK_PARKED_V if vehicle.weak_battery else PARKED_V
     return round(float(rng.uniform(*span)), 2)
-
-
-def update_dtcs(
-    rng: np.random.Generator, faults: FaultFacts, spec: ModelSpec, state: VehicleState, day: int
-) -> None:
-    """Clear codes whose time is over and maybe raise a new one (``day`` is a date ordinal)."""
-    for code, last_day in list(state.active_dtcs.items()):
-        if last_day < day:
-            del state.active_dtcs[code]
-    if rng.random() >= faults.dtc_daily_probability:
-        return
-    pool = faults.chassis_codes
-    if spec.powertrain != "ev":
-        pool = faults.engine_codes + pool
-    candidates = [c for c in pool if c not in state.active_dtcs]
-    if candidates:
-        code = candidates[int(rng.integers(0, len(candidates)))]
-        lasting = int(rng.integers(faults.dtc_min_days, faults.dtc_max_days + 1))
-        state.active_dtcs[code] = day + lasting - 1

@@ -1,74 +1,59 @@
-"""The record of what a run sent: JSON lines, one header, one line per vehicle, one per publish,
-one end line. The format is documented in docs/simulator.md.
+"""The record of what a run sent and what really happened: JSON lines (docs/simulator.md).
 
-Line rendering is pure (and, except for the end line, reproducible from the seed and ``now``);
-:class:`TruthWriter` only appends rendered lines to a file.
+One ``header``; a ``vehicle``, a ``trajectory`` and the ``event`` lines of each vehicle; one
+``message`` line per publish (written as it is handed to the client); one ``end`` line. Line
+rendering is pure (and, except for the end line, reproducible from the scenario, seed and
+``now``); :class:`TruthWriter` only appends rendered lines to a file.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-import orjson
-
 from journeygate.errors import ConfigError
-from simulator.faults import FAULTS
-from simulator.fleet import Vehicle
-from simulator.logic import Outgoing, Plan
-from simulator.params import SimulationParams
+from simulator.faults import EXPECTATIONS
+from simulator.plan import KIND_DUPLICATE, KIND_MALFORMED, Outgoing, Plan
+from simulator.scenario import PublishSection, Scenario
+from simulator.truth_lines import line
+from simulator.truth_world import world_lines
+
+__all__ = [
+    "TruthWriter",
+    "end_line",
+    "header_line",
+    "message_line",
+    "world_lines",
+]
 
 TRUTH_FORMAT = "journeygate-simulator-truth"
-TRUTH_VERSION = 1
+TRUTH_VERSION = 2
+EXPECT_STORED = "stored"
+EXPECT_ABSORBED = "absorbed"
+EXPECT_DEAD_LETTER = "dead_letter"
 
 
-def _line(obj: dict[str, Any]) -> bytes:
-    return orjson.dumps(obj) + b"\n"
-
-
-def header_line(plan: Plan, params: SimulationParams, mqtt_topic_root: str) -> bytes:
-    generation = asdict(plan.params)
-    generation["malformed_kinds"] = list(plan.params.malformed_kinds)
-    return _line(
+def header_line(
+    plan: Plan, scenario: Scenario, publish: PublishSection, mqtt_topic_root: str, source: str
+) -> bytes:
+    return line(
         {
             "type": "header",
             "format": TRUTH_FORMAT,
             "version": TRUTH_VERSION,
+            "scenario_source": source,
             "seed": plan.params.seed,
             "now": plan.now.isoformat(),
             "start": plan.start.isoformat(),
             "mqtt_topic_root": mqtt_topic_root,
-            "generation": generation,
-            "publish": {
-                "speedup": params.speedup,
-                "rate_per_s": params.rate_per_s,
-                "connections": params.connections,
-                "max_inflight": params.max_inflight,
-            },
+            "max_payload_bytes": plan.params.max_payload_bytes,
+            "future_tolerance_ms": plan.params.future_tolerance_ms,
+            "scenario": scenario.as_json(),
+            "publish": publish.model_dump(mode="json"),
             "vehicles": len(plan.fleet),
             "planned_messages": len(plan.messages),
-        }
-    )
-
-
-def vehicle_line(v: Vehicle) -> bytes:
-    return _line(
-        {
-            "type": "vehicle",
-            "vin": v.vin,
-            "brand": v.brand,
-            "model": v.model,
-            "model_year": v.model_year,
-            "powertrain": v.powertrain,
-            "delivery_date": v.delivery_date.isoformat(),
-            "dealer_id": v.dealer_id,
-            "odometer_start_m": v.odometer_start_m,
-            "engine_hours_start_h": v.engine_hours_start_h,
-            "mean_daily_km": v.mean_daily_km,
-            "weak_battery": v.weak_battery,
         }
     )
 
@@ -92,18 +77,50 @@ def message_line(n: int, m: Outgoing) -> bytes:
     }
     if m.odometer_m is not None:
         out["odometer_m"] = m.odometer_m
-    if m.duplicate_of is not None:
+    if m.kind == KIND_DUPLICATE:
+        out["expect"] = EXPECT_ABSORBED
         out["duplicate_of"] = m.duplicate_of
+        return line(out)
+    out["expect"] = EXPECT_DEAD_LETTER if m.kind == KIND_MALFORMED else EXPECT_STORED
     if m.fault is not None:
-        expect = FAULTS[m.fault]
+        expect = EXPECTATIONS[m.fault]
         out.update(fault=m.fault, expect_stage=expect.stage, expect_reason=expect.reason)
-    return _line(out)
+        if m.variant is not None:
+            out["variant"] = m.variant
+    if m.device is not None:
+        out.update(_device_notes(m))
+    return line(out)
+
+
+def _device_notes(m: Outgoing) -> dict[str, Any]:
+    assert m.device is not None
+    device = m.device
+    notes: dict[str, Any] = {}
+    if m.tags:
+        notes["faults"] = list(m.tags)
+    if device.skew_ms:
+        notes["clock_skew_ms"] = device.skew_ms
+        notes["true_first_ts_ms"] = device.readings[0].true_ts_ms
+        notes["true_last_ts_ms"] = device.readings[-1].true_ts_ms
+    if device.glitches:
+        notes["glitches"] = [
+            {
+                "sample_idx": g.sample_idx,
+                "kind": g.kind,
+                "reported_m": g.reported_m,
+                "true_m": g.true_m,
+            }
+            for g in device.glitches
+        ]
+    if device.overtaken_by:
+        notes["overtaken_by"] = device.overtaken_by
+    return notes
 
 
 def end_line(
     *, published: int, acknowledged: int, planned: int, interrupted: bool, elapsed_s: float
 ) -> bytes:
-    return _line(
+    return line(
         {
             "type": "end",
             "published": published,

@@ -12,13 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from simulator.catalog import UsageFacts
+from simulator.profiles import Profile
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-# Parked report ("heartbeat") between 03:00 and 04:00 UTC; trips depart between 06:00 and 21:00.
+# Parked report ("heartbeat") between 03:00 and 04:00 UTC; trips depart in the profile's hours.
 HEARTBEAT_HOUR = 3
-DEPARTURE_HOURS = (6, 21)
 MIN_GAP_MS = 5 * 60_000
 MIN_TRIP_KM = 0.3
 # Mean trip speed grows with trip length: 18 + 9 ln(1 + km) km/h, spread by a lognormal. Assumption.
@@ -56,9 +55,14 @@ def from_ms(ts_ms: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
 
 
+def day_start_ms(day: date) -> int:
+    """Epoch milliseconds of ``day``'s midnight UTC."""
+    return to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
 def plan_days(
     rng: np.random.Generator,
-    usage: UsageFacts,
+    usage: Profile,
     mean_daily_km: float,
     start_ms: int,
     now_ms: int,
@@ -89,12 +93,11 @@ def plan_days(
 
 
 def _day_trips(
-    rng: np.random.Generator, usage: UsageFacts, mean_daily_km: float, day: date, midnight: int
+    rng: np.random.Generator, usage: Profile, mean_daily_km: float, day: date, midnight: int
 ) -> list[tuple[float, int]]:
     """(distance km, proposed departure ms) of the day's trips, in departure order."""
-    weekend = day.weekday() >= 5
-    p_zero = usage.zero_day_probability_weekend if weekend else usage.zero_day_probability_weekday
-    factor = usage.weekend_factor if weekend else usage.weekday_factor
+    p_zero = usage.zero_day_probability(day)
+    factor = usage.day_factor(day)
     if rng.random() < p_zero:
         return []
     sigma = usage.day_sigma
@@ -102,7 +105,7 @@ def _day_trips(
     day_km = min(float(day_km), usage.max_day_km)
     count = min(1 + int(rng.poisson(usage.extra_trips_mean)), usage.max_trips)
     shares = rng.dirichlet(np.full(count, 2.0))
-    lo, hi = DEPARTURE_HOURS
+    lo, hi = usage.departure_hours
     departures = np.sort(rng.integers(lo * HOUR_MS, hi * HOUR_MS, size=count))
     return [
         (max(MIN_TRIP_KM, float(share) * day_km), midnight + int(dep))

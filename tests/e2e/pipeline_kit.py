@@ -27,10 +27,13 @@ def stage_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def start_pipeline(settings: Settings, log_dir: Path) -> PipelineProcesses:
+def start_pipeline(
+    settings: Settings, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> PipelineProcesses:
+    """Every stage as a process; ``extra_env`` adds settings for the stages only."""
     from journeygate.demo import wait_for_bridge
 
-    pipeline = PipelineProcesses(stage_env(settings), log_dir)
+    pipeline = PipelineProcesses({**stage_env(settings), **(extra_env or {})}, log_dir)
     pipeline.start_all()
     wait_for_bridge(pipeline)
     return pipeline

@@ -12,6 +12,7 @@ from journeygate.embedded.pipeline import PipelineProcesses
 from journeygate.settings import Settings
 from simulator.faults import FAULT_KINDS
 from simulator.runner import SimulationParams, run_simulation
+from simulator.scenario import Scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -20,8 +21,15 @@ def test_every_valid_sample_stored_once_and_every_malformed_message_dead_lettere
     settings: Settings, pipeline: PipelineProcesses, tmp_path: Path
 ) -> None:
     truth = tmp_path / "truth.jsonl"
+    every_kind = Scenario.model_validate({"faults": {"malformed": {"min_each": 1}}})
     params = SimulationParams(
-        vehicles=25, days=7, seed=7, duplicate_rate=0.05, malformed_rate=0.03, truth_path=truth
+        scenario=every_kind,
+        vehicles=25,
+        days=7,
+        seed=7,
+        duplicate_rate=0.05,
+        malformed_rate=0.03,
+        truth_path=truth,
     )
     result = run_simulation(settings, params)
     assert not result.interrupted

@@ -32,10 +32,13 @@ from simulator.params import SimulationParams
 from simulator.publisher import Publisher
 from simulator.registry import register_fleet
 from simulator.runner import plan_for, run_simulation, topic_for
+from simulator.scenario import Scenario
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# Every malformed kind at least once, so that a small fleet still shows them all.
+EVERY_KIND = Scenario.model_validate({"faults": {"malformed": {"min_each": 1}}})
 
 
 @dataclass
@@ -83,6 +86,13 @@ def published_metric(kind: str) -> float:
     return value or 0.0
 
 
+def fault_metric(fault: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "journeygate_simulator_faults_injected_total", {"fault": fault}
+    )
+    return value or 0.0
+
+
 def read_truth(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -93,6 +103,7 @@ def test_subscriber_receives_exactly_the_planned_messages(
 ) -> None:
     settings = make_settings(mqtt_protocol=protocol)
     params = SimulationParams(
+        scenario=EVERY_KIND,
         vehicles=6,
         days=3,
         seed=5,
@@ -105,6 +116,7 @@ def test_subscriber_receives_exactly_the_planned_messages(
     )
     plan = plan_for(settings, params)
     calls: list[tuple[int, int]] = []
+    oversize_before = fault_metric("oversize")
     with subscriber(settings) as inbox:
         result = run_simulation(settings, params, progress=lambda p, t: calls.append((p, t)))
         wait_for(lambda: len(inbox.messages) >= result.messages_published)
@@ -121,6 +133,8 @@ def test_subscriber_receives_exactly_the_planned_messages(
     )
     assert result.valid_samples == sum(m.sample_count for m in plan.messages if m.kind == "valid")
     assert set(result.malformed) >= {"bad_topic", "oversize", "unknown_vin", "invalid_json"}
+    assert set(result.faults) >= set(FAULT_KINDS)
+    assert fault_metric("oversize") - oversize_before == result.faults["oversize"]
     # Per topic, messages arrive in publish order (one connection per topic).
     for vin in {m.topic_vin for m in plan.messages}:
         topic = topic_for(settings.mqtt_topic_root, vin)
@@ -129,7 +143,9 @@ def test_subscriber_receives_exactly_the_planned_messages(
 
     lines = read_truth(tmp_path / "truth.jsonl")
     assert lines[0]["type"] == "header" and lines[0]["seed"] == 5
+    assert lines[0]["scenario"]["fleet"]["vehicles"] == 6
     assert [x["vin"] for x in lines if x["type"] == "vehicle"] == [v.vin for v in plan.fleet]
+    assert [x["vin"] for x in lines if x["type"] == "trajectory"] == [v.vin for v in plan.fleet]
     messages = [x for x in lines if x["type"] == "message"]
     assert [x["sha256"] for x in messages] == [
         hashlib.sha256(m.payload).hexdigest() for m in plan.messages
@@ -186,15 +202,16 @@ def test_stop_ends_cleanly_and_truth_records_what_was_sent(
     }
 
 
-def test_rate_cap_spaces_publishes(settings: Settings) -> None:
+@pytest.mark.parametrize("pacing", ["max_rate_per_s", "rate_per_s"])
+def test_rate_target_and_cap_space_publishes(settings: Settings, pacing: str) -> None:
     params = SimulationParams(
         vehicles=2,
         days=1,
         seed=1,
         now=NOW,
-        rate_per_s=100.0,
         malformed_rate=0.0,
         duplicate_rate=0.0,
+        **{pacing: 100.0},  # type: ignore[arg-type]
     )
     with subscriber(settings) as inbox:
         result = run_simulation(settings, params)
@@ -202,6 +219,29 @@ def test_rate_cap_spaces_publishes(settings: Settings) -> None:
     assert result.messages_published >= 5
     span_s = inbox.times_s[-1] - inbox.times_s[0]
     assert span_s >= 0.9 * (result.messages_published - 1) / 100.0
+
+
+def test_one_connection_per_vehicle(settings: Settings, tmp_path: Path) -> None:
+    params = SimulationParams(
+        vehicles=5, days=1, seed=3, now=NOW, malformed_rate=0.0, connection_per_vehicle=True
+    )
+    plan = plan_for(settings, params)
+    topics = sorted({topic_for(settings.mqtt_topic_root, m.topic_vin) for m in plan.messages})
+    with Publisher(settings, connections=1, max_inflight=10, dedicated_topics=topics) as pub:
+        assert pub.connections == len(topics) == 5
+    with subscriber(settings) as inbox:
+        result = run_simulation(settings, params)
+        wait_for(lambda: len(inbox.messages) >= result.messages_published)
+    assert Counter(inbox.messages) == Counter(
+        (topic_for(settings.mqtt_topic_root, m.topic_vin), m.payload) for m in plan.messages
+    )
+    for topic in topics:
+        sent = [
+            m.payload
+            for m in plan.messages
+            if topic_for(settings.mqtt_topic_root, m.topic_vin) == topic
+        ]
+        assert [p for t, p in inbox.messages if t == topic] == sent
 
 
 def test_unreachable_broker_is_an_infrastructure_error(
@@ -251,7 +291,14 @@ def test_simulate_command(settings: Settings, tmp_path: Path) -> None:
     assert read_truth(truth)[-1]["interrupted"] is False
     bad = CliRunner().invoke(app, [*common, "--duplicate-rate", "2"])
     assert bad.exit_code == 2
-    assert "duplicate-rate must be between 0 and 1" in bad.output
+    assert "--duplicate-rate: Input should be less than or equal to 1" in bad.output
+    future = CliRunner().invoke(app, [*common, "--vehicles", "2", "--now", "2999-01-01T00:00:00Z"])
+    assert future.exit_code == 2 and "after the wall clock" in future.output
+    planned = CliRunner().invoke(app, [*common, "--scenario", "smoke", "--plan-only"])
+    assert planned.exit_code == 0, planned.output
+    assert "vehicles      8" in planned.output and "oversize" in planned.output
+    missing = CliRunner().invoke(app, [*common, "--scenario", "nope", "--plan-only"])
+    assert missing.exit_code == 2 and "cannot read scenario" in missing.output
 
 
 def test_publisher_never_exceeds_its_window(settings: Settings) -> None:

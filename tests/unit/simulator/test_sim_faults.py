@@ -1,11 +1,13 @@
-"""Injected faults: each malformed kind is what it claims to be, and rates are as configured."""
+"""Injected faults: each kind is what it claims, meets the fate the truth file promises in the
+pipeline's own validation code, and occurs at its configured rate."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,22 @@ import numpy as np
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
+from sim_kit import CATALOG, MIX, NOW, fleet_data, plan
 
-from simulator.catalog import load_catalog
-from simulator.faults import FAULT_KINDS, FAULTS, Malformed, malformed_messages
+from ingest.logic import parse_topic
+from journeygate.errors import DataError
+from processors.normalize.validate import Accepted, RawRecord, Rules, validate
+from simulator.faults import (
+    EXPECTATIONS,
+    FAULT_KINDS,
+    FAULTS,
+    FUTURE_AHEAD_MS,
+    VARIANTS,
+    malformed_kinds,
+)
 from simulator.fleet import generate_fleet
-from simulator.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, build_plan
-from simulator.params import GenerationParams, SimulationParams
+from simulator.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan
+from simulator.malformed import malformed_messages
 from simulator.truth import message_line
 from simulator.usage import DAY_MS, to_ms
 from simulator.vin import is_valid
@@ -27,23 +39,18 @@ SCHEMA = json.loads(
     (Path(__file__).parents[3] / "schemas" / "telemetry-v1.schema.json").read_text()
 )
 VALIDATOR = Draft202012Validator(SCHEMA)
-CATALOG = load_catalog()
-NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 NOW_MS = to_ms(NOW)
 START_MS = NOW_MS - 7 * DAY_MS
-FLEET = generate_fleet(np.random.default_rng(1), CATALOG, 25, date(2026, 2, 22))
+FLEET = generate_fleet(np.random.default_rng(1), CATALOG, 25, date(2026, 2, 22), MIX)
 FLEET_VINS = {v.vin for v in FLEET}
 MAX_BYTES = 256 * 1024
+ROOT = "vehicles"
 
 
-def make(kind: str, count: int = 12, seed: int = 3) -> list[Malformed]:
+def make(kind: str, count: int = 30, seed: int = 3) -> list[Any]:
     return malformed_messages(
-        np.random.default_rng(seed), FLEET, count, (kind,), START_MS, NOW_MS, MAX_BYTES
+        np.random.default_rng(seed), FLEET, [kind] * count, START_MS, NOW_MS, MAX_BYTES
     )
-
-
-def schema_errors(payload: bytes) -> list[Any]:
-    return list(VALIDATOR.iter_errors(json.loads(payload)))
 
 
 def sample(payload: bytes) -> dict[str, Any]:
@@ -57,127 +64,224 @@ def test_expected_outcomes() -> None:
     for kind in FAULT_KINDS:
         if kind not in ("bad_vin", "oversize"):
             assert FAULTS[kind].stage == "normalize" and FAULTS[kind].reason == kind
+    assert EXPECTATIONS["clock_far_ahead"].reason == "future_timestamp"
 
 
-def test_invalid_json_does_not_parse() -> None:
+def test_every_variant_is_drawn() -> None:
+    for kind in FAULT_KINDS:
+        assert {m.variant for m in make(kind, 60)} == set(VARIANTS[kind]), kind
+
+
+def test_invalid_json_variants_do_not_parse_as_an_object() -> None:
     for m in make("invalid_json"):
-        with pytest.raises(json.JSONDecodeError):
-            json.loads(m.payload)
+        try:
+            value = json.loads(m.payload)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        assert m.variant == "not_an_object" and isinstance(value, list)
 
 
-def test_non_finite_number_is_a_nan_literal() -> None:
+def test_non_finite_numbers_are_nan_and_infinity_literals() -> None:
     for m in make("non_finite_number"):
-        assert b"NaN" in m.payload
+        assert m.variant.encode() in m.payload
         with pytest.raises(orjson.JSONDecodeError):
             orjson.loads(m.payload)
-        assert math.isnan(sample(m.payload)["Vehicle.Speed"])
+        assert not math.isfinite(sample(m.payload)["Vehicle.Speed"])
 
 
-def test_schema_fault_puts_a_string_where_a_number_belongs() -> None:
+def test_schema_variants_break_only_a_type_or_a_key() -> None:
     for m in make("schema"):
-        errors = schema_errors(m.payload)
-        assert [e.validator for e in errors] == ["type"]
-        assert isinstance(sample(m.payload)["Vehicle.Speed"], str)
+        errors = list(VALIDATOR.iter_errors(json.loads(m.payload)))
+        assert errors, m.variant
+        assert {e.validator for e in errors} <= {
+            "type",
+            "additionalProperties",
+            "required",
+            "oneOf",
+        }
 
 
-def test_out_of_range_is_speed_900() -> None:
+def test_out_of_range_and_bad_dtc_break_only_a_bound_or_the_pattern() -> None:
     for m in make("out_of_range"):
-        assert sample(m.payload)["Vehicle.Speed"] == 900.0
-        assert [e.validator for e in schema_errors(m.payload)] == ["maximum"]
-
-
-def test_bad_dtc_breaks_only_the_code_pattern() -> None:
+        assert [e.validator for e in VALIDATOR.iter_errors(json.loads(m.payload))] in (
+            ["maximum"],
+            ["minimum"],
+        )
     for m in make("bad_dtc"):
-        assert [e.validator for e in schema_errors(m.payload)] == ["pattern"]
-        assert len(sample(m.payload)["Vehicle.Diagnostics.DTCList"]) == 1
+        assert [e.validator for e in VALIDATOR.iter_errors(json.loads(m.payload))] == ["pattern"]
 
 
-def test_vin_mismatch_names_another_registered_vehicle() -> None:
+def test_vin_faults() -> None:
     for m in make("vin_mismatch"):
-        assert m.payload_vin != m.topic_vin
-        assert {m.payload_vin, m.topic_vin} <= FLEET_VINS
-        assert json.loads(m.payload)["vin"] == m.payload_vin
-        assert schema_errors(m.payload) == []
-
-
-def test_unknown_vin_is_valid_but_not_registered() -> None:
-    vins = [m.topic_vin for m in make("unknown_vin")]
-    assert len(set(vins)) == len(vins)
-    for m in make("unknown_vin"):
-        assert m.payload_vin == m.topic_vin
+        assert m.payload_vin != m.topic_vin and {m.payload_vin, m.topic_vin} <= FLEET_VINS
+    unknown = make("unknown_vin")
+    assert len({m.topic_vin for m in unknown}) == len(unknown)
+    for m in unknown:
         assert is_valid(m.topic_vin) and m.topic_vin not in FLEET_VINS
-        assert schema_errors(m.payload) == []
-
-
-def test_future_timestamp_is_a_day_after_now() -> None:
-    for m in make("future_timestamp"):
-        assert sample(m.payload)["ts_ms"] == NOW_MS + DAY_MS
-        assert schema_errors(m.payload) == []
-
-
-def test_bad_vin_has_16_characters_in_topic_and_payload() -> None:
     for m in make("bad_vin"):
-        assert len(m.topic_vin) == 16 and m.topic_vin == m.payload_vin
-        assert json.loads(m.payload)["vin"] == m.topic_vin
+        with pytest.raises(DataError):
+            parse_topic(ROOT, f"{ROOT}/{m.topic_vin}/telemetry")
 
 
-def test_oversize_is_otherwise_a_valid_payload() -> None:
+def test_future_timestamps_are_years_ahead_and_oversize_is_otherwise_valid() -> None:
+    for m in make("future_timestamp"):
+        assert (
+            NOW_MS + FUTURE_AHEAD_MS[0] <= sample(m.payload)["ts_ms"] <= NOW_MS + FUTURE_AHEAD_MS[1]
+        )
     for m in make("oversize", count=3):
         assert len(m.payload) > MAX_BYTES
-        assert schema_errors(m.payload) == []
+        assert list(VALIDATOR.iter_errors(json.loads(m.payload))) == []
 
 
 def test_malformed_messages_use_their_own_boot_ids() -> None:
+    kinds = list(FAULT_KINDS) * 4
     messages = malformed_messages(
-        np.random.default_rng(4), FLEET, 40, FAULT_KINDS, START_MS, NOW_MS, MAX_BYTES
+        np.random.default_rng(4), FLEET, kinds, START_MS, NOW_MS, MAX_BYTES
     )
     assert Counter(m.kind for m in messages) == dict.fromkeys(FAULT_KINDS, 4)
     assert len({m.boot_id for m in messages}) == 40
-    assert all(m.boot_id.startswith("bad-") for m in messages)
     assert all(START_MS <= m.publish_ms <= NOW_MS for m in messages)
 
 
-def test_every_kind_reaches_the_plan_and_truth_with_its_reason() -> None:
-    params = GenerationParams(vehicles=10, days=7, seed=8, malformed_rate=0.1)
-    plan = build_plan(np.random.default_rng(8), params, CATALOG, NOW)
-    seen = {}
-    for n, m in enumerate(plan.messages):
-        if m.kind == KIND_MALFORMED:
-            line = json.loads(message_line(n, m))
-            seen[line["fault"]] = (line["expect_stage"], line["expect_reason"])
-    assert seen == {k: (FAULTS[k].stage, FAULTS[k].reason) for k in FAULT_KINDS}
+def pipeline_fate(
+    topic_vin: str, payload: bytes, vins: set[str], ingest_ms: int
+) -> tuple[str, str]:
+    """What the bridge and the normalizer do with a publish, using their own pure logic."""
+    try:
+        vin = parse_topic(ROOT, f"{ROOT}/{topic_vin}/telemetry")
+    except DataError as exc:
+        return "bridge", exc.reason
+    if len(payload) > MAX_BYTES:
+        return "bridge", "oversize"
+    headers = (("ingest_ts_ms", str(ingest_ms).encode()), ("bridge_id", b"b"))
+    outcome = validate(RawRecord("raw", 0, 0, vin.encode(), payload, headers), Rules(300_000))
+    if not isinstance(outcome, Accepted):
+        return "normalize", str(outcome.reason)
+    return ("store", "stored") if outcome.frame.vin in vins else ("normalize", "unknown_vin")
 
 
-@pytest.mark.parametrize(("duplicate_rate", "malformed_rate"), [(0.02, 0.01), (0.1, 0.05)])
-def test_rates_are_roughly_as_configured(duplicate_rate: float, malformed_rate: float) -> None:
-    params = GenerationParams(
-        vehicles=40, days=14, seed=21, duplicate_rate=duplicate_rate, malformed_rate=malformed_rate
+@cache
+def hostile() -> Plan:
+    return plan(
+        fleet_data(
+            30,
+            10,
+            5,
+            fleet={"profiles": {"urban_commuter": 1, "rural_4x4": 1, "fleet_van": 1, "ev": 1}},
+            faults={
+                "duplicate_rate": 0.05,
+                "dead_zone": {"per_vehicle_day": 0.5},
+                "out_of_order": {"rate": 0.05},
+                "clock_skew": {"per_vehicle_day": 0.3, "far_ahead_share": 0.4},
+                "reboot": {"per_vehicle_day": 0.3},
+                "odometer": {"rollback": 0.01, "jump": 0.01, "unit_error": 0.01},
+                "malformed": {"min_each": 3},
+            },
+        )
     )
-    kinds = Counter(
-        m.kind for m in build_plan(np.random.default_rng(21), params, CATALOG, NOW).messages
-    )
-    valid = kinds[KIND_VALID]
-    observed = ((duplicate_rate, kinds[KIND_DUPLICATE]), (malformed_rate, kinds[KIND_MALFORMED]))
-    for rate, got in observed:
-        expected = valid * rate
-        assert abs(got - expected) <= 5 * math.sqrt(valid * rate * (1 - rate)), (rate, got, valid)
 
 
-def test_no_faults_when_rates_are_zero() -> None:
-    params = GenerationParams(vehicles=5, days=3, seed=2, duplicate_rate=0.0, malformed_rate=0.0)
-    plan = build_plan(np.random.default_rng(2), params, CATALOG, NOW)
-    assert {m.kind for m in plan.messages} == {KIND_VALID}
+@pytest.mark.parametrize("ingest_delay_ms", [5_000, 400 * DAY_MS])
+def test_the_pipeline_logic_gives_every_message_the_fate_the_truth_promises(
+    ingest_delay_ms: int,
+) -> None:
+    p = hostile()
+    vins = {v.vin for v in p.fleet}
+    fates: Counter[str] = Counter()
+    for n, m in enumerate(p.messages):
+        line = json.loads(message_line(n, m))
+        stage, reason = pipeline_fate(m.topic_vin, m.payload, vins, NOW_MS + ingest_delay_ms)
+        if line["expect"] == "dead_letter":
+            assert (stage, reason) == (line["expect_stage"], line["expect_reason"]), line
+        else:
+            assert (stage, reason) == ("store", "stored"), line
+        fates[line["fault"] if "fault" in line else line["expect"]] += 1
+    assert set(fates) >= {*FAULT_KINDS, "clock_far_ahead", "stored", "absorbed"}
+    tags = Counter(t for m in p.messages if m.kind == KIND_VALID for t in m.tags)
+    assert set(tags) >= {
+        "dead_zone",
+        "out_of_order",
+        "clock_skew",
+        "reboot",
+        "odometer_rollback",
+        "odometer_jump",
+        "odometer_unit_error",
+    }
 
 
-def test_simulation_params_carry_generation_settings() -> None:
-    sim = SimulationParams(vehicles=7, malformed_kinds=("oversize",), malformed_rate=0.5)
-    generation = sim.generation(max_payload_bytes=1000)
-    assert generation.vehicles == 7 and generation.max_payload_bytes == 1000
-    assert generation.malformed_kinds == ("oversize",)
+def within(got: int, n: float, p: float, slack: int = 0) -> bool:
+    """``got`` is within 5 standard deviations of Binomial(n, p) (plus ``slack``)."""
+    return abs(got - n * p) <= 5 * math.sqrt(n * p * (1 - p)) + slack
+
+
+RATES: dict[str, Any] = {
+    "duplicate_rate": 0.03,
+    "dead_zone": {"per_vehicle_day": 0.08, "duration_min": [5, 30]},
+    "out_of_order": {"rate": 0.02, "overtaken_by": [1, 2]},
+    "clock_skew": {"per_vehicle_day": 0.05, "far_ahead_share": 0.25},
+    "reboot": {"per_vehicle_day": 0.1},
+    "odometer": {"rollback": 0.004, "jump": 0.002, "unit_error": 0.003},
+    "malformed": {
+        "invalid_json": 0.004,
+        "non_finite_number": 0.002,
+        "schema": 0.003,
+        "out_of_range": 0.001,
+        "bad_dtc": 0.002,
+        "vin_mismatch": 0.003,
+        "unknown_vin": 0.002,
+        "future_timestamp": 0.001,
+        "bad_vin": 0.002,
+        "oversize": 0.001,
+    },
+}
+
+
+@cache
+def rated() -> Plan:
+    return plan(fleet_data(60, 40, 21, faults=RATES))
+
+
+def test_repeats_and_malformed_kinds_occur_at_their_rates() -> None:
+    p = rated()
+    kinds = Counter(m.kind for m in p.messages)
+    stream = kinds[KIND_VALID]
+    assert within(kinds[KIND_DUPLICATE], stream, RATES["duplicate_rate"])
+    faults = Counter(m.fault for m in p.messages if m.kind == KIND_MALFORMED)
+    for kind, rate in RATES["malformed"].items():
+        assert within(faults[kind], stream, rate), (kind, faults[kind], stream * rate)
+
+
+def test_episodes_occur_at_their_rates_per_vehicle_day() -> None:
+    p = rated()
+    vehicle_days = len(p.fleet) * 40
+    events = Counter(e.kind for v in p.vehicles for e in v.events)
+    for kind, rate in (("dead_zone", 0.08), ("clock_skew", 0.05), ("reboot", 0.1)):
+        assert within(events[kind], vehicle_days, rate), (kind, events[kind])
+    skews = [e for v in p.vehicles for e in v.events if e.kind == "clock_skew"]
+    far = sum(1 for e in skews if getattr(e, "far_ahead", False))
+    assert within(far, len(skews), 0.25)
+
+
+def test_per_message_and_per_sample_faults_occur_at_their_rates() -> None:
+    p = rated()
+    stream = [m for m in p.messages if m.device is not None and m.kind != KIND_DUPLICATE]
+    moved = sum(1 for m in stream if "out_of_order" in m.tags)
+    assert within(moved, len(stream), 0.02, slack=2 * len(p.fleet))
+    readings = [r for m in stream for r in m.device.readings]  # type: ignore[union-attr]
+    glitches = Counter(r.glitch for r in readings)
+    for kind in ("rollback", "jump", "unit_error"):
+        assert within(glitches[kind], len(readings), RATES["odometer"][kind]), kind
+
+
+def test_min_each_guarantees_every_kind_and_zero_rates_produce_none() -> None:
+    rng = np.random.default_rng(0)
+    rates = dict.fromkeys(FAULT_KINDS, 0.0) | {"schema": 1e-9, "oversize": 1e-9}
+    assert Counter(malformed_kinds(rng, 10, rates, min_each=2)) == {"schema": 2, "oversize": 2}
+    assert malformed_kinds(rng, 10_000, dict.fromkeys(FAULT_KINDS, 0.0), min_each=5) == []
 
 
 def test_single_vehicle_fleet_skips_vin_mismatch() -> None:
-    params = GenerationParams(vehicles=1, days=7, seed=3, malformed_rate=0.5)
-    plan = build_plan(np.random.default_rng(3), params, CATALOG, NOW)
-    faults = {m.fault for m in plan.messages if m.kind == KIND_MALFORMED}
-    assert faults == set(FAULT_KINDS) - {"vin_mismatch"}
+    p = plan(fleet_data(1, 7, 3, faults={"malformed": {"min_each": 1}}))
+    faults = {m.fault for m in p.messages if m.kind == KIND_MALFORMED}
+    assert "vin_mismatch" not in faults
+    assert faults >= set(FAULT_KINDS) - {"vin_mismatch"}

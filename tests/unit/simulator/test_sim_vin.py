@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sim_kit import CATALOG, MIX
 from vininfo import Vin
 
-from simulator.catalog import load_catalog
 from simulator.fleet import generate_fleet
 from simulator.vin import check_digit, is_valid, make_unique_vin, make_vin, year_code
 
-CATALOG = load_catalog()
 WMIS = sorted({(w, m.brand) for m in CATALOG.models for w in m.wmis})
 
 
@@ -69,7 +68,7 @@ def test_make_unique_vin_avoids_taken_vins() -> None:
 @given(seed=st.integers(0, 2**32))
 @settings(max_examples=20, deadline=None)
 def test_fleet_vins_are_unique_valid_and_match_the_brand(seed: int) -> None:
-    fleet = generate_fleet(np.random.default_rng(seed), CATALOG, 200, date(2024, 6, 1))
+    fleet = generate_fleet(np.random.default_rng(seed), CATALOG, 200, date(2024, 6, 1), MIX)
     vins = [v.vin for v in fleet]
     assert len(set(vins)) == len(vins)
     for v in fleet:

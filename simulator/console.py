@@ -1,0 +1,85 @@
+"""What ``journeygate simulate`` shows: a live progress bar, the plan, the run's summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from simulator.logic import KIND_VALID, Plan
+from simulator.runner import SimulationProgress, SimulationResult, StatusCallback
+
+SHORT_TAGS = {
+    "dead_zone": "dz",
+    "out_of_order": "ooo",
+    "clock_skew": "skew",
+    "reboot": "boot",
+}
+
+
+def fault_counts(faults: dict[str, int]) -> str:
+    """``dz 3 ooo 1 skew 2 odo 4`` for a progress line."""
+    odometer = sum(v for k, v in faults.items() if k.startswith("odometer_"))
+    parts = [f"{short} {faults.get(tag, 0)}" for tag, short in SHORT_TAGS.items()]
+    return " ".join([*parts, f"odo {odometer}"])
+
+
+@contextmanager
+def progress_bar() -> Iterator[StatusCallback]:
+    columns = (
+        TextColumn("[bold]simulate"),
+        BarColumn(bar_width=12),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("simulate", total=None, detail="registering fleet")
+
+        def update(p: SimulationProgress) -> None:
+            detail = (
+                f"ack {p.acknowledged} dup {p.duplicates} bad {p.malformed}"
+                f" {fault_counts(p.faults)} {p.sim_time:%Y-%m-%d %H:%M}"
+            )
+            bar.update(task, total=p.planned, completed=p.published, detail=detail)
+
+        yield update
+
+
+def plan_summary(plan: Plan) -> None:
+    kinds = plan.kind_counts()
+    tags: dict[str, int] = {}
+    for m in plan.messages:
+        for tag in m.tags if m.kind == KIND_VALID else ((m.fault,) if m.fault else ()):
+            tags[tag] = tags.get(tag, 0) + 1
+    typer.echo(
+        "\n".join(
+            [
+                f"period        {plan.start:%Y-%m-%d %H:%M} .. {plan.now:%Y-%m-%d %H:%M} UTC",
+                f"vehicles      {len(plan.fleet)}",
+                f"messages      {len(plan.messages)} ({kinds['valid']} valid,"
+                f" {kinds['duplicate']} duplicate, {kinds['malformed']} to reject)",
+                "faults        " + ", ".join(f"{k} {v}" for k, v in sorted(tags.items())),
+            ]
+        )
+    )
+
+
+def summary(r: SimulationResult) -> None:
+    bad = ", ".join(f"{k} {v}" for k, v in r.malformed.items()) or "none"
+    faults = ", ".join(f"{k} {v}" for k, v in r.faults.items()) or "none"
+    lines = [
+        f"vehicles      {r.vehicles} ({r.registered} newly registered)",
+        f"published     {r.messages_published} of {r.planned_messages}"
+        f" ({r.acknowledged} acknowledged, {r.rejected} rejected by the broker)",
+        f"valid         {r.valid_messages} messages, {r.valid_samples} samples",
+        f"duplicates    {r.duplicates}",
+        f"to reject     {bad}",
+        f"faults        {faults}",
+        f"elapsed       {r.elapsed_s:.1f} s" + ("  (interrupted)" if r.interrupted else ""),
+    ]
+    if r.truth_path is not None:
+        lines.append(f"truth         {r.truth_path}")
+    typer.echo("\n".join(lines))
