@@ -1,9 +1,11 @@
 """Moves the messages of one MQTT connection into Kafka and acks them in arrival order.
 
-Two tasks share an :class:`~ingest.logic.AckQueue`: the *pump* routes each received message and
-queues its Kafka record without waiting for delivery; the *acker* waits for the oldest delivery
-and then acks every leading message Kafka has acknowledged, in one batch. A failed delivery ends
-the connection with nothing acked past it, so the broker redelivers from there.
+Two tasks share an :class:`~ingest.logic.AckQueue`: the *pump* routes the messages received so
+far (after lingering ``linger_s`` when they are few) and hands their Kafka records to the
+producer as one batch per partition, without waiting for delivery; the *acker* waits for the
+oldest delivery and then acks every leading message Kafka has acknowledged, in one batch. A
+failed delivery ends the connection with nothing acked past it, so the broker redelivers from
+there.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
 from ingest import metrics
-from ingest.logic import AckQueue, Inbound, Pending, RouteConfig, route
+from ingest.logic import AckQueue, Inbound, Outbound, Pending, RouteConfig, route
 from ingest.mqtt_loop import MqttLink
 from journeygate.errors import InfrastructureError
+from journeygate.kafka import send_batches
 
 Delivery = asyncio.Future[RecordMetadata]
+# Messages waiting that make a batch worth sending without lingering first.
+LINGER_ENOUGH = 500
 
 
 class KafkaUnavailable(InfrastructureError):
@@ -39,9 +44,12 @@ class End(enum.Enum):
 class Forwarder:
     """The pipeline of one connection; :meth:`accept` is the link's message handler."""
 
-    def __init__(self, producer: AIOKafkaProducer, cfg: RouteConfig) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, cfg: RouteConfig, *, linger_s: float = 0.0
+    ) -> None:
         self._producer = producer
         self._cfg = cfg
+        self._linger_s = linger_s
         self._inbox: list[Inbound] = []
         self._acks: AckQueue[Delivery] = AckQueue()
         self._inbox_ready = asyncio.Event()
@@ -88,7 +96,6 @@ class Forwarder:
             self._drop_pending()
 
     async def _pump(self) -> None:
-        send = self._producer.send
         while True:
             if not self._inbox:
                 if self._closing:
@@ -97,20 +104,31 @@ class Forwarder:
                 self._inbox_ready.clear()
                 await self._inbox_ready.wait()
                 continue
+            if self._linger_s and len(self._inbox) < LINGER_ENOUGH and not self._closing:
+                await asyncio.sleep(self._linger_s)  # let a small batch grow: fewer requests
             batch, self._inbox = self._inbox, []
-            for msg in batch:
-                out = route(msg, self._cfg)
-                try:
-                    delivery = await send(
-                        out.topic, out.value, key=out.key, headers=out.headers,
-                        timestamp_ms=out.timestamp_ms,
-                    )
-                except KafkaError as exc:
-                    raise KafkaUnavailable(f"Kafka refused a record: {exc!r}") from exc
+            routed = [route(msg, self._cfg) for msg in batch]
+            try:
+                deliveries = await self._send(routed)
+            except KafkaError as exc:
+                raise KafkaUnavailable(f"Kafka refused a record: {exc!r}") from exc
+            for msg, out, delivery in zip(batch, routed, deliveries, strict=True):
                 self._acks.push(Pending(msg.mid, msg.qos, msg.received_s, out.reason, delivery))
-                self._acks_ready.set()
+            self._acks_ready.set()
             metrics.received(len(batch))
             metrics.inflight(len(self._acks) + len(self._inbox))
+
+    async def _send(self, routed: list[Outbound]) -> list[Delivery]:
+        """Send every record, per topic in batches per partition; one delivery per record."""
+        by_topic: dict[str, list[int]] = {}
+        for i, out in enumerate(routed):
+            by_topic.setdefault(out.topic, []).append(i)
+        deliveries: list[Delivery | None] = [None] * len(routed)
+        for topic, members in by_topic.items():
+            sent = await send_batches(self._producer, topic, [routed[i] for i in members])
+            for i, delivery in zip(members, sent, strict=True):
+                deliveries[i] = delivery
+        return [d for d in deliveries if d is not None]
 
     async def _ack_loop(self, link: MqttLink, pump: asyncio.Task[None]) -> None:
         while True:

@@ -49,7 +49,7 @@ class MqttLink:
         )
         self._settings = settings
         self._handler = on_message
-        self._delivered = 0
+        self._paused = False
         self._session_present = False
         self._ready: asyncio.Future[bool] = self._loop.create_future()
         self.closed: asyncio.Future[str] = self._loop.create_future()
@@ -94,6 +94,7 @@ class MqttLink:
         self._client.ack(mid, qos)
 
     def pause_reading(self) -> None:
+        self._paused = True
         sock = self._client.socket()
         if sock is not None:
             self._loop.remove_reader(sock)
@@ -117,12 +118,20 @@ class MqttLink:
     # --- paho callbacks, all called on the event loop ------------------------------------
 
     def _on_readable(self) -> None:
+        """Read packets until the socket and the read buffer are empty (at most
+        :data:`READS_PER_WAKEUP`; then the rest is read on the next turn of the loop)."""
+        buffer = self._client.read_buffer
+        if self._paused:
+            return
         try:
             for _ in range(READS_PER_WAKEUP):
-                before = self._delivered
                 rc = self._client.loop_read()
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._delivered == before:
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or buffer is None:
                     return
+                if not buffer.buffered and buffer.would_block:
+                    return
+            if buffer is not None and buffer.buffered and not self.closed.done():
+                self._loop.call_soon(self._on_readable)
         except Exception as exc:  # noqa: BLE001 - re-raised by the task awaiting this link
             self._fail(exc)
 
@@ -168,7 +177,6 @@ class MqttLink:
             self._ready.set_result(self._session_present)
 
     def _on_message(self, _c: Client, _u: Any, message: MQTTMessage) -> None:
-        self._delivered += 1
         self._handler(
             Inbound(
                 message.mid, message.qos, _topic_of(message), bytes(message.payload),

@@ -71,7 +71,9 @@ class _Bridge:
     async def _sessions(self) -> None:
         started, connected_once = time.monotonic(), False
         while not self._stop.is_set() and self._producer is not None:
-            forwarder = Forwarder(self._producer, self._cfg)
+            forwarder = Forwarder(
+                self._producer, self._cfg, linger_s=self._settings.bridge_kafka_linger_ms / 1000
+            )
             link = MqttLink(self._settings, forwarder.accept)
             try:
                 session_present = await link.open(OPEN_TIMEOUT_S)

@@ -21,13 +21,21 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from journey.registry import VehicleRegistry
 from journeygate.errors import InfrastructureError
-from journeygate.kafka import Topics, dlq_headers, make_consumer, make_producer, start_client
+from journeygate.kafka import (
+    OutRecord,
+    Topics,
+    dlq_headers,
+    make_consumer,
+    make_producer,
+    send_batches,
+    start_client,
+)
 from journeygate.settings import Settings
 from processors.normalize import logic
 from processors.normalize.dedupe import DedupeWindow
-from processors.normalize.logic import BatchPlan, FrameOut
+from processors.normalize.logic import BatchPlan, DeadLetterOut, FrameOut
 from processors.normalize.metrics import NormalizeMetrics
-from processors.normalize.validate import RawRecord, Rules
+from processors.normalize.validate import Rules, SourceRecord
 from schemas.codec import FrameCodec
 from schemas.records import HEADER_FRAME_ID
 
@@ -96,7 +104,7 @@ class _Normalizer:
                     )
                 except KafkaError as exc:
                     raise InfrastructureError(f"consuming {self.topics.raw} failed: {exc}") from exc
-                records = [_raw(msg) for msgs in batch.values() for msg in msgs]
+                records = [msg for msgs in batch.values() for msg in msgs]
                 if records:
                     await self.handle(records, stop)
         finally:
@@ -104,7 +112,7 @@ class _Normalizer:
             await self.producer.stop()
             await self.registry.close()
 
-    async def handle(self, records: list[RawRecord], stop: asyncio.Event) -> None:
+    async def handle(self, records: list[SourceRecord], stop: asyncio.Event) -> None:
         outcomes = logic.validate_batch(records, self.rules)
         unknown = logic.unknown_vin_ingest_times(outcomes, self.registry.vins)
         if unknown and logic.should_refresh(
@@ -136,20 +144,25 @@ class _Normalizer:
             backoff_s = min(backoff_s * 2, REGISTRY_RETRY_MAX_S)
 
     async def produce(self, plan: BatchPlan) -> None:
-        """Send every output, then wait until Kafka acknowledged all of them."""
+        """Send every output, then wait until Kafka acknowledged all of them.
+
+        Frames go out as one batch per partition; dead letters (rare) one by one.
+        """
+        frames = [
+            OutRecord(out.key, out.value, [(HEADER_FRAME_ID, out.frame_id.encode())])
+            for out in plan.outputs
+            if isinstance(out, FrameOut)
+        ]
         try:
-            futures = [await self._send(out) for out in plan.outputs]
+            futures = await send_batches(self.producer, self.topics.frames, frames)
+            for out in plan.outputs:
+                if isinstance(out, DeadLetterOut):
+                    futures.append(await self._send_dead_letter(out))
             await asyncio.gather(*futures)
         except KafkaError as exc:
             raise InfrastructureError(f"producing normalizer output failed: {exc!r}") from exc
 
-    async def _send(self, out: logic.Output) -> asyncio.Future[Any]:
-        if isinstance(out, FrameOut):
-            headers = [(HEADER_FRAME_ID, out.frame_id.encode())]
-            fut: asyncio.Future[Any] = await self.producer.send(
-                self.topics.frames, value=out.value, key=out.key, headers=headers
-            )
-            return fut
+    async def _send_dead_letter(self, out: DeadLetterOut) -> asyncio.Future[Any]:
         rec = out.record
         headers = dlq_headers(
             stage=STAGE,
@@ -160,7 +173,7 @@ class _Normalizer:
             source_offset=rec.offset,
             original=rec.headers,
         )
-        fut = await self.producer.send(
+        fut: asyncio.Future[Any] = await self.producer.send(
             self.topics.dlq, value=rec.value, key=rec.key, headers=headers
         )
         return fut
@@ -180,14 +193,3 @@ class _Normalizer:
             log.warning("commit refused after a rebalance (%r); records will come again", exc)
         except KafkaError as exc:
             raise InfrastructureError(f"committing offsets failed: {exc!r}") from exc
-
-
-def _raw(msg: Any) -> RawRecord:
-    return RawRecord(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value,
-        headers=tuple(msg.headers),
-    )

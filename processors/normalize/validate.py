@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from operator import mul
+from typing import Any, Protocol
 
 from vininfo import Vin
 
@@ -25,7 +26,8 @@ from processors.normalize.decode import decode_json
 from processors.normalize.reasons import Reason
 from processors.normalize.vss import ParsedSample, is_integer, is_number, parse_sample
 from schemas import records as r
-from schemas.records import Sample, TelemetryFrame
+from schemas.codec import SampleValues
+from schemas.records import Sample, TelemetryFrame, frame_id
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 VIN_RE = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
@@ -35,6 +37,23 @@ MAX_SAMPLES = 1000
 INGEST_TS_MS_DIGITS = 13  # below 10**13 ms (year 2286): every accepted time is a datetime
 NORTH_AMERICAN_WMI = frozenset("12345")
 TOP_KEYS = frozenset({"v", "vin", "boot_id", "seq", "sample", "samples"})
+
+
+class SourceRecord(Protocol):
+    """A record read from ``telemetry.raw`` (aiokafka's ConsumerRecord fits)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +79,39 @@ class Rules:
         return cls(future_tolerance_ms=settings.future_tolerance_s * 1000)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per message, and a frozen dataclass's __init__ costs ~5x more.
+@dataclass(slots=True)
 class Accepted:
-    """A valid message. ``check_digit_warning``: a non-North-American VIN failed its check digit."""
+    """A valid message, as the values it was checked as (no record objects are built on the hot
+    path; :attr:`frame` builds the :class:`TelemetryFrame`). ``check_digit_warning``: a
+    non-North-American VIN failed its check digit."""
 
-    frame: TelemetryFrame
+    vin: str
+    boot_id: str
+    seq: int
     ingest_ts_ms: int
+    bridge_id: str
+    samples: tuple[ParsedSample, ...]
     check_digit_warning: bool
+
+    @property
+    def frame(self) -> TelemetryFrame:
+        return TelemetryFrame(
+            vin=self.vin,
+            boot_id=self.boot_id,
+            seq=self.seq,
+            ingest_ts=utc_from_ms(self.ingest_ts_ms),
+            bridge_id=self.bridge_id,
+            samples=tuple(_sample(i, s) for i, s in enumerate(self.samples)),
+        )
+
+    @property
+    def frame_id(self) -> str:
+        return frame_id(self.vin, self.boot_id, self.seq)
+
+    def sample_values(self) -> list[SampleValues]:
+        """The samples as :meth:`FrameCodec.encode_values` takes them."""
+        return [(i, s.ts_ms, *s.values) for i, s in enumerate(self.samples)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +125,7 @@ class Rejected:
 Outcome = Accepted | Rejected
 
 
-def validate(record: RawRecord, rules: Rules) -> Outcome:
+def validate(record: SourceRecord, rules: Rules) -> Outcome:
     """Decide whether ``record`` is a valid v1 message; convert it to a frame if so."""
     try:
         return _validate(record, rules)
@@ -88,7 +133,7 @@ def validate(record: RawRecord, rules: Rules) -> Outcome:
         return Rejected(Reason(exc.reason), exc.detail)
 
 
-def _validate(record: RawRecord, rules: Rules) -> Accepted:
+def _validate(record: SourceRecord, rules: Rules) -> Accepted:
     ingest_ts_ms, bridge_id = _bridge_headers(record.headers)
     payload = decode_json(record.value)
     vin, boot_id, seq, raw_samples = _envelope(payload)
@@ -105,15 +150,9 @@ def _validate(record: RawRecord, rules: Rules) -> Accepted:
     if not check_digit_ok and vin[0] in NORTH_AMERICAN_WMI:
         raise DataError(Reason.VIN_CHECK_DIGIT, f"North American vin {vin} fails ISO 3779")
     _not_in_future(parsed, ingest_ts_ms, rules)
-    frame = TelemetryFrame(
-        vin=vin,
-        boot_id=boot_id,
-        seq=seq,
-        ingest_ts=EPOCH + timedelta(milliseconds=ingest_ts_ms),
-        bridge_id=bridge_id,
-        samples=tuple(_sample(i, s) for i, s in enumerate(parsed)),
+    return Accepted(
+        vin, boot_id, seq, ingest_ts_ms, bridge_id, tuple(parsed), not check_digit_ok
     )
-    return Accepted(frame, ingest_ts_ms, check_digit_warning=not check_digit_ok)
 
 
 def _bridge_headers(headers: Sequence[tuple[str, bytes]]) -> tuple[int, str]:
@@ -179,8 +218,24 @@ def _not_in_future(parsed: list[ParsedSample], ingest_ts_ms: int, rules: Rules) 
 
 
 def _sample(idx: int, parsed: ParsedSample) -> Sample:
-    event_ts = EPOCH + timedelta(milliseconds=parsed.ts_ms)
-    return Sample(sample_idx=idx, event_ts=event_ts, **parsed.fields)
+    return Sample(idx, utc_from_ms(parsed.ts_ms), *parsed.values)
+
+
+def utc_from_ms(ms: int) -> datetime:
+    """The aware UTC datetime ``ms`` milliseconds after the epoch (exact)."""
+    seconds, millis = divmod(ms, 1000)
+    return EPOCH + timedelta(0, seconds, millis * 1000)
+
+
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+_VIN_VALUES = {
+    **{str(d): d for d in range(10)},
+    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+    **dict(zip("JKLMN", range(1, 6), strict=True)),
+    "P": 7,
+    "R": 9,
+    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
+}
 
 
 @lru_cache(maxsize=65_536)
@@ -190,7 +245,16 @@ def vin_check_digit_ok(vin: str) -> bool:
     True for manufacturers that ``vininfo`` knows put something else at position 9 (e.g. Ford
     Australia, WMI ``6FP``). The model-year character is not part of this check.
     """
-    parsed = Vin(vin)
-    if not getattr(parsed.assembler, "uses_sae_checkdigit", True):
+    if not _wmi_uses_check_digit(vin[:3]):
         return True
-    return bool(parsed.verify_checksum(check_year=False))
+    remainder = sum(map(mul, map(_VIN_VALUES.__getitem__, vin), _VIN_WEIGHTS)) % 11
+    return vin[8] == ("X" if remainder == 10 else str(remainder))
+
+
+@lru_cache(maxsize=8192)
+def _wmi_uses_check_digit(wmi: str) -> bool:
+    """Whether the manufacturer identified by ``wmi`` follows the ISO 3779 check digit.
+
+    ``vininfo`` resolves the manufacturer from the WMI alone, so one lookup per WMI suffices.
+    """
+    return bool(getattr(Vin(f"{wmi}00000000000000").assembler, "uses_sae_checkdigit", True))

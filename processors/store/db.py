@@ -1,6 +1,7 @@
 """The store writer's PostgreSQL side: a batch of rows and its offsets in one transaction.
 
-Each batch is copied (binary COPY) into a temporary staging table, inserted into ``telemetry``
+Each batch is copied (binary COPY, the rows already in its wire format, see
+:mod:`processors.store.copybin`) into a temporary staging table, inserted into ``telemetry``
 with ``ON CONFLICT DO NOTHING`` (repeats of a sample are absorbed), and the next offsets are
 upserted into ``consumer_offsets`` before the single COMMIT. Offsets never move backwards: a
 replayed batch cannot undo a later one.
@@ -15,7 +16,8 @@ import psycopg
 from psycopg import sql
 
 from journey.db import aconnect
-from processors.store.logic import COLUMNS, PG_TYPES, Partition, TelemetryRow
+from processors.store.copybin import CopyRows
+from processors.store.logic import COLUMNS, Partition
 
 STAGING_TABLE = "telemetry_staging"
 
@@ -85,9 +87,7 @@ class StoreDb:
         if conn is not None:
             await conn.close()
 
-    async def write_batch(
-        self, rows: Sequence[TelemetryRow], offsets: Mapping[Partition, int]
-    ) -> WriteResult:
+    async def write_batch(self, rows: CopyRows, offsets: Mapping[Partition, int]) -> WriteResult:
         """Store ``rows`` and ``offsets`` in one transaction.
 
         Raises psycopg.OperationalError when the connection fails; the connection is then dropped
@@ -106,17 +106,15 @@ class StoreDb:
 async def _write(
     conn: psycopg.AsyncConnection[tuple[object, ...]],
     group: str,
-    rows: Sequence[TelemetryRow],
+    rows: CopyRows,
     offsets: Mapping[Partition, int],
 ) -> WriteResult:
     topics, partitions, values = _offset_arrays(offsets.items())
     async with conn.transaction(), conn.cursor() as cur:
         inserted = 0
-        if rows:
+        if rows.rows:
             async with cur.copy(_COPY) as copy:
-                copy.set_types(list(PG_TYPES))
-                for row in rows:
-                    await copy.write_row(row)
+                await copy.write(rows.stream())
             await cur.execute(_INSERT)
             inserted = cur.rowcount
         stored: dict[Partition, int] = {}
@@ -124,7 +122,7 @@ async def _write(
             await cur.execute(_UPSERT_OFFSETS, (group, topics, partitions, values))
             for topic, partition, next_offset in await cur.fetchall():
                 stored[(str(topic), _int(partition))] = _int(next_offset)
-    return WriteResult(rows=len(rows), inserted=inserted, offsets=stored)
+    return WriteResult(rows=rows.rows, inserted=inserted, offsets=stored)
 
 
 async def load_offsets(

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from journeygate.errors import DataError
 from schemas.records import TelemetryFrame
 
 Partition = tuple[str, int]
 """A Kafka (topic, partition) pair."""
+T = TypeVar("T")
 
 
 class SourceRecord(Protocol):
@@ -90,10 +91,10 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
-class DecodedBatch:
+class DecodedBatch(Generic[T]):
     """A polled batch, split into decoded frames and rejects, with the offsets it covers."""
 
-    frames: tuple[TelemetryFrame, ...]
+    frames: tuple[T, ...]
     rejected: tuple[Rejected, ...]
     next_offsets: Mapping[Partition, int]
     """Per partition, the offset of the next record to read: last offset of the batch + 1."""
@@ -144,13 +145,14 @@ def next_offsets(records: Iterable[SourceRecord]) -> dict[Partition, int]:
 
 
 def decode_batch(
-    records: Sequence[SourceRecord], decode: Callable[[bytes], TelemetryFrame]
-) -> DecodedBatch:
-    """Decode every record; a :class:`DataError` from ``decode`` makes the record a reject.
+    records: Sequence[SourceRecord], decode: Callable[[bytes], T]
+) -> DecodedBatch[T]:
+    """Decode every record (as a frame, or straight to its rows); a :class:`DataError` from
+    ``decode`` makes the record a reject.
 
     Any other exception propagates: it is a bug, not bad data.
     """
-    frames: list[TelemetryFrame] = []
+    frames: list[T] = []
     rejected: list[Rejected] = []
     for rec in records:
         if rec.value is None:

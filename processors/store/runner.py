@@ -1,10 +1,11 @@
 """The store writer's I/O loop: telemetry.frames → the ``telemetry`` table, exactly once.
 
-One cycle: poll a bounded batch, decode it (pure), send its dead letters and wait for Kafka's
-acknowledgement, write rows and next offsets in one PostgreSQL transaction, then commit the same
-offsets to Kafka for lag monitoring only. On assignment, partitions are positioned from the
-offsets in PostgreSQL (see :mod:`processors.store.offsets`). While the database is down the loop
-retries the same batch and does not poll, so nothing accumulates in memory.
+One cycle: poll a bounded batch, decode it straight into binary COPY rows (pure), send its dead
+letters and wait for Kafka's acknowledgement, write rows and next offsets in one PostgreSQL
+transaction, then commit the same offsets to Kafka for lag monitoring only. On assignment,
+partitions are positioned from the offsets in PostgreSQL (see :mod:`processors.store.offsets`).
+While the database is down the loop retries the same batch and does not poll, so nothing
+accumulates in memory.
 
 The batch lock is not held while polling: aiokafka's ``getmany`` waits, without a timeout, for a
 rebalance to finish, and the rebalance waits for the lock in ``on_partitions_revoked``.
@@ -32,13 +33,13 @@ from journeygate.kafka import (
     start_client,
 )
 from journeygate.settings import Settings
+from processors.store.copybin import CopyRows, frame_copy
 from processors.store.db import StoreDb, WriteResult, load_offsets
 from processors.store.deadletters import send_dead_letters
-from processors.store.logic import Partition, decode_batch, frames_to_rows
+from processors.store.logic import Partition, decode_batch
 from processors.store.metrics import StoreMetrics
 from processors.store.offsets import OffsetListener
 from processors.store.retry import Stopped, retry_until_stopped
-from schemas.codec import FrameCodec
 
 log = logging.getLogger("journeygate.store")
 
@@ -111,7 +112,6 @@ class _Loop:
         self.settings, self.options, self.topics, self.db = settings, options, topics, db
         self.consumer, self.producer = consumer, producer
         self.metrics = metrics
-        self.codec = FrameCodec()
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         """Poll and store batches until ``stop`` is set."""
@@ -133,7 +133,7 @@ class _Loop:
     async def store(self, records: Sequence[Any], stop: asyncio.Event) -> Mapping[Partition, int]:
         """Decode and durably store one batch; return the next offsets now in the database."""
         self.metrics.consumed(len(records))
-        batch = decode_batch(records, self.codec.decode)
+        batch = decode_batch(records, frame_copy)
         if batch.rejected:
             await retry_until_stopped(
                 lambda: send_dead_letters(self.producer, self.topics.dlq, batch.rejected),
@@ -144,7 +144,7 @@ class _Loop:
             )
             for rej in batch.rejected:
                 self.metrics.dead_lettered(rej.reason)
-        rows = frames_to_rows(batch.frames)
+        rows = CopyRows.join(batch.frames)
         started = time.perf_counter()
         result: WriteResult = await retry_until_stopped(
             lambda: self.db.write_batch(rows, batch.next_offsets),

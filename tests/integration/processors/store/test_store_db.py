@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from journeygate.settings import Settings
+from processors.store.copybin import rows_copy
 from processors.store.db import StoreDb, load_offsets
 from processors.store.logic import TelemetryRow
 
@@ -43,16 +44,16 @@ def test_repeats_are_absorbed_and_offsets_never_move_backwards(settings: Setting
         await db.connect()
         try:
             first = await db.write_batch(
-                [row(1), row(2), row(1)], {("frames", 0): 10, ("frames", 1): 4}
+                rows_copy([row(1), row(2), row(1)]), {("frames", 0): 10, ("frames", 1): 4}
             )
             assert (first.rows, first.inserted) == (3, 2)
             assert dict(first.offsets) == {("frames", 0): 10, ("frames", 1): 4}
 
-            again = await db.write_batch([row(2), row(3)], {("frames", 0): 7})
+            again = await db.write_batch(rows_copy([row(2), row(3)]), {("frames", 0): 7})
             assert (again.rows, again.inserted) == (2, 1)
             assert dict(again.offsets) == {("frames", 0): 10}
 
-            only_offsets = await db.write_batch([], {("frames", 1): 9})
+            only_offsets = await db.write_batch(rows_copy([]), {("frames", 1): 9})
             assert (only_offsets.rows, only_offsets.inserted) == (0, 0)
             assert await load_offsets(settings.database_url, "g", ["frames"]) == {
                 ("frames", 0): 10,
