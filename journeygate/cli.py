@@ -171,12 +171,14 @@ def topics(kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = N
 
 
 def _register_optional() -> None:
-    """Commands that live beside their package (simulator, demo)."""
+    """Commands that live beside their package (simulator, demo, bench)."""
+    from bench.cli import register as register_bench
     from journeygate.demo import register as register_demo
     from simulator.cli import register as register_simulator
 
     register_simulator(app)
     register_demo(app)
+    register_bench(app)
 
 
 def main() -> None:

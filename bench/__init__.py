@@ -1,0 +1,1 @@
+"""``journeygate bench``: throughput, CPU cost, latency and scale, against raw ceilings."""

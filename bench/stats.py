@@ -1,0 +1,129 @@
+"""Figures from measurements: rates per wall second and per CPU second, medians, percentiles.
+
+Pure: probes in, figures out. A *probe* is one look at a process under load (when, how much work
+it has completed, how much CPU it has used); a *run* is the steady part of one repetition; a
+*figure* is the median over repetitions.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One observation: monotonic time, work completed so far, CPU seconds used so far."""
+
+    wall_s: float
+    done: int
+    cpu_s: float
+
+    def shifted(self, offset: int) -> Probe:
+        """The same probe with ``offset`` units of earlier work not counted."""
+        return Probe(self.wall_s, self.done - offset, self.cpu_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Work done in one measured interval, with the wall time and CPU time it took."""
+
+    count: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.count / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def per_cpu_s(self) -> float:
+        return self.count / self.cpu_s if self.cpu_s > 0 else math.inf
+
+    @property
+    def cpu_us(self) -> float:
+        """CPU microseconds per unit of work."""
+        return self.cpu_s * 1e6 / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """The median of several runs of one measurement; ``unit`` is what is counted (msg, row)."""
+
+    name: str
+    unit: str
+    rate_per_s: float
+    per_cpu_s: float
+    cpu_us: float
+    runs: tuple[Run, ...]
+    note: str = ""
+
+    @property
+    def spread_pct(self) -> float:
+        """Half the range of per-CPU rates across runs, as a share of the median (noise)."""
+        values = [r.per_cpu_s for r in self.runs]
+        if len(values) < 2 or not self.per_cpu_s:
+            return 0.0
+        return 50.0 * (max(values) - min(values)) / self.per_cpu_s
+
+
+class NotEnoughProgress(ValueError):
+    """The probes never covered the steady part of the work (the run stalled or was too short)."""
+
+
+def active_run(probes: Sequence[Probe], total: int) -> Run:
+    """The run from the first probe that saw finished work to the first that saw all of it
+    (or the last probe, if the work stalled short of ``total``).
+
+    Start-up (imports, connecting, joining a group) comes before the first finished unit and is
+    left out; so is the work in flight at that moment, at most one batch or window.
+    """
+    first = next((p for p in probes if p.done > 0), None)
+    last = next((p for p in probes if p.done >= total), probes[-1] if probes else None)
+    if first is None or last is None or last.wall_s <= first.wall_s or last.done <= first.done:
+        reached = probes[-1].done if probes else 0
+        raise NotEnoughProgress(f"reached {reached} of {total}")
+    return Run(last.done - first.done, last.wall_s - first.wall_s, last.cpu_s - first.cpu_s)
+
+
+def figure(name: str, unit: str, runs: Sequence[Run], note: str = "") -> Figure:
+    """Medians of the runs' wall rate, per-CPU rate and CPU cost, each taken on its own."""
+    if not runs:
+        raise ValueError(f"{name}: no runs")
+    return Figure(
+        name=name,
+        unit=unit,
+        rate_per_s=statistics.median(r.rate_per_s for r in runs),
+        per_cpu_s=statistics.median(r.per_cpu_s for r in runs),
+        cpu_us=statistics.median(r.cpu_us for r in runs),
+        runs=tuple(runs),
+        note=note,
+    )
+
+
+def ratio(measured: Figure, ceiling: Figure) -> float:
+    """How close ``measured`` comes to ``ceiling``, per CPU second."""
+    if ceiling.per_cpu_s <= 0 or math.isinf(ceiling.per_cpu_s):
+        return math.nan
+    return measured.per_cpu_s / ceiling.per_cpu_s
+
+
+def combined(name: str, unit: str, parts: Sequence[Figure], note: str = "") -> Figure:
+    """The ceiling of doing every part in one process: CPU costs add up per unit of work."""
+    cpu_us = sum(p.cpu_us for p in parts)
+    per_cpu = 1e6 / cpu_us if cpu_us > 0 else math.inf
+    wall = 1.0 / sum(1.0 / p.rate_per_s for p in parts if p.rate_per_s > 0)
+    return Figure(name, unit, wall, per_cpu, cpu_us, (), note)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation between closest ranks."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)

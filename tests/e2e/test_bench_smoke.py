@@ -1,0 +1,58 @@
+"""``journeygate bench --quick`` completes and reports well-formed tables and JSON.
+
+A benchmark is not a test: nothing here judges a figure, only that every measurement ran and
+was reported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE_S = 240
+TITLES = (
+    "Bridge: MQTT in",
+    "Normalizer: telemetry.raw",
+    "Store writer: telemetry.frames",
+    "Whole pipeline",
+    "Scale:",
+    "Targets",
+)
+
+
+def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "journeygate", "bench", "--quick", "--json", str(out),
+         "--dir", str(tmp_path / "servers")],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for title in TITLES:
+        assert title in result.stdout, (title, result.stdout[-3000:])
+
+    data = json.loads(out.read_text())
+    assert data["quick"] is True
+    assert {s["name"] for s in data["stages"]} == {"bridge", "normalizer", "store writer"}
+    for stage in data["stages"]:
+        for figure in (stage["alone"], stage["ceiling"]):
+            assert figure["runs"], figure
+            assert figure["rate_per_s"] > 0 and figure["per_cpu_s"] > 0 and figure["cpu_us"] > 0
+        assert stage["ratio"] > 0
+    latency = data["pipeline"]["latency"]
+    assert latency["samples"] > 0
+    assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    scale = data["scale"]
+    assert scale["published"] == 2 * scale["fleet"]
+    assert {p["name"] for p in scale["processes"]} >= {"normalize-1", "store", "bridge-1"}
+    assert all(isinstance(t["met"], bool) for t in data["targets"])
+    assert len(data["targets"]) == 3 + 1 + 5

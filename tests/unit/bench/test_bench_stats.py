@@ -1,0 +1,105 @@
+"""The benchmark's arithmetic: runs from probes, medians, ratios, combined ceilings."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.stats import (
+    NotEnoughProgress,
+    Probe,
+    Run,
+    active_run,
+    combined,
+    figure,
+    percentile,
+    ratio,
+)
+
+
+def probes_of(points: list[tuple[float, int, float]]) -> list[Probe]:
+    return [Probe(wall, done, cpu) for wall, done, cpu in points]
+
+
+def test_run_rates_per_wall_second_per_cpu_second_and_cost_per_unit() -> None:
+    run = Run(count=1000, wall_s=0.5, cpu_s=0.25)
+    assert run.rate_per_s == 2000
+    assert run.per_cpu_s == 4000
+    assert run.cpu_us == 250
+
+
+def test_active_run_starts_at_the_first_finished_work_and_ends_when_all_is_done() -> None:
+    probes = probes_of(
+        [(0.0, 0, 0.0), (1.0, 0, 0.9), (1.5, 100, 1.2), (2.5, 600, 1.9), (3.0, 1000, 2.2),
+         (4.0, 1000, 2.21)]
+    )
+    run = active_run(probes, 1000)
+    assert run == Run(900, 1.5, pytest.approx(1.0))
+
+
+def test_active_run_of_work_that_stalled_short_ends_at_the_last_probe() -> None:
+    probes = probes_of([(0.0, 0, 0.0), (1.0, 10, 0.5), (2.0, 950, 1.5), (3.0, 950, 1.5)])
+    assert active_run(probes, 1000) == Run(940, 2.0, 1.0)
+
+
+def test_a_run_without_progress_is_an_error() -> None:
+    with pytest.raises(NotEnoughProgress):
+        active_run(probes_of([(0.0, 0, 0.0), (1.0, 0, 1.0)]), 10)
+    with pytest.raises(NotEnoughProgress):
+        active_run([], 10)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=10**6),
+            st.floats(min_value=1e-3, max_value=100),
+            st.floats(min_value=1e-3, max_value=100),
+        ),
+        min_size=1,
+        max_size=9,
+    )
+)
+def test_a_figure_reports_the_median_of_each_measure(
+    triples: list[tuple[int, float, float]],
+) -> None:
+    runs = [Run(n, wall, cpu) for n, wall, cpu in triples]
+    fig = figure("x", "msg", runs)
+    for attr in ("rate_per_s", "per_cpu_s", "cpu_us"):
+        values = sorted(getattr(r, attr) for r in runs)
+        below = sum(1 for v in values if v < getattr(fig, attr))
+        above = sum(1 for v in values if v > getattr(fig, attr))
+        assert below <= len(values) // 2 and above <= len(values) // 2
+    assert fig.runs == tuple(runs)
+
+
+def test_ratio_is_per_cpu_second() -> None:
+    fast = figure("ceiling", "msg", [Run(1000, 1.0, 0.01)])
+    slow = figure("stage", "msg", [Run(1000, 1.0, 0.04)])
+    assert ratio(slow, fast) == pytest.approx(0.25)
+
+
+def test_combined_ceiling_adds_the_cpu_cost_of_each_part() -> None:
+    a = figure("a", "row", [Run(1000, 0.001, 0.002)])  # 2 µs per row
+    b = figure("b", "row", [Run(1000, 0.001, 0.003)])  # 3 µs per row
+    both = combined("a + b", "row", [a, b])
+    assert both.cpu_us == pytest.approx(5.0)
+    assert both.per_cpu_s == pytest.approx(200_000)
+    assert both.rate_per_s == pytest.approx(500_000)
+
+
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=1, max_size=50))
+def test_percentiles_lie_within_the_values_and_grow_with_q(values: list[float]) -> None:
+    qs = [0.0, 0.5, 0.95, 0.99, 1.0]
+    results = [percentile(values, q) for q in qs]
+    assert results[0] == min(values)
+    assert results[-1] == max(values)
+    assert all(x <= y + 1e-9 for x, y in itertools.pairwise(results))
+
+
+def test_percentile_of_nothing_is_nan() -> None:
+    assert math.isnan(percentile([], 0.5))
