@@ -32,7 +32,6 @@ class EmbeddedPostgres:
     def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.root = root
         self.pgdata = root / "pgdata"
-        self.socket_dir = root / "pgsock"
         self.host = "127.0.0.1"
         self.port = free_port()
         self.durable = durable
@@ -89,9 +88,8 @@ class EmbeddedPostgres:
             )
             if result.returncode != 0:
                 raise InfrastructureError(f"initdb failed: {result.stderr.strip()[-500:]}")
-        self.socket_dir.mkdir(exist_ok=True)
-        if user is not None:
-            shutil.chown(self.socket_dir, user)
+        # TCP on loopback only: no Unix-domain socket, whose path must fit in 107 bytes and would
+        # not under a deep data directory.
         argv = [
             str(bins / "postgres"),
             "-D",
@@ -101,7 +99,7 @@ class EmbeddedPostgres:
             "-p",
             str(self.port),
             "-k",
-            str(self.socket_dir),
+            "",
             "-c",
             "max_connections=200",
             "-c",
