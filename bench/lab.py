@@ -69,6 +69,7 @@ class Scenario:
             "JOURNEYGATE_TOPIC_PREFIX": s.topic_prefix,
             "JOURNEYGATE_DATABASE_URL": s.database_url,
             "JOURNEYGATE_BRIDGE_ID": s.bridge_id,
+            "JOURNEYGATE_BRIDGE_SHARE_GROUP": s.bridge_share_group,
             "JOURNEYGATE_KAFKA_SESSION_TIMEOUT_MS": str(s.kafka_session_timeout_ms),
             "JOURNEYGATE_KAFKA_HEARTBEAT_INTERVAL_MS": str(s.kafka_heartbeat_interval_ms),
         }
