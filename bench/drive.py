@@ -9,20 +9,17 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from bench.feeder import FeedPlan, FeedResult, plan_to_json
 from bench.kafkaio import Progress
 from bench.lab import Scenario
 from bench.procstat import Watched
 from bench.stats import Probe, Run
-from journeygate.embedded.pipeline import STAGE_COMMANDS
+from journeygate.embedded.pipeline import STAGE_COMMANDS, scrape_metrics
 from journeygate.embedded.procs import Child, free_port
 
 PROBE_INTERVAL_S = 0.05
@@ -137,18 +134,7 @@ async def watch(
 def scrape(stage: Stage) -> dict[str, float]:
     """The stage's Prometheus samples, name and labels → value (one HTTP request; never during
     a measurement: the stage pays for it)."""
-    url = f"http://127.0.0.1:{stage.metrics_port}/metrics"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return {}
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return values
+    return scrape_metrics(stage.metrics_port)
 
 
 def stop_all(stages: Sequence[Stage]) -> None:

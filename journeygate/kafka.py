@@ -32,6 +32,23 @@ DEALER_ALERTS = "dealer.alerts"
 ALL_TOPICS = (TELEMETRY_RAW, TELEMETRY_DLQ, TELEMETRY_FRAMES, VEHICLE_SIGNALS, DEALER_ALERTS)
 
 Headers = list[tuple[str, bytes]]
+
+
+class SourceRecord(Protocol):
+    """A consumed Kafka record as the stages read it (aiokafka's ConsumerRecord fits)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 Delivery = asyncio.Future[Any]
 _random_partition = DefaultPartitioner()
 _MURMUR_M = 0x5BD1E995

@@ -23,6 +23,21 @@ STAGE_COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def scrape_metrics(port: int) -> dict[str, float]:
+    """A local process's Prometheus samples (name plus labels → value), or {} if unreachable."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return values
+
+
 class PipelineProcesses:
     """Start, stop, kill and restart stage processes that share one environment."""
 
@@ -68,19 +83,7 @@ class PipelineProcesses:
     def scrape(self, stage: str) -> dict[str, float]:
         """The stage's Prometheus samples (name plus labels → value), or {} if unreachable."""
         port = self.metrics_ports.get(stage)
-        if port is None:
-            return {}
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return {}
-        values: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-        return values
+        return {} if port is None else scrape_metrics(port)
 
     def stop_all(self) -> None:
         for child in reversed(list(self.children.values())):

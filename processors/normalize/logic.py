@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
+from journeygate.kafka import SourceRecord
 from processors.normalize.dedupe import DedupeWindow
 from processors.normalize.reasons import Reason
 from processors.normalize.validate import (
@@ -18,7 +19,6 @@ from processors.normalize.validate import (
     Outcome,
     Rejected,
     Rules,
-    SourceRecord,
     validate,
 )
 from schemas.codec import FrameCodec

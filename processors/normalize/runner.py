@@ -23,6 +23,7 @@ from journey.registry import VehicleRegistry
 from journeygate.errors import InfrastructureError
 from journeygate.kafka import (
     OutRecord,
+    SourceRecord,
     Topics,
     dlq_headers,
     make_consumer,
@@ -35,7 +36,7 @@ from processors.normalize import logic
 from processors.normalize.dedupe import DedupeWindow
 from processors.normalize.logic import BatchPlan, DeadLetterOut, FrameOut
 from processors.normalize.metrics import NormalizeMetrics
-from processors.normalize.validate import Rules, SourceRecord
+from processors.normalize.validate import Rules
 from schemas.codec import FrameCodec
 from schemas.records import HEADER_FRAME_ID
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import mul
-from typing import Any, Protocol
+from typing import Any
 
 from vininfo import Vin
 
 from journeygate.errors import DataError
-from journeygate.kafka import header
+from journeygate.kafka import SourceRecord, header
 from journeygate.settings import Settings
 from processors.normalize.decode import decode_json
 from processors.normalize.reasons import Reason
@@ -39,21 +39,6 @@ NORTH_AMERICAN_WMI = frozenset("12345")
 TOP_KEYS = frozenset({"v", "vin", "boot_id", "seq", "sample", "samples"})
 
 
-class SourceRecord(Protocol):
-    """A record read from ``telemetry.raw`` (aiokafka's ConsumerRecord fits)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)

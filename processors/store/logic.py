@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from journeygate.errors import DataError
+from journeygate.kafka import SourceRecord
 from schemas.records import TelemetryFrame
 
 Partition = tuple[str, int]
@@ -19,21 +20,6 @@ Partition = tuple[str, int]
 T = TypeVar("T")
 
 
-class SourceRecord(Protocol):
-    """What the store needs of a consumed Kafka record (aiokafka's ConsumerRecord fits)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 class TelemetryRow(NamedTuple):
