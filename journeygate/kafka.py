@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
-from aiokafka.partitioner import DefaultPartitioner
 
 from journeygate.errors import InfrastructureError
+from journeygate.partitioner import partitions_of
 from journeygate.settings import Settings
 from schemas import records as r
 
@@ -50,45 +48,6 @@ class SourceRecord(Protocol):
     @property
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
 Delivery = asyncio.Future[Any]
-_random_partition = DefaultPartitioner()
-_MURMUR_M = 0x5BD1E995
-_MURMUR_SEED = 0x9747B28C
-_U32 = 0xFFFFFFFF
-
-
-@lru_cache(maxsize=64)
-def _words(count: int) -> Callable[[bytes], tuple[int, ...]]:
-    return struct.Struct(f"<{count}I").unpack_from
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 hash of a key, as the Java client and aiokafka compute it, with the key's
-    four-byte words unpacked at once: the key partitioner runs once per record."""
-    m, u32 = _MURMUR_M, _U32
-    length = len(data)
-    h = (_MURMUR_SEED ^ length) & u32
-    for k in _words(length >> 2)(data):
-        k = (k * m) & u32
-        h = ((h * m) & u32) ^ (((k ^ (k >> 24)) * m) & u32)
-    whole, tail = length & ~3, length & 3
-    if tail >= 3:
-        h ^= data[whole + 2] << 16
-    if tail >= 2:
-        h ^= data[whole + 1] << 8
-    if tail >= 1:
-        h = ((h ^ data[whole]) * m) & u32
-    h ^= h >> 13
-    h = (h * m) & u32
-    return h ^ (h >> 15)
-
-
-def partition_for(key: bytes | None, partitions: Sequence[int]) -> int:
-    """The partition ``send()`` chooses: murmur2 of the key, or a random one without a key."""
-    if key is None:
-        return int(_random_partition(None, partitions, partitions))
-    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
-
-
 class Producible(Protocol):
     """What :func:`send_batches` needs of a record."""
 
@@ -186,8 +145,8 @@ async def send_batches(
         return []
     partitions = sorted(await producer.partitions_for(topic))
     groups: dict[int, list[int]] = {}
-    for i, rec in enumerate(records):
-        groups.setdefault(partition_for(rec.key, partitions), []).append(i)
+    for i, partition in enumerate(partitions_of([rec.key for rec in records], partitions)):
+        groups.setdefault(partition, []).append(i)
     deliveries: list[Delivery | None] = [None] * len(records)
     for partition, members in groups.items():
         batch, carried = producer.create_batch(), list[int]()
