@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ingest.logic import Pending
-from journeygate.metrics import counter, gauge, histogram
+from journeygate.metrics import BatchHistogram, counter, gauge
 
 STAGE = "bridge"
 
@@ -18,7 +18,7 @@ FORWARDED = counter(
 DEAD_LETTERED = counter(
     STAGE, "dead_lettered_total", "Messages stored in telemetry.dlq and acknowledged.", ("reason",)
 )
-ACK_LATENCY = histogram(
+ACK_LATENCY = BatchHistogram(
     STAGE, "ack_latency_seconds", "Time from receiving a message to queueing its PUBACK."
 )
 INFLIGHT = gauge(
@@ -44,8 +44,7 @@ def completed(batch: Sequence[Pending[Any]], now_s: float) -> None:
         FORWARDED.inc(forwarded)
     for reason, count in reasons.items():
         DEAD_LETTERED.labels(reason=reason).inc(count)
-    for p in batch:
-        ACK_LATENCY.observe(now_s - p.received_s)
+    ACK_LATENCY.observe_many([now_s - p.received_s for p in batch])
 
 
 def inflight(count: int) -> None:

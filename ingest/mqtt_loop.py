@@ -54,6 +54,7 @@ class MqttLink:
         self._ready: asyncio.Future[bool] = self._loop.create_future()
         self.closed: asyncio.Future[str] = self._loop.create_future()
         self._misc: asyncio.Task[None] | None = None
+        self._received_s, self._ingest_ts_ms = time.monotonic(), time.time_ns() // 1_000_000
         client = self._client = make_client(settings, self.target)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -120,9 +121,11 @@ class MqttLink:
     def _on_readable(self) -> None:
         """Read packets until the socket and the read buffer are empty (at most
         :data:`READS_PER_WAKEUP`; then the rest is read on the next turn of the loop)."""
-        buffer = self._client.read_buffer
+        buffer = self._client.buffered_socket
         if self._paused:
             return
+        # One time stamp per wakeup: the packets of one wakeup arrive within a few milliseconds.
+        self._received_s, self._ingest_ts_ms = time.monotonic(), time.time_ns() // 1_000_000
         try:
             for _ in range(READS_PER_WAKEUP):
                 rc = self._client.loop_read()
@@ -180,7 +183,7 @@ class MqttLink:
         self._handler(
             Inbound(
                 message.mid, message.qos, _topic_of(message), bytes(message.payload),
-                time.monotonic(), time.time_ns() // 1_000_000,
+                self._received_s, self._ingest_ts_ms,
             )
         )
 
