@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -17,6 +18,20 @@ from journeygate.settings import Settings
 StageMain = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 log = logging.getLogger("journeygate")
+
+# The cyclic garbage collector's generation thresholds while a stage runs (CPython's: 700, 10,
+# 10). A stage allocates several objects per message, nearly all freed by reference counting;
+# at the default, collections (most of them full ones, scanning every object alive) took about
+# 10 % of the bridge's CPU, and about 3 % with these thresholds and the start-up objects frozen.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """Move everything allocated so far (modules, settings, clients) out of the collector's
+    sight, and collect less often: see :data:`GC_THRESHOLDS`."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -39,6 +54,7 @@ def run_stage(name: str, main: StageMain, settings: Settings) -> int:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="0.0.0.0")
     log.info("%s starting with %s", name, settings)
+    tune_gc()
 
     async def _amain() -> None:
         stop = asyncio.Event()
