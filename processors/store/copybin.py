@@ -13,7 +13,7 @@ batch. :func:`row_copy` writes a :class:`TelemetryRow` the same way.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -93,18 +93,6 @@ def _text(data: bytes, pos: int) -> tuple[bytes, int]:
     return _pack_len(len(chunk)) + chunk, pos
 
 
-def _opt_double(data: bytes, pos: int) -> tuple[bytes, int]:
-    branch = data[pos]
-    if branch == 0:
-        return _NULL, pos + 1
-    if branch != 2:
-        raise CodecError(f"union branch byte {branch} out of range")
-    raw = data[pos + 1 : pos + 9]
-    if len(raw) != 8:
-        raise CodecError("truncated double")
-    return _LEN8 + raw[::-1], pos + 9
-
-
 def _opt_bigint(data: bytes, pos: int) -> tuple[bytes, int]:
     branch = data[pos]
     if branch == 0:
@@ -168,32 +156,55 @@ def _text_array_of_fields(fields: Sequence[bytes]) -> bytes:
 _EMPTY_TEXT_ARRAY = _text_field(struct.pack(">iiI", 0, 0, TEXT_OID))
 
 
-def _sample(data: bytes, pos: int, head: bytes, ingest_ts: bytes) -> tuple[bytes, int]:
-    """One ``Sample`` record as a whole tuple: ``head`` is the field count and the frame's
-    ``vin, boot_id, seq`` fields, ``ingest_ts`` its ingest time field."""
+_INT4_LEN = b"\x00\x00\x00\x04"
+_DOUBLES_MID = 5  # speed, fuel level, state of charge, 12 V battery, engine hours
+
+
+def _opt_doubles(data: bytes, pos: int, count: int, append: Callable[[bytes], None]) -> int:
+    """Append ``count`` consecutive optional doubles as fields; return the position after them
+    (past the end of ``data`` if it was cut short: the caller checks)."""
+    for _ in range(count):
+        branch = data[pos]
+        if branch == 2:
+            append(_LEN8 + data[pos + 8 : pos : -1])  # the 8 bytes reversed: big-endian
+            pos += 9
+        elif branch == 0:
+            append(_NULL)
+            pos += 1
+        else:
+            raise CodecError(f"union branch byte {branch} out of range")
+    return pos
+
+
+def _sample(
+    data: bytes, pos: int, out: list[bytes], head: bytes, ingest_ts: bytes
+) -> int:
+    """Append one ``Sample`` record's tuple to ``out`` (as parts); return the position after it.
+
+    ``head`` holds the field count and the frame's ``vin, boot_id, seq`` fields, ``ingest_ts``
+    its ingest time field. Written out field by field: it runs once per row.
+    """
+    append = out.append
     index, pos = _varint(data, pos)
     if not INT_MIN <= index <= INT_MAX:
         raise CodecError(f"sample_idx {index} does not fit an int")
     event_ms, pos = _varint(data, pos)
+    if not MS_MIN <= event_ms <= MS_MAX:
+        raise CodecError(f"timestamp {event_ms} ms is outside years 1-9999")
+    append(head)
+    append(_INT4_LEN + _pack_i(index) + _LEN8 + _pack_q((event_ms - PG_EPOCH_MS) * 1000))
+    append(ingest_ts)
     odometer, pos = _opt_bigint(data, pos)
-    speed, pos = _opt_double(data, pos)
-    fuel, pos = _opt_double(data, pos)
-    soc, pos = _opt_double(data, pos)
-    volts, pos = _opt_double(data, pos)
-    hours, pos = _opt_double(data, pos)
+    append(odometer)
+    pos = _opt_doubles(data, pos, _DOUBLES_MID, append)
     oil, pos = _opt_bigint(data, pos)
+    append(oil)
     codes, pos = _opt_codes(data, pos)
-    lat, pos = _opt_double(data, pos)
-    lon, pos = _opt_double(data, pos)
-    return b"".join(
-        (
-            head, _INT4_LEN, _pack_i(index), _timestamp(event_ms), ingest_ts,
-            odometer, speed, fuel, soc, volts, hours, oil, codes, lat, lon,
-        )
-    ), pos
-
-
-_INT4_LEN = b"\x00\x00\x00\x04"
+    append(codes)
+    pos = _opt_doubles(data, pos, 2, append)  # latitude, longitude
+    if pos > len(data):
+        raise CodecError("truncated double")
+    return pos
 
 
 def frame_copy(data: bytes) -> CopyRows:
@@ -207,16 +218,17 @@ def frame_copy(data: bytes) -> CopyRows:
         _, pos = _chunk(data, pos)  # bridge_id: not a column
         head = _FIELDS + vin + boot_id + _bigint(seq)
         ingest_ts = _timestamp(ingest_ms)
-        tuples: list[bytes] = []
+        parts: list[bytes] = []
+        rows = 0
         count, pos = _block_count(data, pos)
         while count:
             for _ in range(count):
-                row, pos = _sample(data, pos, head, ingest_ts)
-                tuples.append(row)
+                pos = _sample(data, pos, parts, head, ingest_ts)
+            rows += count
             count, pos = _block_count(data, pos)
     except IndexError:
         raise CodecError("truncated record") from None
-    return CopyRows(b"".join(tuples), len(tuples))
+    return CopyRows(b"".join(parts), rows)
 
 
 def _ms(moment: datetime) -> int:
