@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     bridge_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
     bridge_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     bridge_kafka_linger_ms: int = Field(default=5, ge=0)
+    """How long the bridge lets a batch grow before sending it to Kafka, when fewer than 500
+    messages are waiting (with more it sends at once): fewer, larger produce requests against
+    a few milliseconds of ack latency."""
     bridge_reconnect_max_s: float = Field(default=30.0, gt=0)
 
     # --- processors ------------------------------------------------------------------------
