@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bench.drive import BenchFailed
 from bench.options import sizes
 from bench.report import print_report, write_json
 from bench.runner import PARTS, Servers, run_bench
 from journeygate.cli import DatabaseUrl, KafkaBootstrap, MqttUrl, fail
+from journeygate.errors import InfrastructureError
 
 REPORT_WIDTH = 120
 
@@ -86,12 +88,15 @@ def bench(
     except ValueError as exc:
         raise fail(str(exc)) from None
     console = _console()
-    with console.status("benchmark") as status:
-        results = run_bench(
-            chosen_sizes, quick=quick, parts=chosen, data_dir=data_dir, external=external,
-            bridges=bridges, normalizers=normalizers,
-            say=lambda text: status.update(f"benchmark: {text}"),
-        )
+    try:
+        with console.status("benchmark") as status:
+            results = run_bench(
+                chosen_sizes, quick=quick, parts=chosen, data_dir=data_dir, external=external,
+                bridges=bridges, normalizers=normalizers,
+                say=lambda text: status.update(f"benchmark: {text}"),
+            )
+    except (BenchFailed, InfrastructureError) as exc:
+        raise fail(f"bench: {exc}", 1) from None
     print_report(results, console)
     if json_path is not None:
         write_json(results, json_path)

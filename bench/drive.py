@@ -101,6 +101,7 @@ async def watch(
     goal: int,
     *,
     timeout_s: float,
+    every_s: float = PROBE_INTERVAL_S,
 ) -> dict[str, list[Probe]]:
     """Probe progress and each stage's CPU time until ``goal`` is reached (or nearly, and stalled).
 
@@ -126,7 +127,7 @@ async def watch(
                     raise BenchFailed(f"{s.name} exited:\n{s.child.log_tail()}")
             if now > deadline:
                 raise BenchFailed(f"only {done} of {goal} done after {timeout_s:.0f} s")
-            await asyncio.sleep(PROBE_INTERVAL_S)
+            await asyncio.sleep(every_s)
     finally:
         await progress.stop()
 

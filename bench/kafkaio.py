@@ -9,7 +9,6 @@ broker (Tansu) reports them late and in jumps.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Iterable
 from typing import Protocol
@@ -19,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import payloads
 from bench.payloads import Fleet
+from journeygate.embedded.pipeline import scrape_metrics
 from journeygate.kafka import make_producer, start_client
 from journeygate.settings import Settings
 from schemas.codec import FrameCodec
@@ -76,6 +76,34 @@ class Progress(Protocol):
     async def stop(self) -> None: ...
 
 
+class ScrapedCounter:
+    """A counter the measured process exports itself, read from its metrics endpoint.
+
+    Timely where its output is not: a broker may acknowledge records some time before a reader
+    can fetch them (the embedded one does, by up to a second under load), which would make the
+    work look finished later than it was, and then all at once. Each read costs the measured
+    process one scrape (about a millisecond of CPU), so it is read less often than other
+    progress (:data:`SCRAPE_EVERY_S`).
+    """
+
+    def __init__(self, port: int, name: str) -> None:
+        self._port = port
+        self._name = name
+
+    async def start(self) -> None:
+        return None
+
+    async def total(self) -> int:
+        values = await asyncio.to_thread(scrape_metrics, self._port)
+        return int(values.get(self._name, 0.0))
+
+    async def stop(self) -> None:
+        return None
+
+
+SCRAPE_EVERY_S = 0.2
+
+
 class EndOffsets:
     """Sum of a topic's end offsets, asked of the broker."""
 
@@ -98,51 +126,6 @@ class EndOffsets:
         return int(sum(ends.values()))
 
     async def stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-
-class TopicCount:
-    """Records in a topic, counted by reading it from the beginning in the background.
-
-    Exact, unlike the end offsets some brokers report, at the cost of the reader's CPU (in the
-    benchmark's process, not the measured one).
-    """
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        self._settings = settings
-        self._topic = topic
-        self._consumer: AIOKafkaConsumer | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._count = 0
-
-    async def start(self) -> None:
-        consumer = self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await start_client(consumer, self._settings)
-        await consumer.topics()
-        ids = consumer.partitions_for_topic(self._topic) or set()
-        consumer.assign([TopicPartition(self._topic, p) for p in sorted(ids)])
-        self._reader = asyncio.create_task(self._read(consumer))
-
-    async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batch = await consumer.getmany(timeout_ms=100, max_records=10_000)
-            self._count += sum(len(records) for records in batch.values())
-
-    async def total(self) -> int:
-        if self._reader is not None and self._reader.done():
-            self._reader.result()
-        return self._count
-
-    async def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
         if self._consumer is not None:
             await self._consumer.stop()
 

@@ -106,8 +106,8 @@ def scale_table(results: BenchResults) -> Table:
     table.add_row("normalizer state per vehicle", f"{s.state_bytes_per_vehicle:,.0f} B")
     for p in s.processes:
         table.add_row(
-            f"  {p.name} RSS: start / warm / end / peak MiB",
-            f"{p.baseline_bytes / MIB:,.0f} / {p.warm_bytes / MIB:,.0f} / "
+            f"  {p.name}: handled; RSS start / warm / end / peak MiB",
+            f"{p.handled:,}; {p.baseline_bytes / MIB:,.0f} / {p.warm_bytes / MIB:,.0f} / "
             f"{p.end_bytes / MIB:,.0f} / {p.peak_bytes / MIB:,.0f} "
             f"({p.growth_after_warmup_pct:+.1f}%)",
         )

@@ -119,6 +119,11 @@ def run_bench(
         endpoints = stack.enter_context(_servers(root, external))
         lab = Lab(endpoints, root, partitions=sizes.partitions)
         stack.callback(lab.close)
+        preloads = [n for part, n in (("stages", sizes.mqtt_messages),
+                                      ("pipeline", sizes.pipeline_messages)) if part in parts]
+        if external is not None and preloads:
+            say("checking that the MQTT broker keeps a preloaded session's messages")
+            stages.check_offline_queue(lab, max(preloads))
         figures = _interleaved(lab, sizes, say) if "stages" in parts else {}
         pipe = _pipeline(lab, sizes, say) if "pipeline" in parts else None
         scale = None

@@ -45,6 +45,9 @@ class ProcessMemory:
     warm_bytes: int
     end_bytes: int
     peak_bytes: int
+    handled: int = 0
+    """Messages this process took through (bridge: forwarded, normalizer: consumed, store:
+    rows written): shows how a share group or a consumer group spread the load."""
 
     @property
     def growth_after_warmup_pct(self) -> float:
@@ -112,8 +115,8 @@ def run_scale(lab: Lab, sizes: Sizes, *, bridges: int = 1, normalizers: int = 1)
         metrics = [drive.scrape(s) for s in running]
         procs = tuple(
             ProcessMemory(s.name, baseline[s.name], watch.warm[s.name], rss_bytes(s.pid),
-                          peak_rss_bytes(s.pid))
-            for s in running
+                          peak_rss_bytes(s.pid), handled_by(s.name, m))
+            for s, m in zip(running, metrics, strict=True)
         )
     finally:
         drive.stop_all(running)
@@ -137,6 +140,18 @@ def run_scale(lab: Lab, sizes: Sizes, *, bridges: int = 1, normalizers: int = 1)
         state_bytes_per_vehicle=normalizer_growth / fleet,
         bridges=bridges, normalizers=normalizers,
     )
+
+
+HANDLED_METRIC = {
+    "bridge": "journeygate_bridge_forwarded_total",
+    "normalize": "journeygate_normalize_consumed_total",
+    "store": "journeygate_store_rows_written_total",
+}
+
+
+def handled_by(name: str, metrics: dict[str, float]) -> int:
+    """What the process named ``name`` (``bridge-2``, ``store``...) took through."""
+    return int(metrics.get(HANDLED_METRIC[name.split("-")[0]], 0.0))
 
 
 @dataclass(frozen=True, slots=True)

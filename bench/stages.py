@@ -9,15 +9,17 @@ process.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from bench import drive
 from bench.feeder import FeedPlan, open_session
 from bench.kafkaio import (
+    SCRAPE_EVERY_S,
     CommittedOffsets,
     Progress,
+    ScrapedCounter,
     StoredOffsets,
-    TopicCount,
     frame_records,
     produce,
     raw_records,
@@ -28,6 +30,9 @@ from processors.normalize.runner import GROUP as NORMALIZE_GROUP
 from processors.store.runner import GROUP as STORE_GROUP
 
 STAGE_TIMEOUT_S = 600.0
+BRIDGE_FORWARDED = "journeygate_bridge_forwarded_total"
+QUEUE_CHECK_IDLE_S = 3.0
+QUEUE_CHECK_FLEET = 10_000
 
 Rep = Callable[[Lab, int, int], Run]
 """One repetition: (lab, fleet size, message count) → the measured run."""
@@ -47,10 +52,65 @@ def preload_mqtt(scenario: Scenario, client_id: str, count: int, first: int = 0)
     drive.feed(plan, scenario.log_dir)
 
 
-def _measure(scenario: Scenario, stage: str, progress: Progress, goal: int) -> Run:
+def check_offline_queue(lab: Lab, count: int) -> None:
+    """Fail unless the MQTT broker keeps ``count`` QoS 1 messages for an offline persistent
+    session, as the bridge and pipeline measurements need (a broker past its
+    ``max_queued_messages`` drops the rest silently, and the measurement would wait for them)."""
+    sc = lab.scenario("queue-check", min(count, QUEUE_CHECK_FLEET))
+    try:
+        client_id = f"{sc.settings.bridge_id}-queue"
+        preload_mqtt(sc, client_id, count)
+        got = drain_session(sc, client_id)
+    finally:
+        lab.release(sc)
+    if got < count:
+        raise drive.BenchFailed(
+            f"the MQTT broker kept {got:,} of {count:,} messages for an offline session: raise "
+            f"its max_queued_messages to at least {count:,} (see docs/operations.md)"
+        )
+
+
+def drain_session(scenario: Scenario, client_id: str) -> int:
+    """Connect as ``client_id`` and count the queued messages, until none came for a while."""
+    from paho.mqtt.client import Client, MQTTMessage, MQTTv311
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    broker = scenario.broker
+    client = Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTv311, clean_session=False
+    )
+    if broker.username:
+        client.username_pw_set(broker.username, broker.password)
+    got = 0
+
+    def on_message(_c: Client, _u: object, _m: MQTTMessage) -> None:
+        nonlocal got
+        got += 1
+
+    client.on_message = on_message
+    client.connect(broker.host, broker.port, 60)
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() - quiet_since < QUEUE_CHECK_IDLE_S:
+        client.loop(timeout=0.1)
+        if got != last:
+            last, quiet_since = got, time.monotonic()
+    client.disconnect()
+    return got
+
+
+def _measure(
+    scenario: Scenario,
+    stage: str,
+    progress: Callable[[drive.Stage], Progress],
+    goal: int,
+    every_s: float = drive.PROBE_INTERVAL_S,
+) -> Run:
     running = drive.start_stage(scenario, stage)
     try:
-        probes = asyncio.run(drive.watch(progress, [running], goal, timeout_s=STAGE_TIMEOUT_S))
+        probes = asyncio.run(
+            drive.watch(progress(running), [running], goal, timeout_s=STAGE_TIMEOUT_S,
+                        every_s=every_s)
+        )
     finally:
         drive.stop_all([running])
     return active_run(probes[running.name], goal)
@@ -123,7 +183,10 @@ def bridge_alone(lab: Lab, fleet: int, count: int) -> Run:
     sc = lab.scenario("bridge", fleet)
     try:
         preload_mqtt(sc, sc.settings.bridge_id, count)
-        return _measure(sc, "bridge", TopicCount(sc.settings, sc.topics.raw), count)
+        return _measure(
+            sc, "bridge", lambda stage: ScrapedCounter(stage.metrics_port, BRIDGE_FORWARDED),
+            count, every_s=SCRAPE_EVERY_S,
+        )
     finally:
         lab.release(sc)
 
@@ -135,7 +198,7 @@ def normalizer_alone(lab: Lab, fleet: int, count: int) -> Run:
         asyncio.run(produce(sc.settings, sc.topics.raw, raw_records(sc.settings, sc.fleet, count)))
         group = sc.settings.topic(NORMALIZE_GROUP)
         progress = CommittedOffsets(sc.settings, group, sc.topics.raw)
-        return _measure(sc, "normalize", progress, count)
+        return _measure(sc, "normalize", lambda _: progress, count)
     finally:
         lab.release(sc)
 
@@ -145,7 +208,8 @@ def store_alone(lab: Lab, fleet: int, count: int) -> Run:
     try:
         asyncio.run(produce(sc.settings, sc.topics.frames, frame_records(sc.fleet, count)))
         group = sc.settings.topic(STORE_GROUP)
-        return _measure(sc, "store", StoredOffsets(sc.settings.database_url, group), count)
+        progress = StoredOffsets(sc.settings.database_url, group)
+        return _measure(sc, "store", lambda _: progress, count)
     finally:
         lab.release(sc)
 

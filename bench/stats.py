@@ -73,14 +73,28 @@ class NotEnoughProgress(ValueError):
     """The probes never covered the steady part of the work (the run stalled or was too short)."""
 
 
-def active_run(probes: Sequence[Probe], total: int) -> Run:
-    """The run from the first probe that saw finished work to the first that saw all of it
-    (or the last probe, if the work stalled short of ``total``).
+STEADY_FROM, STEADY_TO = 0.1, 0.9
 
-    Start-up (imports, connecting, joining a group) comes before the first finished unit and is
-    left out; so is the work in flight at that moment, at most one batch or window.
+
+def active_run(probes: Sequence[Probe], total: int) -> Run:
+    """The steady part of a run: from the first probe that saw at least 10 % of ``total``
+    finished to the last that saw at most 90 %.
+
+    Progress is seen only when work is finished (a batch committed, a record readable
+    downstream), while CPU is spent as work is done: at any probe some work is done but not yet
+    seen. Between two probes of the steady part that work in flight is about the same at both
+    ends, so it cancels out; start-up, the first batches and the tail are left out. When the
+    work moved in too few steps for such a window (a quick run of a few large batches), the run
+    goes from the first probe that saw finished work to the first that saw all of it (or the
+    last probe, if the work stalled short of ``total``), which leaves out the CPU of the work in
+    flight at the first probe.
     """
-    first = next((p for p in probes if p.done > 0), None)
+    seen = [p for p in probes if p.done > 0]
+    start = next((p for p in seen if p.done >= total * STEADY_FROM), None)
+    end = next((p for p in reversed(seen) if p.done <= total * STEADY_TO), None)
+    if start is not None and end is not None and end.done > start.done:
+        return Run(end.done - start.done, end.wall_s - start.wall_s, end.cpu_s - start.cpu_s)
+    first = seen[0] if seen else None
     last = next((p for p in probes if p.done >= total), probes[-1] if probes else None)
     if first is None or last is None or last.wall_s <= first.wall_s or last.done <= first.done:
         reached = probes[-1].done if probes else 0

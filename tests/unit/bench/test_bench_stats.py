@@ -32,13 +32,30 @@ def test_run_rates_per_wall_second_per_cpu_second_and_cost_per_unit() -> None:
     assert run.cpu_us == 250
 
 
-def test_active_run_starts_at_the_first_finished_work_and_ends_when_all_is_done() -> None:
+def test_active_run_is_the_steady_part_from_10_to_90_percent() -> None:
     probes = probes_of(
-        [(0.0, 0, 0.0), (1.0, 0, 0.9), (1.5, 100, 1.2), (2.5, 600, 1.9), (3.0, 1000, 2.2),
-         (4.0, 1000, 2.21)]
+        [(0.0, 0, 0.0), (1.0, 0, 0.9), (1.5, 100, 1.2), (2.0, 300, 1.5), (2.5, 600, 1.9),
+         (2.8, 900, 2.1), (3.0, 1000, 2.2), (4.0, 1000, 2.21)]
     )
-    run = active_run(probes, 1000)
-    assert run == Run(900, 1.5, pytest.approx(1.0))
+    assert active_run(probes, 1000) == Run(800, pytest.approx(1.3), pytest.approx(0.9))
+
+
+def test_work_in_flight_at_both_ends_of_the_steady_part_cancels_out() -> None:
+    """A stage that always holds 200 units done but not yet visible, at 10 µs each: the
+    steady window sees exactly its cost, while a window from the first visible unit would
+    leave out the CPU of those 200."""
+    cost_s, in_flight = 10e-6, 200
+    points = [(0.0, 0, 0.0)]
+    for step in range(1, 101):
+        visible = max(0, step * 100 - in_flight)
+        points.append((step * 0.001, visible, step * 100 * cost_s))
+    run = active_run(probes_of(points), 10_000 - in_flight)
+    assert run.cpu_us == pytest.approx(10.0)
+
+
+def test_work_in_too_few_steps_runs_from_the_first_finished_work_to_all_of_it() -> None:
+    probes = probes_of([(0.0, 0, 0.0), (1.0, 0, 0.9), (1.5, 500, 1.2), (3.0, 1000, 2.2)])
+    assert active_run(probes, 1000) == Run(500, 1.5, pytest.approx(1.0))
 
 
 def test_active_run_of_work_that_stalled_short_ends_at_the_last_probe() -> None:
