@@ -12,6 +12,7 @@ from bench.drive import BenchFailed
 from bench.options import sizes
 from bench.report import print_report, write_json
 from bench.runner import PARTS, Servers, run_bench
+from bench.stats import NotEnoughProgress
 from journeygate.cli import DatabaseUrl, KafkaBootstrap, MqttUrl, fail
 from journeygate.errors import InfrastructureError
 
@@ -95,7 +96,7 @@ def bench(
                 bridges=bridges, normalizers=normalizers,
                 say=lambda text: status.update(f"benchmark: {text}"),
             )
-    except (BenchFailed, InfrastructureError) as exc:
+    except (BenchFailed, NotEnoughProgress, InfrastructureError) as exc:
         raise fail(f"bench: {exc}", 1) from None
     print_report(results, console)
     if json_path is not None:

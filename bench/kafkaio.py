@@ -58,12 +58,12 @@ def raw_records(settings: Settings, fleet: Fleet, count: int) -> Iterable[Record
         yield vin.encode(), body, headers
 
 
-def frame_records(fleet: Fleet, count: int) -> Iterable[Record]:
-    """``telemetry.frames`` records as the normalizer writes them."""
+def frame_records(fleet: Fleet, count: int, samples: int = 1) -> Iterable[Record]:
+    """``telemetry.frames`` records as the normalizer writes them, ``samples`` per frame."""
     codec = FrameCodec()
     now_ms = int(time.time() * 1000)
     for n in range(count):
-        f = payloads.frame(fleet, n, now_ms, now_ms, BRIDGE_ID)
+        f = payloads.frame(fleet, n, now_ms, now_ms, BRIDGE_ID, samples)
         fid = frame_id(f.vin, f.boot_id, f.seq).encode()
         yield f.vin.encode(), codec.encode(f), [(HEADER_FRAME_ID, fid)]
 

@@ -135,28 +135,33 @@ def raw_headers(topic: str, ingest_ts_ms: int, bridge_id: str) -> list[tuple[str
     ]
 
 
-def frame(fleet: Fleet, n: int, ts_ms: int, ingest_ts_ms: int, bridge_id: str) -> TelemetryFrame:
-    """Message ``n`` as the normalizer turns it into a frame."""
+def frame(
+    fleet: Fleet, n: int, ts_ms: int, ingest_ts_ms: int, bridge_id: str, samples: int = 1
+) -> TelemetryFrame:
+    """Message ``n`` as the normalizer turns it into a frame; with ``samples`` > 1, a
+    store-and-forward burst of that many samples, one second apart, the last at ``ts_ms``."""
     index, seq = fleet.vehicle_of(n)
     v = reading(index, seq)
-    sample = Sample(
-        sample_idx=0,
-        event_ts=EPOCH + timedelta(milliseconds=ts_ms),
-        odometer_m=v.odometer_m,
-        speed_kmh=v.speed_kmh,
-        fuel_level_pct=v.fuel_level_pct,
-        battery_12v_v=v.battery_12v_v,
-        engine_hours_h=v.engine_hours_h,
-        oil_life_remaining_s=v.oil_life_remaining_s,
-        dtcs=(),
-        latitude_deg=v.latitude_deg,
-        longitude_deg=v.longitude_deg,
-    )
     return TelemetryFrame(
         vin=fleet.vin(index),
         boot_id=fleet.boot_id(index),
         seq=seq,
         ingest_ts=EPOCH + timedelta(milliseconds=ingest_ts_ms),
         bridge_id=bridge_id,
-        samples=(sample,),
+        samples=tuple(
+            Sample(
+                sample_idx=i,
+                event_ts=EPOCH + timedelta(milliseconds=ts_ms - (samples - 1 - i) * 1000),
+                odometer_m=v.odometer_m,
+                speed_kmh=v.speed_kmh,
+                fuel_level_pct=v.fuel_level_pct,
+                battery_12v_v=v.battery_12v_v,
+                engine_hours_h=v.engine_hours_h,
+                oil_life_remaining_s=v.oil_life_remaining_s,
+                dtcs=(),
+                latitude_deg=v.latitude_deg,
+                longitude_deg=v.longitude_deg,
+            )
+            for i in range(samples)
+        ),
     )

@@ -25,7 +25,7 @@ from bench.feeder import FeedPlan
 from bench.kafkaio import StoredOffsets
 from bench.lab import Lab, Scenario, register_fleet
 from bench.stages import STAGE_TIMEOUT_S, preload_mqtt
-from bench.stats import Run, active_run
+from bench.stats import Run, whole_run
 from journeygate.demo import BRIDGE_READY_METRIC
 from processors.store.runner import GROUP as STORE_GROUP
 
@@ -99,7 +99,7 @@ def drain(lab: Lab, fleet: int, count: int) -> DrainRun:
         drive.stop_all(running)
         lab.release(sc)
     shifted = {name: [p.shifted(sc.fleet.size) for p in ps] for name, ps in probes.items()}
-    stages = {name: active_run(ps, count) for name, ps in shifted.items()}
+    stages = {name: whole_run(ps, count) for name, ps in shifted.items()}
     first = next(iter(stages.values()))
     total = Run(first.count, first.wall_s, sum(r.cpu_s for r in stages.values()))
     return DrainRun(total, stages)

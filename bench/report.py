@@ -36,6 +36,9 @@ def stage_table(s: StageResult) -> Table:
     for col in ("figure", f"{unit}/s", f"{unit} per CPU-s", f"CPU µs/{unit}", "ratio", "runs"):
         table.add_column(col, justify="left" if col == "figure" else "right")
     _figure_row(table, f"{s.name} alone", s.alone, f"{s.ratio:.2f}")
+    for variant in s.variants:
+        _figure_row(table, f"{variant.name} (alone)", variant,
+                    f"{variant.per_cpu_s / s.ceiling.per_cpu_s:.2f}")
     _figure_row(table, f"ceiling: {s.ceiling.name}", s.ceiling, "1.00")
     for extra in s.context:
         share = f"{s.alone.per_cpu_s / extra.per_cpu_s:.2f}"

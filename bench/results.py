@@ -37,6 +37,8 @@ class StageResult:
     ceiling: Figure
     context: tuple[Figure, ...]
     pipeline_cpu_us: float | None
+    variants: tuple[Figure, ...] = ()
+    """The stage itself on other input (e.g. several samples per frame), against the ceiling."""
 
     @property
     def ratio(self) -> float:

@@ -57,6 +57,8 @@ MEASURES = (
     Measure("fastavro decode", "row", stages.avro_ceiling, lambda s: s.store_messages),
     Measure("binary COPY", "row", stages.copy_ceiling, lambda s: s.store_messages),
     Measure("store writer", "row", stages.store_alone, lambda s: s.store_messages),
+    Measure(f"store writer, {stages.BURST_SAMPLES} samples per frame", "row",
+            stages.store_bursts, lambda s: s.store_messages),
 )
 
 
@@ -190,6 +192,7 @@ def _stage_results(
                     (f["aiokafka passthrough, send_batch"],), cpu.get("normalize")),
         StageResult("store writer", "Store writer: telemetry.frames → telemetry rows",
                     f["store writer"], f["binary COPY"],
-                    (f["fastavro decode"], f["aiokafka consume"], store_parts), cpu.get("store")),
+                    (f["fastavro decode"], f["aiokafka consume"], store_parts), cpu.get("store"),
+                    (f[f"store writer, {stages.BURST_SAMPLES} samples per frame"],)),
     )
 

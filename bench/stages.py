@@ -31,6 +31,7 @@ from processors.store.runner import GROUP as STORE_GROUP
 
 STAGE_TIMEOUT_S = 600.0
 BRIDGE_FORWARDED = "journeygate_bridge_forwarded_total"
+BURST_SAMPLES = 10  # a store-and-forward burst: what a device sends after a dead zone
 QUEUE_CHECK_IDLE_S = 3.0
 QUEUE_CHECK_FLEET = 10_000
 
@@ -204,12 +205,25 @@ def normalizer_alone(lab: Lab, fleet: int, count: int) -> Run:
 
 
 def store_alone(lab: Lab, fleet: int, count: int) -> Run:
+    return _store(lab, fleet, count, samples=1)
+
+
+def store_bursts(lab: Lab, fleet: int, count: int) -> Run:
+    """The store writer on frames of :data:`BURST_SAMPLES` samples: half as many frames as the
+    one-sample run has, and at least three batches of them (so a run has a steady part)."""
+    return _store(lab, fleet, count // 2, samples=BURST_SAMPLES, min_batches=3)
+
+
+def _store(lab: Lab, fleet: int, frames: int, samples: int, min_batches: int = 1) -> Run:
     sc = lab.scenario("store", fleet)
+    frames = max(frames, min_batches * sc.settings.batch_max_records)
     try:
-        asyncio.run(produce(sc.settings, sc.topics.frames, frame_records(sc.fleet, count)))
+        records = frame_records(sc.fleet, frames, samples)
+        asyncio.run(produce(sc.settings, sc.topics.frames, records))
         group = sc.settings.topic(STORE_GROUP)
-        progress = StoredOffsets(sc.settings.database_url, group)
-        return _measure(sc, "store", lambda _: progress, count)
+        progress = StoredOffsets(sc.settings.database_url, group)  # frames, not rows
+        run = _measure(sc, "store", lambda _: progress, frames)
     finally:
         lab.release(sc)
+    return Run(run.count * samples, run.wall_s, run.cpu_s)
 

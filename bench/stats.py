@@ -94,7 +94,14 @@ def active_run(probes: Sequence[Probe], total: int) -> Run:
     end = next((p for p in reversed(seen) if p.done <= total * STEADY_TO), None)
     if start is not None and end is not None and end.done > start.done:
         return Run(end.done - start.done, end.wall_s - start.wall_s, end.cpu_s - start.cpu_s)
-    first = seen[0] if seen else None
+    return whole_run(probes, total)
+
+
+def whole_run(probes: Sequence[Probe], total: int) -> Run:
+    """From the first probe that saw finished work to the first that saw all of it (or the last
+    probe, if the work stalled short of ``total``): for work that has no steady part, such as
+    a pipeline whose first stage drains its input ahead of the others."""
+    first = next((p for p in probes if p.done > 0), None)
     last = next((p for p in probes if p.done >= total), probes[-1] if probes else None)
     if first is None or last is None or last.wall_s <= first.wall_s or last.done <= first.done:
         reached = probes[-1].done if probes else 0

@@ -53,3 +53,13 @@ def test_runs_with_different_tags_send_different_keys() -> None:
     a, b = Fleet(10, tag=1), Fleet(10, tag=2)
     assert a.vin(3) == b.vin(3)
     assert a.boot_id(3) != b.boot_id(3)
+
+
+def test_a_burst_frame_holds_consecutive_samples_ending_at_the_event_time() -> None:
+    f = frame(Fleet(5), 7, ts_ms=1_700_000_010_000, ingest_ts_ms=1_700_000_011_000,
+              bridge_id="b", samples=3)
+    assert [s.sample_idx for s in f.samples] == [0, 1, 2]
+    assert [int(s.event_ts.timestamp() * 1000) for s in f.samples] == [
+        1_700_000_008_000, 1_700_000_009_000, 1_700_000_010_000
+    ]
+    assert len({s.odometer_m for s in f.samples}) == 1

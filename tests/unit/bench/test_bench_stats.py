@@ -18,6 +18,7 @@ from bench.stats import (
     figure,
     percentile,
     ratio,
+    whole_run,
 )
 
 
@@ -61,6 +62,15 @@ def test_work_in_too_few_steps_runs_from_the_first_finished_work_to_all_of_it() 
 def test_active_run_of_work_that_stalled_short_ends_at_the_last_probe() -> None:
     probes = probes_of([(0.0, 0, 0.0), (1.0, 10, 0.5), (2.0, 950, 1.5), (3.0, 950, 1.5)])
     assert active_run(probes, 1000) == Run(940, 2.0, 1.0)
+
+
+def test_a_whole_run_goes_from_the_first_finished_work_to_all_of_it() -> None:
+    """A pipeline drain has no steady part: its window is the whole of the work."""
+    probes = probes_of(
+        [(0.0, 0, 0.0), (1.0, 100, 1.0), (2.0, 300, 1.5), (3.0, 900, 2.5), (4.0, 1000, 3.0),
+         (5.0, 1000, 3.1)]
+    )
+    assert whole_run(probes, 1000) == Run(900, 3.0, 2.0)
 
 
 def test_a_run_without_progress_is_an_error() -> None:
