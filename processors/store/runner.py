@@ -1,6 +1,7 @@
 """The store writer's I/O loop: telemetry.frames → the ``telemetry`` table, exactly once.
 
-One cycle: poll a bounded batch, decode it straight into binary COPY rows (pure), send its dead
+One cycle: poll a bounded batch, decode it straight into binary COPY rows (pure; the common
+shape of frame for the whole batch at once, see :mod:`processors.store.copybatch`), send its dead
 letters and wait for Kafka's acknowledgement, write rows and next offsets in one PostgreSQL
 transaction, then commit the same offsets to Kafka for lag monitoring only. On assignment,
 partitions are positioned from the offsets in PostgreSQL (see :mod:`processors.store.offsets`).
@@ -33,10 +34,11 @@ from journeygate.kafka import (
     start_client,
 )
 from journeygate.settings import Settings
+from processors.store.copybatch import batch_copy
 from processors.store.copybin import CopyRows, frame_copy
 from processors.store.db import StoreDb, WriteResult, load_offsets
 from processors.store.deadletters import send_dead_letters
-from processors.store.logic import Partition, decode_batch
+from processors.store.logic import Partition, decode_batch_in_bulk
 from processors.store.metrics import StoreMetrics
 from processors.store.offsets import OffsetListener
 from processors.store.retry import Stopped, retry_until_stopped
@@ -98,6 +100,11 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
         await db.close()
 
 
+def _bulk_copy(values: Sequence[bytes]) -> tuple[CopyRows, Sequence[int]]:
+    result = batch_copy(values)
+    return result.rows, result.rest
+
+
 class _Loop:
     def __init__(
         self,
@@ -133,7 +140,7 @@ class _Loop:
     async def store(self, records: Sequence[Any], stop: asyncio.Event) -> Mapping[Partition, int]:
         """Decode and durably store one batch; return the next offsets now in the database."""
         self.metrics.consumed(len(records))
-        batch = decode_batch(records, frame_copy)
+        batch = decode_batch_in_bulk(records, _bulk_copy, frame_copy)
         if batch.rejected:
             await retry_until_stopped(
                 lambda: send_dead_letters(self.producer, self.topics.dlq, batch.rejected),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,12 +11,14 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from journeygate.errors import DataError
 from processors.store.logic import (
     COLUMNS,
     PG_TYPES,
     TelemetryRow,
     backoff_s,
     decode_batch,
+    decode_batch_in_bulk,
     frame_rows,
     frames_to_rows,
     next_offsets,
@@ -189,6 +192,41 @@ def test_decode_batch_splits_frames_from_undecodable_records(
     assert dict(batch.next_offsets) == {
         ("frames", p): offsets[p] for p in range(4) if offsets[p] > 10 * p
     }
+
+
+@given(st.lists(st.sampled_from([b"good", b"bad", None]), max_size=12), st.data())
+def test_a_bulk_decoder_leaves_some_records_to_the_one_by_one_decoder(
+    values: list[bytes | None], data: st.DataObject
+) -> None:
+    """What the bulk decoder leaves is decoded one by one; rejects keep the records' order."""
+    records = [Record("frames", 0, offset, value) for offset, value in enumerate(values)]
+    present = [v for v in values if v is not None]
+    left = data.draw(st.sets(st.integers(0, max(0, len(present) - 1))).map(sorted))
+    left = [k for k in left if k < len(present)]
+
+    def bulk(given: Sequence[bytes]) -> tuple[list[bytes], Sequence[int]]:
+        assert list(given) == present
+        return [v for k, v in enumerate(given) if k not in left], left
+
+    def one(value: bytes) -> list[bytes]:
+        if value == b"bad":
+            raise DataError("undecodable", "bad")
+        return [value]
+
+    batch = decode_batch_in_bulk(records, bulk, one)
+    assert batch.frames[0] == [v for k, v in enumerate(present) if k not in left]
+    assert list(batch.frames[1:]) == [[present[k]] for k in left if present[k] != b"bad"]
+    bad_offsets = {
+        i for i, v in enumerate(values)
+        if v is None or (v == b"bad" and present_index(values, i) in left)
+    }
+    assert [r.record.offset for r in batch.rejected] == sorted(bad_offsets)
+    assert dict(batch.next_offsets) == ({("frames", 0): len(values)} if values else {})
+
+
+def present_index(values: list[bytes | None], i: int) -> int:
+    """The position of ``values[i]`` among the values that are not None."""
+    return sum(1 for v in values[:i] if v is not None)
 
 
 @given(st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 3), st.integers(0, 10**6))))
