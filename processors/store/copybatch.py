@@ -242,10 +242,10 @@ class _Rows:
         if n == 0:
             return b"", 0
         vin_len, boot_len = head.vin_len[frame], head.boot_len[frame]
-        fields: list[tuple[Ints, Writer]] = [
+        fields: list[_Field] = [
             _always(n, 2, _const(_HEAD)),
-            (4 + vin_len, _text(buf, head.vin_at[frame], vin_len)),
-            (4 + boot_len, _text(buf, head.boot_at[frame], boot_len)),
+            _Field(4 + vin_len, _text(buf, head.vin_at[frame], vin_len)),
+            _Field(4 + boot_len, _text(buf, head.boot_at[frame], boot_len)),
             _always(n, 12, _int8(head.seq[frame])),
             _always(n, 8, _int4(s.index)),
             _always(n, 12, _int8((s.event_ms - PG_EPOCH_MS) * 1000)),
@@ -256,50 +256,94 @@ class _Rows:
             _optional(s.codes, _const(_EMPTY_CODES), len(_EMPTY_CODES)),
             *(_optional(present, _raw8(raw)) for present, raw in s.doubles[_DOUBLES_MID:]),
         ]
-        row_size = np.sum([size for size, _ in fields], axis=0)
-        at = np.cumsum(row_size) - row_size
-        out = np.empty(int(row_size.sum()), dtype=np.uint8)
-        every = np.arange(n)
-        for size, write in fields:
-            write(out, at, every)
-            at = at + size
-        return out.tobytes(), n
+        return _assemble(fields, n), n
 
 
-Writer = Callable[[Bytes, Ints, Ints], None]
-"""Writes the field of rows ``rows`` at positions ``at`` (one per row) of the output."""
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One column of every row: its size per row in bytes (length word included) and how to
+    fill it; an optional field's size is 4 where it is NULL."""
+
+    sizes: Ints
+    fill: Filler
+    optional: bool = False
 
 
-def _put(out: Bytes, at: Ints, block: Bytes) -> None:
-    out[at[:, None] + np.arange(block.shape[-1])] = block
+Rows = Ints | slice
+Filler = Callable[[Bytes, Rows], None]
+"""Fills a block of rows by the field's size with the field of rows ``rows`` (all: a slice)."""
 
 
-def _const(value: Bytes) -> Writer:
-    def write(out: Bytes, at: Ints, rows: Ints) -> None:
-        _put(out, at, value)
+def _assemble(fields: list[_Field], n: int) -> bytes:
+    """The COPY tuples of ``n`` rows, in order.
 
-    return write
+    Rows of one layout (the same size of every field: the same text lengths, the same NULLs)
+    are written as one two-dimensional block, a column slice per field; a batch usually has one
+    layout, which is then the output as it is. Several layouts are placed by row offsets.
+    """
+    sizes = np.stack([f.sizes for f in fields])  # fields by rows
+    layout_of = _layouts(sizes)
+    blocks: list[tuple[Ints, Bytes]] = []
+    for number in range(int(layout_of.max()) + 1):
+        rows = np.flatnonzero(layout_of == number)
+        widths = sizes[:, rows[0]]
+        block = np.empty((len(rows), int(widths.sum())), dtype=np.uint8)
+        column = 0
+        for field, width in zip(fields, widths.tolist(), strict=True):
+            part = block[:, column : column + width]
+            if field.optional and width == 4:
+                part[:] = _NULL
+            else:
+                field.fill(part, slice(None) if len(rows) == n else rows)
+            column += width
+        blocks.append((rows, block))
+    if len(blocks) == 1:
+        return blocks[0][1].tobytes()
+    row_size = sizes.sum(axis=0)
+    at = np.cumsum(row_size) - row_size
+    out = np.empty(int(row_size.sum()), dtype=np.uint8)
+    for rows, block in blocks:
+        out[at[rows][:, None] + np.arange(block.shape[1])] = block
+    return out.tobytes()
 
 
-def _fixed(length: Bytes, body: Bytes) -> Writer:
+def _layouts(sizes: Ints) -> Ints:
+    """A number per row (column of ``sizes``), the same for rows with the same sizes: 0..k-1."""
+    layout = np.zeros(sizes.shape[1], dtype=np.int64)
+    for row in sizes:
+        if row.min() == row.max():
+            continue  # the same size in every row: no split
+        _, codes = np.unique(row, return_inverse=True)
+        _, layout = np.unique(layout * (int(codes.max()) + 1) + codes, return_inverse=True)
+    return layout.reshape(-1)
+
+
+def _const(value: Bytes) -> Filler:
+    def fill(block: Bytes, rows: Rows) -> None:
+        block[:] = value
+
+    return fill
+
+
+def _fixed(length: Bytes, body: Bytes) -> Filler:
     """A length word and a fixed-size body per row (``body``: one row of bytes per row)."""
 
-    def write(out: Bytes, at: Ints, rows: Ints) -> None:
-        _put(out, at, length)
-        _put(out, at + 4, body[rows])
+    def fill(block: Bytes, rows: Rows) -> None:
+        block[:, :4] = length
+        block[:, 4:] = body[rows]
 
-    return write
+    return fill
 
 
-def _int8(values: Ints) -> Writer:
+def _int8(values: Ints) -> Filler:
     return _fixed(_LEN8, values.astype(">i8").view(np.uint8).reshape(-1, 8))
 
 
-def _int4(values: Ints) -> Writer:
+def _int4(values: Ints) -> Filler:
     return _fixed(_LEN4, values.astype(">i4").view(np.uint8).reshape(-1, 4))
 
 
-def _raw8(raw: Bytes) -> Writer:
+def _raw8(raw: Bytes) -> Filler:
     return _fixed(_LEN8, raw)
 
 
@@ -311,28 +355,25 @@ def _spans(begin: Ints, length: Ints) -> Ints:
     return spans
 
 
-def _text(buf: Bytes, begin: Ints, length: Ints) -> Writer:
-    def write(out: Bytes, at: Ints, rows: Ints) -> None:
-        size = length[rows]
-        _put(out, at, size.astype(">i4").view(np.uint8).reshape(-1, 4))
-        out[_spans(at + 4, size)] = buf[_spans(begin[rows], size)]
+def _text(buf: Bytes, begin: Ints, length: Ints) -> Filler:
+    """Text of one length per layout: its length word, then its bytes."""
 
-    return write
+    def fill(block: Bytes, rows: Rows) -> None:
+        block[:, :4] = length[rows].astype(">i4").view(np.uint8).reshape(-1, 4)
+        width = block.shape[1] - 4
+        if width:
+            block[:, 4:] = buf[begin[rows][:, None] + np.arange(width)]
+
+    return fill
 
 
-def _always(rows: int, size: int, write: Writer) -> tuple[Ints, Writer]:
-    return np.full(rows, size, dtype=np.int64), write
+def _always(rows: int, size: int, fill: Filler) -> _Field:
+    return _Field(np.full(rows, size, dtype=np.int64), fill)
 
 
-def _optional(present: Bools, write: Writer, size: int = 12) -> tuple[Ints, Writer]:
+def _optional(present: Bools, fill: Filler, size: int = 12) -> _Field:
     """A field that is NULL (4 bytes) where not ``present``."""
-
-    def write_optional(out: Bytes, at: Ints, rows: Ints) -> None:
-        here = present[rows]
-        _put(out, at[~here], _NULL)
-        write(out, at[here], rows[here])
-
-    return np.where(present, size, 4).astype(np.int64), write_optional
+    return _Field(np.where(present, size, 4).astype(np.int64), fill, optional=True)
 
 
 def _concat(samples: list[_Sample], pick: Ints) -> _Sample:

@@ -134,3 +134,18 @@ def test_malformed_frames_are_left_for_the_per_frame_decoder_to_reject() -> None
     for value in values:
         with pytest.raises(CodecError):
             frame_copy(value)
+
+
+def test_rows_of_several_layouts_come_out_in_frame_order() -> None:
+    """Different text lengths and NULLs make different row layouts; the output keeps the
+    frames' order whatever the layouts."""
+    full = Sample(0, NOW, 1200, 50.0, 40.0, None, 12.6, 300.5, 10, (), 52.1, 13.4)
+    sparse = Sample(0, NOW, None, None, None, 80.0, None, None, None, None, None, None)
+    batch = [
+        TelemetryFrame("WJGBNCH05RA012345", "b" * n, n, NOW, "x", (full if n % 2 else sparse,))
+        for n in range(1, 9)
+    ]
+    values = [CODEC.encode(f) for f in batch]
+    result = batch_copy(values)
+    assert result.rest == ()
+    assert result.rows.data == per_frame(values, list(range(len(values))))
