@@ -5,8 +5,9 @@ microseconds per sample on a small machine, most of the store writer's CPU. Here
 every frame in a batch is decoded as one vector operation: the frames are laid end to end in one
 byte array, a position per frame steps through the fields in schema order (a varint is read for
 all frames from a 10-byte window at each position, a double is 8 bytes reversed, a union branch
-is one byte), the samples of frames with several are taken in rounds, and the rows are written
-into one output array by computed offsets, byte for byte what :func:`frame_copy` writes.
+is one byte), the samples of frames with several are taken in rounds, and the rows of each
+layout (the same text lengths and NULLs) are written as one two-dimensional block, a column slice
+per field: byte for byte what :func:`frame_copy` writes, in the same order.
 
 Only the common shape goes this way: text that is printable ASCII, varints of at most 9 bytes,
 times and indexes within PostgreSQL's ranges, union branches 0 or 2, a null or empty DTC list,
@@ -25,13 +26,13 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.store.copybin import (
-    _EMPTY_TEXT_ARRAY,
-    _FIELDS,
+    EMPTY_TEXT_ARRAY,
     INT_MAX,
     INT_MIN,
     MS_MAX,
     MS_MIN,
     PG_EPOCH_MS,
+    TUPLE_HEAD,
     CopyRows,
 )
 
@@ -45,8 +46,8 @@ _DOUBLES_MID = 5  # speed, fuel level, state of charge, 12 V battery, engine hou
 _NULL = np.frombuffer(b"\xff\xff\xff\xff", dtype=np.uint8)
 _LEN8 = np.frombuffer(b"\x00\x00\x00\x08", dtype=np.uint8)
 _LEN4 = np.frombuffer(b"\x00\x00\x00\x04", dtype=np.uint8)
-_HEAD = np.frombuffer(_FIELDS, dtype=np.uint8)
-_EMPTY_CODES = np.frombuffer(_EMPTY_TEXT_ARRAY, dtype=np.uint8)
+_HEAD = np.frombuffer(TUPLE_HEAD, dtype=np.uint8)
+_EMPTY_CODES = np.frombuffer(EMPTY_TEXT_ARRAY, dtype=np.uint8)
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]

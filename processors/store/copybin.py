@@ -22,7 +22,7 @@ from schemas.codec import CodecError
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 TRAILER = b"\xff\xff"
-_FIELDS = struct.pack(">h", len(COLUMNS))
+TUPLE_HEAD = struct.pack(">h", len(COLUMNS))  # each tuple starts with its field count
 _NULL = b"\xff\xff\xff\xff"
 _LEN8 = b"\x00\x00\x00\x08"
 _pack_q = struct.Struct(">q").pack
@@ -148,12 +148,12 @@ def _text_array_of_fields(fields: Sequence[bytes]) -> bytes:
     """A one-dimensional ``text[]`` of elements already prefixed with their length (an empty
     array has no dimension)."""
     if not fields:
-        return _EMPTY_TEXT_ARRAY
+        return EMPTY_TEXT_ARRAY
     body = struct.pack(">iiIii", 1, 0, TEXT_OID, len(fields), 1) + b"".join(fields)
     return _text_field(body)
 
 
-_EMPTY_TEXT_ARRAY = _text_field(struct.pack(">iiI", 0, 0, TEXT_OID))
+EMPTY_TEXT_ARRAY = _text_field(struct.pack(">iiI", 0, 0, TEXT_OID))
 
 
 _INT4_LEN = b"\x00\x00\x00\x04"
@@ -216,7 +216,7 @@ def frame_copy(data: bytes) -> CopyRows:
         seq, pos = _varint(data, pos)
         ingest_ms, pos = _varint(data, pos)
         _, pos = _chunk(data, pos)  # bridge_id: not a column
-        head = _FIELDS + vin + boot_id + _bigint(seq)
+        head = TUPLE_HEAD + vin + boot_id + _bigint(seq)
         ingest_ts = _timestamp(ingest_ms)
         parts: list[bytes] = []
         rows = 0
@@ -249,7 +249,7 @@ def row_copy(row: TelemetryRow) -> bytes:
     codes = None if row.dtcs is None else [_text_field(c.encode()) for c in row.dtcs]
     return b"".join(
         (
-            _FIELDS,
+            TUPLE_HEAD,
             _text_field(row.vin.encode()),
             _text_field(row.boot_id.encode()),
             _bigint(row.seq),
