@@ -74,6 +74,9 @@ class NotEnoughProgress(ValueError):
 
 
 STEADY_FROM, STEADY_TO = 0.1, 0.9
+# A shorter steady part is too coarse: CPU time advances in clock ticks (10 ms) and the bridge's
+# progress is read every 200 ms.
+MIN_STEADY_S = 0.5
 
 
 def active_run(probes: Sequence[Probe], total: int) -> Run:
@@ -87,12 +90,18 @@ def active_run(probes: Sequence[Probe], total: int) -> Run:
     work moved in too few steps for such a window (a quick run of a few large batches), the run
     goes from the first probe that saw finished work to the first that saw all of it (or the
     last probe, if the work stalled short of ``total``), which leaves out the CPU of the work in
-    flight at the first probe.
+    flight at the first probe. So does a steady part shorter than :data:`MIN_STEADY_S`.
     """
     seen = [p for p in probes if p.done > 0]
     start = next((p for p in seen if p.done >= total * STEADY_FROM), None)
     end = next((p for p in reversed(seen) if p.done <= total * STEADY_TO), None)
-    if start is not None and end is not None and end.done > start.done:
+    if (
+        start is not None
+        and end is not None
+        and end.done > start.done
+        and end.wall_s - start.wall_s >= MIN_STEADY_S
+        and end.cpu_s > start.cpu_s
+    ):
         return Run(end.done - start.done, end.wall_s - start.wall_s, end.cpu_s - start.cpu_s)
     return whole_run(probes, total)
 

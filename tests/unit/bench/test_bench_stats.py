@@ -42,16 +42,27 @@ def test_active_run_is_the_steady_part_from_10_to_90_percent() -> None:
 
 
 def test_work_in_flight_at_both_ends_of_the_steady_part_cancels_out() -> None:
-    """A stage that always holds 200 units done but not yet visible, at 10 µs each: the
-    steady window sees exactly its cost, while a window from the first visible unit would
-    leave out the CPU of those 200."""
+    """A stage that holds 200 units done but not yet visible until the end, at 10 µs each: the
+    steady part sees exactly its cost; from the first visible unit to the last, the CPU of the
+    200 in flight at the start is left out."""
     cost_s, in_flight = 10e-6, 200
     points = [(0.0, 0, 0.0)]
     for step in range(1, 101):
         visible = max(0, step * 100 - in_flight)
-        points.append((step * 0.001, visible, step * 100 * cost_s))
-    run = active_run(probes_of(points), 10_000 - in_flight)
-    assert run.cpu_us == pytest.approx(10.0)
+        points.append((step * 0.01, visible, step * 100 * cost_s))
+    points.append((1.02, 10_000, 100 * 100 * cost_s))  # the last 200 become visible
+    probes = probes_of(points)
+    assert active_run(probes, 10_000).cpu_us == pytest.approx(10.0)
+    assert whole_run(probes, 10_000).cpu_us < 9.9
+
+
+def test_a_steady_part_too_short_to_measure_gives_way_to_the_whole_run() -> None:
+    """Quick runs: a window of 0.1 s may see no CPU tick at all."""
+    probes = probes_of(
+        [(0.0, 0, 0.0), (0.1, 100, 0.05), (0.15, 300, 0.06), (0.2, 600, 0.06), (0.25, 900, 0.07),
+         (0.3, 1000, 0.08)]
+    )
+    assert active_run(probes, 1000) == Run(900, pytest.approx(0.2), pytest.approx(0.03))
 
 
 def test_work_in_too_few_steps_runs_from_the_first_finished_work_to_all_of_it() -> None:
