@@ -104,32 +104,6 @@ class ScrapedCounter:
 SCRAPE_EVERY_S = 0.2
 
 
-class EndOffsets:
-    """Sum of a topic's end offsets, asked of the broker."""
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        self._settings = settings
-        self._topic = topic
-        self._consumer: AIOKafkaConsumer | None = None
-        self._partitions: list[TopicPartition] = []
-
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._settings.kafka_bootstrap)
-        await start_client(self._consumer, self._settings)
-        await self._consumer.topics()
-        ids = self._consumer.partitions_for_topic(self._topic) or set()
-        self._partitions = [TopicPartition(self._topic, p) for p in sorted(ids)]
-
-    async def total(self) -> int:
-        assert self._consumer is not None
-        ends = await self._consumer.end_offsets(self._partitions)
-        return int(sum(ends.values()))
-
-    async def stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-
 class CommittedOffsets:
     """Sum of the offsets a consumer group committed in Kafka (it commits after its outputs are
     acknowledged, so this counts finished records)."""

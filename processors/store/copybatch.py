@@ -192,7 +192,6 @@ class _Head:
 
 @dataclass(frozen=True, slots=True)
 class _Sample:
-    ok: Bools
     index: Ints
     event_ms: Ints
     odometer: tuple[Bools, Ints]
@@ -213,7 +212,7 @@ def _sample(cur: _Cursor) -> _Sample:
     empty = cur.varint_where(codes)
     cur.ok &= empty == 0  # a null or an empty list; a list with codes goes the slow way
     doubles += [cur.double() for _ in range(2)]  # latitude, longitude
-    return _Sample(cur.ok, index, event_ms, odometer, doubles, oil, codes)
+    return _Sample(index, event_ms, odometer, doubles, oil, codes)
 
 
 class _Rows:
@@ -384,7 +383,6 @@ def _concat(samples: list[_Sample], pick: Ints) -> _Sample:
         return np.concatenate(parts)[pick]
 
     return _Sample(
-        ok=cat([s.ok for s in samples]),
         index=cat([s.index for s in samples]),
         event_ms=cat([s.event_ms for s in samples]),
         odometer=(cat([s.odometer[0] for s in samples]), cat([s.odometer[1] for s in samples])),
