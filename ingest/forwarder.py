@@ -22,8 +22,8 @@ from aiokafka.structs import RecordMetadata
 from ingest import metrics
 from ingest.logic import AckQueue, Inbound, Outbound, Pending, RouteConfig, route
 from ingest.mqtt_loop import MqttLink
-from journeygate.errors import InfrastructureError
-from journeygate.kafka import send_batches
+from kernel.errors import InfrastructureError
+from kernel.kafka import send_batches
 
 Delivery = asyncio.Future[RecordMetadata]
 # Messages waiting that make a batch worth sending without lingering first.

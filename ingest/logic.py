@@ -1,7 +1,7 @@
 """Pure decisions of the MQTT→Kafka bridge: where a message goes and what may be acked.
 
 Nothing here touches a socket (the one clock read is the ``dlq_ts_ms`` stamp that
-:func:`journeygate.kafka.dlq_headers` adds); the runner passes values in and acts on the results.
+:func:`kernel.kafka.dlq_headers` adds); the runner passes values in and acts on the results.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Generic, Protocol, TypeVar
 
-from journeygate.errors import ConfigError, DataError
-from journeygate.kafka import Headers, Topics, dlq_headers
-from journeygate.settings import Settings
-from schemas import records as r
+from kernel import headers as h
+from kernel.errors import ConfigError, DataError
+from kernel.kafka import Headers, Topics, dlq_headers
+from kernel.settings import Settings
 
 REASON_BAD_TOPIC = "bad_topic"
 REASON_OVERSIZE = "oversize"
@@ -100,9 +100,9 @@ def route(msg: Inbound, cfg: RouteConfig) -> Outbound:
     a cut value carries the whole payload's size and SHA-256 in ``dlq_original_*`` headers.
     """
     headers: Headers = [
-        (r.HEADER_MQTT_TOPIC, msg.topic.encode()),
-        (r.HEADER_INGEST_TS_MS, b"%d" % msg.ingest_ts_ms),
-        (r.HEADER_BRIDGE_ID, _utf8(cfg.bridge_id)),
+        (h.HEADER_MQTT_TOPIC, msg.topic.encode()),
+        (h.HEADER_INGEST_TS_MS, b"%d" % msg.ingest_ts_ms),
+        (h.HEADER_BRIDGE_ID, _utf8(cfg.bridge_id)),
     ]
     key: bytes | None = None
     try:
@@ -114,13 +114,18 @@ def route(msg: Inbound, cfg: RouteConfig) -> Outbound:
         size, limit = len(msg.payload), cfg.max_payload_bytes
         detail = err.detail + (f" (value cut to {limit} of {size} bytes)" if size > limit else "")
         dead = dlq_headers(
-            stage="bridge", reason=err.reason, detail=detail, source_topic=msg.topic,
-            source_partition=-1, source_offset=-1, original=headers,
+            stage="bridge",
+            reason=err.reason,
+            detail=detail,
+            source_topic=msg.topic,
+            source_partition=-1,
+            source_offset=-1,
+            original=headers,
         )
         if size > limit:
             dead += [
-                (r.HEADER_DLQ_ORIGINAL_BYTES, str(size).encode()),
-                (r.HEADER_DLQ_ORIGINAL_SHA256, hashlib.sha256(msg.payload).hexdigest().encode()),
+                (h.HEADER_DLQ_ORIGINAL_BYTES, str(size).encode()),
+                (h.HEADER_DLQ_ORIGINAL_SHA256, hashlib.sha256(msg.payload).hexdigest().encode()),
             ]
         value = msg.payload[:limit]
         return Outbound(cfg.topics.dlq, key, value, dead, msg.ingest_ts_ms, err.reason)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ingest.logic import Pending
-from journeygate.metrics import BatchHistogram, counter, gauge
+from kernel.metrics import BatchHistogram, counter, gauge
 
 STAGE = "bridge"
 

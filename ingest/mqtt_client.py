@@ -22,8 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from journeygate.mqtt import MqttTarget
-from journeygate.settings import Settings
+from kernel.mqtt import MqttTarget
+from kernel.settings import Settings
 
 if TYPE_CHECKING:
     from paho.mqtt.client import SocketLike
@@ -175,13 +175,18 @@ def make_client(settings: Settings, target: MqttTarget) -> BufferedClient:
     """A client for ``settings.bridge_id`` with a persistent session and manual acks."""
     if settings.mqtt_protocol == "5":
         client = BufferedClient(
-            CallbackAPIVersion.VERSION2, client_id=settings.bridge_id, protocol=MQTTv5,
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.bridge_id,
+            protocol=MQTTv5,
             manual_ack=True,
         )
     else:
         client = BufferedClient(
-            CallbackAPIVersion.VERSION2, client_id=settings.bridge_id, protocol=MQTTv311,
-            clean_session=False, manual_ack=True,
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.bridge_id,
+            protocol=MQTTv311,
+            clean_session=False,
+            manual_ack=True,
         )
     client.connect_timeout = CONNECT_TIMEOUT_S
     target.configure(client)

@@ -19,9 +19,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.logic import Inbound, subscription_filter
 from ingest.mqtt_client import connect_blocking, make_client
-from journeygate.errors import InfrastructureError
-from journeygate.mqtt import parse_mqtt_url
-from journeygate.settings import Settings
+from kernel.errors import InfrastructureError
+from kernel.mqtt import parse_mqtt_url
+from kernel.settings import Settings
 
 if TYPE_CHECKING:
     from paho.mqtt.client import SocketLike
@@ -182,8 +182,12 @@ class MqttLink:
     def _on_message(self, _c: Client, _u: Any, message: MQTTMessage) -> None:
         self._handler(
             Inbound(
-                message.mid, message.qos, _topic_of(message), bytes(message.payload),
-                self._received_s, self._ingest_ts_ms,
+                message.mid,
+                message.qos,
+                _topic_of(message),
+                bytes(message.payload),
+                self._received_s,
+                self._ingest_ts_ms,
             )
         )
 

@@ -28,10 +28,10 @@ from ingest import metrics
 from ingest.forwarder import End, Forwarder, KafkaUnavailable
 from ingest.logic import RouteConfig, backoff_s
 from ingest.mqtt_loop import MqttLink, MqttUnavailable
-from journeygate.errors import InfrastructureError
-from journeygate.kafka import make_producer, start_client
-from journeygate.mqtt import parse_mqtt_url
-from journeygate.settings import Settings
+from kernel.errors import InfrastructureError
+from kernel.kafka import make_producer, start_client
+from kernel.mqtt import parse_mqtt_url
+from kernel.settings import Settings
 
 STARTUP_DEADLINE_S = 10.0
 OPEN_TIMEOUT_S = 10.0
@@ -86,7 +86,9 @@ class _Bridge:
                 delay = self._next_delay(None if connected_once else left_s)
                 log.warning(
                     "cannot reach MQTT broker at %s: %s; retrying in %.1f s",
-                    self._address, exc, delay,
+                    self._address,
+                    exc,
+                    delay,
                 )
                 await self._pause(delay)
                 continue
@@ -121,8 +123,10 @@ class _Bridge:
             )
         log.info(
             "connected to MQTT broker at %s as %s (session %s), subscribed to %s",
-            self._address, self._settings.bridge_id,
-            "resumed" if session_present else "new", topic_filter,
+            self._address,
+            self._settings.bridge_id,
+            "resumed" if session_present else "new",
+            topic_filter,
         )
 
     async def _start_producer(self) -> AIOKafkaProducer:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from journeygate.errors import ConfigError, InfrastructureError
-from journeygate.settings import Settings, load_settings
+from kernel.cliopts import (
+    DatabaseUrl,
+    KafkaBootstrap,
+    MetricsPort,
+    MqttUrl,
+    TopicPrefix,
+    fail,
+    settings_from,
+)
+from kernel.errors import ConfigError, InfrastructureError
 
 app = typer.Typer(
     name="journeygate",
@@ -20,50 +28,12 @@ app = typer.Typer(
 process_app = typer.Typer(help="Run one stream processor.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
 
-MqttUrl = Annotated[
-    str | None, typer.Option("--mqtt-url", help="MQTT broker URL (env JOURNEYGATE_MQTT_URL)")
-]
-KafkaBootstrap = Annotated[
-    str | None,
-    typer.Option(
-        "--kafka-bootstrap", help="Kafka bootstrap servers (env JOURNEYGATE_KAFKA_BOOTSTRAP)"
-    ),
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="PostgreSQL URL (env JOURNEYGATE_DATABASE_URL)"),
-]
-TopicPrefix = Annotated[
-    str | None,
-    typer.Option("--topic-prefix", help="Kafka topic prefix (env JOURNEYGATE_TOPIC_PREFIX)"),
-]
-MetricsPort = Annotated[
-    int | None,
-    typer.Option(
-        "--metrics-port",
-        help="Serve Prometheus metrics on this port (0: off) (env JOURNEYGATE_METRICS_PORT)",
-    ),
-]
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a one-line error and return the Exit to raise."""
-    typer.echo(f"journeygate: {message}", err=True)
-    return typer.Exit(code)
-
-
-def settings_from(**flags: Any) -> Settings:
-    try:
-        return load_settings(**flags)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-
 
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create the database if needed and apply pending migrations."""
-    from journey.migrate import ensure_database
-    from journey.migrate import migrate as apply
+    from database.migrate import ensure_database
+    from database.migrate import migrate as apply
 
     settings = settings_from(database_url=database_url)
     try:
@@ -101,7 +71,7 @@ def bridge(
 ) -> None:
     """Forward vehicle telemetry from MQTT to Kafka, acking only what Kafka has stored."""
     from ingest.runner import run_bridge
-    from journeygate.runtime import run_stage
+    from kernel.runtime import run_stage
 
     settings = settings_from(
         mqtt_url=mqtt_url,
@@ -122,7 +92,7 @@ def process_normalize(
     metrics_port: MetricsPort = None,
 ) -> None:
     """Decode and validate telemetry.raw into telemetry.frames; bad messages to telemetry.dlq."""
-    from journeygate.runtime import run_stage
+    from kernel.runtime import run_stage
     from processors.normalize.runner import run_normalizer
 
     settings = settings_from(
@@ -142,7 +112,7 @@ def process_store(
     metrics_port: MetricsPort = None,
 ) -> None:
     """Write telemetry.frames into the telemetry table, exactly once."""
-    from journeygate.runtime import run_stage
+    from kernel.runtime import run_stage
     from processors.store.runner import run_store
 
     settings = settings_from(
@@ -159,7 +129,7 @@ def topics(kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = N
     """Create the pipeline's Kafka topics if they are missing."""
     import asyncio
 
-    from journeygate.kafka import Topics, ensure_topics
+    from kernel.kafka import Topics, ensure_topics
 
     settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     try:
@@ -172,7 +142,7 @@ def topics(kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = N
 
 def _register_optional() -> None:
     """Commands that live beside their package (simulator, demo, bench)."""
-    from bench.cli import register as register_bench
+    from journeygate.bench.cli import register as register_bench
     from journeygate.demo import register as register_demo
     from simulator.cli import register as register_simulator
 

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from journey.inspect import store_counts
-from journeygate.dlq import count_by_reason, read_dead_letters
+from database.inspect import store_counts
 from journeygate.embedded.pipeline import PipelineProcesses
 from journeygate.embedded.stack import StackEndpoints, embedded_stack
-from journeygate.errors import InfrastructureError
-from journeygate.settings import Settings
+from kernel.deadletters import count_by_reason, read_dead_letters
+from kernel.errors import InfrastructureError
+from kernel.settings import Settings
 
 if TYPE_CHECKING:
     from simulator.runner import SimulationResult
@@ -71,7 +71,7 @@ def _summary(
     endpoints: StackEndpoints,
     keep_running: bool,
 ) -> bool:
-    from simulator.verify import collect_verdict
+    from simulator.truth.verify import collect_verdict
 
     assert result.truth_path is not None
     verdict = collect_verdict(settings, result.truth_path)

@@ -20,7 +20,7 @@ from typing import Any
 import fastavro
 from fastavro.types import Schema
 
-from journeygate.errors import DataError
+from kernel.errors import DataError
 from schemas.records import Sample, TelemetryFrame, frame_id
 
 SampleValues = tuple[Any, ...]
@@ -60,9 +60,20 @@ class FrameCodec:
         try:
             ingest_ms = _ms(frame.ingest_ts)
             samples = [
-                (s.sample_idx, _ms(s.event_ts), s.odometer_m, s.speed_kmh, s.fuel_level_pct,
-                 s.soc_pct, s.battery_12v_v, s.engine_hours_h, s.oil_life_remaining_s, s.dtcs,
-                 s.latitude_deg, s.longitude_deg)
+                (
+                    s.sample_idx,
+                    _ms(s.event_ts),
+                    s.odometer_m,
+                    s.speed_kmh,
+                    s.fuel_level_pct,
+                    s.soc_pct,
+                    s.battery_12v_v,
+                    s.engine_hours_h,
+                    s.oil_life_remaining_s,
+                    s.dtcs,
+                    s.latitude_deg,
+                    s.longitude_deg,
+                )
                 for s in frame.samples
             ]
         except (TypeError, AttributeError) as exc:

@@ -47,20 +47,3 @@ SampleKey = tuple[str, str, int, int]
 def frame_id(vin: str, boot_id: str, seq: int) -> str:
     """The deterministic id of a device message; repeats of a message share it."""
     return f"{vin}:{boot_id}:{seq}"
-
-
-# Names of Kafka record headers, shared by every stage.
-HEADER_MQTT_TOPIC = "mqtt_topic"
-HEADER_INGEST_TS_MS = "ingest_ts_ms"
-HEADER_BRIDGE_ID = "bridge_id"
-HEADER_FRAME_ID = "frame_id"
-HEADER_DLQ_STAGE = "dlq_stage"
-HEADER_DLQ_REASON = "dlq_reason"
-HEADER_DLQ_DETAIL = "dlq_detail"
-HEADER_DLQ_SOURCE_TOPIC = "dlq_source_topic"
-HEADER_DLQ_SOURCE_PARTITION = "dlq_source_partition"
-HEADER_DLQ_SOURCE_OFFSET = "dlq_source_offset"
-HEADER_DLQ_TS_MS = "dlq_ts_ms"
-# Set when a dead letter's value was cut (oversize): the size and digest of the whole payload.
-HEADER_DLQ_ORIGINAL_BYTES = "dlq_original_bytes"
-HEADER_DLQ_ORIGINAL_SHA256 = "dlq_original_sha256"

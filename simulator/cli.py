@@ -13,15 +13,15 @@ from typing import Annotated
 
 import typer
 
-from journeygate.cli import DatabaseUrl, MqttUrl, fail, settings_from
-from journeygate.errors import ConfigError, InfrastructureError
-from simulator.catalog import load_catalog
+from kernel.cliopts import DatabaseUrl, MqttUrl, fail, settings_from
+from kernel.errors import ConfigError, InfrastructureError
+from reference.catalog import load_catalog
 from simulator.console import plan_summary, progress_bar, summary
-from simulator.faults import FAULT_KINDS
-from simulator.params import SimulationParams
-from simulator.profiles import load_profiles
 from simulator.runner import plan_for, run_simulation
-from simulator.scenario import BUILT_IN, Scenario, load_scenario, resolve_path
+from simulator.scenario.files import BUILT_IN, Scenario, load_scenario, resolve_path
+from simulator.scenario.kinds import FAULT_KINDS
+from simulator.scenario.params import SimulationParams
+from simulator.scenario.profiles import load_profiles
 from simulator.verify_cli import verify
 
 EXIT_INTERRUPTED = 130

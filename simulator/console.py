@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from simulator.logic import KIND_VALID, Plan
+from simulator.publishing.logic import KIND_VALID, Plan
 from simulator.runner import SimulationProgress, SimulationResult, StatusCallback
 
 SHORT_TAGS = {

@@ -13,25 +13,25 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from journeygate.errors import ConfigError
-from journeygate.settings import Settings
-from simulator import metrics
-from simulator.catalog import Catalog, load_catalog
-from simulator.clock import Pacer
-from simulator.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan, build_plan
-from simulator.params import GenerationParams, SimulationParams
-from simulator.profiles import Profile, load_profiles
-from simulator.publisher import Publisher
-from simulator.registry import register_fleet
-from simulator.tally import (
+from kernel.errors import ConfigError
+from kernel.settings import Settings
+from reference.catalog import Catalog, load_catalog
+from simulator.publishing import metrics
+from simulator.publishing.clock import Pacer
+from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan, build_plan
+from simulator.publishing.publisher import Publisher
+from simulator.publishing.registry import register_fleet
+from simulator.publishing.tally import (
     ProgressCallback,
     SimulationProgress,
     SimulationResult,
     StatusCallback,
     Tally,
 )
-from simulator.truth import TruthWriter, end_line, header_line, message_line, world_lines
-from simulator.usage import from_ms, to_ms
+from simulator.scenario.params import GenerationParams, SimulationParams
+from simulator.scenario.profiles import Profile, load_profiles
+from simulator.truth.record import TruthWriter, end_line, header_line, message_line, world_lines
+from simulator.world.usage import from_ms, to_ms
 
 __all__ = [
     "GenerationParams",

@@ -15,11 +15,11 @@ import orjson
 import typer
 from rich.console import Console
 
-from journeygate.cli import DatabaseUrl, KafkaBootstrap, TopicPrefix, fail, settings_from
-from journeygate.errors import ConfigError, InfrastructureError
-from simulator.report import TABLE_WIDTH, verdict_document, verdict_tables
-from simulator.verdict import Verdict
-from simulator.verify import wait_for_verdict
+from kernel.cliopts import DatabaseUrl, KafkaBootstrap, TopicPrefix, fail, settings_from
+from kernel.errors import ConfigError, InfrastructureError
+from simulator.truth.report import TABLE_WIDTH, verdict_document, verdict_tables
+from simulator.truth.verdict import Verdict
+from simulator.truth.verify import wait_for_verdict
 
 EXIT_MISMATCH = 1
 EXIT_INFRASTRUCTURE = 3

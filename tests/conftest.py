@@ -26,10 +26,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from journey.migrate import ensure_database, migrate
+from database.migrate import ensure_database, migrate
 from journeygate.embedded.stack import StackEndpoints, embedded_stack
-from journeygate.kafka import ensure_topics
-from journeygate.settings import Settings, load_settings
+from kernel.kafka import ensure_topics
+from kernel.settings import Settings, load_settings
 
 _counter = itertools.count()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from journeygate.embedded.procs import Child, free_port
-from journeygate.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 
 
 def tansu_binary() -> str:

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from journeygate.embedded.procs import Child, free_port
-from journeygate.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 
 SYSTEM_USER = "pgserver"
 

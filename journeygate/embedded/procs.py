@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from journeygate.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 
 _PR_SET_PDEATHSIG = 1
 

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from journey.migrate import ensure_database, migrate
+from database.migrate import ensure_database, migrate
 from journeygate.embedded.kafka import EmbeddedKafka
 from journeygate.embedded.mqtt import EmbeddedMqtt
 from journeygate.embedded.postgres import EmbeddedPostgres
-from journeygate.kafka import ensure_topics
-from journeygate.settings import Settings, load_settings
+from kernel.kafka import ensure_topics
+from kernel.settings import Settings, load_settings
 
 DATABASE = "journeygate"
 

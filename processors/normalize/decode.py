@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from journeygate.errors import DataError
+from kernel.errors import DataError
 from processors.normalize.reasons import Reason
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
-from journeygate.kafka import SourceRecord
+from kernel.kafka import SourceRecord
 from processors.normalize.dedupe import DedupeWindow
 from processors.normalize.reasons import Reason
 from processors.normalize.validate import (
@@ -76,11 +76,7 @@ def validate_batch(records: Sequence[SourceRecord], rules: Rules) -> list[Outcom
 
 def unknown_vin_ingest_times(outcomes: Iterable[Outcome], known_vins: Container[str]) -> list[int]:
     """``ingest_ts_ms`` of each valid message whose VIN is not in ``known_vins``."""
-    return [
-        o.ingest_ts_ms
-        for o in outcomes
-        if isinstance(o, Accepted) and o.vin not in known_vins
-    ]
+    return [o.ingest_ts_ms for o in outcomes if isinstance(o, Accepted) and o.vin not in known_vins]
 
 
 def should_refresh(
@@ -142,7 +138,11 @@ def plan_batch(
             duplicates += 1
             continue
         value = codec.encode_values(
-            vin, outcome.boot_id, outcome.seq, outcome.ingest_ts_ms, outcome.bridge_id,
+            vin,
+            outcome.boot_id,
+            outcome.seq,
+            outcome.ingest_ts_ms,
+            outcome.bridge_id,
             outcome.sample_values(),
         )
         outputs.append(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from journeygate import metrics as m
+from kernel import metrics as m
 from processors.normalize.logic import BatchPlan
 
 STAGE = "normalize"

@@ -19,9 +19,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from journey.registry import VehicleRegistry
-from journeygate.errors import InfrastructureError
-from journeygate.kafka import (
+from database.registry import VehicleRegistry
+from kernel.errors import InfrastructureError
+from kernel.headers import HEADER_FRAME_ID
+from kernel.kafka import (
     OutRecord,
     SourceRecord,
     Topics,
@@ -31,14 +32,13 @@ from journeygate.kafka import (
     send_batches,
     start_client,
 )
-from journeygate.settings import Settings
+from kernel.settings import Settings
 from processors.normalize import logic
 from processors.normalize.dedupe import DedupeWindow
 from processors.normalize.logic import BatchPlan, DeadLetterOut, FrameOut
 from processors.normalize.metrics import NormalizeMetrics
 from processors.normalize.validate import Rules
 from schemas.codec import FrameCodec
-from schemas.records import HEADER_FRAME_ID
 
 STAGE = "normalize"
 GROUP = "journeygate-normalize"

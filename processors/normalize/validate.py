@@ -19,13 +19,13 @@ from typing import Any
 
 from vininfo import Vin
 
-from journeygate.errors import DataError
-from journeygate.kafka import SourceRecord, header
-from journeygate.settings import Settings
+from kernel import headers as h
+from kernel.errors import DataError
+from kernel.kafka import SourceRecord, header
+from kernel.settings import Settings
 from processors.normalize.decode import decode_json
 from processors.normalize.reasons import Reason
 from processors.normalize.vss import ParsedSample, is_integer, is_number, parse_sample
-from schemas import records as r
 from schemas.codec import SampleValues
 from schemas.records import Sample, TelemetryFrame, frame_id
 
@@ -37,8 +37,6 @@ MAX_SAMPLES = 1000
 INGEST_TS_MS_DIGITS = 13  # below 10**13 ms (year 2286): every accepted time is a datetime
 NORTH_AMERICAN_WMI = frozenset("12345")
 TOP_KEYS = frozenset({"v", "vin", "boot_id", "seq", "sample", "samples"})
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,18 +133,16 @@ def _validate(record: SourceRecord, rules: Rules) -> Accepted:
     if not check_digit_ok and vin[0] in NORTH_AMERICAN_WMI:
         raise DataError(Reason.VIN_CHECK_DIGIT, f"North American vin {vin} fails ISO 3779")
     _not_in_future(parsed, ingest_ts_ms, rules)
-    return Accepted(
-        vin, boot_id, seq, ingest_ts_ms, bridge_id, tuple(parsed), not check_digit_ok
-    )
+    return Accepted(vin, boot_id, seq, ingest_ts_ms, bridge_id, tuple(parsed), not check_digit_ok)
 
 
 def _bridge_headers(headers: Sequence[tuple[str, bytes]]) -> tuple[int, str]:
-    raw_ts = header(headers, r.HEADER_INGEST_TS_MS)
+    raw_ts = header(headers, h.HEADER_INGEST_TS_MS)
     if raw_ts is None:
         raise DataError(Reason.MISSING_HEADERS, "no ingest_ts_ms header")
     if not raw_ts.isdigit() or len(raw_ts) > INGEST_TS_MS_DIGITS:
         raise DataError(Reason.MISSING_HEADERS, f"invalid ingest_ts_ms header {raw_ts[:40]!r}")
-    raw_bridge = header(headers, r.HEADER_BRIDGE_ID)
+    raw_bridge = header(headers, h.HEADER_BRIDGE_ID)
     if not raw_bridge:
         raise DataError(Reason.MISSING_HEADERS, "no bridge_id header")
     return int(raw_ts), raw_bridge.decode("utf-8", "replace")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple, TypeGuard
 
-from journeygate.errors import DataError
+from kernel.errors import DataError
 from processors.normalize.reasons import Reason
 
 

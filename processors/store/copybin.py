@@ -176,9 +176,7 @@ def _opt_doubles(data: bytes, pos: int, count: int, append: Callable[[bytes], No
     return pos
 
 
-def _sample(
-    data: bytes, pos: int, out: list[bytes], head: bytes, ingest_ts: bytes
-) -> int:
+def _sample(data: bytes, pos: int, out: list[bytes], head: bytes, ingest_ts: bytes) -> int:
     """Append one ``Sample`` record's tuple to ``out`` (as parts); return the position after it.
 
     ``head`` holds the field count and the frame's ``vin, boot_id, seq`` fields, ``ingest_ts``

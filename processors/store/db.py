@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from journey.db import aconnect
+from database.db import aconnect
 from processors.store.copybin import CopyRows
 from processors.store.logic import COLUMNS, Partition
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
-from journeygate.kafka import dlq_headers
+from kernel.kafka import dlq_headers
 from processors.store.logic import Rejected
 
 STAGE = "store"

@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, NamedTuple, TypeVar
 
-from journeygate.errors import DataError
-from journeygate.kafka import SourceRecord
+from kernel.errors import DataError
+from kernel.kafka import SourceRecord
 from schemas.records import TelemetryFrame
 
 Partition = tuple[str, int]
 """A Kafka (topic, partition) pair."""
 T = TypeVar("T")
-
-
 
 
 class TelemetryRow(NamedTuple):
@@ -130,9 +128,7 @@ def next_offsets(records: Iterable[SourceRecord]) -> dict[Partition, int]:
     return result
 
 
-def decode_batch(
-    records: Sequence[SourceRecord], decode: Callable[[bytes], T]
-) -> DecodedBatch[T]:
+def decode_batch(records: Sequence[SourceRecord], decode: Callable[[bytes], T]) -> DecodedBatch[T]:
     """Decode every record (as a frame, or straight to its rows); a :class:`DataError` from
     ``decode`` makes the record a reject.
 
@@ -174,9 +170,7 @@ def decode_batch_in_bulk(
         except DataError as exc:
             rejected.append((i, Rejected(rec, exc.reason, exc.detail)))
     rejected.sort(key=lambda item: item[0])
-    return DecodedBatch(
-        tuple(frames), tuple(rej for _, rej in rejected), next_offsets(records)
-    )
+    return DecodedBatch(tuple(frames), tuple(rej for _, rej in rejected), next_offsets(records))
 
 
 @dataclass(frozen=True, slots=True)

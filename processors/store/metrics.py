@@ -5,7 +5,7 @@ Labels are bounded: ``reason`` is a stable code and ``partition`` a partition nu
 
 from __future__ import annotations
 
-from journeygate.metrics import BATCH_BUCKETS, counter, gauge, histogram
+from kernel.metrics import BATCH_BUCKETS, counter, gauge, histogram
 
 STAGE = "store"
 

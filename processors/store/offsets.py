@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
-from journeygate.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 from processors.store.logic import Partition, seek_plan
 from processors.store.retry import Stopped, retry_until_stopped
 

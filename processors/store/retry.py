@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from journeygate.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 from processors.store.logic import backoff_s
 
 T = TypeVar("T")

@@ -25,15 +25,15 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from journeygate.errors import InfrastructureError
-from journeygate.kafka import (
+from kernel.errors import InfrastructureError
+from kernel.kafka import (
     Topics,
     ensure_topics,
     make_consumer,
     make_producer,
     start_client,
 )
-from journeygate.settings import Settings
+from kernel.settings import Settings
 from processors.store.copybatch import batch_copy
 from processors.store.copybin import CopyRows, frame_copy
 from processors.store.db import StoreDb, WriteResult, load_offsets

@@ -9,7 +9,7 @@ import pytest
 from pipeline_kit import start_pipeline
 
 from journeygate.embedded.pipeline import PipelineProcesses
-from journeygate.settings import Settings
+from kernel.settings import Settings
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from journeygate.embedded.pipeline import PipelineProcesses
-from journeygate.settings import Settings
-from simulator.verdict import Verdict
-from simulator.verify import collect_verdict
+from kernel.settings import Settings
+from simulator.truth.verdict import Verdict
+from simulator.truth.verify import collect_verdict
 
 
 def stage_env(settings: Settings) -> dict[str, str]:

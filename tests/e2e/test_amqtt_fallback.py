@@ -10,7 +10,7 @@ import pytest
 from pipeline_kit import start_pipeline, wait_for_verdict
 
 from journeygate.embedded.mqtt import EmbeddedMqtt
-from journeygate.settings import Settings
+from kernel.settings import Settings
 from simulator.runner import SimulationParams, run_simulation
 
 pytestmark = pytest.mark.e2e

@@ -29,8 +29,17 @@ TITLES = (
 def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "journeygate", "bench", "--quick", "--json", str(out),
-         "--dir", str(tmp_path / "servers")],
+        [
+            sys.executable,
+            "-m",
+            "journeygate",
+            "bench",
+            "--quick",
+            "--json",
+            str(out),
+            "--dir",
+            str(tmp_path / "servers"),
+        ],
         capture_output=True,
         text=True,
         timeout=DEADLINE_S,

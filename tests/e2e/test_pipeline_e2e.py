@@ -9,10 +9,10 @@ import pytest
 from pipeline_kit import wait_for_verdict
 
 from journeygate.embedded.pipeline import PipelineProcesses
-from journeygate.settings import Settings
-from simulator.faults import FAULT_KINDS
+from kernel.settings import Settings
 from simulator.runner import SimulationParams, run_simulation
-from simulator.scenario import Scenario
+from simulator.scenario.files import Scenario
+from simulator.scenario.kinds import FAULT_KINDS
 
 pytestmark = pytest.mark.e2e
 

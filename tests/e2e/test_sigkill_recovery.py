@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pipeline_kit import wait_for_verdict
 
-from journey.inspect import store_counts
+from database.inspect import store_counts
 from journeygate.demo import wait_for_bridge
 from journeygate.embedded.pipeline import PipelineProcesses
-from journeygate.settings import Settings
+from kernel.settings import Settings
 from simulator.runner import SimulationParams, SimulationResult, run_simulation
 
 pytestmark = pytest.mark.e2e

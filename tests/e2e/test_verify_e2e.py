@@ -16,10 +16,10 @@ import pytest
 from pipeline_kit import stage_env, start_pipeline
 
 from journeygate.embedded.pipeline import PipelineProcesses
-from journeygate.settings import Settings
-from simulator.faults import FAULT_KINDS
-from simulator.verdict import read_truth
-from simulator.verify import collect_verdict
+from kernel.settings import Settings
+from simulator.scenario.kinds import FAULT_KINDS
+from simulator.truth.verdict import read_truth
+from simulator.truth.verify import collect_verdict
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from journeygate.settings import Settings
+from kernel.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
 
 from ingest.runner import run_bridge
-from journeygate.mqtt import parse_mqtt_url
-from journeygate.settings import Settings
+from kernel.mqtt import parse_mqtt_url
+from kernel.settings import Settings
 
 Record = Any  # aiokafka's ConsumerRecord
 STOP_LIMIT_S = 3.0
@@ -33,8 +33,9 @@ def topic_for(settings: Settings, vehicle: str) -> str:
 
 def _publish_blocking(settings: Settings, messages: Sequence[tuple[str, bytes]]) -> None:
     target = parse_mqtt_url(settings.mqtt_url)
-    client = Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                    protocol=MQTTv311)
+    client = Client(
+        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=MQTTv311
+    )
     client.max_inflight_messages_set(500)
     target.configure(client)
     client.connect(target.host, target.port)
@@ -62,8 +63,11 @@ async def consume_until(
 ) -> list[Record]:
     """Read ``topic`` from the beginning until ``done(records)``; fail at the deadline."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     records: list[Record] = []

@@ -33,9 +33,9 @@ from ingest.runner import run_bridge
 from journeygate.embedded.kafka import EmbeddedKafka
 from journeygate.embedded.mqtt import EmbeddedMqtt
 from journeygate.embedded.procs import free_port
-from journeygate.errors import InfrastructureError
-from journeygate.kafka import Topics, ensure_topics, make_producer
-from journeygate.settings import Settings
+from kernel.errors import InfrastructureError
+from kernel.kafka import Topics, ensure_topics, make_producer
+from kernel.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +54,16 @@ def test_an_mqtt_broker_never_reached_at_start_is_an_infrastructure_error(
 ) -> None:
     monkeypatch.setattr(ingest.runner, "STARTUP_DEADLINE_S", 1.5)
     port = free_port()
-    broken = settings.model_copy(update={"mqtt_url": f"mqtt://bridge:pw-never-logged@127.0.0.1:{port}"})
+    broken = settings.model_copy(
+        update={"mqtt_url": f"mqtt://bridge:pw-never-logged@127.0.0.1:{port}"}
+    )
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="journeygate.bridge"), pytest.raises(
-        InfrastructureError, match=f"cannot reach MQTT broker at 127.0.0.1:{port}"
-    ) as caught:
+    with (
+        caplog.at_level(logging.WARNING, logger="journeygate.bridge"),
+        pytest.raises(
+            InfrastructureError, match=f"cannot reach MQTT broker at 127.0.0.1:{port}"
+        ) as caught,
+    ):
         asyncio.run(run_bridge(broken, asyncio.Event()))
     assert time.monotonic() - started < 4
     attempts = [rec for rec in caplog.records if rec.name == "journeygate.bridge"]

@@ -22,9 +22,9 @@ from bridge_kit import (
     wait_until,
 )
 
-from journeygate.kafka import Topics, header
-from journeygate.settings import Settings
-from schemas import records as r
+from kernel import headers as h
+from kernel.kafka import Topics, header
+from kernel.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +49,12 @@ def test_2000_messages_reach_telemetry_raw_keyed_by_vin_in_order(settings: Setti
             await publish(settings, sent)
             records = await consume_until(settings, raw, lambda rs: len(rs) >= len(sent))
             for rec in records:
-                ts = int(header(rec.headers, r.HEADER_INGEST_TS_MS) or b"0")
+                ts = int(header(rec.headers, h.HEADER_INGEST_TS_MS) or b"0")
                 assert started_ms <= ts <= time.time_ns() // 1_000_000
-            await wait_until(lambda: metric("journeygate_bridge_inflight_messages") == 0,
-                             "every message to be acked")
+            await wait_until(
+                lambda: metric("journeygate_bridge_inflight_messages") == 0,
+                "every message to be acked",
+            )
             return records
 
     records = asyncio.run(scenario())
@@ -62,9 +64,9 @@ def test_2000_messages_reach_telemetry_raw_keyed_by_vin_in_order(settings: Setti
     )
     by_vin: dict[bytes, list[int]] = defaultdict(list)
     for rec in records:
-        topic = header(rec.headers, r.HEADER_MQTT_TOPIC)
+        topic = header(rec.headers, h.HEADER_MQTT_TOPIC)
         assert topic == topic_for(settings, rec.key.decode()).encode()
-        assert header(rec.headers, r.HEADER_BRIDGE_ID) == settings.bridge_id.encode()
+        assert header(rec.headers, h.HEADER_BRIDGE_ID) == settings.bridge_id.encode()
         by_vin[rec.key].append(seq_of(rec))
     assert {k.decode(): v for k, v in by_vin.items()} == {v: list(range(250)) for v in vins}
     assert metric("journeygate_bridge_forwarded_total") - forwarded_before == len(sent)
@@ -99,23 +101,23 @@ def test_bad_topics_and_oversize_payloads_are_dead_lettered_between_good_message
 
     assert [rec.value for rec in raw] == [payload(good, 0), b"k" * 1024, payload(good, 1)]
     assert len(dlq) == 3
-    by_topic = {header(rec.headers, r.HEADER_DLQ_SOURCE_TOPIC): rec for rec in dlq}
+    by_topic = {header(rec.headers, h.HEADER_DLQ_SOURCE_TOPIC): rec for rec in dlq}
     for bad_topic in (sent[1][0], sent[2][0]):
         rec = by_topic[bad_topic.encode()]
         assert (rec.key, rec.value) == (None, b'{"v":1}')
-        assert header(rec.headers, r.HEADER_DLQ_REASON) == b"bad_topic"
+        assert header(rec.headers, h.HEADER_DLQ_REASON) == b"bad_topic"
     oversize = by_topic[topic_for(settings, good).encode()]
     assert (oversize.key, oversize.value) == (good.encode(), b"o" * 1024)
-    assert header(oversize.headers, r.HEADER_DLQ_REASON) == b"oversize"
-    assert header(oversize.headers, r.HEADER_DLQ_ORIGINAL_BYTES) == b"1025"
+    assert header(oversize.headers, h.HEADER_DLQ_REASON) == b"oversize"
+    assert header(oversize.headers, h.HEADER_DLQ_ORIGINAL_BYTES) == b"1025"
     digest = hashlib.sha256(b"o" * 1025).hexdigest().encode()
-    assert header(oversize.headers, r.HEADER_DLQ_ORIGINAL_SHA256) == digest
+    assert header(oversize.headers, h.HEADER_DLQ_ORIGINAL_SHA256) == digest
     for rec in dlq:
-        assert header(rec.headers, r.HEADER_DLQ_STAGE) == b"bridge"
-        assert header(rec.headers, r.HEADER_DLQ_SOURCE_PARTITION) == b"-1"
-        assert header(rec.headers, r.HEADER_DLQ_SOURCE_OFFSET) == b"-1"
-        assert header(rec.headers, r.HEADER_BRIDGE_ID) == settings.bridge_id.encode()
-        assert header(rec.headers, r.HEADER_INGEST_TS_MS) is not None
+        assert header(rec.headers, h.HEADER_DLQ_STAGE) == b"bridge"
+        assert header(rec.headers, h.HEADER_DLQ_SOURCE_PARTITION) == b"-1"
+        assert header(rec.headers, h.HEADER_DLQ_SOURCE_OFFSET) == b"-1"
+        assert header(rec.headers, h.HEADER_BRIDGE_ID) == settings.bridge_id.encode()
+        assert header(rec.headers, h.HEADER_INGEST_TS_MS) is not None
     assert metric("journeygate_bridge_dead_lettered_total", reason="bad_topic") - bad_before == 2
     assert metric("journeygate_bridge_dead_lettered_total", reason="oversize") - big_before == 1
 
@@ -165,5 +167,5 @@ def test_bridges_in_a_share_group_forward_every_message_once_between_them(
     records = asyncio.run(scenario())
 
     assert sorted(rec.value for rec in records) == sorted(p for _, p in sent)
-    ids = {header(rec.headers, r.HEADER_BRIDGE_ID) for rec in records}
+    ids = {header(rec.headers, h.HEADER_BRIDGE_ID) for rec in records}
     assert ids <= {first.bridge_id.encode(), second.bridge_id.encode()}

@@ -23,16 +23,16 @@ from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from journeygate.embedded.procs import free_port
-from journeygate.errors import InfrastructureError
-from journeygate.mqtt import parse_mqtt_url
-from journeygate.settings import Settings
+from kernel.errors import InfrastructureError
+from kernel.mqtt import parse_mqtt_url
+from kernel.settings import Settings
 from simulator.cli import register
-from simulator.faults import FAULT_KINDS
-from simulator.params import SimulationParams
-from simulator.publisher import Publisher
-from simulator.registry import register_fleet
+from simulator.publishing.publisher import Publisher
+from simulator.publishing.registry import register_fleet
 from simulator.runner import plan_for, run_simulation, topic_for
-from simulator.scenario import Scenario
+from simulator.scenario.files import Scenario
+from simulator.scenario.kinds import FAULT_KINDS
+from simulator.scenario.params import SimulationParams
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ import typer
 from typer.testing import CliRunner
 
 from journeygate.embedded.procs import free_port
-from journeygate.settings import Settings
+from kernel.settings import Settings
 from simulator.cli import register
-from simulator.params import SimulationParams
 from simulator.runner import run_simulation
-from simulator.scenario import Scenario
+from simulator.scenario.files import Scenario
+from simulator.scenario.params import SimulationParams
 
 pytestmark = pytest.mark.integration
 

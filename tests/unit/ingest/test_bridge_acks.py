@@ -39,8 +39,10 @@ class AckQueueMachine(RuleBasedStateMachine):
         self.queue.push(Pending(seq + 1 if qos else 0, qos, 0.0, None, outcome))
 
     @precondition(lambda self: any(o.state == "pending" for _, o in self.arrivals))
-    @rule(data=st.data(), result=st.sampled_from(["stored", "stored", "stored", "failed",
-                                                  "cancelled"]))
+    @rule(
+        data=st.data(),
+        result=st.sampled_from(["stored", "stored", "stored", "failed", "cancelled"]),
+    )
     def kafka_answers(self, data: st.DataObject, result: str) -> None:
         pending = [o for _, o in self.arrivals if o.state == "pending"]
         data.draw(st.sampled_from(pending)).state = result

@@ -134,8 +134,11 @@ def test_close_first_writes_what_is_left() -> None:
 
 def _client(sock: ScriptedSocket) -> BufferedClient:
     client = BufferedClient(
-        CallbackAPIVersion.VERSION2, client_id="bridge-test", protocol=MQTTv311,
-        clean_session=False, manual_ack=True,
+        CallbackAPIVersion.VERSION2,
+        client_id="bridge-test",
+        protocol=MQTTv311,
+        clean_session=False,
+        manual_ack=True,
     )
     client._sock = BufferedSocket(sock)  # as if connected through it
     return client

@@ -18,17 +18,21 @@ from ingest.logic import (
     route,
     subscription_filter,
 )
-from journeygate.errors import ConfigError, DataError
-from journeygate.kafka import Topics, header
-from journeygate.mqtt import parse_mqtt_url
-from schemas import records as r
+from kernel import headers as h
+from kernel.errors import ConfigError, DataError
+from kernel.kafka import Topics, header
+from kernel.mqtt import parse_mqtt_url
 
 VIN_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 vins = st.text(alphabet=VIN_ALPHABET, min_size=17, max_size=17)
 roots = st.lists(
-    st.text(alphabet=st.characters(blacklist_characters="/+#\x00", blacklist_categories=("Cs",)),
-            min_size=1, max_size=12),
-    min_size=1, max_size=3,
+    st.text(
+        alphabet=st.characters(blacklist_characters="/+#\x00", blacklist_categories=("Cs",)),
+        min_size=1,
+        max_size=12,
+    ),
+    min_size=1,
+    max_size=3,
 ).map("/".join)
 TOPICS = Topics(raw="p.telemetry.raw", dlq="p.telemetry.dlq", frames="f", signals="s", alerts="a")
 CFG = RouteConfig(mqtt_root="vehicles", bridge_id="bridge-7", max_payload_bytes=64, topics=TOPICS)
@@ -36,8 +40,9 @@ VIN = "WVWZZZ1JZXW000001"
 
 
 def inbound(topic: str, payload: bytes = b'{"v":1}', mid: int = 5) -> Inbound:
-    return Inbound(mid=mid, qos=1, topic=topic, payload=payload, received_s=1.0,
-                   ingest_ts_ms=1_700_000_000_123)
+    return Inbound(
+        mid=mid, qos=1, topic=topic, payload=payload, received_s=1.0, ingest_ts_ms=1_700_000_000_123
+    )
 
 
 @given(root=roots, vin=vins)
@@ -50,20 +55,25 @@ def test_a_malformed_topic_is_a_bad_topic(root: str, vin: str, data: st.DataObje
     bad_slot = data.draw(
         st.one_of(
             st.text(alphabet=VIN_ALPHABET, max_size=30).filter(lambda s: len(s) != 17),
-            st.builds(lambda i, c: vin[:i] + c + vin[i + 1 :],
-                      st.integers(0, 16), st.sampled_from("IOQabz-_ ")),
+            st.builds(
+                lambda i, c: vin[:i] + c + vin[i + 1 :],
+                st.integers(0, 16),
+                st.sampled_from("IOQabz-_ "),
+            ),
         )
     )
     topic = data.draw(
-        st.sampled_from([
-            f"{root}/{bad_slot}/telemetry",
-            f"{root}/{vin}/telemetry/extra",
-            f"{root}/{vin}/telemetr",
-            f"{root}/{vin}",
-            f"{root}x/{vin}/telemetry",
-            f"{root}/{vin}/{vin}/telemetry",
-            f"{vin}/telemetry",
-        ])
+        st.sampled_from(
+            [
+                f"{root}/{bad_slot}/telemetry",
+                f"{root}/{vin}/telemetry/extra",
+                f"{root}/{vin}/telemetr",
+                f"{root}/{vin}",
+                f"{root}x/{vin}/telemetry",
+                f"{root}/{vin}/{vin}/telemetry",
+                f"{vin}/telemetry",
+            ]
+        )
     )
     with pytest.raises(DataError) as caught:
         parse_topic(root, topic)
@@ -83,9 +93,9 @@ def test_a_good_message_is_forwarded_unchanged_with_its_headers() -> None:
     assert (out.topic, out.key, out.value, out.reason) == (TOPICS.raw, VIN.encode(), payload, None)
     assert out.timestamp_ms == 1_700_000_000_123
     assert out.headers == [
-        (r.HEADER_MQTT_TOPIC, f"vehicles/{VIN}/telemetry".encode()),
-        (r.HEADER_INGEST_TS_MS, b"1700000000123"),
-        (r.HEADER_BRIDGE_ID, b"bridge-7"),
+        (h.HEADER_MQTT_TOPIC, f"vehicles/{VIN}/telemetry".encode()),
+        (h.HEADER_INGEST_TS_MS, b"1700000000123"),
+        (h.HEADER_BRIDGE_ID, b"bridge-7"),
     ]
 
 
@@ -95,35 +105,39 @@ def test_a_payload_at_the_limit_is_forwarded_and_one_byte_more_is_oversize() -> 
     out = route(inbound(topic, b"y" * 65), CFG)
     assert (out.topic, out.key, out.reason) == (TOPICS.dlq, VIN.encode(), REASON_OVERSIZE)
     assert out.value == b"y" * 64
-    assert header(out.headers, r.HEADER_DLQ_REASON) == b"oversize"
-    detail = header(out.headers, r.HEADER_DLQ_DETAIL)
+    assert header(out.headers, h.HEADER_DLQ_REASON) == b"oversize"
+    detail = header(out.headers, h.HEADER_DLQ_DETAIL)
     assert detail is not None and b"64 of 65 bytes" in detail
-    assert header(out.headers, r.HEADER_DLQ_ORIGINAL_BYTES) == b"65"
+    assert header(out.headers, h.HEADER_DLQ_ORIGINAL_BYTES) == b"65"
     digest = hashlib.sha256(b"y" * 65).hexdigest().encode()
-    assert header(out.headers, r.HEADER_DLQ_ORIGINAL_SHA256) == digest
+    assert header(out.headers, h.HEADER_DLQ_ORIGINAL_SHA256) == digest
 
 
 def test_a_bad_topic_is_dead_lettered_without_key_and_with_its_provenance() -> None:
     out = route(inbound("vehicles/NOTAVIN/telemetry", b"{}"), CFG)
     assert (out.topic, out.key, out.value, out.reason) == (TOPICS.dlq, None, b"{}", "bad_topic")
     expected = {
-        r.HEADER_MQTT_TOPIC: b"vehicles/NOTAVIN/telemetry",
-        r.HEADER_BRIDGE_ID: b"bridge-7",
-        r.HEADER_INGEST_TS_MS: b"1700000000123",
-        r.HEADER_DLQ_STAGE: b"bridge",
-        r.HEADER_DLQ_REASON: b"bad_topic",
-        r.HEADER_DLQ_SOURCE_TOPIC: b"vehicles/NOTAVIN/telemetry",
-        r.HEADER_DLQ_SOURCE_PARTITION: b"-1",
-        r.HEADER_DLQ_SOURCE_OFFSET: b"-1",
+        h.HEADER_MQTT_TOPIC: b"vehicles/NOTAVIN/telemetry",
+        h.HEADER_BRIDGE_ID: b"bridge-7",
+        h.HEADER_INGEST_TS_MS: b"1700000000123",
+        h.HEADER_DLQ_STAGE: b"bridge",
+        h.HEADER_DLQ_REASON: b"bad_topic",
+        h.HEADER_DLQ_SOURCE_TOPIC: b"vehicles/NOTAVIN/telemetry",
+        h.HEADER_DLQ_SOURCE_PARTITION: b"-1",
+        h.HEADER_DLQ_SOURCE_OFFSET: b"-1",
     }
     assert {k: header(out.headers, k) for k in expected} == expected
-    assert header(out.headers, r.HEADER_DLQ_ORIGINAL_SHA256) is None  # the value is whole
+    assert header(out.headers, h.HEADER_DLQ_ORIGINAL_SHA256) is None  # the value is whole
 
 
 def test_mqtt_urls_give_host_port_and_credentials_without_showing_the_password() -> None:
     t = parse_mqtt_url("mqtt://user:s3cret@broker.example:2883")
     assert (t.host, t.port, t.tls, t.username, t.password) == (
-        "broker.example", 2883, False, "user", "s3cret"
+        "broker.example",
+        2883,
+        False,
+        "user",
+        "s3cret",
     )
     assert "s3cret" not in repr(t) and t.address == "broker.example:2883"
     assert parse_mqtt_url("mqtt://h").port == 1883

@@ -94,7 +94,11 @@ def test_an_encoded_frame_decodes_to_itself_at_millisecond_precision(
         return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
     expected = TelemetryFrame(
-        frame.vin, frame.boot_id, frame.seq, to_ms(frame.ingest_ts), frame.bridge_id,
+        frame.vin,
+        frame.boot_id,
+        frame.seq,
+        to_ms(frame.ingest_ts),
+        frame.bridge_id,
         tuple(
             Sample(**{**{n: getattr(s, n) for n in SAMPLE_FIELDS}, "event_ts": to_ms(s.event_ts)})
             for s in frame.samples

@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from simulator.catalog import load_catalog
-from simulator.fleet import FleetMix
-from simulator.logic import Plan, build_plan
-from simulator.params import GenerationParams, generation_params
-from simulator.profiles import load_profiles
-from simulator.scenario import Scenario, parse_scenario
-from simulator.truth import header_line, message_line, world_lines
+from reference.catalog import load_catalog
+from simulator.publishing.logic import Plan, build_plan
+from simulator.scenario.files import Scenario, parse_scenario
+from simulator.scenario.params import GenerationParams, generation_params
+from simulator.scenario.profiles import load_profiles
+from simulator.truth.record import header_line, message_line, world_lines
+from simulator.world.fleet import FleetMix
 
 CATALOG = load_catalog()
 PROFILES = load_profiles()

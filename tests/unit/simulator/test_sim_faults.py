@@ -18,9 +18,11 @@ from jsonschema import Draft202012Validator
 from sim_kit import CATALOG, MIX, NOW, fleet_data, plan
 
 from ingest.logic import parse_topic
-from journeygate.errors import DataError
+from kernel.errors import DataError
 from processors.normalize.validate import Accepted, RawRecord, Rules, validate
-from simulator.faults import (
+from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan
+from simulator.publishing.malformed import malformed_messages
+from simulator.scenario.kinds import (
     EXPECTATIONS,
     FAULT_KINDS,
     FAULTS,
@@ -28,12 +30,10 @@ from simulator.faults import (
     VARIANTS,
     malformed_kinds,
 )
-from simulator.fleet import generate_fleet
-from simulator.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan
-from simulator.malformed import malformed_messages
-from simulator.truth import message_line
-from simulator.usage import DAY_MS, to_ms
-from simulator.vin import is_valid
+from simulator.truth.record import message_line
+from simulator.world.fleet import generate_fleet
+from simulator.world.usage import DAY_MS, to_ms
+from simulator.world.vin import is_valid
 
 SCHEMA = json.loads(
     (Path(__file__).parents[3] / "schemas" / "telemetry-v1.schema.json").read_text()

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from sim_kit import CATALOG, NO_FAULTS, fleet_data, plan, truth_lines
 
-from simulator.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan
-from simulator.messages import SIGNAL_BATTERY_12V, SIGNAL_DTCS, SIGNAL_ODOMETER, SIGNAL_SOC
-from simulator.usage import to_ms
+from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan
+from simulator.world.messages import SIGNAL_BATTERY_12V, SIGNAL_DTCS, SIGNAL_ODOMETER, SIGNAL_SOC
+from simulator.world.usage import to_ms
 
 SCHEMA = json.loads(
     (Path(__file__).parents[3] / "schemas" / "telemetry-v1.schema.json").read_text()

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sim_kit import CATALOG, PROFILES
 
-from journeygate.errors import ConfigError
-from simulator.faults import FAULT_KINDS
-from simulator.params import SimulationParams, generation_params
-from simulator.scenario import SCENARIO_DIR, Scenario, load_scenario, resolve_path
-from simulator.scenario_faults import MalformedFaults
+from kernel.errors import ConfigError
+from simulator.scenario.faults import MalformedFaults
+from simulator.scenario.files import SCENARIO_DIR, Scenario, load_scenario, resolve_path
+from simulator.scenario.kinds import FAULT_KINDS
+from simulator.scenario.params import SimulationParams, generation_params
 
 SHIPPED = sorted(SCENARIO_DIR.glob("*.toml"))
 

@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sim_kit import CATALOG, MIX, PROFILES
 
-from journeygate.errors import ConfigError
-from simulator.catalog import KM_PER_MILE, load_catalog
-from simulator.clock import Pacer
-from simulator.fleet import generate_fleet
-from simulator.params import SimulationParams
-from simulator.profiles import Profile
-from simulator.usage import DAY_MS, plan_days, to_ms
+from kernel.errors import ConfigError
+from reference.catalog import KM_PER_MILE, load_catalog
+from simulator.publishing.clock import Pacer
+from simulator.scenario.params import SimulationParams
+from simulator.scenario.profiles import Profile
+from simulator.world.fleet import generate_fleet
+from simulator.world.usage import DAY_MS, plan_days, to_ms
 
 AVERAGE = PROFILES["average"]
 NOW_MS = to_ms(datetime(2026, 3, 2, tzinfo=UTC))
@@ -141,7 +141,7 @@ def test_overrides_replace_scenario_values() -> None:
 
 
 def test_broken_catalog_is_a_config_error(tmp_path: Path) -> None:
-    text = (Path(__file__).parents[3] / "simulator" / "data" / "models.toml").read_text()
+    text = (Path(__file__).parents[3] / "reference" / "data" / "models.toml").read_text()
     bad = tmp_path / "models.toml"
     bad.write_text(text.replace('powertrain = "ev"', 'powertrain = "steam"', 1))
     with pytest.raises(ConfigError, match="powertrain"):

@@ -12,10 +12,10 @@ import pytest
 from rich.console import Console
 from sim_kit import fleet_data, plan, truth_lines
 
-from journeygate.errors import ConfigError
+from kernel.errors import ConfigError
 from schemas.records import SampleKey
-from simulator.report import verdict_document, verdict_tables
-from simulator.verdict import DeadLetterSeen, Verdict, expected_sample_keys, judge, read_truth
+from simulator.truth.report import verdict_document, verdict_tables
+from simulator.truth.verdict import DeadLetterSeen, Verdict, expected_sample_keys, judge, read_truth
 
 Line = dict[str, Any]
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from sim_kit import CATALOG, MIX
 from vininfo import Vin
 
-from simulator.fleet import generate_fleet
-from simulator.vin import check_digit, is_valid, make_unique_vin, make_vin, year_code
+from simulator.world.fleet import generate_fleet
+from simulator.world.vin import check_digit, is_valid, make_unique_vin, make_vin, year_code
 
 WMIS = sorted({(w, m.brand) for m in CATALOG.models for w in m.wmis})
 

@@ -12,20 +12,20 @@ import numpy as np
 import pytest
 from sim_kit import CATALOG, NO_FAULTS, PROFILES, fleet_data, plan
 
-from simulator.events import DtcCleared, DtcRaised, ServiceVisit, TradeIn
-from simulator.fleet import FleetMix, generate_fleet
-from simulator.logic import KIND_VALID, Plan
-from simulator.owners import (
+from simulator.publishing.logic import KIND_VALID, Plan
+from simulator.scenario.people import ConsentSection, FinanceSection, OwnersSection
+from simulator.world.events import DtcCleared, DtcRaised, ServiceVisit, TradeIn
+from simulator.world.fleet import FleetMix, generate_fleet
+from simulator.world.owners import (
     FinanceContract,
     Owner,
     balance,
     generate_owner,
     monthly_payment,
 )
-from simulator.scenario_people import ConsentSection, FinanceSection, OwnersSection
-from simulator.service import add_months, start_planner
-from simulator.usage import DAY_MS, day_start_ms, plan_days, to_ms
-from simulator.warranty import coverages
+from simulator.world.service import add_months, start_planner
+from simulator.world.usage import DAY_MS, day_start_ms, plan_days, to_ms
+from simulator.world.warranty import coverages
 
 START = date(2026, 3, 1)
 WEIGHTS = {m.name: m.weight for m in CATALOG.models}

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from journeygate.kafka import Topics, make_consumer, make_producer, start_client
-from journeygate.settings import Settings
+from kernel.kafka import Topics, make_consumer, make_producer, start_client
+from kernel.settings import Settings
 from processors.normalize.runner import group_id, run_normalizer
 
 Headers = list[tuple[str, bytes]]

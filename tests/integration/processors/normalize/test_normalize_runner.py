@@ -27,9 +27,9 @@ from normalize_kit import (
 from prometheus_client import REGISTRY
 from psycopg import sql
 
-from journeygate.errors import InfrastructureError
-from journeygate.kafka import Topics, header
-from journeygate.settings import Settings
+from kernel.errors import InfrastructureError
+from kernel.kafka import Topics, header
+from kernel.settings import Settings
 from processors.normalize.runner import run_normalizer
 from schemas.codec import FrameCodec
 from schemas.records import Sample, TelemetryFrame

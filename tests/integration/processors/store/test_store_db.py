@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from journeygate.settings import Settings
+from kernel.settings import Settings
 from processors.store.copybin import rows_copy
 from processors.store.db import StoreDb, load_offsets
 from processors.store.logic import TelemetryRow

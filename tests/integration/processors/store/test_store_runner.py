@@ -18,11 +18,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
-from journeygate.errors import InfrastructureError
-from journeygate.kafka import Topics, make_producer
-from journeygate.settings import Settings
+from kernel import headers as h
+from kernel.errors import InfrastructureError
+from kernel.kafka import Topics, make_producer
+from kernel.settings import Settings
 from processors.store.runner import GROUP, StoreOptions, run_store, run_store_with
-from schemas import records as r
 from schemas.codec import FrameCodec
 from schemas.records import Sample, TelemetryFrame
 
@@ -111,7 +111,7 @@ async def produce(
                 value=codec.encode(f),
                 key=f.vin.encode(),
                 partition=partition,
-                headers=[(r.HEADER_FRAME_ID, f.frame_id.encode())],
+                headers=[(h.HEADER_FRAME_ID, f.frame_id.encode())],
             )
             for f in frames
         ]
@@ -306,11 +306,11 @@ def test_undecodable_record_is_dead_lettered_and_neighbours_stored(settings: Set
         letter = letters[0]
         headers = dict(letter.headers)
         assert (letter.key, letter.value) == (b"garbage", b"\xffnot avro")
-        assert headers[r.HEADER_DLQ_STAGE] == b"store"
-        assert headers[r.HEADER_DLQ_REASON] == b"undecodable"
-        assert headers[r.HEADER_DLQ_SOURCE_TOPIC] == topics.frames.encode()
-        assert headers[r.HEADER_DLQ_SOURCE_PARTITION] == b"1"
-        assert headers[r.HEADER_DLQ_SOURCE_OFFSET] == b"2"
+        assert headers[h.HEADER_DLQ_STAGE] == b"store"
+        assert headers[h.HEADER_DLQ_REASON] == b"undecodable"
+        assert headers[h.HEADER_DLQ_SOURCE_TOPIC] == topics.frames.encode()
+        assert headers[h.HEADER_DLQ_SOURCE_PARTITION] == b"1"
+        assert headers[h.HEADER_DLQ_SOURCE_OFFSET] == b"2"
         assert headers["origin"] == b"test"
 
     asyncio.run(scenario())

@@ -21,16 +21,17 @@ VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 moments = st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999).map(
     lambda ms: datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
 )
-recent = st.integers(min_value=-10**10, max_value=10**9).map(
+recent = st.integers(min_value=-(10**10), max_value=10**9).map(
     lambda ms: NOW + timedelta(milliseconds=ms)
 )
 doubles = st.none() | st.floats(width=64)
 longs = st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
 small_longs = st.none() | st.integers(min_value=0, max_value=10**9)
-any_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)),
-                   max_size=20)
-codes = st.none() | st.just(()) | st.lists(st.sampled_from(["P0301", "U0100"]), max_size=3).map(
-    tuple
+any_text = st.text(
+    st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=20
+)
+codes = (
+    st.none() | st.just(()) | st.lists(st.sampled_from(["P0301", "U0100"]), max_size=3).map(tuple)
 )
 
 
@@ -39,10 +40,18 @@ def samples(draw: st.DrawFn, idx: int, typical: bool) -> Sample:
     when = recent if typical else moments
     long = small_longs if typical else longs
     return Sample(
-        idx, draw(when), draw(long), draw(doubles), draw(doubles), draw(doubles),
-        draw(doubles), draw(doubles), draw(long),
+        idx,
+        draw(when),
+        draw(long),
+        draw(doubles),
+        draw(doubles),
+        draw(doubles),
+        draw(doubles),
+        draw(doubles),
+        draw(long),
         draw(st.none() | st.just(())) if typical else draw(codes),
-        draw(doubles), draw(doubles),
+        draw(doubles),
+        draw(doubles),
     )
 
 
@@ -51,11 +60,17 @@ def frames(draw: st.DrawFn, typical: bool = False) -> TelemetryFrame:
     count = draw(st.integers(min_value=1 if typical else 0, max_value=4))
     vin = draw(st.text(VIN_CHARS, min_size=17, max_size=17)) if typical else draw(any_text)
     boot = draw(st.text("0123456789abcdef", min_size=1, max_size=16)) if typical else draw(any_text)
-    seq = draw(st.integers(min_value=0, max_value=10**12)) if typical else draw(
-        st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    seq = (
+        draw(st.integers(min_value=0, max_value=10**12))
+        if typical
+        else draw(st.integers(min_value=-(2**63), max_value=2**63 - 1))
     )
     return TelemetryFrame(
-        vin, boot, seq, draw(recent if typical else moments), draw(st.text(max_size=10)),
+        vin,
+        boot,
+        seq,
+        draw(recent if typical else moments),
+        draw(st.text(max_size=10)),
         tuple(draw(samples(i, typical)) for i in range(count)),
     )
 
@@ -113,7 +128,11 @@ def test_dtcs_and_long_bursts_go_the_per_frame_way() -> None:
     sample = Sample(0, NOW, 1, None, None, None, None, None, None, ("P0301",), None, None)
     with_codes = TelemetryFrame("WJGBNCH05RA012345", "b", 1, NOW, "x", (sample,))
     burst = TelemetryFrame(
-        "WJGBNCH05RA012345", "b", 2, NOW, "x",
+        "WJGBNCH05RA012345",
+        "b",
+        2,
+        NOW,
+        "x",
         tuple(Sample(i, NOW, 1, *([None] * 7), None, None) for i in range(MAX_SAMPLES + 1)),
     )
     values = [CODEC.encode(with_codes), CODEC.encode(burst)]

@@ -26,9 +26,18 @@ texts = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs
 @st.composite
 def samples(draw: st.DrawFn, idx: int) -> Sample:
     return Sample(
-        idx, draw(moments), draw(longs), draw(doubles), draw(doubles), draw(doubles),
-        draw(doubles), draw(doubles), draw(longs),
-        draw(st.none() | st.lists(texts, max_size=4).map(tuple)), draw(doubles), draw(doubles),
+        idx,
+        draw(moments),
+        draw(longs),
+        draw(doubles),
+        draw(doubles),
+        draw(doubles),
+        draw(doubles),
+        draw(doubles),
+        draw(longs),
+        draw(st.none() | st.lists(texts, max_size=4).map(tuple)),
+        draw(doubles),
+        draw(doubles),
     )
 
 
@@ -36,8 +45,11 @@ def samples(draw: st.DrawFn, idx: int) -> Sample:
 def frames(draw: st.DrawFn) -> TelemetryFrame:
     count = draw(st.integers(min_value=0, max_value=4))
     return TelemetryFrame(
-        draw(texts), draw(texts), draw(st.integers(min_value=-(2**63), max_value=2**63 - 1)),
-        draw(moments), draw(st.text(max_size=10)),
+        draw(texts),
+        draw(texts),
+        draw(st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+        draw(moments),
+        draw(st.text(max_size=10)),
         tuple(draw(samples(i)) for i in range(count)),
     )
 
@@ -70,8 +82,14 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def encoded(**changes: object) -> bytes:
-    base = {"vin": "WVWZZZ1KZ8W000001", "boot_id": "b", "seq": 1, "ingest_ts": T0,
-            "bridge_id": "x", "samples": (Sample(0, T0),)}
+    base = {
+        "vin": "WVWZZZ1KZ8W000001",
+        "boot_id": "b",
+        "seq": 1,
+        "ingest_ts": T0,
+        "bridge_id": "x",
+        "samples": (Sample(0, T0),),
+    }
     base.update(changes)
     return CODEC.encode(TelemetryFrame(**base))  # type: ignore[arg-type]
 
@@ -82,9 +100,12 @@ def encoded(**changes: object) -> bytes:
         (encoded(vin="WVW\x00"), "NUL in text"),
         (encoded(boot_id="b").replace(b"\x02b", b"\x02\xff", 1), "not UTF-8"),
         (encoded(samples=(Sample(0, T0, dtcs=("P0\x00",)),)), "NUL in an array element"),
-        (encoded(samples=(Sample(0, T0, speed_kmh=1.0),)).replace(
-            b"\x02\x00\x00\x00\x00\x00\x00\xf0?", b"\x04\x00\x00\x00\x00\x00\x00\xf0?"
-        ), "union branch 2"),
+        (
+            encoded(samples=(Sample(0, T0, speed_kmh=1.0),)).replace(
+                b"\x02\x00\x00\x00\x00\x00\x00\xf0?", b"\x04\x00\x00\x00\x00\x00\x00\xf0?"
+            ),
+            "union branch 2",
+        ),
         (b"\x02a" + b"\xff" * 11, "varint longer than 10 bytes"),
     ],
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from journeygate.errors import DataError
+from kernel.errors import DataError
 from processors.store.logic import (
     COLUMNS,
     PG_TYPES,
@@ -27,7 +27,7 @@ from processors.store.logic import (
 from schemas.codec import FrameCodec
 from schemas.records import Sample, TelemetryFrame
 
-MIGRATION = Path(__file__).parents[4] / "journey" / "migrations" / "0001_foundation.sql"
+MIGRATION = Path(__file__).parents[4] / "database" / "migrations" / "0001_foundation.sql"
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 millis = st.integers(min_value=0, max_value=20 * 365 * 86_400_000)
@@ -217,7 +217,8 @@ def test_a_bulk_decoder_leaves_some_records_to_the_one_by_one_decoder(
     assert batch.frames[0] == [v for k, v in enumerate(present) if k not in left]
     assert list(batch.frames[1:]) == [[present[k]] for k in left if present[k] != b"bad"]
     bad_offsets = {
-        i for i, v in enumerate(values)
+        i
+        for i, v in enumerate(values)
         if v is None or (v == b"bad" and present_index(values, i) in left)
     }
     assert [r.record.offset for r in batch.rejected] == sorted(bad_offsets)

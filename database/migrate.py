@@ -1,0 +1,90 @@
+"""Versioned migrations: ``journey/migrations/NNNN_name.sql``, applied in order, each once.
+
+Applied versions are recorded in ``schema_migrations``. A session-level advisory lock makes
+concurrent ``journeygate migrate`` runs safe; each migration runs in its own transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from psycopg import sql
+
+from database.db import connect
+from kernel.errors import ConfigError
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK_KEY = 0x6A6F75726E6579  # "journey"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql_text: str
+
+
+def available_migrations() -> list[Migration]:
+    """Every migration shipped with the package, by version."""
+    found: list[Migration] = []
+    for entry in resources.files("database").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if not match:
+            continue
+        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ConfigError(f"duplicate migration versions in {versions}")
+    return found
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the database named in ``database_url`` if it does not exist yet."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database_url)
+    dbname = parts.path.lstrip("/")
+    if not dbname:
+        return
+    admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, parts.fragment))
+    with connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+
+
+def migrate(database_url: str) -> list[Migration]:
+    """Apply every pending migration; return the ones applied now."""
+    applied_now: list[Migration] = []
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            for migration in available_migrations():
+                if migration.version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(sql.SQL(migration.sql_text))
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+                applied_now.append(migration)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied_now
+
+
+def timescaledb_enabled(database_url: str) -> bool:
+    """Whether the store runs on TimescaleDB (the extension is installed in this database)."""
+    with connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        return row is not None

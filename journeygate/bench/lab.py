@@ -1,0 +1,183 @@
+"""The servers a benchmark runs against, and isolated scenarios on them.
+
+Every measurement gets a :class:`Scenario` of its own: Kafka topic prefix, MQTT topic root,
+bridge id and a migrated database copied from a template, so repetitions never see each other's
+data. :meth:`Lab.close` drops the databases and deletes the topics it created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from psycopg import sql
+
+from database.migrate import ensure_database, migrate
+from journeygate.bench.feeder import Broker
+from journeygate.bench.payloads import Fleet, fleet_vin
+from journeygate.embedded.stack import StackEndpoints
+from kernel.kafka import Topics, ensure_topics
+from kernel.mqtt import parse_mqtt_url
+from kernel.settings import Settings
+
+VEHICLES_COPY = (
+    "COPY vehicles (vin, brand, model, model_year, powertrain, delivery_date, dealer_id) FROM STDIN"
+)
+SESSION_TIMEOUT_MS = 3000  # a Tansu group admits a member after half of it
+HEARTBEAT_MS = 500
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One measurement's isolated names and database, and the fleet it sends."""
+
+    settings: Settings
+    fleet: Fleet
+    log_dir: Path
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.from_settings(self.settings)
+
+    @property
+    def broker(self) -> Broker:
+        target = parse_mqtt_url(self.settings.mqtt_url)
+        return Broker(target.host, target.port, target.username, target.password)
+
+    def env(self) -> dict[str, str]:
+        """``JOURNEYGATE_*`` variables that point a stage process at this scenario."""
+        s = self.settings
+        return {
+            "JOURNEYGATE_MQTT_URL": s.mqtt_url,
+            "JOURNEYGATE_MQTT_TOPIC_ROOT": s.mqtt_topic_root,
+            "JOURNEYGATE_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "JOURNEYGATE_KAFKA_IDEMPOTENCE": "true" if s.kafka_idempotence else "false",
+            "JOURNEYGATE_KAFKA_PARTITIONS": str(s.kafka_partitions),
+            "JOURNEYGATE_TOPIC_PREFIX": s.topic_prefix,
+            "JOURNEYGATE_DATABASE_URL": s.database_url,
+            "JOURNEYGATE_BRIDGE_ID": s.bridge_id,
+            "JOURNEYGATE_BRIDGE_SHARE_GROUP": s.bridge_share_group,
+            "JOURNEYGATE_KAFKA_SESSION_TIMEOUT_MS": str(s.kafka_session_timeout_ms),
+            "JOURNEYGATE_KAFKA_HEARTBEAT_INTERVAL_MS": str(s.kafka_heartbeat_interval_ms),
+        }
+
+
+@dataclass
+class Lab:
+    """Servers shared by every measurement of one ``journeygate bench`` run."""
+
+    endpoints: StackEndpoints
+    root: Path
+    partitions: int = 4
+    idempotence: bool = False
+    _databases: list[str] = field(default_factory=list)
+    _topics: list[str] = field(default_factory=list)
+    _template: str | None = None
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
+
+    def _admin_url(self) -> str:
+        return with_database(self.endpoints.database_url, "postgres")
+
+    def _template_db(self) -> str:
+        if self._template is None:
+            name = f"jg_bench_template_{uuid.uuid4().hex[:8]}"
+            url = with_database(self.endpoints.database_url, name)
+            ensure_database(url)
+            migrate(url)
+            self._databases.append(name)
+            self._template = name
+        return self._template
+
+    def scenario(self, name: str, fleet_size: int, **overrides: object) -> Scenario:
+        """Fresh names, topics and database for one measurement."""
+        n = next(self._counter)
+        tag = f"{uuid.uuid4().hex[:6]}{n}"
+        template = self._template_db()
+        dbname = f"jg_bench_{name}_{tag}"
+        with psycopg.connect(self._admin_url(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(dbname), sql.Identifier(template)
+                )
+            )
+        self._databases.append(dbname)
+        values: dict[str, object] = {
+            "kafka_partitions": self.partitions,
+            "kafka_idempotence": self.idempotence,
+            "topic_prefix": f"b{tag}.",
+            "mqtt_topic_root": f"b{tag}/vehicles",
+            "bridge_id": f"bridge-{tag}",
+            "database_url": with_database(self.endpoints.database_url, dbname),
+            "kafka_session_timeout_ms": SESSION_TIMEOUT_MS,
+            "kafka_heartbeat_interval_ms": HEARTBEAT_MS,
+        }
+        values.update(overrides)
+        settings = self.endpoints.settings(**values)
+        topics = Topics.from_settings(settings)
+        names = [topics.raw, topics.dlq, topics.frames]
+        asyncio.run(ensure_topics(settings, names))
+        self._topics.extend(names)
+        log_dir = self.root / "logs" / f"{name}-{tag}"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        return Scenario(settings, Fleet(fleet_size, tag=n + 1), log_dir)
+
+    def release(self, scenario: Scenario) -> None:
+        """Delete a finished scenario's topics and database, freeing the brokers' memory."""
+        topics = scenario.topics
+        names = [t for t in (topics.raw, topics.dlq, topics.frames) if t in self._topics]
+        dbname = urlsplit(scenario.settings.database_url).path.lstrip("/")
+        self._drop(names, [dbname] if dbname in self._databases else [])
+
+    def close(self) -> None:
+        """Delete the topics and drop the databases this lab created."""
+        self._drop(list(self._topics), list(reversed(self._databases)))
+
+    def _drop(self, topics: list[str], databases: list[str]) -> None:
+        if topics:
+            asyncio.run(_delete_topics(self.endpoints.kafka_bootstrap, topics))
+            self._topics = [t for t in self._topics if t not in topics]
+        if databases:
+            with psycopg.connect(self._admin_url(), autocommit=True) as conn:
+                for name in databases:
+                    conn.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
+            self._databases = [d for d in self._databases if d not in databases]
+
+
+async def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    except KafkaError:
+        pass  # deleting is only to free the broker's memory
+    finally:
+        await admin.close()
+
+
+def register_fleet(database_url: str, fleet: Fleet) -> None:
+    """Register every vehicle of ``fleet`` (one COPY; a million rows take seconds)."""
+    with (
+        psycopg.connect(database_url, autocommit=True) as conn,
+        conn.cursor() as cur,
+        cur.copy(VEHICLES_COPY) as copy,
+    ):
+        for i in range(fleet.size):
+            copy.write_row(
+                (fleet_vin(i), "Bench", "B1", 2024, "ice", "2024-01-15", f"D{i % 50:03d}")
+            )

@@ -1,0 +1,171 @@
+"""The whole pipeline: its maximum sustainable rate, and its latency at half that rate.
+
+*Maximum rate*: bridge, normalizer and store writer run together (the normalizer and store
+writer have joined their groups first) and drain a queue preloaded into the bridge's MQTT
+session; the rate is rows stored per second from the first row to the last, while all three
+compete for the machine's cores as they do under a sustained load.
+
+*Latency*: a fresh pipeline, warmed up with one message per vehicle, is fed at half the maximum
+rate by a paced feeder that stamps each message's event time when it sends it; the latency of a
+sample is ``stored_at - event_ts`` (``stored_at`` is PostgreSQL's ``now()``, the start of the
+store writer's transaction, on the same host clock: a row becomes visible at most one commit
+later). ``ingest_ts - event_ts`` is the part up to the bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from journeygate.bench import drive
+from journeygate.bench.feeder import FeedPlan
+from journeygate.bench.kafkaio import StoredOffsets
+from journeygate.bench.lab import Lab, Scenario, register_fleet
+from journeygate.bench.stages import STAGE_TIMEOUT_S, preload_mqtt
+from journeygate.bench.stats import Run, whole_run
+from journeygate.demo import BRIDGE_READY_METRIC
+from processors.store.runner import GROUP as STORE_GROUP
+
+STAGES = ("bridge", "normalize", "store")
+READY_TIMEOUT_S = 60.0
+
+_LATENCY_SQL = """
+SELECT count(*),
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s),
+       max(s),
+       percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY i)
+FROM (SELECT extract(epoch FROM stored_at - event_ts) * 1000 AS s,
+             extract(epoch FROM ingest_ts - event_ts) * 1000 AS i
+      FROM telemetry WHERE seq >= %s) AS t
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DrainRun:
+    """One drain of the whole pipeline: all stages together, and each stage's share."""
+
+    total: Run
+    stages: dict[str, Run]
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """End-to-end latency of samples fed at ``offered_per_s`` for ``duration_s``."""
+
+    offered_per_s: float
+    duration_s: float
+    samples: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    to_bridge_p50_ms: float
+    to_bridge_p99_ms: float
+
+
+def wait_ready(bridges: list[drive.Stage], timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Block until every bridge reports a subscribed MQTT session."""
+    deadline = time.monotonic() + timeout_s
+    for bridge in bridges:
+        while drive.scrape(bridge).get(BRIDGE_READY_METRIC) != 1.0:
+            if not bridge.child.alive():
+                raise drive.BenchFailed(f"{bridge.name} exited:\n{bridge.child.log_tail()}")
+            if time.monotonic() > deadline:
+                raise drive.BenchFailed(f"{bridge.name} did not connect within {timeout_s:.0f} s")
+            time.sleep(0.1)
+
+
+def store_group(scenario: Scenario) -> str:
+    return scenario.settings.topic(STORE_GROUP)
+
+
+def drain(lab: Lab, fleet: int, count: int) -> DrainRun:
+    """One repetition of the maximum-rate measurement."""
+    sc = lab.scenario("pipeline", fleet)
+    running: list[drive.Stage] = []
+    try:
+        register_fleet(sc.settings.database_url, sc.fleet)
+        running += [drive.start_stage(sc, "normalize"), drive.start_stage(sc, "store")]
+        warm_up(sc, running)
+        preload_mqtt(sc, sc.settings.bridge_id, count, first=sc.fleet.size)
+        running.append(drive.start_stage(sc, "bridge"))
+        progress = StoredOffsets(sc.settings.database_url, store_group(sc))
+        goal = sc.fleet.size + count
+        probes = asyncio.run(drive.watch(progress, running, goal, timeout_s=STAGE_TIMEOUT_S))
+    finally:
+        drive.stop_all(running)
+        lab.release(sc)
+    shifted = {name: [p.shifted(sc.fleet.size) for p in ps] for name, ps in probes.items()}
+    stages = {name: whole_run(ps, count) for name, ps in shifted.items()}
+    first = next(iter(stages.values()))
+    total = Run(first.count, first.wall_s, sum(r.cpu_s for r in stages.values()))
+    return DrainRun(total, stages)
+
+
+def warm_up(scenario: Scenario, running: list[drive.Stage]) -> None:
+    """Send one message per vehicle through a temporary bridge so that every consumer has
+    joined its group and every cache is warm; waits until they are all stored."""
+    sc = scenario
+    bridge = drive.start_stage(sc, "bridge", label="bridge-warmup")
+    try:
+        wait_ready([bridge])
+        drive.feed(_plan(sc, 0, sc.fleet.size, 0.0), sc.log_dir)
+        progress = StoredOffsets(sc.settings.database_url, store_group(sc))
+        asyncio.run(drive.watch(progress, running, sc.fleet.size, timeout_s=READY_TIMEOUT_S))
+    finally:
+        bridge.child.stop()
+
+
+def _plan(sc: Scenario, first: int, count: int, rate_per_s: float) -> FeedPlan:
+    return FeedPlan(
+        sc.broker,
+        f"feed-{sc.settings.bridge_id}-{first}",
+        sc.settings.mqtt_topic_root,
+        sc.fleet.size,
+        sc.fleet.tag,
+        first,
+        count,
+        rate_per_s,
+    )
+
+
+def latency(lab: Lab, fleet: int, rate_per_s: float, duration_s: float) -> Latency:
+    """Feed a warm pipeline at ``rate_per_s`` for ``duration_s`` and read the latencies."""
+    sc = lab.scenario("latency", fleet)
+    running: list[drive.Stage] = []
+    count = max(1, round(rate_per_s * duration_s))
+    try:
+        register_fleet(sc.settings.database_url, sc.fleet)
+        running += [drive.start_stage(sc, "normalize"), drive.start_stage(sc, "store")]
+        warm_up(sc, running)
+        running.append(drive.start_stage(sc, "bridge"))
+        wait_ready([running[-1]])
+        drive.feed(_plan(sc, sc.fleet.size, count, rate_per_s), sc.log_dir)
+        progress = StoredOffsets(sc.settings.database_url, store_group(sc))
+        goal = sc.fleet.size + count
+        asyncio.run(drive.watch(progress, running, goal, timeout_s=STAGE_TIMEOUT_S))
+        return _read_latency(sc, rate_per_s, duration_s)
+    finally:
+        drive.stop_all(running)
+        lab.release(sc)
+
+
+def _read_latency(sc: Scenario, rate_per_s: float, duration_s: float) -> Latency:
+    with psycopg.connect(sc.settings.database_url, autocommit=True) as conn:
+        row = conn.execute(_LATENCY_SQL, (1,)).fetchone()
+    assert row is not None
+    samples, (p50, p95, p99), worst, (b50, b99) = row
+    return Latency(
+        offered_per_s=rate_per_s,
+        duration_s=duration_s,
+        samples=int(samples),
+        p50_ms=float(p50),
+        p95_ms=float(p95),
+        p99_ms=float(p99),
+        max_ms=float(worst),
+        to_bridge_p50_ms=float(b50),
+        to_bridge_p99_ms=float(b99),
+    )

@@ -1,0 +1,159 @@
+"""Printing a benchmark run: rich tables per stage, pipeline, scale and targets; JSON to a file."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from journeygate.bench.results import BenchResults, StageResult
+from journeygate.bench.stats import Figure
+
+MIB = 1024 * 1024
+
+
+def _n(value: float, digits: int = 0) -> str:
+    if math.isnan(value) or math.isinf(value):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _figure_row(table: Table, label: str, f: Figure, ratio: str) -> None:
+    table.add_row(
+        label,
+        _n(f.rate_per_s),
+        _n(f.per_cpu_s),
+        _n(f.cpu_us, 1),
+        ratio,
+        f"{len(f.runs)}" + (f" ±{f.spread_pct:.0f}%" if len(f.runs) > 1 else ""),
+    )
+
+
+def stage_table(s: StageResult) -> Table:
+    unit = s.alone.unit
+    table = Table(title=f"{s.title}", title_justify="left")
+    for col in ("figure", f"{unit}/s", f"{unit} per CPU-s", f"CPU µs/{unit}", "ratio", "runs"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    _figure_row(table, f"{s.name} alone", s.alone, f"{s.ratio:.2f}")
+    for variant in s.variants:
+        _figure_row(
+            table,
+            f"{variant.name} (alone)",
+            variant,
+            f"{variant.per_cpu_s / s.ceiling.per_cpu_s:.2f}",
+        )
+    _figure_row(table, f"ceiling: {s.ceiling.name}", s.ceiling, "1.00")
+    for extra in s.context:
+        share = f"{s.alone.per_cpu_s / extra.per_cpu_s:.2f}"
+        _figure_row(table, f"  context: {extra.name}", extra, share)
+    if s.pipeline_cpu_us is not None:
+        table.add_row(f"{s.name} in the pipeline", "", "", _n(s.pipeline_cpu_us, 1), "", "")
+    return table
+
+
+def print_report(results: BenchResults, console: Console) -> None:
+    m = results.machine
+    console.print(
+        f"[bold]journeygate bench[/] {'--quick ' if results.quick else ''}"
+        f"on {m.cpus} vCPU ({m.cpu_model}), {m.memory_gib:.0f} GiB, Python {m.python}; "
+        f"load {m.load_1m_start:.2f} → {m.load_1m_end:.2f}; MQTT broker {results.mqtt_broker}; "
+        f"payload {results.payload_bytes} B; "
+        f"{results.elapsed_s:.0f} s"
+    )
+    for stage in results.stages:
+        console.print(stage_table(stage))
+    if results.pipeline is not None:
+        console.print(pipeline_table(results))
+    if results.scale is not None:
+        console.print(scale_table(results))
+    console.print(targets_table(results))
+
+
+def pipeline_table(results: BenchResults) -> Table:
+    p = results.pipeline
+    assert p is not None
+    table = Table(title="Whole pipeline (bridge → normalizer → store writer)", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    f = p.max_rate
+    table.add_row("maximum sustainable rate, msg/s", _n(f.rate_per_s))
+    table.add_row("  samples/s", _n(f.rate_per_s * p.samples_per_message))
+    table.add_row("  msg per CPU-s (all stages)", _n(f.per_cpu_s))
+    for name, cpu_us in p.stage_cpu_us.items():
+        table.add_row(f"  CPU µs/msg: {name}", _n(cpu_us, 1))
+    if p.latency is not None:
+        lat = p.latency
+        table.add_row(f"latency at {lat.offered_per_s:,.0f} msg/s for {lat.duration_s:g} s", "")
+        table.add_row("  samples", _n(lat.samples))
+        table.add_row(
+            "  P50 / P95 / P99 ms (event → stored)",
+            f"{_n(lat.p50_ms)} / {_n(lat.p95_ms)} / {_n(lat.p99_ms)}",
+        )
+        table.add_row("  max ms", _n(lat.max_ms))
+        table.add_row(
+            "  P50 / P99 ms (event → bridge)",
+            f"{_n(lat.to_bridge_p50_ms)} / {_n(lat.to_bridge_p99_ms)}",
+        )
+    return table
+
+
+def scale_table(results: BenchResults) -> Table:
+    s = results.scale
+    assert s is not None
+    table = Table(title=f"Scale: {s.fleet:,} vehicles, each every 5 min", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row(
+        "offered rate (time acceleration)", f"{_n(s.offered_per_s)} msg/s (x{s.acceleration:g})"
+    )
+    table.add_row("processes", f"{s.bridges} bridge, {s.normalizers} normalizer, 1 store")
+    table.add_row("published / stored", f"{s.published:,} / {s.stored:,}")
+    table.add_row("feeding took", f"{s.feed_elapsed_s:.1f} s (planned {s.duration_s:.0f} s)")
+    table.add_row("lost / duplicated", f"{s.lost:,} / {s.duplicated:,}")
+    table.add_row("repeats absorbed / seq gaps", f"{s.repeats_absorbed:,} / {s.seq_gaps:,}")
+    table.add_row("max lag, msgs / drain after last publish", f"{s.max_lag:,} / {s.drain_s:.1f} s")
+    table.add_row("normalizer state per vehicle", f"{s.state_bytes_per_vehicle:,.0f} B")
+    for p in s.processes:
+        table.add_row(
+            f"  {p.name}: handled; RSS start / warm / end / peak MiB",
+            f"{p.handled:,}; {p.baseline_bytes / MIB:,.0f} / {p.warm_bytes / MIB:,.0f} / "
+            f"{p.end_bytes / MIB:,.0f} / {p.peak_bytes / MIB:,.0f} "
+            f"({p.growth_after_warmup_pct:+.1f}%)",
+        )
+    return table
+
+
+def targets_table(results: BenchResults) -> Table:
+    table = Table(title="Targets", title_justify="left")
+    for col in ("target", "wanted", "measured", "met"):
+        table.add_column(col)
+    for t in results.targets:
+        table.add_row(t.name, t.wanted, t.measured, "[green]yes[/]" if t.met else "[red]no[/]")
+    return table
+
+
+def _clean(value: Any) -> Any:
+    """Replace NaN and infinities (not JSON) by None, recursively."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json(results: BenchResults) -> dict[str, Any]:
+    data = asdict(results)
+    for stage, raw in zip(results.stages, data["stages"], strict=True):
+        raw["ratio"] = stage.ratio
+    return dict(_clean(data))
+
+
+def write_json(results: BenchResults, path: Path) -> None:
+    path.write_text(json.dumps(to_json(results), indent=2, allow_nan=False) + "\n")

@@ -1,0 +1,87 @@
+"""Prometheus conventions shared by every stage's metrics module.
+
+Names are ``journeygate_<stage>_<what>_<unit>`` with ``_total`` on counters; labels are bounded
+(never a VIN). Each stage defines its metrics in its own ``metrics`` module through the helpers
+below, so a stage's code calls a handful of methods, not the client library.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 5000, 10000)
+# The "le" label of a bucket, written as prometheus_client writes it.
+_le_label: Callable[[float], str] = floatToGoString
+
+
+def counter(stage: str, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+    return Counter(f"journeygate_{stage}_{name}", doc, labels)
+
+
+def gauge(stage: str, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+    return Gauge(f"journeygate_{stage}_{name}", doc, labels)
+
+
+def histogram(
+    stage: str, name: str, doc: str, buckets: tuple[float, ...] = LATENCY_BUCKETS_S
+) -> Histogram:
+    return Histogram(f"journeygate_{stage}_{name}", doc, buckets=buckets)
+
+
+class BatchHistogram(Collector):
+    """A histogram observed a batch at a time: one lock and one vector bucketing per batch.
+
+    Exposed exactly as a ``prometheus_client`` :class:`~prometheus_client.Histogram` of the
+    same name and buckets would be (``_bucket``, ``_count``, ``_sum``), for hot paths where a
+    lock and a bucket search per observation cost more than the work being measured.
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        name: str,
+        doc: str,
+        buckets: tuple[float, ...] = LATENCY_BUCKETS_S,
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        self.name = f"journeygate_{stage}_{name}"
+        self.doc = doc
+        self._bounds = np.asarray(buckets, dtype=np.float64)
+        self._counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # the last one: +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        if registry is not None:
+            registry.register(self)
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        if not values:
+            return
+        array = np.asarray(values, dtype=np.float64)
+        # Bucket i counts bounds[i-1] < v <= bounds[i] ("le"); past the last bound: +Inf.
+        counts = np.bincount(
+            np.searchsorted(self._bounds, array, side="left"), minlength=len(self._counts)
+        )
+        total = float(array.sum())
+        with self._lock:
+            self._counts += counts
+            self._sum += total
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            cumulative = np.cumsum(self._counts).tolist()
+            total = self._sum
+        family = HistogramMetricFamily(self.name, self.doc)
+        bounds = [_le_label(b) for b in self._bounds.tolist()] + ["+Inf"]
+        family.add_metric([], list(zip(bounds, cumulative, strict=True)), total)
+        yield family
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.doc)

@@ -1,0 +1,116 @@
+"""One immutable settings object per process, read from the environment and flags in one place.
+
+Every field has its unit in its name. Values come from ``JOURNEYGATE_*`` environment variables;
+command-line flags override them through :func:`load_settings`. Secrets inside URLs are masked
+whenever settings are printed.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel.errors import ConfigError
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Settings(BaseSettings):
+    """Connections and tuning shared by every stage."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOURNEYGATE_", frozen=True, extra="forbid", validate_default=True
+    )
+
+    # --- connections -----------------------------------------------------------------------
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_protocol: str = Field(default="3.1.1", pattern=r"^(3\.1\.1|5)$")
+    mqtt_topic_root: str = Field(default="vehicles", min_length=1, pattern=r"^[^#+]+$")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_idempotence: bool = True
+    kafka_partitions: int = Field(default=12, ge=1, le=10_000)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    topic_prefix: str = ""
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/journeygate"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    # --- bridge ----------------------------------------------------------------------------
+    bridge_id: str = Field(default_factory=lambda: f"bridge-{socket.gethostname()}", min_length=1)
+    bridge_share_group: str = ""
+    bridge_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
+    bridge_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    bridge_kafka_linger_ms: int = Field(default=5, ge=0)
+    """How long the bridge lets a batch grow before sending it to Kafka, when fewer than 500
+    messages are waiting (with more it sends at once): fewer, larger produce requests against
+    a few milliseconds of ack latency."""
+    bridge_reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    # --- processors ------------------------------------------------------------------------
+    batch_max_records: int = Field(default=5000, ge=1)
+    batch_max_wait_ms: int = Field(default=200, ge=1)
+    future_tolerance_s: int = Field(default=300, ge=0)
+    registry_refresh_min_s: float = Field(default=1.0, ge=0)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_scheme(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
+            raise ValueError("must look like mqtt://[user:password@]host:port")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _pg_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must look like postgresql://user@host:port/dbname")
+        return value
+
+    def topic(self, name: str) -> str:
+        """The Kafka topic ``name`` (e.g. ``telemetry.raw``) under this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    def masked(self) -> dict[str, Any]:
+        """Settings as a dict safe to log: passwords in URLs replaced by ``***``."""
+        data = self.model_dump()
+        for key in ("mqtt_url", "database_url"):
+            data[key] = mask_url(data[key])
+        return data
+
+    def __repr__(self) -> str:
+        return f"Settings({self.masked()!r})"
+
+    __str__ = __repr__
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment plus explicit overrides (``None`` means not given).
+
+    Raises :class:`ConfigError` with a one-line message naming the offending field.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        env = f"JOURNEYGATE_{field.upper()}"
+        raise ConfigError(f"invalid setting {field} ({env}): {first['msg']}") from None
