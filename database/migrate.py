@@ -1,4 +1,4 @@
-"""Versioned migrations: ``journey/migrations/NNNN_name.sql``, applied in order, each once.
+"""Versioned migrations: ``database/migrations/NNNN_name.sql``, applied in order, each once.
 
 Applied versions are recorded in ``schema_migrations``. A session-level advisory lock makes
 concurrent ``journeygate migrate`` runs safe; each migration runs in its own transaction.
