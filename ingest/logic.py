@@ -15,15 +15,13 @@ from functools import lru_cache
 from typing import Generic, Protocol, TypeVar
 
 from kernel import headers as h
+from kernel.deadletters import Reason
 from kernel.errors import ConfigError, DataError
 from kernel.kafka import Headers, Topics, dlq_headers
 from kernel.settings import Settings
+from kernel.vin import VIN_REGEX
 
-REASON_BAD_TOPIC = "bad_topic"
-REASON_OVERSIZE = "oversize"
 TELEMETRY_LEAF = "telemetry"
-# ISO 3779: 17 characters, digits and capital letters except I, O and Q.
-VIN_PATTERN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
 
 
 def subscription_filter(root: str, share_group: str = "") -> str:
@@ -40,13 +38,13 @@ def parse_topic(root: str, topic: str) -> str:
     """The VIN of a ``{root}/{VIN}/telemetry`` topic; :class:`DataError` ``bad_topic`` otherwise."""
     match = _topic_pattern(root).fullmatch(topic)
     if match is None:
-        raise DataError(REASON_BAD_TOPIC, f"topic {topic!r} is not {root}/<VIN>/{TELEMETRY_LEAF}")
+        raise DataError(Reason.BAD_TOPIC, f"topic {topic!r} is not {root}/<VIN>/{TELEMETRY_LEAF}")
     return match.group(1)
 
 
 @lru_cache(maxsize=16)
 def _topic_pattern(root: str) -> re.Pattern[str]:
-    return re.compile(f"{re.escape(root)}/({VIN_PATTERN.pattern})/{TELEMETRY_LEAF}")
+    return re.compile(f"{re.escape(root)}/({VIN_REGEX})/{TELEMETRY_LEAF}")
 
 
 # Not frozen: one is built per message, and a frozen dataclass's __init__ costs ~5x more.
@@ -109,7 +107,7 @@ def route(msg: Inbound, cfg: RouteConfig) -> Outbound:
         vin = parse_topic(cfg.mqtt_root, msg.topic)
         key = vin.encode()
         if len(msg.payload) > cfg.max_payload_bytes:
-            raise DataError(REASON_OVERSIZE, f"payload exceeds {cfg.max_payload_bytes} bytes")
+            raise DataError(Reason.OVERSIZE, f"payload exceeds {cfg.max_payload_bytes} bytes")
     except DataError as err:
         size, limit = len(msg.payload), cfg.max_payload_bytes
         detail = err.detail + (f" (value cut to {limit} of {size} bytes)" if size > limit else "")
@@ -135,13 +133,6 @@ def route(msg: Inbound, cfg: RouteConfig) -> Outbound:
 @lru_cache(maxsize=16)
 def _utf8(text: str) -> bytes:
     return text.encode()
-
-
-def backoff_s(attempt: int, cap_s: float, rand01: float = 1.0, base_s: float = 0.5) -> float:
-    """Delay before reconnect ``attempt`` (0-based): doubling from ``base_s``, capped at
-    ``cap_s``, with "equal jitter" (half fixed, half scaled by ``rand01`` in [0, 1])."""
-    full = min(cap_s, base_s * 2.0 ** min(attempt, 32))
-    return full / 2 + full / 2 * rand01
 
 
 class Delivery(Protocol):

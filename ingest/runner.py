@@ -16,7 +16,6 @@ instances on a shared subscription (``bridge_share_group``) to go further.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -26,17 +25,20 @@ from aiokafka.errors import KafkaError
 
 from ingest import metrics
 from ingest.forwarder import End, Forwarder, KafkaUnavailable
-from ingest.logic import RouteConfig, backoff_s
+from ingest.logic import RouteConfig
 from ingest.mqtt_loop import MqttLink, MqttUnavailable
 from kernel.errors import InfrastructureError
 from kernel.kafka import make_producer, start_client
 from kernel.mqtt import parse_mqtt_url
+from kernel.retry import Backoff, Stopped, pause, retry_until_stopped
 from kernel.settings import Settings
 
 STARTUP_DEADLINE_S = 10.0
 OPEN_TIMEOUT_S = 10.0
 DRAIN_S = 10.0
 PRODUCER_STOP_S = 10.0
+# Reconnect delays double from this, up to ``bridge_reconnect_max_s``, with equal jitter.
+RECONNECT_BASE_S = 0.5
 # Room for headers next to the largest payload (an MQTT topic name can be 64 KiB, sent twice).
 HEADER_ROOM_BYTES = 256 * 1024
 
@@ -59,7 +61,9 @@ class _Bridge:
         self._cfg = RouteConfig.from_settings(settings)
         self._address = parse_mqtt_url(settings.mqtt_url).address
         self._producer: AIOKafkaProducer | None = None
-        self._failures = 0
+        self._backoff = Backoff(
+            RECONNECT_BASE_S, settings.bridge_reconnect_max_s, jitter=random.random
+        )
 
     async def run(self) -> None:
         self._producer = await self._start_producer()
@@ -105,7 +109,7 @@ class _Bridge:
             if end is End.STOPPED:
                 return
             if forwarder.acked or time.monotonic() - began >= self._settings.bridge_reconnect_max_s:
-                self._failures = 0
+                self._backoff.reset()
             if isinstance(end, KafkaUnavailable):
                 log.warning("%s; disconnected from MQTT so that the broker redelivers", end)
                 await self._restart_producer()
@@ -154,14 +158,19 @@ class _Bridge:
 
     async def _restart_producer(self) -> None:
         await self._stop_producer()
-        while not self._stop.is_set():
-            try:
-                self._producer = await self._start_producer()
-                return
-            except InfrastructureError as exc:
-                delay = self._next_delay()
-                log.warning("%s; retrying in %.1f s", exc, delay)
-                await self._pause(delay)
+        if self._stop.is_set():
+            return
+        try:
+            self._producer = await retry_until_stopped(
+                self._start_producer,
+                retriable=(InfrastructureError,),
+                stop=self._stop,
+                what="restarting the Kafka producer",
+                backoff=self._backoff,
+                logger=log,
+            )
+        except Stopped:
+            return
 
     async def _stop_producer(self) -> None:
         producer, self._producer = self._producer, None
@@ -173,11 +182,9 @@ class _Bridge:
             log.warning("Kafka producer did not stop cleanly: %r", exc)
 
     def _next_delay(self, limit_s: float | None = None) -> float:
-        delay = backoff_s(self._failures, self._settings.bridge_reconnect_max_s, random.random())
-        self._failures += 1
+        delay = self._backoff.next_s()
         return delay if limit_s is None else max(0.0, min(delay, limit_s))
 
     async def _pause(self, delay_s: float) -> None:
         """Sleep ``delay_s``, returning early when the bridge is asked to stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), delay_s)
+        await pause(delay_s, self._stop)

@@ -1,17 +1,125 @@
-"""Reading the dead-letter topic back: for the demo summary, tests and operators."""
+"""Dead letters: every reason a stage may give (the one registry), and reading the topic back.
+
+:class:`Reason` lists every code carried in the ``dlq_reason`` header, and :data:`REASONS` says
+which stage(s) use it and what it means. Each code is documented with an example in
+docs/payload.md (section "Rejection reasons"), checked against this registry by a test. Codes are
+part of the contract with operators and dashboards: add new ones, never rename.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from aiokafka import TopicPartition
 
 from kernel import headers as h
 from kernel.kafka import Topics, header, make_consumer, start_client
 from kernel.settings import Settings
+
+STAGE_BRIDGE = "bridge"
+STAGE_NORMALIZE = "normalize"
+STAGE_STORE = "store"
+
+
+class Reason(StrEnum):
+    """Why a stage dead-lettered a record, in pipeline order (the normalizer's in the order its
+    checks run, see :mod:`processors.normalize.reasons`)."""
+
+    BAD_TOPIC = "bad_topic"
+    OVERSIZE = "oversize"
+    MISSING_HEADERS = "missing_headers"
+    INVALID_JSON = "invalid_json"
+    NON_FINITE_NUMBER = "non_finite_number"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    SCHEMA = "schema"
+    BAD_VIN = "bad_vin"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_DTC = "bad_dtc"
+    VIN_MISMATCH = "vin_mismatch"
+    VIN_CHECK_DIGIT = "vin_check_digit"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    UNKNOWN_VIN = "unknown_vin"
+    UNDECODABLE = "undecodable"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonInfo:
+    """The stage(s) that dead-letter records with a reason, and its meaning (as documented)."""
+
+    stages: tuple[str, ...]
+    meaning: str
+
+
+def _info(stage: str, meaning: str) -> ReasonInfo:
+    return ReasonInfo((stage,), meaning)
+
+
+REASONS: Mapping[Reason, ReasonInfo] = {
+    Reason.BAD_TOPIC: _info(
+        STAGE_BRIDGE, "the MQTT topic is not `{root}/{VIN}/telemetry` with a well-formed VIN"
+    ),
+    Reason.OVERSIZE: _info(
+        STAGE_BRIDGE,
+        "the payload exceeds `bridge_max_payload_bytes` (default 256 KiB); the dead letter's "
+        "value is cut to that size",
+    ),
+    Reason.MISSING_HEADERS: _info(
+        STAGE_NORMALIZE,
+        "no `bridge_id`, or no or invalid `ingest_ts_ms` header (the record did not come from "
+        "the bridge)",
+    ),
+    Reason.INVALID_JSON: _info(
+        STAGE_NORMALIZE,
+        "the value is not UTF-8 JSON, is truncated, is empty, or is not a JSON object",
+    ),
+    Reason.NON_FINITE_NUMBER: _info(
+        STAGE_NORMALIZE,
+        "a `NaN`, `Infinity` or `-Infinity` literal, or a number that overflows a double",
+    ),
+    Reason.UNSUPPORTED_VERSION: _info(STAGE_NORMALIZE, "`v` is missing or is not the number 1"),
+    Reason.SCHEMA: _info(
+        STAGE_NORMALIZE,
+        "a field is missing, unknown or of the wrong type; `boot_id` or `seq` out of their "
+        "rules; both or neither of `sample`/`samples`; `samples` empty or over 1000; more than "
+        "64 DTCs",
+    ),
+    Reason.BAD_VIN: _info(
+        STAGE_NORMALIZE, "the payload `vin` is not 17 characters of `[A-HJ-NPR-Z0-9]`"
+    ),
+    Reason.OUT_OF_RANGE: _info(
+        STAGE_NORMALIZE,
+        "a signal outside its range in the table above, or `ts_ms` before 2000-01-01",
+    ),
+    Reason.BAD_DTC: _info(STAGE_NORMALIZE, "a DTC that does not match `^[PCBU][0-3][0-9A-F]{3}$`"),
+    Reason.VIN_MISMATCH: _info(
+        STAGE_NORMALIZE,
+        "the payload `vin` differs from the VIN of the MQTT topic (the record key)",
+    ),
+    Reason.VIN_CHECK_DIGIT: _info(
+        STAGE_NORMALIZE,
+        "a North American VIN (first character 1-5) whose ISO 3779 check digit is wrong",
+    ),
+    Reason.FUTURE_TIMESTAMP: _info(
+        STAGE_NORMALIZE,
+        "a sample's `ts_ms` is more than `future_tolerance_s` after `ingest_ts_ms`",
+    ),
+    Reason.UNKNOWN_VIN: _info(
+        STAGE_NORMALIZE, "the VIN is not in the `vehicles` registry (see *Registry* above)"
+    ),
+    Reason.UNDECODABLE: _info(
+        STAGE_STORE, "a record on `telemetry.frames` is not a valid Avro `TelemetryFrame`"
+    ),
+}
+
+
+def reasons_of(stage: str) -> tuple[Reason, ...]:
+    """The reasons ``stage`` may dead-letter a record with, in :class:`Reason` order."""
+    return tuple(r for r in Reason if stage in REASONS[r].stages)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,10 @@
 Names are ``journeygate_<stage>_<what>_<unit>`` with ``_total`` on counters; labels are bounded
 (never a VIN). Each stage defines its metrics in its own ``metrics`` module through the helpers
 below, so a stage's code calls a handful of methods, not the client library.
+
+Each stage's metrics live in that stage's own :func:`registry`, not in the client library's
+global one: a process serves only the registry of the stage it runs (:func:`served_registry`),
+whatever other stages' modules it happened to import.
 """
 
 from __future__ import annotations
@@ -11,7 +15,15 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 from prometheus_client.metrics_core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -22,18 +34,46 @@ BATCH_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 5000, 10000)
 _le_label: Callable[[float], str] = floatToGoString
 
 
+_registries: dict[str, CollectorRegistry] = {}
+_registries_lock = threading.Lock()
+
+
+def registry(stage: str) -> CollectorRegistry:
+    """The registry that holds ``stage``'s metrics (the same one on every call)."""
+    with _registries_lock:
+        found = _registries.get(stage)
+        if found is None:
+            found = _registries[stage] = CollectorRegistry()
+        return found
+
+
+_stage_registry = registry  # for code where a parameter named ``registry`` hides the function
+
+
+def served_registry(stage: str) -> CollectorRegistry:
+    """What a process running ``stage`` serves: that stage's metrics and the process's own
+    (CPU, memory, garbage collector, Python version), nothing of any other stage."""
+    served = CollectorRegistry()
+    # A registry is a collector; registered without describe(), its names are not checked here
+    # (they were when they were registered in the stage's registry).
+    served.register(registry(stage))
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        served.register(collector)
+    return served
+
+
 def counter(stage: str, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
-    return Counter(f"journeygate_{stage}_{name}", doc, labels)
+    return Counter(f"journeygate_{stage}_{name}", doc, labels, registry=registry(stage))
 
 
 def gauge(stage: str, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
-    return Gauge(f"journeygate_{stage}_{name}", doc, labels)
+    return Gauge(f"journeygate_{stage}_{name}", doc, labels, registry=registry(stage))
 
 
 def histogram(
     stage: str, name: str, doc: str, buckets: tuple[float, ...] = LATENCY_BUCKETS_S
 ) -> Histogram:
-    return Histogram(f"journeygate_{stage}_{name}", doc, buckets=buckets)
+    return Histogram(f"journeygate_{stage}_{name}", doc, buckets=buckets, registry=registry(stage))
 
 
 class BatchHistogram(Collector):
@@ -42,6 +82,7 @@ class BatchHistogram(Collector):
     Exposed exactly as a ``prometheus_client`` :class:`~prometheus_client.Histogram` of the
     same name and buckets would be (``_bucket``, ``_count``, ``_sum``), for hot paths where a
     lock and a bucket search per observation cost more than the work being measured.
+    Registered in ``registry``, by default the stage's (:func:`registry`).
     """
 
     def __init__(
@@ -50,7 +91,7 @@ class BatchHistogram(Collector):
         name: str,
         doc: str,
         buckets: tuple[float, ...] = LATENCY_BUCKETS_S,
-        registry: CollectorRegistry | None = REGISTRY,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.name = f"journeygate_{stage}_{name}"
         self.doc = doc
@@ -58,8 +99,7 @@ class BatchHistogram(Collector):
         self._counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # the last one: +Inf
         self._sum = 0.0
         self._lock = threading.Lock()
-        if registry is not None:
-            registry.register(self)
+        (registry if registry is not None else _stage_registry(stage)).register(self)
 
     def observe_many(self, values: Sequence[float]) -> None:
         if not values:

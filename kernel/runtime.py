@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from kernel.errors import ConfigError, InfrastructureError
+from kernel.metrics import served_registry
 from kernel.settings import Settings
 
 StageMain = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
@@ -47,12 +48,15 @@ def configure_logging(level: str = "INFO") -> None:
 def run_stage(name: str, main: StageMain, settings: Settings) -> int:
     """Run ``main(settings, stop)`` until it returns or SIGTERM/SIGINT sets ``stop``.
 
+    ``name`` is the stage's name (as in its metric names): the metrics endpoint serves that
+    stage's metrics only (see :func:`kernel.metrics.served_registry`).
+
     Returns the process exit status: 0 on a clean stop, 1 for an infrastructure failure, 2 for
     bad configuration. Unexpected exceptions propagate (the stage crashes loudly).
     """
     configure_logging()
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="0.0.0.0")
+        start_http_server(settings.metrics_port, addr="0.0.0.0", registry=served_registry(name))
     log.info("%s starting with %s", name, settings)
     tune_gc()
 

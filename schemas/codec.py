@@ -2,8 +2,8 @@
 
 Encoding a :class:`TelemetryFrame` is on the normalizer's hot path, so it is written out by hand
 for ``telemetry_frame.avsc`` (a few microseconds instead of fastavro's dictionary walk); the
-bytes are exactly fastavro's (the unit tests compare the two on generated frames). Decoding uses
-fastavro.
+bytes are exactly fastavro's (the unit tests compare the two on generated frames, and on a sample
+with each signal of :data:`schemas.sample.SIGNAL_FIELDS` set in turn). Decoding uses fastavro.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from kernel.errors import DataError
 from schemas.records import Sample, TelemetryFrame, frame_id
 
 SampleValues = tuple[Any, ...]
-"""A sample's fields in schema order, ``event_ts`` as ms since the epoch (see ``encode_values``)."""
+"""A sample's fields in the order of :data:`schemas.sample.SAMPLE` (the schema's), ``event_ts``
+as ms since the epoch (see ``encode_values``)."""
 
 
 class CodecError(DataError):

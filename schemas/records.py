@@ -1,4 +1,8 @@
-"""Typed records that cross process boundaries. Field names match the Avro schemas."""
+"""Typed records that cross process boundaries. Field names match the Avro schemas.
+
+:class:`Sample` is written out for static typing; its fields, types and order are those declared
+in :data:`schemas.sample.SAMPLE`, which the unit tests check.
+"""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from kernel.deadletters import Reason
 from kernel.errors import DataError
-from processors.normalize.reasons import Reason
 
 
 class _NonFinite(Exception):

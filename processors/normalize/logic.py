@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
+from kernel.deadletters import Reason
 from kernel.kafka import SourceRecord
 from processors.normalize.dedupe import DedupeWindow
-from processors.normalize.reasons import Reason
 from processors.normalize.validate import (
     Accepted,
     Outcome,

@@ -1,34 +1,28 @@
-"""The normalizer's rejection reasons: stable codes carried in the ``dlq_reason`` header.
+"""The normalizer's rejection reasons, in the order its checks run.
 
-Each code is documented with an example in docs/payload.md (section "Rejection reasons"). Codes
-are part of the contract with operators and dashboards: add new ones, never rename.
+The codes themselves, with their meanings, are registered in :mod:`kernel.deadletters`.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from kernel.deadletters import Reason
 
-
-class Reason(StrEnum):
-    """Why the normalizer dead-lettered a record.
-
-    Checks run in the order listed here, except that ``out_of_range`` and ``bad_dtc`` are
-    reported for whichever offending value comes first.
-    """
-
-    MISSING_HEADERS = "missing_headers"
-    INVALID_JSON = "invalid_json"
-    NON_FINITE_NUMBER = "non_finite_number"
-    UNSUPPORTED_VERSION = "unsupported_version"
-    SCHEMA = "schema"
-    BAD_VIN = "bad_vin"
-    OUT_OF_RANGE = "out_of_range"
-    BAD_DTC = "bad_dtc"
-    VIN_MISMATCH = "vin_mismatch"
-    VIN_CHECK_DIGIT = "vin_check_digit"
-    FUTURE_TIMESTAMP = "future_timestamp"
-    UNKNOWN_VIN = "unknown_vin"
-
+# Checks run in this order, except that ``out_of_range`` and ``bad_dtc`` are reported for
+# whichever offending value comes first.
+CHECK_ORDER: tuple[Reason, ...] = (
+    Reason.MISSING_HEADERS,
+    Reason.INVALID_JSON,
+    Reason.NON_FINITE_NUMBER,
+    Reason.UNSUPPORTED_VERSION,
+    Reason.SCHEMA,
+    Reason.BAD_VIN,
+    Reason.OUT_OF_RANGE,
+    Reason.BAD_DTC,
+    Reason.VIN_MISMATCH,
+    Reason.VIN_CHECK_DIGIT,
+    Reason.FUTURE_TIMESTAMP,
+    Reason.UNKNOWN_VIN,
+)
 
 # Reasons whose condition is expressed by schemas/telemetry-v1.schema.json: a JSON object is
 # valid against the schema exactly when it is not rejected with one of these.
@@ -42,3 +36,5 @@ SCHEMA_REASONS = frozenset(
         Reason.BAD_DTC,
     }
 )
+
+__all__ = ["CHECK_ORDER", "SCHEMA_REASONS", "Reason"]

@@ -11,7 +11,6 @@ stopped; a produce that fails after the client's own retries stops the stage wit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -32,6 +31,7 @@ from kernel.kafka import (
     send_batches,
     start_client,
 )
+from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.normalize import logic
 from processors.normalize.dedupe import DedupeWindow
@@ -42,6 +42,8 @@ from schemas.codec import FrameCodec
 
 STAGE = "normalize"
 GROUP = "journeygate-normalize"
+# Registry loads are retried after 0.5 s, doubling up to 30 s.
+REGISTRY_RETRY_BASE_S = 0.5
 REGISTRY_RETRY_MAX_S = 30.0
 
 log = logging.getLogger("journeygate.normalize")
@@ -50,10 +52,6 @@ log = logging.getLogger("journeygate.normalize")
 def group_id(settings: Settings) -> str:
     """The consumer group: ``journeygate-normalize`` under the deployment's topic prefix."""
     return f"{settings.topic_prefix}{GROUP}"
-
-
-class _Stopped(Exception):
-    """The stage was asked to stop while waiting for an infrastructure retry."""
 
 
 class _ForgetOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -74,7 +72,7 @@ async def run_normalizer(settings: Settings, stop: asyncio.Event) -> None:
     stage = _Normalizer(settings)
     try:
         await stage.run(stop)
-    except _Stopped:
+    except Stopped:
         log.info("stopped while waiting for the vehicle registry; batch left uncommitted")
 
 
@@ -129,20 +127,17 @@ class _Normalizer:
         self.metrics.batch(len(records), plan)
 
     async def load_registry(self, stop: asyncio.Event) -> None:
-        backoff_s = 0.5
-        while True:
-            try:
-                self.metrics.registry_loaded(await self.registry.load())
-                return
-            except InfrastructureError as exc:
-                if not exc.retriable:
-                    raise
-                self.metrics.registry_load_failed()
-                log.warning("%s; retrying in %.1f s", exc, backoff_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=backoff_s)
-                raise _Stopped
-            backoff_s = min(backoff_s * 2, REGISTRY_RETRY_MAX_S)
+        """Reload the registry, retrying while it is unreachable; :class:`Stopped` on stop."""
+        registered = await retry_until_stopped(
+            self.registry.load,
+            retriable=(InfrastructureError,),
+            stop=stop,
+            what="loading the vehicle registry",
+            backoff=Backoff(REGISTRY_RETRY_BASE_S, REGISTRY_RETRY_MAX_S),
+            on_retry=self.metrics.registry_load_failed,
+            logger=log,
+        )
+        self.metrics.registry_loaded(registered)
 
     async def produce(self, plan: BatchPlan) -> None:
         """Send every output, then wait until Kafka acknowledged all of them.

@@ -13,29 +13,24 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from operator import mul
 from typing import Any
 
-from vininfo import Vin
-
 from kernel import headers as h
+from kernel.deadletters import Reason
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord, header
 from kernel.settings import Settings
+from kernel.vin import check_digit_mandatory, check_digit_ok, is_well_formed
 from processors.normalize.decode import decode_json
-from processors.normalize.reasons import Reason
 from processors.normalize.vss import ParsedSample, is_integer, is_number, parse_sample
 from schemas.codec import SampleValues
 from schemas.records import Sample, TelemetryFrame, frame_id
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-VIN_RE = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
 BOOT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 SEQ_MAX = 9_007_199_254_740_991  # 2**53 - 1: exact in every JSON parser
 MAX_SAMPLES = 1000
 INGEST_TS_MS_DIGITS = 13  # below 10**13 ms (year 2286): every accepted time is a datetime
-NORTH_AMERICAN_WMI = frozenset("12345")
 TOP_KEYS = frozenset({"v", "vin", "boot_id", "seq", "sample", "samples"})
 
 
@@ -121,7 +116,7 @@ def _validate(record: SourceRecord, rules: Rules) -> Accepted:
     payload = decode_json(record.value)
     vin, boot_id, seq, raw_samples = _envelope(payload)
     parsed = [parse_sample(obj, where) for where, obj in raw_samples]
-    if VIN_RE.fullmatch(vin) is None:
+    if not is_well_formed(vin):
         raise DataError(Reason.BAD_VIN, f"vin {vin[:40]!r} is not 17 characters of [A-HJ-NPR-Z0-9]")
     for sample in parsed:
         if sample.problem is not None:
@@ -129,11 +124,11 @@ def _validate(record: SourceRecord, rules: Rules) -> Accepted:
     key = record.key.decode("utf-8", "replace") if record.key is not None else None
     if key != vin:
         raise DataError(Reason.VIN_MISMATCH, f"payload vin {vin} != record key {key!r}")
-    check_digit_ok = vin_check_digit_ok(vin)
-    if not check_digit_ok and vin[0] in NORTH_AMERICAN_WMI:
+    digit_ok = check_digit_ok(vin)
+    if not digit_ok and check_digit_mandatory(vin):
         raise DataError(Reason.VIN_CHECK_DIGIT, f"North American vin {vin} fails ISO 3779")
     _not_in_future(parsed, ingest_ts_ms, rules)
-    return Accepted(vin, boot_id, seq, ingest_ts_ms, bridge_id, tuple(parsed), not check_digit_ok)
+    return Accepted(vin, boot_id, seq, ingest_ts_ms, bridge_id, tuple(parsed), not digit_ok)
 
 
 def _bridge_headers(headers: Sequence[tuple[str, bytes]]) -> tuple[int, str]:
@@ -206,36 +201,3 @@ def utc_from_ms(ms: int) -> datetime:
     """The aware UTC datetime ``ms`` milliseconds after the epoch (exact)."""
     seconds, millis = divmod(ms, 1000)
     return EPOCH + timedelta(0, seconds, millis * 1000)
-
-
-_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
-_VIN_VALUES = {
-    **{str(d): d for d in range(10)},
-    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
-    **dict(zip("JKLMN", range(1, 6), strict=True)),
-    "P": 7,
-    "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
-}
-
-
-@lru_cache(maxsize=65_536)
-def vin_check_digit_ok(vin: str) -> bool:
-    """Whether a well-formed VIN's ISO 3779 check digit (position 9) is right.
-
-    True for manufacturers that ``vininfo`` knows put something else at position 9 (e.g. Ford
-    Australia, WMI ``6FP``). The model-year character is not part of this check.
-    """
-    if not _wmi_uses_check_digit(vin[:3]):
-        return True
-    remainder = sum(map(mul, map(_VIN_VALUES.__getitem__, vin), _VIN_WEIGHTS)) % 11
-    return vin[8] == ("X" if remainder == 10 else str(remainder))
-
-
-@lru_cache(maxsize=8192)
-def _wmi_uses_check_digit(wmi: str) -> bool:
-    """Whether the manufacturer identified by ``wmi`` follows the ISO 3779 check digit.
-
-    ``vininfo`` resolves the manufacturer from the WMI alone, so one lookup per WMI suffices.
-    """
-    return bool(getattr(Vin(f"{wmi}00000000000000").assembler, "uses_sae_checkdigit", True))

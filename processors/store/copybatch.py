@@ -7,7 +7,9 @@ byte array, a position per frame steps through the fields in schema order (a var
 all frames from a 10-byte window at each position, a double is 8 bytes reversed, a union branch
 is one byte), the samples of frames with several are taken in rounds, and the rows of each
 layout (the same text lengths and NULLs) are written as one two-dimensional block, a column slice
-per field: byte for byte what :func:`frame_copy` writes, in the same order.
+per field: byte for byte what :func:`frame_copy` writes, in the same order. Like
+:func:`frame_copy`, it steps through a sample as :data:`schemas.sample.SAMPLE` declares it (the
+runs of doubles derived from it, the rest checked against it by the unit tests).
 
 Only the common shape goes this way: text that is printable ASCII, varints of at most 9 bytes,
 times and indexes within PostgreSQL's ranges, union branches 0 or 2, a null or empty DTC list,
@@ -26,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.store.copybin import (
+    DOUBLES_END,
+    DOUBLES_MID,
     EMPTY_TEXT_ARRAY,
     INT_MAX,
     INT_MIN,
@@ -42,7 +46,6 @@ _PAD = 16  # zero bytes after the last frame: a 10-byte window never reads past 
 _WINDOW = np.arange(10, dtype=np.int64)
 _SHIFTS = (np.arange(10, dtype=np.uint64) * np.uint64(7)).astype(np.uint64)
 _REVERSED8 = np.arange(8, 0, -1, dtype=np.int64)  # a union double's bytes, last first
-_DOUBLES_MID = 5  # speed, fuel level, state of charge, 12 V battery, engine hours
 _NULL = np.frombuffer(b"\xff\xff\xff\xff", dtype=np.uint8)
 _LEN8 = np.frombuffer(b"\x00\x00\x00\x08", dtype=np.uint8)
 _LEN4 = np.frombuffer(b"\x00\x00\x00\x04", dtype=np.uint8)
@@ -206,12 +209,12 @@ def _sample(cur: _Cursor) -> _Sample:
     event_ms = cur.varint()
     cur.ok &= (event_ms >= MS_MIN) & (event_ms <= MS_MAX)
     odometer = cur.optional_long()
-    doubles = [cur.double() for _ in range(_DOUBLES_MID)]
+    doubles = [cur.double() for _ in range(DOUBLES_MID)]
     oil = cur.optional_long()
     codes = cur.branch()
     empty = cur.varint_where(codes)
     cur.ok &= empty == 0  # a null or an empty list; a list with codes goes the slow way
-    doubles += [cur.double() for _ in range(2)]  # latitude, longitude
+    doubles += [cur.double() for _ in range(DOUBLES_END)]
     return _Sample(index, event_ms, odometer, doubles, oil, codes)
 
 
@@ -251,10 +254,10 @@ class _Rows:
             _always(n, 12, _int8((s.event_ms - PG_EPOCH_MS) * 1000)),
             _always(n, 12, _int8((head.ingest_ms[frame] - PG_EPOCH_MS) * 1000)),
             _optional(s.odometer[0], _int8(s.odometer[1])),
-            *(_optional(present, _raw8(raw)) for present, raw in s.doubles[:_DOUBLES_MID]),
+            *(_optional(present, _raw8(raw)) for present, raw in s.doubles[:DOUBLES_MID]),
             _optional(s.oil[0], _int8(s.oil[1])),
             _optional(s.codes, _const(_EMPTY_CODES), len(_EMPTY_CODES)),
-            *(_optional(present, _raw8(raw)) for present, raw in s.doubles[_DOUBLES_MID:]),
+            *(_optional(present, _raw8(raw)) for present, raw in s.doubles[DOUBLES_MID:]),
         ]
         return _assemble(fields, n), n
 
@@ -388,7 +391,7 @@ def _concat(samples: list[_Sample], pick: Ints) -> _Sample:
         odometer=(cat([s.odometer[0] for s in samples]), cat([s.odometer[1] for s in samples])),
         doubles=[
             (cat([s.doubles[i][0] for s in samples]), cat([s.doubles[i][1] for s in samples]))
-            for i in range(_DOUBLES_MID + 2)
+            for i in range(DOUBLES_MID + DOUBLES_END)
         ],
         oil=(cat([s.oil[0] for s in samples]), cat([s.oil[1] for s in samples])),
         codes=cat([s.codes for s in samples]),

@@ -7,7 +7,13 @@ integers, Avro's little-endian doubles are byte-reversed, ``timestamp-millis`` b
 microseconds since 2000-01-01, strings are copied after a UTF-8 check. Anything malformed raises
 :class:`~schemas.codec.CodecError` (the record is dead-lettered), including values PostgreSQL
 would refuse (a NUL in text, a time outside years 1-9999), which would otherwise fail a whole
-batch. :func:`row_copy` writes a :class:`TelemetryRow` the same way.
+batch.
+
+The sample walk is written out field by field for speed, in the order of
+:data:`schemas.sample.SAMPLE`; the lengths of its runs of doubles are derived from that
+declaration at import time, and the unit tests check the rest of it against the declaration.
+:func:`row_copy` writes a :class:`TelemetryRow` the same way, column by column as
+:data:`schemas.sample.TELEMETRY_ROW` declares them (the reference the tests hold the walk to).
 """
 
 from __future__ import annotations
@@ -16,9 +22,22 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from processors.store.logic import COLUMNS, TelemetryRow
 from schemas.codec import CodecError
+from schemas.sample import (
+    DOUBLE,
+    INT,
+    LONG,
+    SAMPLE,
+    TELEMETRY_ROW,
+    TEXT,
+    TEXT_LIST,
+    TIMESTAMP,
+    ValueType,
+    double_runs,
+)
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 TRAILER = b"\xff\xff"
@@ -157,7 +176,12 @@ EMPTY_TEXT_ARRAY = _text_field(struct.pack(">iiI", 0, 0, TEXT_OID))
 
 
 _INT4_LEN = b"\x00\x00\x00\x04"
-_DOUBLES_MID = 5  # speed, fuel level, state of charge, 12 V battery, engine hours
+_DOUBLE_RUNS = double_runs(SAMPLE)
+DOUBLES_MID = _DOUBLE_RUNS[0][1]
+"""The doubles after the odometer (speed, fuel level, state of charge, 12 V battery, engine
+hours): the length of the sample's first run of doubles."""
+DOUBLES_END = _DOUBLE_RUNS[-1][1]
+"""The doubles that end a sample (latitude, longitude): the length of its last run of doubles."""
 
 
 def _opt_doubles(data: bytes, pos: int, count: int, append: Callable[[bytes], None]) -> int:
@@ -180,7 +204,8 @@ def _sample(data: bytes, pos: int, out: list[bytes], head: bytes, ingest_ts: byt
     """Append one ``Sample`` record's tuple to ``out`` (as parts); return the position after it.
 
     ``head`` holds the field count and the frame's ``vin, boot_id, seq`` fields, ``ingest_ts``
-    its ingest time field. Written out field by field: it runs once per row.
+    its ingest time field. Written out field by field in the order of
+    :data:`schemas.sample.SAMPLE`: it runs once per row.
     """
     append = out.append
     index, pos = _varint(data, pos)
@@ -194,12 +219,12 @@ def _sample(data: bytes, pos: int, out: list[bytes], head: bytes, ingest_ts: byt
     append(ingest_ts)
     odometer, pos = _opt_bigint(data, pos)
     append(odometer)
-    pos = _opt_doubles(data, pos, _DOUBLES_MID, append)
+    pos = _opt_doubles(data, pos, DOUBLES_MID, append)
     oil, pos = _opt_bigint(data, pos)
     append(oil)
     codes, pos = _opt_codes(data, pos)
     append(codes)
-    pos = _opt_doubles(data, pos, 2, append)  # latitude, longitude
+    pos = _opt_doubles(data, pos, DOUBLES_END, append)
     if pos > len(data):
         raise CodecError("truncated double")
     return pos
@@ -234,38 +259,52 @@ def _ms(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
-def _double(value: float | None) -> bytes:
-    return _NULL if value is None else _LEN8 + _pack_d(value)
+def _int4(value: int) -> bytes:
+    return _INT4_LEN + _pack_i(value)
 
 
-def _maybe_bigint(value: int | None) -> bytes:
-    return _NULL if value is None else _bigint(value)
+def _float8(value: float) -> bytes:
+    return _LEN8 + _pack_d(value)
+
+
+def _time(moment: datetime) -> bytes:
+    return _timestamp(_ms(moment))
+
+
+def _text_value(value: str) -> bytes:
+    return _text_field(value.encode())
+
+
+def _codes(codes: Sequence[str]) -> bytes:
+    return _text_array_of_fields([_text_field(c.encode()) for c in codes])
+
+
+_ENCODERS: dict[ValueType, Callable[[Any], bytes]] = {
+    INT: _int4,
+    LONG: _bigint,
+    DOUBLE: _float8,
+    TIMESTAMP: _time,
+    TEXT: _text_value,
+    TEXT_LIST: _codes,
+}
+
+
+def _or_null(encode: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    def encode_optional(value: Any) -> bytes:
+        return _NULL if value is None else encode(value)
+
+    return encode_optional
+
+
+_ROW_ENCODERS = tuple(
+    _or_null(_ENCODERS[c.type]) if c.nullable else _ENCODERS[c.type] for c in TELEMETRY_ROW
+)
 
 
 def row_copy(row: TelemetryRow) -> bytes:
     """One :class:`TelemetryRow` as a binary COPY tuple (times at millisecond precision)."""
-    codes = None if row.dtcs is None else [_text_field(c.encode()) for c in row.dtcs]
-    return b"".join(
-        (
-            TUPLE_HEAD,
-            _text_field(row.vin.encode()),
-            _text_field(row.boot_id.encode()),
-            _bigint(row.seq),
-            _INT4_LEN + _pack_i(row.sample_idx),
-            _timestamp(_ms(row.event_ts)),
-            _timestamp(_ms(row.ingest_ts)),
-            _maybe_bigint(row.odometer_m),
-            _double(row.speed_kmh),
-            _double(row.fuel_level_pct),
-            _double(row.soc_pct),
-            _double(row.battery_12v_v),
-            _double(row.engine_hours_h),
-            _maybe_bigint(row.oil_life_remaining_s),
-            _NULL if codes is None else _text_array_of_fields(codes),
-            _double(row.latitude_deg),
-            _double(row.longitude_deg),
-        )
-    )
+    fields = [encode(value) for encode, value in zip(_ROW_ENCODERS, row, strict=True)]
+    return TUPLE_HEAD + b"".join(fields)
 
 
 def rows_copy(rows: Iterable[TelemetryRow]) -> CopyRows:

@@ -14,6 +14,7 @@ from typing import Generic, NamedTuple, TypeVar
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord
 from schemas.records import TelemetryFrame
+from schemas.sample import TELEMETRY_ROW
 
 Partition = tuple[str, int]
 """A Kafka (topic, partition) pair."""
@@ -21,7 +22,11 @@ T = TypeVar("T")
 
 
 class TelemetryRow(NamedTuple):
-    """One row of the ``telemetry`` table (every column but ``stored_at``), in COPY order."""
+    """One row of the ``telemetry`` table (every column but ``stored_at``), in COPY order.
+
+    Written out for static typing; the unit tests check it against
+    :data:`schemas.sample.TELEMETRY_ROW` (a ``text[]`` column holds a list).
+    """
 
     vin: str
     boot_id: str
@@ -41,27 +46,10 @@ class TelemetryRow(NamedTuple):
     longitude_deg: float | None
 
 
-COLUMNS: tuple[str, ...] = TelemetryRow._fields
-"""Column names of :class:`TelemetryRow`, in order."""
+COLUMNS: tuple[str, ...] = tuple(c.name for c in TELEMETRY_ROW)
+"""Column names of :class:`TelemetryRow`, in order (from :data:`schemas.sample.TELEMETRY_ROW`)."""
 
-PG_TYPES: tuple[str, ...] = (
-    "text",
-    "text",
-    "int8",
-    "int4",
-    "timestamptz",
-    "timestamptz",
-    "int8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "int8",
-    "text[]",
-    "float8",
-    "float8",
-)
+PG_TYPES: tuple[str, ...] = tuple(c.type.pg_copy for c in TELEMETRY_ROW)
 """PostgreSQL types of :data:`COLUMNS` for a binary COPY."""
 
 
@@ -190,10 +178,3 @@ def seek_plan(assigned: Iterable[Partition], stored: Mapping[Partition, int]) ->
         seek={p: stored[p] for p in ordered if p in stored},
         from_beginning=tuple(p for p in ordered if p not in stored),
     )
-
-
-def backoff_s(attempt: int, *, base_s: float, max_s: float) -> float:
-    """Exponential backoff: ``base_s`` doubled per attempt (0-based), capped at ``max_s``."""
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    return float(min(max_s, base_s * 2 ** min(attempt, 32)))

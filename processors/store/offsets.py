@@ -23,8 +23,8 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from kernel.errors import InfrastructureError
+from kernel.retry import Backoff, Stopped, retry_until_stopped
 from processors.store.logic import Partition, seek_plan
-from processors.store.retry import Stopped, retry_until_stopped
 
 log = logging.getLogger("journeygate.store")
 
@@ -39,6 +39,7 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
     changes on every revocation: a batch polled under an older generation must be dropped, as
     its partitions may belong to another writer now, and the partitions still assigned must be
     positioned again (:meth:`position`), since polling moved them past the dropped records.
+    ``backoff`` makes the delays of each retried read of the stored offsets.
     """
 
     def __init__(
@@ -48,12 +49,14 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
         *,
         batch_lock: asyncio.Lock,
         stop: asyncio.Event,
+        backoff: Callable[[], Backoff],
         on_db_retry: Callable[[], None] = lambda: None,
     ) -> None:
         self._consumer = consumer
         self._load = load_offsets
         self._lock = batch_lock
         self._stop = stop
+        self._backoff = backoff
         self._on_db_retry = on_db_retry
         self.failure: BaseException | None = None
         self.generation = 0
@@ -100,7 +103,9 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
             retriable=(psycopg.OperationalError, InfrastructureError),
             stop=self._stop,
             what="reading stored offsets",
+            backoff=self._backoff(),
             on_retry=self._on_db_retry,
+            logger=log,
         )
         plan = seek_plan(((tp.topic, tp.partition) for tp in assigned), stored)
         for (topic, partition), next_offset in plan.seek.items():

@@ -33,6 +33,7 @@ from kernel.kafka import (
     make_producer,
     start_client,
 )
+from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.store.copybatch import batch_copy
 from processors.store.copybin import CopyRows, frame_copy
@@ -41,12 +42,19 @@ from processors.store.deadletters import send_dead_letters
 from processors.store.logic import Partition, decode_batch_in_bulk
 from processors.store.metrics import StoreMetrics
 from processors.store.offsets import OffsetListener
-from processors.store.retry import Stopped, retry_until_stopped
 
 log = logging.getLogger("journeygate.store")
 
 GROUP = "journeygate-store"
 _DB_FAILURES = (psycopg.OperationalError, InfrastructureError)
+# Database writes, offset reads and dead-letter sends are retried after 0.1 s, doubling up to 10 s.
+RETRY_BASE_S = 0.1
+RETRY_MAX_S = 10.0
+
+
+def retry_backoff() -> Backoff:
+    """The delays of one retried operation of the store."""
+    return Backoff(RETRY_BASE_S, RETRY_MAX_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,7 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
         lambda names: load_offsets(settings.database_url, group, names),
         batch_lock=lock,
         stop=stop,
+        backoff=retry_backoff,
         on_db_retry=metrics.db_retry,
     )
     consumer.subscribe([topics.frames], listener=listener)
@@ -147,7 +156,9 @@ class _Loop:
                 retriable=(KafkaError,),
                 stop=stop,
                 what="sending dead letters",
+                backoff=retry_backoff(),
                 on_retry=self.metrics.dlq_retry,
+                logger=log,
             )
             for rej in batch.rejected:
                 self.metrics.dead_lettered(rej.reason)
@@ -158,7 +169,9 @@ class _Loop:
             retriable=_DB_FAILURES,
             stop=stop,
             what="writing a batch to PostgreSQL",
+            backoff=retry_backoff(),
             on_retry=self.metrics.db_retry,
+            logger=log,
         )
         self.metrics.batch_committed(
             rows=result.rows, inserted=result.inserted, seconds=time.perf_counter() - started

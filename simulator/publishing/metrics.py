@@ -1,4 +1,4 @@
-"""Prometheus metrics of the simulator (served when the process exposes a metrics endpoint)."""
+"""Prometheus metrics of the simulator, in the simulator's own registry (see kernel.metrics)."""
 
 from __future__ import annotations
 

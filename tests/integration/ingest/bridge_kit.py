@@ -12,9 +12,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from paho.mqtt.client import Client, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
-from prometheus_client import REGISTRY
 
+from ingest import metrics as bridge_metrics
 from ingest.runner import run_bridge
+from kernel.metrics import registry
 from kernel.mqtt import parse_mqtt_url
 from kernel.settings import Settings
 
@@ -91,7 +92,7 @@ async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 15
 
 
 def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    return registry(bridge_metrics.STAGE).get_sample_value(name, labels) or 0.0
 
 
 def subscribed() -> bool:

@@ -169,6 +169,9 @@ def test_the_bridge_command_runs_as_its_own_process_and_stops_cleanly_on_sigterm
             assert proc.poll() is None, proc.communicate()[1].decode()
             assert time.monotonic() < deadline, "the bridge process did not subscribe"
             time.sleep(0.05)
+        served = _scrape(metrics_port).decode()
+        others = ("journeygate_simulator_", "journeygate_normalize_", "journeygate_store_")
+        assert not [line for line in served.splitlines() if line.startswith(others)]
         car = vin(5)
         sent = [(topic_for(settings, car), f"m{n}".encode()) for n in range(100)]
         raw = Topics.from_settings(settings).raw

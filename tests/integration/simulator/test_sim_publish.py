@@ -19,14 +19,15 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from journeygate.embedded.procs import free_port
 from kernel.errors import InfrastructureError
+from kernel.metrics import registry
 from kernel.mqtt import parse_mqtt_url
 from kernel.settings import Settings
 from simulator.cli import register
+from simulator.publishing import metrics as sim_metrics
 from simulator.publishing.publisher import Publisher
 from simulator.publishing.registry import register_fleet
 from simulator.runner import plan_for, run_simulation, topic_for
@@ -80,14 +81,14 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
 
 
 def published_metric(kind: str) -> float:
-    value = REGISTRY.get_sample_value(
+    value = registry(sim_metrics.STAGE).get_sample_value(
         "journeygate_simulator_messages_published_total", {"kind": kind}
     )
     return value or 0.0
 
 
 def fault_metric(fault: str) -> float:
-    value = REGISTRY.get_sample_value(
+    value = registry(sim_metrics.STAGE).get_sample_value(
         "journeygate_simulator_faults_injected_total", {"fault": fault}
     )
     return value or 0.0

@@ -1,4 +1,4 @@
-"""Routing decisions of the bridge: topic parsing, dead-letter records, URL parsing, backoff."""
+"""Routing decisions of the bridge: topic parsing, dead-letter records, URL parsing."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.logic import (
-    REASON_BAD_TOPIC,
-    REASON_OVERSIZE,
     Inbound,
     RouteConfig,
-    backoff_s,
     parse_topic,
     route,
     subscription_filter,
 )
 from kernel import headers as h
+from kernel.deadletters import Reason
 from kernel.errors import ConfigError, DataError
 from kernel.kafka import Topics, header
 from kernel.mqtt import parse_mqtt_url
@@ -77,7 +75,7 @@ def test_a_malformed_topic_is_a_bad_topic(root: str, vin: str, data: st.DataObje
     )
     with pytest.raises(DataError) as caught:
         parse_topic(root, topic)
-    assert caught.value.reason == REASON_BAD_TOPIC
+    assert caught.value.reason == Reason.BAD_TOPIC
 
 
 def test_the_subscription_filter_uses_a_shared_group_when_given() -> None:
@@ -103,7 +101,7 @@ def test_a_payload_at_the_limit_is_forwarded_and_one_byte_more_is_oversize() -> 
     topic = f"vehicles/{VIN}/telemetry"
     assert route(inbound(topic, b"x" * 64), CFG).topic == TOPICS.raw
     out = route(inbound(topic, b"y" * 65), CFG)
-    assert (out.topic, out.key, out.reason) == (TOPICS.dlq, VIN.encode(), REASON_OVERSIZE)
+    assert (out.topic, out.key, out.reason) == (TOPICS.dlq, VIN.encode(), Reason.OVERSIZE)
     assert out.value == b"y" * 64
     assert header(out.headers, h.HEADER_DLQ_REASON) == b"oversize"
     detail = header(out.headers, h.HEADER_DLQ_DETAIL)
@@ -144,13 +142,3 @@ def test_mqtt_urls_give_host_port_and_credentials_without_showing_the_password()
     assert parse_mqtt_url("mqtts://h").port == 8883 and parse_mqtt_url("mqtts://h").tls
     with pytest.raises(ConfigError):
         parse_mqtt_url("mqtt://h:99999")
-
-
-@given(attempt=st.integers(0, 10_000), cap=st.floats(0.01, 600), rand=st.floats(0, 1))
-def test_backoff_doubles_up_to_the_cap_with_bounded_jitter(
-    attempt: int, cap: float, rand: float
-) -> None:
-    full = min(cap, 0.5 * 2.0 ** min(attempt, 32))
-    delay = backoff_s(attempt, cap, rand)
-    assert full / 2 <= delay <= full <= cap
-    assert backoff_s(attempt + 1, cap, 1.0) >= backoff_s(attempt, cap, 1.0)

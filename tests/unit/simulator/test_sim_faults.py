@@ -19,6 +19,7 @@ from sim_kit import CATALOG, MIX, NOW, fleet_data, plan
 
 from ingest.logic import parse_topic
 from kernel.errors import DataError
+from kernel.vin import is_valid
 from processors.normalize.validate import Accepted, RawRecord, Rules, validate
 from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan
 from simulator.publishing.malformed import malformed_messages
@@ -33,7 +34,6 @@ from simulator.scenario.kinds import (
 from simulator.truth.record import message_line
 from simulator.world.fleet import generate_fleet
 from simulator.world.usage import DAY_MS, to_ms
-from simulator.world.vin import is_valid
 
 SCHEMA = json.loads(
     (Path(__file__).parents[3] / "schemas" / "telemetry-v1.schema.json").read_text()

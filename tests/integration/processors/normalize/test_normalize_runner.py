@@ -24,12 +24,13 @@ from normalize_kit import (
     register,
     running_normalizer,
 )
-from prometheus_client import REGISTRY
 from psycopg import sql
 
 from kernel.errors import InfrastructureError
 from kernel.kafka import Topics, header
+from kernel.metrics import registry
 from kernel.settings import Settings
+from processors.normalize import metrics as normalize_metrics
 from processors.normalize.runner import run_normalizer
 from schemas.codec import FrameCodec
 from schemas.records import Sample, TelemetryFrame
@@ -60,7 +61,10 @@ def raw(vin: str, value: bytes, **kw: Any) -> tuple[bytes, bytes, list[tuple[str
 
 
 def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(f"journeygate_normalize_{name}", labels) or 0.0
+    value = registry(normalize_metrics.STAGE).get_sample_value(
+        f"journeygate_normalize_{name}", labels
+    )
+    return value or 0.0
 
 
 def expected_frame(sent: Sent) -> TelemetryFrame:

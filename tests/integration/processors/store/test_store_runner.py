@@ -16,12 +16,13 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from prometheus_client import REGISTRY
 
 from kernel import headers as h
 from kernel.errors import InfrastructureError
 from kernel.kafka import Topics, make_producer
+from kernel.metrics import registry
 from kernel.settings import Settings
+from processors.store.metrics import STAGE
 from processors.store.runner import GROUP, StoreOptions, run_store, run_store_with
 from schemas.codec import FrameCodec
 from schemas.records import Sample, TelemetryFrame
@@ -228,7 +229,8 @@ async def running_store(settings: Settings, **options: Any) -> AsyncIterator[asy
 
 
 def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(f"journeygate_store_{name}", labels or None) or 0.0
+    value = registry(STAGE).get_sample_value(f"journeygate_store_{name}", labels or None)
+    return value or 0.0
 
 
 def test_frames_become_exactly_the_right_rows(settings: Settings) -> None:

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from journeygate.bench.payloads import SERIALS, Fleet, fleet_vin, frame, message, raw_headers
+from kernel.vin import is_valid
 from processors.normalize.validate import Accepted, RawRecord, Rules, validate
-from simulator.world.vin import is_valid
 
 INGEST_MS = 1_800_000_000_000
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import normalize_payloads as p
 
-from processors.normalize.reasons import Reason
+from kernel.deadletters import REASONS, Reason
+from processors.normalize.reasons import CHECK_ORDER
 from processors.normalize.validate import Accepted, Rules, validate
 from processors.normalize.vss import SIGNALS
 
@@ -38,6 +39,8 @@ def test_signal_table_lists_every_signal_with_its_field_and_unit() -> None:
 
 
 def test_every_reason_is_documented_for_its_stage() -> None:
-    for reason in Reason:
+    for reason in CHECK_ORDER:
         assert f"| `{reason.value}` | normalize |" in DOC, reason
     assert "| `bad_topic` | bridge |" in DOC and "| `oversize` | bridge |" in DOC
+    for reason in Reason:  # every stage's (the whole table: tests/unit/kernel/test_deadletters.py)
+        assert f"| `{reason.value}` | {', '.join(REASONS[reason].stages)} |" in DOC, reason

@@ -6,6 +6,7 @@ import normalize_payloads as p
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kernel.deadletters import Reason
 from processors.normalize.dedupe import DedupeWindow
 from processors.normalize.logic import (
     DeadLetterOut,
@@ -16,7 +17,6 @@ from processors.normalize.logic import (
     unknown_vin_ingest_times,
     validate_batch,
 )
-from processors.normalize.reasons import Reason
 from processors.normalize.validate import Accepted, RawRecord, Rules
 from schemas.codec import FrameCodec
 

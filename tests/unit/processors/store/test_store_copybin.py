@@ -13,6 +13,7 @@ from processors.store.copybin import SIGNATURE, TRAILER, CopyRows, frame_copy, r
 from processors.store.logic import frame_rows
 from schemas.codec import CodecError, FrameCodec
 from schemas.records import Sample, TelemetryFrame
+from schemas.sample import SIGNAL_FIELDS
 
 CODEC = FrameCodec()
 moments = st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999).map(
@@ -116,7 +117,7 @@ def test_malformed_frames_are_codec_errors(data: bytes, why: str) -> None:
 
 @pytest.mark.parametrize("ingest_ms", [253_402_300_800_000, -62_135_596_800_001, 2**62])
 def test_times_outside_years_1_to_9999_are_codec_errors(ingest_ms: int) -> None:
-    data = CODEC.encode_values("V", "b", 1, ingest_ms, "x", [(0, 0, *[None] * 10)])
+    data = CODEC.encode_values("V", "b", 1, ingest_ms, "x", [(0, 0, *[None] * len(SIGNAL_FIELDS))])
     with pytest.raises(CodecError, match="outside years"):
         frame_copy(data)
 

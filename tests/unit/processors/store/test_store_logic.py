@@ -16,7 +16,6 @@ from processors.store.logic import (
     COLUMNS,
     PG_TYPES,
     TelemetryRow,
-    backoff_s,
     decode_batch,
     decode_batch_in_bulk,
     frame_rows,
@@ -253,12 +252,3 @@ def test_seek_plan_uses_stored_offsets_else_the_beginning(
     for partition, offset in plan.seek.items():
         assert offset == stored[partition]
     assert all(p not in stored for p in plan.from_beginning)
-
-
-@given(st.integers(0, 200))
-def test_backoff_doubles_and_is_capped(attempt: int) -> None:
-    delay = backoff_s(attempt, base_s=0.1, max_s=10.0)
-    assert 0.1 <= delay <= 10.0
-    assert backoff_s(attempt + 1, base_s=0.1, max_s=10.0) >= delay
-    if attempt < 6:
-        assert delay == 0.1 * 2**attempt

@@ -1,0 +1,108 @@
+"""Retrying infrastructure failures: exponential backoff, interruptible waits, a retry loop.
+
+Every stage retries the same way: the delay doubles from a base per failed attempt up to a cap,
+optionally with "equal jitter" (half fixed, half random), and every wait ends as soon as the
+stage's stop event is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from kernel.errors import InfrastructureError
+
+T = TypeVar("T")
+
+log = logging.getLogger("journeygate")
+
+# 2**32 times any base exceeds every cap; the exponent is bounded so the float cannot overflow.
+_MAX_DOUBLINGS = 32
+
+
+class Stopped(Exception):
+    """The stop event was set while an operation was waiting to be retried."""
+
+
+def backoff_s(attempt: int, *, base_s: float, max_s: float, jitter: float | None = None) -> float:
+    """Delay before retry ``attempt`` (0-based): ``base_s`` doubled per attempt, capped at
+    ``max_s``. With ``jitter`` (a number in [0, 1]) the delay is "equal jitter": half of it
+    fixed, the other half scaled by ``jitter``."""
+    if attempt < 0:
+        raise ValueError("attempt must be >= 0")
+    full = float(min(max_s, base_s * 2.0 ** min(attempt, _MAX_DOUBLINGS)))
+    if jitter is None:
+        return full
+    return full / 2 + full / 2 * jitter
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Successive backoff delays; ``jitter`` draws a number in [0, 1] per delay (e.g.
+    ``random.random``), None for none."""
+
+    base_s: float
+    max_s: float
+    jitter: Callable[[], float] | None = None
+    attempt: int = 0
+
+    def next_s(self) -> float:
+        """The delay before the next retry; each call counts one more failed attempt."""
+        rand = self.jitter() if self.jitter is not None else None
+        delay = backoff_s(self.attempt, base_s=self.base_s, max_s=self.max_s, jitter=rand)
+        self.attempt += 1
+        return delay
+
+    def reset(self) -> None:
+        """Start again from ``base_s`` (after a success)."""
+        self.attempt = 0
+
+
+async def pause(delay_s: float, stop: asyncio.Event) -> bool:
+    """Sleep ``delay_s``, returning early when ``stop`` is set; True if it is set."""
+    if stop.is_set():
+        return True
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay_s)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def wait_or_stop(delay_s: float, stop: asyncio.Event) -> None:
+    """Sleep ``delay_s``; raise :class:`Stopped` as soon as ``stop`` is set."""
+    if await pause(delay_s, stop):
+        raise Stopped
+
+
+async def retry_until_stopped(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    retriable: tuple[type[BaseException], ...],
+    stop: asyncio.Event,
+    what: str,
+    backoff: Backoff,
+    on_retry: Callable[[], None] = lambda: None,
+    logger: logging.Logger = log,
+) -> T:
+    """Run ``operation`` until it succeeds, waiting ``backoff.next_s()`` after each ``retriable``
+    failure (``backoff`` counts failures across calls until its owner resets it).
+
+    Any other exception, or an :class:`InfrastructureError` that is not ``retriable``,
+    propagates. Raises :class:`Stopped` if ``stop`` is set while waiting.
+    """
+    while True:
+        try:
+            return await operation()
+        except retriable as exc:
+            if isinstance(exc, InfrastructureError) and not exc.retriable:
+                raise
+            delay_s = backoff.next_s()
+            logger.warning(
+                "%s failed (%s: %s); retrying in %.1f s", what, type(exc).__name__, exc, delay_s
+            )
+            on_retry()
+            await wait_or_stop(delay_s, stop)
