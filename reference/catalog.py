@@ -1,96 +1,94 @@
-"""Reference data for the simulator, loaded from ``simulator/data/models.toml``.
+"""The reference-data catalog: one typed, validated view of ``reference/data/*.toml``.
 
-The file names its sources beside each figure; this module only checks and types it.
+The simulated world is built from it and the signals processors predict from it:
+
+- ``models.toml``: vehicle models, how often the simulated world raises each code, scheduled
+  service (intervals and price range), warranty terms;
+- ``codes.toml``: diagnostic trouble codes with description, repair, cost range, severity,
+  paying coverage and the powertrains that raise them (one place for a code's cost);
+- ``wear.toml``: wear items with their life and price;
+- ``depreciation.toml``: value curves by body and powertrain (see :mod:`reference.depreciation`);
+- ``markets.toml``: each market's currency and price level.
+
+Every file is versioned and names its sources beside each figure; prices are in US dollars
+(``currency = "USD"``) and :meth:`Catalog.market` converts them. A bad file stops the load with
+one :class:`~kernel.errors.ConfigError` line naming the file, the entry and the field.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TypeVar
 
 from kernel.errors import ConfigError
+from reference.codes import SEVERITIES, FaultCode, parse_codes
+from reference.depreciation import Depreciation, parse_depreciation
+from reference.fields import ReferenceDataError, Table
+from reference.markets import Market, parse_markets
+from reference.models import (
+    CodeSpec,
+    Coverage,
+    ModelSpec,
+    ServiceSpec,
+    WarrantySpec,
+    parse_models,
+)
+from reference.money import Money, PriceRange
+from reference.terms import BODIES, COVERAGES, FILE_CURRENCY, KM_PER_MILE, POWERTRAINS
+from reference.wear import WearItem, parse_wear
 
-DEFAULT_PATH = Path(__file__).with_name("data") / "models.toml"
-POWERTRAINS = ("ice", "hybrid", "ev")
-BODIES = ("sedan", "hatchback", "suv", "pickup", "van")
-KM_PER_MILE = 1.609344
+__all__ = [
+    "BODIES",
+    "COVERAGES",
+    "DATA_DIR",
+    "DEFAULT_PATH",
+    "KM_PER_MILE",
+    "POWERTRAINS",
+    "SEVERITIES",
+    "Catalog",
+    "CodeSpec",
+    "Coverage",
+    "Depreciation",
+    "FaultCode",
+    "Market",
+    "ModelSpec",
+    "Money",
+    "PriceRange",
+    "ServiceSpec",
+    "WarrantySpec",
+    "WearItem",
+    "data_files",
+    "default_catalog",
+    "load_catalog",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    """One vehicle model a simulated fleet may contain."""
-
-    brand: str
-    model: str
-    powertrain: str
-    body: str
-    wmis: tuple[str, ...]
-    year_from: int
-    year_to: int | None
-    weight: float
-    msrp_usd: float
-    dtc_factor: float = 1.0
-    fuel_l_per_100km: float = 0.0
-    tank_l: float = 0.0
-    energy_kwh_per_100km: float = 0.0
-    battery_kwh: float = 0.0
-
-    @property
-    def name(self) -> str:
-        """``Brand Model``, the key scenarios use."""
-        return f"{self.brand} {self.model}"
-
-    def offered_in(self, model_year: int) -> bool:
-        return self.year_from <= model_year and (self.year_to is None or model_year <= self.year_to)
-
-
-@dataclass(frozen=True, slots=True)
-class CodeSpec:
-    """A diagnostic trouble code a vehicle may raise, how often, and what repairing it costs."""
-
-    code: str
-    applies_to: tuple[str, ...]
-    per_1000km: float
-    intermittent_share: float
-    repair: str
-    repair_usd: float
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceSpec:
-    """Scheduled service: due at a distance or a number of months, whichever comes first."""
-
-    interval_km: float
-    interval_months: int
-    price_usd: float
-
-
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """One warranty coverage: ``years`` or ``limit_km``, whichever comes first."""
-
-    years: int
-    limit_km: float
-
-
-@dataclass(frozen=True, slots=True)
-class WarrantySpec:
-    basic: Coverage
-    powertrain: Coverage
-    traction_battery: Coverage
+DATA_DIR = Path(__file__).with_name("data")
+DEFAULT_PATH = DATA_DIR / "models.toml"
+_ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
+    """Everything in ``reference/data``; money in ``currency`` (US dollars)."""
+
     models: tuple[ModelSpec, ...]
     codes: tuple[CodeSpec, ...]
     self_clear_days: tuple[int, int]
     weak_battery_share: float
-    service: dict[str, ServiceSpec]
+    service: Mapping[str, ServiceSpec]
     independent_price_factor: float
-    warranty: dict[str, WarrantySpec]
+    warranty: Mapping[str, WarrantySpec]
+    fault_codes: Mapping[str, FaultCode]
+    wear: tuple[WearItem, ...]
+    depreciation: Depreciation
+    markets: Mapping[str, Market]
+    currency: str = FILE_CURRENCY
 
     def warranty_for(self, brand: str) -> WarrantySpec:
         return self.warranty.get(brand, self.warranty["default"])
@@ -98,107 +96,82 @@ class Catalog:
     def model_named(self, name: str) -> ModelSpec | None:
         return next((m for m in self.models if m.name == name), None)
 
+    def fault(self, code: str) -> FaultCode | None:
+        """The catalogued code, or ``None`` for a code we do not price."""
+        return self.fault_codes.get(code)
 
-def load_catalog(path: Path = DEFAULT_PATH) -> Catalog:
-    """Read and check a catalog file; :class:`ConfigError` names the first problem."""
+    def wear_for(self, powertrain: str) -> tuple[WearItem, ...]:
+        return tuple(w for w in self.wear if w.applies_to(powertrain))
+
+    def market(self, code: str) -> Market:
+        """A market by ISO 3166 code (``US``, ``GB``, ``DE``...); ``KeyError`` if unknown."""
+        try:
+            return self.markets[code]
+        except KeyError:
+            known = ", ".join(self.markets)
+            raise KeyError(f"unknown market {code!r} (known: {known})") from None
+
+
+def data_files(directory: Path) -> dict[str, Path]:
+    """The five files of a catalog in ``directory``, as keywords for :func:`load_catalog`."""
+    names = ("models", "codes", "wear", "depreciation", "markets")
+    return {name: directory / f"{name}.toml" for name in names}
+
+
+def load_catalog(
+    models: Path = DEFAULT_PATH,
+    *,
+    codes: Path = DATA_DIR / "codes.toml",
+    wear: Path = DATA_DIR / "wear.toml",
+    depreciation: Path = DATA_DIR / "depreciation.toml",
+    markets: Path = DATA_DIR / "markets.toml",
+) -> Catalog:
+    """Read and check every file; :class:`ConfigError` names the file, entry and field."""
+    faults = _load(codes, parse_codes)
+    shown_codes = _shown(codes)
+    sim = _load(models, lambda top: parse_models(top, faults, shown_codes))
+    return Catalog(
+        models=sim.models,
+        codes=sim.codes,
+        self_clear_days=sim.self_clear_days,
+        weak_battery_share=sim.weak_battery_share,
+        service=sim.service,
+        independent_price_factor=sim.independent_price_factor,
+        warranty=sim.warranty,
+        fault_codes=MappingProxyType(faults),
+        wear=_load(wear, parse_wear),
+        depreciation=_load(depreciation, parse_depreciation),
+        markets=MappingProxyType(_load(markets, parse_markets)),
+    )
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The shipped catalog, read once per process."""
+    return load_catalog()
+
+
+def _load(path: Path, parse: Callable[[Table], T]) -> T:
+    shown = _shown(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read simulator catalog {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read reference data {shown}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_one_line(f"invalid reference data {shown}: {exc}")) from None
     try:
-        return parse_catalog(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid simulator catalog {path}: {exc!r}") from None
+        return parse(Table(data))
+    except ReferenceDataError as exc:
+        raise ConfigError(_one_line(f"invalid reference data {shown}: {exc}")) from None
 
 
-def parse_catalog(data: dict[str, Any]) -> Catalog:
-    """Build a :class:`Catalog` from parsed TOML; raises KeyError/TypeError/ValueError."""
-    models = tuple(_model(m) for m in data["models"])
-    if not models:
-        raise ValueError("no models")
-    diagnostics = data["diagnostics"]
-    codes = tuple(_code(c) for c in diagnostics["codes"])
-    lo, hi = (int(d) for d in diagnostics["self_clear_days"])
-    if not codes or not 1 <= lo <= hi:
-        raise ValueError("diagnostics: need codes and 1 <= self_clear_days[0] <= [1]")
-    service = data["service"]
-    schedules = {p: _service(service[p]) for p in POWERTRAINS}
-    warranty = {brand: _warranty(terms) for brand, terms in data["warranty"].items()}
-    if "default" not in warranty:
-        raise ValueError("warranty: no default terms")
-    return Catalog(
-        models=models,
-        codes=codes,
-        self_clear_days=(lo, hi),
-        weak_battery_share=_probability(data["vehicle"]["weak_battery_share"]),
-        service=schedules,
-        independent_price_factor=float(service["independent_price_factor"]),
-        warranty=warranty,
-    )
+def _shown(path: Path) -> str:
+    """``reference/data/codes.toml`` for the shipped files, the path as given otherwise."""
+    try:
+        return path.resolve().relative_to(_ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
-def _model(m: dict[str, Any]) -> ModelSpec:
-    spec = ModelSpec(
-        brand=str(m["brand"]),
-        model=str(m["model"]),
-        powertrain=str(m["powertrain"]),
-        body=str(m["body"]),
-        wmis=tuple(str(w) for w in m["wmi"]),
-        year_from=int(m["year_from"]),
-        year_to=int(m["year_to"]) if "year_to" in m else None,
-        weight=float(m["weight"]),
-        msrp_usd=float(m["msrp_usd"]),
-        dtc_factor=float(m.get("dtc_factor", 1.0)),
-        fuel_l_per_100km=float(m.get("fuel_l_per_100km", 0.0)),
-        tank_l=float(m.get("tank_l", 0.0)),
-        energy_kwh_per_100km=float(m.get("energy_kwh_per_100km", 0.0)),
-        battery_kwh=float(m.get("battery_kwh", 0.0)),
-    )
-    name = spec.name
-    if spec.powertrain not in POWERTRAINS or spec.body not in BODIES:
-        raise ValueError(f"{name}: powertrain must be one of {POWERTRAINS}, body of {BODIES}")
-    if not spec.wmis or any(len(w) != 3 for w in spec.wmis) or spec.weight <= 0:
-        raise ValueError(f"{name}: needs 3-character WMIs and a positive weight")
-    if spec.msrp_usd <= 0 or spec.dtc_factor < 0:
-        raise ValueError(f"{name}: needs a positive msrp_usd and dtc_factor >= 0")
-    if spec.powertrain == "ev" and (spec.battery_kwh <= 0 or spec.energy_kwh_per_100km <= 0):
-        raise ValueError(f"{name}: an ev needs battery_kwh and energy_kwh_per_100km")
-    if spec.powertrain != "ev" and (spec.tank_l <= 0 or spec.fuel_l_per_100km <= 0):
-        raise ValueError(f"{name}: needs tank_l and fuel_l_per_100km")
-    return spec
-
-
-def _code(c: dict[str, Any]) -> CodeSpec:
-    spec = CodeSpec(
-        code=str(c["code"]),
-        applies_to=tuple(str(p) for p in c["applies_to"]),
-        per_1000km=float(c["per_1000km"]),
-        intermittent_share=_probability(c["intermittent_share"]),
-        repair=str(c["repair"]),
-        repair_usd=float(c["repair_usd"]),
-    )
-    if not set(spec.applies_to) <= set(POWERTRAINS) or spec.per_1000km < 0:
-        raise ValueError(f"code {spec.code}: applies_to must name powertrains, rate >= 0")
-    return spec
-
-
-def _service(s: dict[str, Any]) -> ServiceSpec:
-    spec = ServiceSpec(float(s["interval_km"]), int(s["interval_months"]), float(s["price_usd"]))
-    if spec.interval_km <= 0 or spec.interval_months <= 0 or spec.price_usd < 0:
-        raise ValueError("service: intervals must be positive")
-    return spec
-
-
-def _warranty(terms: dict[str, Any]) -> WarrantySpec:
-    def coverage(name: str) -> Coverage:
-        years, miles = terms[name]
-        return Coverage(int(years), float(miles) * KM_PER_MILE)
-
-    return WarrantySpec(coverage("basic"), coverage("powertrain"), coverage("traction_battery"))
-
-
-def _probability(value: Any) -> float:
-    p = float(value)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"probability {p} outside [0, 1]")
-    return p
+def _one_line(message: str) -> str:
+    return " ".join(message.split())

@@ -1,6 +1,7 @@
 """Diagnostic trouble codes as a process driven by distance (pure).
 
-Each code the vehicle's powertrain can raise has a rate per 1,000 km (catalog), scaled by the
+Each code the vehicle's powertrain can raise (catalog: ``codes.toml``) has a rate per 1,000 km
+(catalog: ``models.toml`` ``[diagnostics]``), scaled by the
 model's factor and the scenario's. On a driving day a code that is not active is raised with
 probability ``1 - exp(-rate * km / 1000)``. An intermittent code clears itself after some days;
 the others stay active until a service repairs them.
@@ -25,7 +26,7 @@ class CodeProcess:
     """The codes one vehicle may raise, at its rates."""
 
     def __init__(self, catalog: Catalog, spec: ModelSpec, diagnostics: DiagnosticsSection) -> None:
-        self.codes = tuple(c for c in catalog.codes if spec.powertrain in c.applies_to)
+        self.codes = tuple(c for c in catalog.codes if c.fault.raised_by(spec.powertrain))
         self.by_code = {c.code: c for c in self.codes}
         model_factor = diagnostics.model_factors.get(spec.name, spec.dtc_factor)
         self.factor = model_factor * diagnostics.rate_factor
@@ -55,9 +56,16 @@ class CodeProcess:
             else:
                 active[code.code] = None
                 persistence = UNTIL_SERVICE
+            fault = code.fault
             raised.append(
                 DtcRaised(
-                    vin, ts_ms, odometer_m, code.code, persistence, code.repair, code.repair_usd
+                    vin,
+                    ts_ms,
+                    odometer_m,
+                    code.code,
+                    persistence,
+                    fault.repair,
+                    fault.cost.expected,
                 )
             )
         return raised

@@ -85,8 +85,10 @@ class ServicePlanner:
         """Service on ``day``: repairs ``repairs`` and starts the next cycle."""
         where = self.where()
         factor = 1.0 if where == "dealer" else self.independent_factor
-        repaired = [BillItem(c.repair, c.repair_usd * factor, c.code) for c in repairs]
-        items = (BillItem(SCHEDULED_ITEM, self.schedule.price_usd * factor), *repaired)
+        repaired = [
+            BillItem(c.fault.repair, c.fault.cost.expected * factor, c.code) for c in repairs
+        ]
+        items = (BillItem(SCHEDULED_ITEM, self.schedule.price.expected * factor), *repaired)
         event = ServiceVisit(
             vin=self.vehicle.vin,
             ts_ms=service_ms(day),
