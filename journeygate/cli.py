@@ -144,10 +144,12 @@ def _register_optional() -> None:
     """Commands that live beside their package (simulator, demo, bench)."""
     from journeygate.bench.cli import register as register_bench
     from journeygate.demo import register as register_demo
+    from journeygate.registry_cli import register as register_registry
     from simulator.cli import register as register_simulator
 
     register_simulator(app)
     register_demo(app)
+    register_registry(app)
     register_bench(app)
 
 

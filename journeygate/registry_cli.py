@@ -1,0 +1,93 @@
+"""``journeygate registry import|export``: the vehicle registry as a CSV or JSON-lines file.
+
+Exit status of ``import``: 0 when every row was accepted, 1 when any row was rejected (the
+accepted rows are still written, in one transaction), 2 for a bad option or an unreadable file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kernel.cliopts import DatabaseUrl, fail, settings_from
+
+registry_app = typer.Typer(help="Import or export the vehicle registry.", no_args_is_help=True)
+EXIT_REJECTED = 1
+_JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="csv or jsonl (default: from the file name; csv for standard output)"
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")
+
+
+def _json_lines(fmt: str | None, path: Path | None) -> bool:
+    if fmt is None:
+        return path is not None and path.suffix.lower() in _JSON_SUFFIXES
+    if fmt not in ("csv", "jsonl"):
+        raise fail(f"--format {fmt!r}: use csv or jsonl")
+    return fmt == "jsonl"
+
+
+@registry_app.command("import")
+def import_registry(
+    file: Annotated[Path, typer.Argument(help="Registry file (CSV with a header, or JSON lines)")],
+    fmt: Format = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Upsert the vehicles of FILE; report each rejected row with its line number and reason."""
+    from database.registry_file import RejectedRow, VehicleRecord, parse_registry
+    from database.vehicles import upsert_vehicles
+
+    json_lines = _json_lines(fmt, file)
+    settings = settings_from(database_url=database_url)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {file}: {exc}") from None
+    accepted: list[VehicleRecord] = []
+    rejected: list[RejectedRow] = []
+    for item in parse_registry(text, json_lines=json_lines):
+        if isinstance(item, RejectedRow):
+            rejected.append(item)
+        else:
+            accepted.append(item)
+    for rej in rejected:
+        typer.echo(f"{file}:{rej.line}: rejected: {rej.reason}", err=True)
+    written = upsert_vehicles(settings.database_url, accepted, source=f"import:{file.name}")
+    typer.echo(f"{written} vehicles upserted, {len(rejected)} rows rejected")
+    if rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@registry_app.command("export")
+def export_registry(
+    file: Annotated[
+        Path | None, typer.Argument(help="Write here (default: standard output)")
+    ] = None,
+    fmt: Format = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Write every registered vehicle, with the consent in force, in the import format."""
+    from database.registry_file import format_registry
+    from database.vehicles import read_vehicles
+
+    json_lines = _json_lines(fmt, file)
+    settings = settings_from(database_url=database_url)
+    text = format_registry(read_vehicles(settings.database_url), json_lines=json_lines)
+    if file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {file}: {exc}") from None
