@@ -16,7 +16,6 @@ from kernel.vin import VIN_ALPHABET, check_digit
 _YEAR_CODES = "ABCDEFGHJKLMNPRSTVWXY123456789"
 
 
-
 def year_code(model_year: int) -> str:
     """The position-10 model-year code (1980-based 30-year cycle)."""
     if model_year < 1980:
