@@ -111,16 +111,17 @@ def whole_run(probes: Sequence[Probe], total: int) -> Run:
     probe, if the work stalled short of ``total``): for work that has no steady part, such as
     a pipeline whose first stage drains its input ahead of the others.
 
-    Work that finished between two probes leaves no such interval; it is then measured from the
-    part's first probe (its start), which counts the start-up too but never fails a run that did
-    its work. Only a run in which no work was seen at all raises :class:`NotEnoughProgress`.
+    Work that finished between two probes leaves no such interval, and work too quick for a CPU
+    clock tick leaves no CPU time in it; it is then measured from the part's first probe (its
+    start), which counts the start-up too but never fails a run that did its work. Only a run
+    in which no work was seen at all raises :class:`NotEnoughProgress`.
     """
     first = next((p for p in probes if p.done > 0), None)
     last = next((p for p in probes if p.done >= total), probes[-1] if probes else None)
     if first is None or last is None:
         reached = probes[-1].done if probes else 0
         raise NotEnoughProgress(f"reached {reached} of {total}")
-    if last.wall_s <= first.wall_s or last.done <= first.done:
+    if last.wall_s <= first.wall_s or last.done <= first.done or last.cpu_s <= first.cpu_s:
         first = probes[0]
     if last.wall_s <= first.wall_s or last.done <= first.done:
         raise NotEnoughProgress(f"no probe before the first finished work (reached {last.done})")

@@ -111,6 +111,14 @@ def test_work_finished_between_two_probes_is_measured_from_the_start_of_the_part
     assert active_run(probes, 8000) == Run(8000, 0.4, 0.3)
 
 
+def test_a_window_without_a_cpu_tick_is_widened_to_the_start_of_the_part() -> None:
+    """CPU time of another process advances in 10 ms ticks: a short window may show none."""
+    probes = probes_of([(0.0, 0, 0.0), (0.2, 10, 0.05), (0.4, 100, 0.05), (0.6, 100, 0.05)])
+    run = whole_run(probes, 100)
+    assert run == Run(100, 0.4, 0.05)
+    assert math.isfinite(run.per_cpu_s)
+
+
 def test_a_single_probe_that_saw_everything_is_still_an_error() -> None:
     with pytest.raises(NotEnoughProgress):
         whole_run(probes_of([(0.4, 8000, 0.3)]), 8000)
