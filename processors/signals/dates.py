@@ -1,0 +1,58 @@
+"""Calendar arithmetic and time conversions shared by the signals math.
+
+Contract terms are in calendar years and months from a date (warranty from delivery, service from
+the last visit, finance from the contract start), while telemetry time is UTC epoch milliseconds.
+These helpers keep both in one convention: dates are calendar dates, instants are UTC-aware
+datetimes, and a date stands for its midnight UTC when it becomes an instant.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime, timedelta
+
+MS_PER_DAY = 86_400_000
+MS_PER_HOUR = 3_600_000
+
+
+def add_months(start: date, months: int) -> date:
+    """``start`` plus calendar months; a day that does not exist becomes the month's last day."""
+    index = start.year * 12 + (start.month - 1) + months
+    year, month0 = divmod(index, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(start.day, last))
+
+
+def add_years(start: date, years: int) -> date:
+    """``start`` plus calendar years (29 February becomes 28 February in a common year)."""
+    return add_months(start, 12 * years)
+
+
+def midnight_utc(day: date) -> datetime:
+    """The instant a calendar date begins, in UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def ms_to_datetime(ts_ms: int) -> datetime:
+    """UTC-aware datetime of epoch milliseconds."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(ts_ms))
+
+
+def datetime_to_ms(instant: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (a naive one is refused: its zone is unknown)."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: time must be UTC-aware")
+    return int((instant - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1))
+
+
+def days_between(start: datetime, end: datetime) -> float:
+    """Signed days from ``start`` to ``end``."""
+    return (end - start) / timedelta(days=1)
+
+
+def plus_days(instant: datetime, days: float) -> datetime:
+    """``instant`` plus (possibly fractional, possibly infinite) days, clamped to what a datetime
+    can hold (an infinite forecast becomes the far future, never an error)."""
+    latest = days_between(instant, datetime.max.replace(tzinfo=UTC)) - 1.0
+    earliest = days_between(instant, datetime.min.replace(tzinfo=UTC)) + 1.0
+    return instant + timedelta(days=min(max(days, earliest), latest))

@@ -1,0 +1,158 @@
+"""Usage estimate from a vehicle's state: mean km per day, its spread and its uncertainty.
+
+Three sources are pooled, each weighted in days of driving it stands for:
+
+* the recent days (every complete, known day in the ring, idle days at 0 km), weighted with a
+  half-life of ``recent_half_life_days`` so that a change of habits shows within weeks; their
+  weight is the effective number of days ``(sum w)**2 / sum w**2``;
+* the lifetime rate (odometer since delivery when given, plus all tracked distance), weight capped
+  at ``lifetime_weight_days``: it is a long average, but habits change, so it only steers the
+  estimate while recent history is short;
+* a population prior (``mean_km_per_day``, one pseudo-day) so that a single reading still
+  gives a finite, wide estimate.
+
+The day-to-day spread is the sample standard deviation of days resolved by a reading (not spread
+over a gap), shrunk toward ``daily_cv`` x mean with ``sd_dof`` pseudo-observations. When whole
+weeks vary more than daily noise explains (a holiday, a new commute), the spread used for
+forecasting is widened to the week-to-week variance per day, so both the t-day sum and the
+uncertainty of the mean reflect it. The mean's sd is that spread over the total weight in days, so
+it shrinks as consistent history grows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.signals.dates import MS_PER_DAY
+from processors.signals.usage_state import UsageState
+
+_WEEK = 7
+
+
+@dataclass(frozen=True, slots=True)
+class UsageModel:
+    """Population prior, pooling weights (in days of driving each source stands for) and the
+    recency half-life: set from domain knowledge, not fitted to any fleet.
+
+    The default mean sits between UK (~33 km/day, about 7,500 mi a year) and US (~59 km/day,
+    FHWA 13,476 mi a year) figures; pass a market's own. ``daily_cv`` ~ 1 is typical of daily
+    distances that include idle days.
+    """
+
+    mean_km_per_day: float = 45.0
+    weight_days: float = 1.0
+    recent_half_life_days: float = 28.0
+    daily_cv: float = 1.0
+    sd_dof: float = 3.0
+    lifetime_weight_days: float = 7.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEstimate:
+    """Distance per day: mean, spread used for forecasting, sd of the mean; inputs' summary."""
+
+    mean_km_per_day: float
+    sd_km_per_day: float
+    mean_sd_km_per_day: float
+    daily_sd_km: float
+    recent_km_per_day: float  # NaN without a complete known day
+    lifetime_km_per_day: float  # NaN without any tracked or pre-tracking time
+    recent_days: int
+    lifetime_days: float
+    as_of_ts_ms: int | None  # time of the last accepted reading, the forecasts' origin
+    odometer_m: float | None
+
+
+DEFAULT_MODEL = UsageModel()
+
+
+def _week_mean_square(days: npt.NDArray[np.float64]) -> tuple[float, int]:
+    """Between-week mean square (7 x variance of weekly mean km/day) and its degrees of freedom.
+
+    Weeks are 7 consecutive ring days, so a weekly rhythm (commute, weekend) cancels within each;
+    only complete weeks count, as a partial week's mean would mix in that rhythm.
+    """
+    weeks = days[len(days) % _WEEK :].reshape(-1, _WEEK)
+    means = weeks[np.isfinite(weeks).all(axis=1)].mean(axis=1)  # complete weeks only
+    if means.size < 2:
+        return 0.0, 0
+    return float(_WEEK * np.var(means, ddof=1)), int(means.size - 1)
+
+
+def _lifetime(
+    state: UsageState, delivery_ts_ms: int | None, delivery_odometer_m: float
+) -> tuple[float, float]:
+    """Lifetime (km, days): tracked stretches, plus delivery to first reading when known."""
+    km, days = state.lifetime_km, state.lifetime_days
+    origin = state.origin_odometer_m
+    if delivery_ts_ms is not None and math.isfinite(origin) and state.first_ts_ms > delivery_ts_ms:
+        km += max(origin - delivery_odometer_m, 0.0) / 1000.0
+        days += (state.first_ts_ms - delivery_ts_ms) / MS_PER_DAY
+    return km, days
+
+
+def estimate_usage(
+    state: UsageState | None,
+    *,
+    delivery_ts_ms: int | None = None,
+    delivery_odometer_m: float = 0.0,
+    model: UsageModel = DEFAULT_MODEL,
+) -> UsageEstimate:
+    """Usage estimate from a state (None: the prior alone); see the module docstring."""
+    if state is None:
+        sd = model.daily_cv * model.mean_km_per_day
+        return UsageEstimate(
+            model.mean_km_per_day,
+            sd,
+            sd / math.sqrt(model.weight_days),
+            sd,
+            math.nan,
+            math.nan,
+            0,
+            0.0,
+            None,
+            None,
+        )
+    days = state.days_km.astype(np.float64)[:-1]  # the last slot is the open, partial day
+    known = np.isfinite(days)
+    recent = days[known]
+    age = np.arange(days.size - 1, -1, -1, dtype=np.float64)[known]
+    weights = 0.5 ** (age / model.recent_half_life_days)
+    n = float(weights.sum() ** 2 / np.sum(weights**2)) if recent.size else 0.0
+    recent_rate = float(np.sum(weights * recent) / weights.sum()) if recent.size else math.nan
+    life_km, life_days = _lifetime(state, delivery_ts_ms, delivery_odometer_m)
+    life_rate = life_km / life_days if life_days > 0 else math.nan
+    outside = max(life_days - recent.size, 0.0)  # lifetime days not already in the ring
+    w_life = min(model.lifetime_weight_days, outside) if life_days > 0 else 0.0
+    total = model.weight_days + n + w_life
+    mean = model.weight_days * model.mean_km_per_day
+    mean += n * recent_rate if n else 0.0
+    mean += w_life * life_rate if w_life else 0.0
+    mean /= total
+    resolved = days[known & ~state.coarse_days()[:-1]]
+    sample = resolved if resolved.size >= 2 else recent
+    dof = max(int(sample.size) - 1, 0)
+    s2 = float(np.var(sample, ddof=1)) if dof else 0.0
+    var_day = (dof * s2 + model.sd_dof * (model.daily_cv * mean) ** 2) / (dof + model.sd_dof)
+    msb, week_dof = _week_mean_square(days)
+    var_eff = var_day
+    if week_dof:
+        var_eff = max(
+            var_day, (week_dof * msb + model.sd_dof * var_day) / (week_dof + model.sd_dof)
+        )
+    return UsageEstimate(
+        mean_km_per_day=mean,
+        sd_km_per_day=math.sqrt(var_eff),
+        mean_sd_km_per_day=math.sqrt(var_eff / total),
+        daily_sd_km=math.sqrt(var_day),
+        recent_km_per_day=recent_rate,
+        lifetime_km_per_day=life_rate,
+        recent_days=int(recent.size),
+        lifetime_days=life_days,
+        as_of_ts_ms=state.last_ts_ms,
+        odometer_m=state.last_odometer_m,
+    )

@@ -1,0 +1,106 @@
+"""Time to reach a distance, and distance over a time, from a usage estimate.
+
+Model: the distance driven over the next ``t`` days is Normal with mean ``mu * t`` and variance
+``sigma**2 * t + s_mu**2 * t**2``: day-to-day spread adds up like a random walk, while an error in
+the mean rate grows with the horizon. The time ``T`` to reach ``R`` km satisfies
+``P(T <= t) = P(S(t) >= R) = Phi((mu*t - R) / sd(t))``, which increases with ``t`` for ``R > 0``.
+The quantile ``t_p`` solves ``(mu*t - R)**2 = z_p**2 * (sigma**2 * t + s_mu**2 * t**2)`` on the
+branch where ``mu*t - R`` has the sign of ``z_p``; this quadratic always has real roots, so the
+quantile is closed-form. With ``z_p * s_mu >= mu`` the rate may be zero or negative with
+probability ``1 - p`` and the later quantile is infinite (the caller's time bound then applies).
+``R <= 0`` (already reached) gives 0 days: a forecast is never before its origin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
+QUANTILES = (0.1, 0.5, 0.9)
+_TINY_KM = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class DaysQuantiles:
+    """P10/P50/P90 days until a distance is reached (inf: not reached under the model)."""
+
+    p10_days: Floats
+    p50_days: Floats
+    p90_days: Floats
+
+
+@dataclass(frozen=True, slots=True)
+class KmQuantiles:
+    """P10/P50/P90 distance (km, never negative) driven over a horizon."""
+
+    p10_km: Floats
+    p50_km: Floats
+    p90_km: Floats
+
+
+def days_to_reach_quantile(
+    remaining_km: npt.ArrayLike,
+    mean_km_per_day: npt.ArrayLike,
+    sd_km_per_day: npt.ArrayLike,
+    mean_sd_km_per_day: npt.ArrayLike,
+    probability: float,
+) -> Floats:
+    """Days ``t`` with ``P(T <= t) = probability``, element-wise over broadcast inputs."""
+    if not 0.0 < probability < 1.0:
+        raise ValueError(f"probability must be in (0, 1), got {probability}")
+    z = NormalDist().inv_cdf(probability)
+    r, mu, sd, smu = np.broadcast_arrays(
+        *(
+            np.asarray(a, dtype=np.float64)
+            for a in (remaining_km, mean_km_per_day, sd_km_per_day, mean_sd_km_per_day)
+        )
+    )
+    mu = np.maximum(mu, 0.0)
+    r_pos = np.maximum(r, _TINY_KM)  # below a micrometre r**2 would underflow
+    a = mu**2 - z**2 * smu**2
+    b = -(2.0 * mu * r_pos + z**2 * sd**2)
+    c = r_pos**2
+    # b**2 - 4ac expanded: a sum of non-negative terms, so no cancellation when sd = s_mu = 0.
+    disc = z**2 * (4.0 * mu * r_pos * sd**2 + z**2 * sd**4 + 4.0 * c * smu**2)
+    q = 0.5 * (-b + np.sqrt(disc))  # >= 0; roots are c / q and q / a
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # z < 0: the earlier root (mu*t < R); z >= 0: the later one, none when a <= 0.
+        days = np.where(q > 0, c / q, np.inf) if z < 0 else np.where(a > 0, q / a, np.inf)
+    return np.where(r <= 0, 0.0, days)
+
+
+def days_to_reach(
+    remaining_km: npt.ArrayLike,
+    mean_km_per_day: npt.ArrayLike,
+    sd_km_per_day: npt.ArrayLike,
+    mean_sd_km_per_day: npt.ArrayLike,
+) -> DaysQuantiles:
+    """P10/P50/P90 days until the odometer advances by ``remaining_km`` (vectorised)."""
+    p10, p50, p90 = (
+        days_to_reach_quantile(remaining_km, mean_km_per_day, sd_km_per_day, mean_sd_km_per_day, p)
+        for p in QUANTILES
+    )
+    return DaysQuantiles(p10, p50, p90)
+
+
+def distance_in(
+    days: npt.ArrayLike,
+    mean_km_per_day: npt.ArrayLike,
+    sd_km_per_day: npt.ArrayLike,
+    mean_sd_km_per_day: npt.ArrayLike,
+) -> KmQuantiles:
+    """P10/P50/P90 km driven over ``days`` (vectorised; clipped at 0, a car never un-drives)."""
+    t, mu, sd, smu = np.broadcast_arrays(
+        *(
+            np.asarray(a, dtype=np.float64)
+            for a in (days, mean_km_per_day, sd_km_per_day, mean_sd_km_per_day)
+        )
+    )
+    t = np.maximum(t, 0.0)
+    spread = np.sqrt(sd**2 * t + smu**2 * t**2)
+    p10, p50, p90 = (np.maximum(mu * t + NormalDist().inv_cdf(p) * spread, 0.0) for p in QUANTILES)
+    return KmQuantiles(p10, p50, p90)

@@ -1,0 +1,61 @@
+"""When the first of a time limit and a distance limit is reached (warranty, service).
+
+The time limit is a fixed instant and the distance limit a forecast. For a deterministic ``a`` and
+a random ``T``, ``P(min(a, T) <= t)`` is 1 from ``a`` on and ``P(T <= t)`` before it, so each
+quantile of the minimum is the minimum of ``a`` and that quantile of ``T``: P10/P50/P90 are taken
+per quantile, never from a combined distribution.
+
+The distance forecast starts at the odometer reading's time. A limit not yet seen crossed is never
+forecast before ``as_of`` (the reading may be old; the crossing cannot be placed in the past
+without a reading showing it). A limit already reached reports the instant it was known reached:
+the time limit itself, or the reading that showed the odometer past the distance limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from processors.signals.dates import plus_days
+from processors.signals.estimate import UsageEstimate
+from processors.signals.forecast import days_to_reach
+
+Binding = Literal["time", "distance"]
+
+
+@dataclass(frozen=True, slots=True)
+class LimitForecast:
+    """P10/P50/P90 instants the first limit is reached; which one binds at P50."""
+
+    p10: datetime
+    p50: datetime
+    p90: datetime
+    binding: Binding
+    reached: bool  # already reached at ``as_of`` (time passed or odometer seen past the limit)
+
+
+def earlier_of(
+    time_limit: datetime,
+    remaining_km: float | None,
+    odometer_at: datetime,
+    as_of: datetime,
+    usage: UsageEstimate,
+) -> LimitForecast:
+    """First of ``time_limit`` and the odometer advancing ``remaining_km`` (None: no such limit)."""
+    km_reached = remaining_km is not None and remaining_km <= 0
+    if km_reached or as_of >= time_limit:
+        when = min(time_limit, odometer_at) if km_reached else time_limit
+        binding: Binding = "time" if when == time_limit else "distance"
+        return LimitForecast(when, when, when, binding, reached=True)
+    if remaining_km is None:
+        return LimitForecast(time_limit, time_limit, time_limit, "time", reached=False)
+    days = days_to_reach(
+        remaining_km, usage.mean_km_per_day, usage.sd_km_per_day, usage.mean_sd_km_per_day
+    )
+    by_km = [
+        max(plus_days(odometer_at, float(d)), as_of)
+        for d in (days.p10_days, days.p50_days, days.p90_days)
+    ]
+    p10, p50, p90 = (min(time_limit, d) for d in by_km)
+    return LimitForecast(p10, p50, p90, "distance" if by_km[1] < time_limit else "time", False)

@@ -1,0 +1,83 @@
+"""Warranty expiry per coverage: the earlier of start + years and the distance limit.
+
+Each coverage (basic, powertrain, traction battery where the model has one) runs from the
+delivery date for a number of calendar years (29 February + 1 year = 28 February) and, unless
+unlimited, up to a distance. Coverage ends at midnight UTC of the anniversary. The distance date is
+forecast from the usage estimate; see :mod:`processors.signals.limits` for how the two combine and
+why an expiry is never forecast before ``as_of`` nor after start + years.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from processors.signals.dates import add_years, days_between, midnight_utc
+from processors.signals.estimate import UsageEstimate
+from processors.signals.limits import Binding, earlier_of
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """A warranty coverage's terms (from the catalog)."""
+
+    name: str  # e.g. "basic", "powertrain", "traction_battery"
+    years: int
+    limit_km: float | None  # None: unlimited distance
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageExpiry:
+    """When a coverage ends: P10/P50/P90 instants, the binding limit at P50, what is left."""
+
+    coverage: str
+    time_end: datetime  # start + years, midnight UTC
+    limit_km: float | None
+    p10: datetime
+    p50: datetime
+    p90: datetime
+    binding: Binding
+    days_remaining: float  # as_of to P50, 0 once expired
+    km_remaining: float | None  # to the distance limit, 0 once past it; None when unlimited
+    expired: bool
+
+
+def coverage_expiry(
+    delivery: date,
+    coverage: Coverage,
+    odometer_km: float,
+    odometer_at: datetime,
+    usage: UsageEstimate,
+    as_of: datetime,
+) -> CoverageExpiry:
+    """One coverage's expiry forecast."""
+    time_end = midnight_utc(add_years(delivery, coverage.years))
+    left = None if coverage.limit_km is None else coverage.limit_km - odometer_km
+    limit = earlier_of(time_end, left, odometer_at, as_of, usage)
+    return CoverageExpiry(
+        coverage=coverage.name,
+        time_end=time_end,
+        limit_km=coverage.limit_km,
+        p10=limit.p10,
+        p50=limit.p50,
+        p90=limit.p90,
+        binding=limit.binding,
+        days_remaining=0.0 if limit.reached else max(days_between(as_of, limit.p50), 0.0),
+        km_remaining=None if left is None else max(left, 0.0),
+        expired=limit.reached,
+    )
+
+
+def warranty_expiry(
+    delivery: date,
+    coverages: Sequence[Coverage],
+    odometer_km: float,
+    odometer_at: datetime,
+    usage: UsageEstimate,
+    as_of: datetime,
+) -> tuple[CoverageExpiry, ...]:
+    """Expiry forecast of every coverage, in the order given."""
+    return tuple(
+        coverage_expiry(delivery, c, odometer_km, odometer_at, usage, as_of) for c in coverages
+    )

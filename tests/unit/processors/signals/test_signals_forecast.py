@@ -1,0 +1,139 @@
+"""Time to reach a distance: closed-form quantiles, their order, and calibration on a synthetic
+fleet (a small generator of our own, seeded; not the project's simulator)."""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from signals_kit import DAY, HOUR, T0
+
+from processors.signals.forecast import days_to_reach, days_to_reach_quantile, distance_in
+from processors.signals.usage import UsageState, estimate_usage, update_usage
+
+rates = st.floats(0.0, 500.0)
+spreads = st.floats(0.0, 500.0)
+mean_sds = st.floats(0.0, 200.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e4, 1e5), min_size=1, max_size=20), rates, spreads, mean_sds)
+def test_quantiles_are_ordered_monotone_in_distance_and_never_negative(
+    remaining: list[float], mu: float, sd: float, smu: float
+) -> None:
+    r = np.sort(np.array(remaining))
+    q = days_to_reach(r, mu, sd, smu)
+    for days in (q.p10_days, q.p50_days, q.p90_days):
+        assert np.all(days >= 0) and not np.any(np.isnan(days))
+        assert np.all(days[1:] >= days[:-1] * (1 - 1e-9))
+        assert np.all(days[r <= 0] == 0)
+    assert np.all(q.p10_days <= q.p50_days * (1 + 1e-12))
+    assert np.all(q.p50_days <= q.p90_days * (1 + 1e-12))
+
+
+def _bisect(r: float, mu: float, sd: float, smu: float, p: float) -> float:
+    """Reference: solve P(S(t) >= r) = p by bisection on the CDF itself."""
+
+    def cdf(t: float) -> float:
+        spread = (sd**2 * t + smu**2 * t**2) ** 0.5
+        return NormalDist().cdf((mu * t - r) / spread) if spread > 0 else float(mu * t >= r)
+
+    lo, hi = 0.0, 1.0
+    while cdf(hi) < p:
+        hi *= 2.0
+        if hi > 1e12:
+            return float("inf")
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+    return hi
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.floats(1.0, 1e5),
+    st.floats(0.5, 500.0),
+    st.floats(0.1, 500.0),
+    st.floats(0.0, 200.0),
+    st.sampled_from([0.1, 0.25, 0.5, 0.75, 0.9]),
+)
+def test_closed_form_matches_bisection(
+    r: float, mu: float, sd: float, smu: float, p: float
+) -> None:
+    got = float(days_to_reach_quantile(r, mu, sd, smu, p))
+    want = _bisect(r, mu, sd, smu, p)
+    if np.isinf(want):
+        assert np.isinf(got) or got > 1e11
+    else:
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-6)
+
+
+def test_hand_values() -> None:
+    # No spread at all: exactly R / mu days at every quantile.
+    q = days_to_reach([0.0, 350.0, -5.0], 35.0, 0.0, 0.0)
+    assert list(q.p10_days) == list(q.p90_days) == pytest.approx([0.0, 10.0, 0.0])
+    # P50 is R / mu whatever the spread; P90 is where mu*t - R = 1.2816 * sqrt(sd^2 t).
+    q = days_to_reach(1000.0, 40.0, 30.0, 0.0)
+    assert float(q.p50_days) == pytest.approx(25.0)
+    t = float(q.p90_days)
+    assert 40.0 * t - 1000.0 == pytest.approx(NormalDist().inv_cdf(0.9) * 30.0 * t**0.5)
+    # An uncertain rate that may be ~0 with 10 % probability: P90 never comes.
+    assert np.isinf(days_to_reach(1000.0, 10.0, 5.0, 10.0).p90_days)
+    with pytest.raises(ValueError):
+        days_to_reach_quantile(1.0, 1.0, 1.0, 1.0, 1.0)
+
+
+def test_distance_over_a_horizon() -> None:
+    km = distance_in([0.0, 10.0, 30.0], 40.0, 30.0, 5.0)
+    assert list(km.p50_km) == pytest.approx([0.0, 400.0, 1200.0])
+    assert np.all(km.p10_km <= km.p50_km) and np.all(km.p50_km <= km.p90_km)
+    assert np.all(km.p10_km >= 0)
+    # consistent with the time quantile: at P50 days the median distance is R
+    t50 = float(days_to_reach(900.0, 40.0, 30.0, 5.0).p50_days)
+    assert float(distance_in(t50, 40.0, 30.0, 5.0).p50_km) == pytest.approx(900.0)
+
+
+def _fleet(
+    rng: np.random.Generator, history_days: int, future_days: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], float]:
+    """One vehicle: idle days, lognormal distance on driving days, a reading at each trip's start
+    and end; returns readings over history + future and the vehicle's true mean km/day."""
+    median = rng.lognormal(np.log(35.0), 0.5)
+    p_idle = rng.uniform(0.05, 0.4)
+    sigma = rng.uniform(0.3, 0.9)
+    n = history_days + future_days
+    drive = rng.random(n) >= p_idle
+    km = np.where(drive, median * np.exp(sigma * rng.standard_normal(n)), 0.0)
+    start = T0 + np.arange(n) * DAY + (rng.uniform(6, 20, n) * HOUR).astype(np.int64)
+    end = start + (np.minimum(km / 50.0, 3.5) * HOUR).astype(np.int64) + 60_000
+    odo = 20_000_000.0 + np.concatenate(([0.0], np.cumsum(km * 1000.0)))
+    ts = np.stack([start, end], axis=1)[drive].ravel()
+    readings = np.stack([odo[:-1], odo[1:]], axis=1)[drive].ravel()
+    return ts, readings, float((1 - p_idle) * median * np.exp(sigma**2 / 2))
+
+
+def test_calibration_on_a_synthetic_fleet() -> None:
+    """60 days of history; a limit 31-90 days ahead; the true crossing falls inside P10-P90 for
+    about 80 % of vehicles (70-90 % accepted)."""
+    rng = np.random.default_rng(20260101)
+    inside, vehicles = 0, 300
+    for _ in range(vehicles):
+        ts, odo, true_rate = _fleet(rng, 60, 250)
+        history = np.flatnonzero(ts < T0 + 60 * DAY)
+        state: UsageState | None = None
+        for part in np.array_split(history, 3):
+            state = update_usage(state, ts[part], odo[part]).state
+        est = estimate_usage(state)
+        assert est.as_of_ts_ms is not None and est.odometer_m is not None
+        remaining_km = true_rate * rng.uniform(31.0, 90.0)
+        q = days_to_reach(
+            remaining_km, est.mean_km_per_day, est.sd_km_per_day, est.mean_sd_km_per_day
+        )
+        crossing = np.interp(est.odometer_m + remaining_km * 1000.0, odo, ts.astype(np.float64))
+        true_days = (crossing - est.as_of_ts_ms) / DAY
+        inside += int(q.p10_days <= true_days <= q.p90_days)
+    assert 0.70 <= inside / vehicles <= 0.90, inside / vehicles
