@@ -145,11 +145,13 @@ def _register_optional() -> None:
     from journeygate.bench.cli import register as register_bench
     from journeygate.demo import register as register_demo
     from journeygate.registry_cli import register as register_registry
+    from journeygate.services_cli import register as register_services
     from simulator.cli import register as register_simulator
 
     register_simulator(app)
     register_demo(app)
     register_registry(app)
+    register_services(app)
     register_bench(app)
 
 

@@ -27,7 +27,17 @@ TELEMETRY_DLQ = "telemetry.dlq"
 TELEMETRY_FRAMES = "telemetry.frames"
 VEHICLE_SIGNALS = "vehicle.signals"
 DEALER_ALERTS = "dealer.alerts"
-ALL_TOPICS = (TELEMETRY_RAW, TELEMETRY_DLQ, TELEMETRY_FRAMES, VEHICLE_SIGNALS, DEALER_ALERTS)
+VEHICLE_SERVICES = "vehicle.services"
+VEHICLE_CONSENT = "vehicle.consent"
+ALL_TOPICS = (
+    TELEMETRY_RAW,
+    TELEMETRY_DLQ,
+    TELEMETRY_FRAMES,
+    VEHICLE_SIGNALS,
+    DEALER_ALERTS,
+    VEHICLE_SERVICES,
+    VEHICLE_CONSENT,
+)
 
 Headers = list[tuple[str, bytes]]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from kernel.cliopts import DatabaseUrl, MqttUrl, fail, settings_from
+from kernel.cliopts import DatabaseUrl, KafkaBootstrap, MqttUrl, TopicPrefix, fail, settings_from
 from kernel.errors import ConfigError, InfrastructureError
 from reference.catalog import load_catalog
 from simulator.console import plan_summary, progress_bar, summary
@@ -40,6 +41,10 @@ def simulate(
     ] = None,
     vehicles: Annotated[int | None, typer.Option(help="Vehicles in the fleet [300]")] = None,
     days: Annotated[int | None, typer.Option(help="Simulated days, ending at --now [28]")] = None,
+    horizon_days: Annotated[
+        int | None,
+        typer.Option(help="Days simulated after --now, never published: truth only [0]"),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same messages")] = None,
     now: Annotated[
         str | None, typer.Option(help="End of the simulated period, ISO 8601 with zone [now]")
@@ -78,11 +83,20 @@ def simulate(
     max_inflight: Annotated[
         int | None, typer.Option(help="Unacknowledged publishes allowed [1000]")
     ] = None,
+    services: Annotated[
+        bool | None,
+        typer.Option(
+            "--services/--no-services",
+            help="Publish the period's dealer service visits to Kafka vehicle.services [on]",
+        ),
+    ] = None,
     plan_only: Annotated[
         bool, typer.Option("--plan-only", help="Check the scenario and print the plan; send none")
     ] = False,
     mqtt_url: MqttUrl = None,
     database_url: DatabaseUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+    topic_prefix: TopicPrefix = None,
     mqtt_topic_root: Annotated[
         str | None,
         typer.Option("--mqtt-topic-root", help="Topic root (env JOURNEYGATE_MQTT_TOPIC_ROOT)"),
@@ -96,9 +110,12 @@ def simulate(
     settings = settings_from(
         mqtt_url=mqtt_url,
         database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
         mqtt_topic_root=mqtt_topic_root,
         mqtt_protocol=mqtt_protocol,
     )
+    quiet_kafka_client()
     try:
         base, source = _scenario(scenario)
         kinds = None
@@ -109,6 +126,7 @@ def simulate(
             scenario_source=source,
             vehicles=vehicles,
             days=days,
+            horizon_days=horizon_days,
             seed=seed,
             now=_parse_now(now),
             duplicate_rate=duplicate_rate,
@@ -120,10 +138,11 @@ def simulate(
             connections=connections,
             connection_per_vehicle=connection_per_vehicle,
             max_inflight=max_inflight,
+            services=services,
             truth_path=truth,
         )
         if plan_only:
-            plan_summary(plan_for(settings, params))
+            plan_summary(plan_for(settings, params), params.publish.services)
             return
     except ConfigError as exc:
         raise fail(str(exc)) from None
@@ -138,6 +157,11 @@ def simulate(
         raise fail("some publishes were never acknowledged by the broker", 1)
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def quiet_kafka_client() -> None:
+    """The Kafka client logs each failed connection; the command says it in one line."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def _scenario(name: str | None) -> tuple[Scenario, str]:

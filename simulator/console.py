@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from simulator.publishing.logic import KIND_VALID, Plan
+from simulator.publishing.services import dealer_visits
 from simulator.runner import SimulationProgress, SimulationResult, StatusCallback
+from simulator.world.events import ServiceVisit
+from simulator.world.usage import to_ms
 
 SHORT_TAGS = {
     "dead_zone": "dz",
@@ -48,7 +52,7 @@ def progress_bar() -> Iterator[StatusCallback]:
         yield update
 
 
-def plan_summary(plan: Plan) -> None:
+def plan_summary(plan: Plan, plan_services: bool = True) -> None:
     kinds = plan.kind_counts()
     tags: dict[str, int] = {}
     for m in plan.messages:
@@ -62,9 +66,27 @@ def plan_summary(plan: Plan) -> None:
                 f"messages      {len(plan.messages)} ({kinds['valid']} valid,"
                 f" {kinds['duplicate']} duplicate, {kinds['malformed']} to reject)",
                 "faults        " + ", ".join(f"{k} {v}" for k, v in sorted(tags.items())),
+                f"dealer visits {len(dealer_visits(plan, to_ms(plan.now)))} in the period"
+                + ("" if plan_services else " (not published: --no-services)"),
+                _horizon(plan),
             ]
         )
     )
+
+
+def _horizon(plan: Plan) -> str:
+    days = plan.params.horizon_days
+    if days == 0:
+        return "horizon       none"
+    end = plan.now.date() + timedelta(days=days)
+    visits = sum(
+        1
+        for t in plan.vehicles
+        if t.future is not None
+        for e in t.future.events
+        if isinstance(e, ServiceVisit)
+    )
+    return f"horizon       {days} days to {end} (truth only): {visits} service visits"
 
 
 def summary(r: SimulationResult) -> None:
@@ -78,6 +100,12 @@ def summary(r: SimulationResult) -> None:
         f"duplicates    {r.duplicates}",
         f"to reject     {bad}",
         f"faults        {faults}",
+        "services      "
+        + (
+            "not published (--no-services)"
+            if r.services_published is None
+            else f"{r.services_published} dealer visits published to vehicle.services"
+        ),
         f"elapsed       {r.elapsed_s:.1f} s" + ("  (interrupted)" if r.interrupted else ""),
     ]
     if r.truth_path is not None:

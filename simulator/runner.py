@@ -3,6 +3,11 @@
 :func:`run_simulation` is what the ``simulate`` command, the demo and the tests call. Setting the
 ``stop`` event ends the run cleanly: nothing more is published, the publishes already made are
 awaited (up to ``drain_timeout_s``) and the truth file ends with an ``end`` line saying so.
+
+With ``publish.services`` (the default) Kafka must be reachable before anything is registered or
+sent; once the telemetry is published (and acknowledged), the dealer visits of the period up to
+the last simulated time reached go to ``vehicle.services``, each recorded by a
+``service_published`` truth line.
 """
 
 from __future__ import annotations
@@ -13,14 +18,20 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from kernel.errors import ConfigError
+from kernel.errors import ConfigError, InfrastructureError
 from kernel.settings import Settings
 from reference.catalog import Catalog, load_catalog
 from simulator.publishing import metrics
 from simulator.publishing.clock import Pacer
 from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan, build_plan
 from simulator.publishing.publisher import Publisher
-from simulator.publishing.registry import register_fleet
+from simulator.publishing.registry import register_fleet, vehicle_records
+from simulator.publishing.services import (
+    Delivered,
+    prepare_services_topic,
+    publish_visits,
+    visit_records,
+)
 from simulator.publishing.tally import (
     ProgressCallback,
     SimulationProgress,
@@ -30,7 +41,14 @@ from simulator.publishing.tally import (
 )
 from simulator.scenario.params import GenerationParams, SimulationParams
 from simulator.scenario.profiles import Profile, load_profiles
-from simulator.truth.record import TruthWriter, end_line, header_line, message_line, world_lines
+from simulator.truth.record import (
+    TruthWriter,
+    end_line,
+    header_line,
+    message_line,
+    service_published_line,
+    world_lines,
+)
 from simulator.world.usage import from_ms, to_ms
 
 __all__ = [
@@ -103,7 +121,9 @@ def run_simulation(
                 f"--connection-per-vehicle: {len(dedicated)} topics, at most"
                 f" {MAX_DEDICATED_CONNECTIONS} connections; use --connections instead"
             )
-    registered = register_fleet(settings.database_url, plan.fleet)
+    if publish.services:
+        _check_kafka(settings)
+    registered = register_fleet(settings.database_url, vehicle_records(plan))
     pacer = Pacer(to_ms(plan.start), publish.speedup, publish.rate, publish.max_rate)
     tally = Tally()
     publisher = Publisher(
@@ -136,45 +156,54 @@ def run_simulation(
                 )
             )
 
+    delivered: list[Delivered] | None = None
     with TruthWriter(params.truth_path) as truth:
         truth.write(
             header_line(plan, scenario, publish, settings.mqtt_topic_root, params.scenario_source)
         )
         for line in world_lines(plan, catalog):
             truth.write(line)
-        with publisher:
-            origin = time.monotonic()
-            last_sent: float | None = None
-            sim_ms = to_ms(plan.start)
-            try:
-                for n, msg in enumerate(plan.messages):
-                    due = pacer.due_s(n, msg.publish_ms, last_sent)
-                    delay = due - (time.monotonic() - origin)
-                    if delay > 0 and stop.wait(delay):
-                        break
-                    topic = topic_for(settings.mqtt_topic_root, msg.topic_vin)
-                    if stop.is_set() or not publisher.publish(topic, msg.payload, stop):
-                        break
-                    last_sent = time.monotonic() - origin
-                    sim_ms = msg.publish_ms
-                    truth.write(message_line(n, msg))
-                    tally.add(msg)
-                    if n % PROGRESS_EVERY == 0:
-                        report(sim_ms)
-            finally:
-                publisher.drain(params.drain_timeout_s)
-                interrupted = publisher.published < len(plan.messages)
-                elapsed_s = time.monotonic() - started
-                truth.write(
-                    end_line(
-                        published=publisher.published,
-                        acknowledged=publisher.acknowledged,
-                        planned=len(plan.messages),
-                        interrupted=interrupted,
-                        elapsed_s=elapsed_s,
-                    )
+        interrupted = False
+        sim_ms = to_ms(plan.start)
+        try:
+            with publisher:
+                origin = time.monotonic()
+                last_sent: float | None = None
+                try:
+                    for n, msg in enumerate(plan.messages):
+                        due = pacer.due_s(n, msg.publish_ms, last_sent)
+                        delay = due - (time.monotonic() - origin)
+                        if delay > 0 and stop.wait(delay):
+                            break
+                        topic = topic_for(settings.mqtt_topic_root, msg.topic_vin)
+                        if stop.is_set() or not publisher.publish(topic, msg.payload, stop):
+                            break
+                        last_sent = time.monotonic() - origin
+                        sim_ms = msg.publish_ms
+                        truth.write(message_line(n, msg))
+                        tally.add(msg)
+                        if n % PROGRESS_EVERY == 0:
+                            report(sim_ms)
+                finally:
+                    publisher.drain(params.drain_timeout_s)
+                    interrupted = publisher.published < len(plan.messages)
+                    report(sim_ms)
+            if publish.services:
+                until_ms = sim_ms if interrupted else to_ms(plan.now)
+                delivered = publish_visits(settings, visit_records(plan, until_ms))
+                for d in delivered:
+                    truth.write(service_published_line(d))
+        finally:
+            truth.write(
+                end_line(
+                    published=publisher.published,
+                    acknowledged=publisher.acknowledged,
+                    planned=len(plan.messages),
+                    interrupted=publisher.published < len(plan.messages),
+                    elapsed_s=time.monotonic() - started,
+                    services_published=None if delivered is None else len(delivered),
                 )
-                report(sim_ms)
+            )
     return SimulationResult(
         vehicles=len(plan.fleet),
         registered=registered,
@@ -190,4 +219,15 @@ def run_simulation(
         elapsed_s=time.monotonic() - started,
         interrupted=interrupted,
         truth_path=params.truth_path,
+        services_published=None if delivered is None else len(delivered),
     )
+
+
+def _check_kafka(settings: Settings) -> None:
+    """Kafka must take the service visits before anything is registered or sent."""
+    try:
+        prepare_services_topic(settings)
+    except InfrastructureError as exc:
+        raise InfrastructureError(
+            f"{exc} (service visits go to Kafka; --no-services simulates without them)"
+        ) from exc

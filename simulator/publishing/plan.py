@@ -6,11 +6,18 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from reference.catalog import Market
 from simulator.scenario.params import GenerationParams
+from simulator.scenario.profiles import Profile
 from simulator.world.events import Event
 from simulator.world.fleet import Vehicle
+from simulator.world.horizon import Future
+from simulator.world.invoices import ServiceWorld
 from simulator.world.messages import DeviceMessage
 from simulator.world.owners import Owner
+from simulator.world.prices import Garage
+from simulator.world.timeline import Standing
+from simulator.world.value import ValueTruth
 from simulator.world.warranty import CoverageTruth
 
 KIND_VALID = "valid"
@@ -57,16 +64,27 @@ class VehicleTruth:
     trajectory_m: tuple[int, ...]
     events: tuple[Event, ...]
     warranty: tuple[CoverageTruth, ...]
+    usage: Profile
+    world: ServiceWorld
+    standing: Standing
+    value: ValueTruth
+    future: Future | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """The run: the period ``[start, now]``, the fleet, each vehicle's truth, every publish;
+    the dealers' prices, the market and its fleet-wide value factor."""
+
     now: datetime
     start: datetime
     params: GenerationParams
     fleet: tuple[Vehicle, ...]
     vehicles: tuple[VehicleTruth, ...]
     messages: tuple[Outgoing, ...]
+    dealers: tuple[Garage, ...] = ()
+    market: Market | None = None
+    market_factor: float = 1.0
 
     def kind_counts(self) -> Counter[str]:
         return Counter(m.kind for m in self.messages)

@@ -1,44 +1,86 @@
-"""Registers a simulated fleet in the ``vehicles`` table, in one batch, before anything is sent.
+"""Registers a simulated fleet in the registry, in one transaction, before anything is sent.
 
-Idempotent: a VIN already registered is left as it is (``ON CONFLICT (vin) DO NOTHING``), so a
-run can be repeated against the same database.
+Each vehicle is written with everything the predictions need (:func:`vehicle_records`): model,
+delivery date and odometer, selling dealer, market and currency, the finance contract (kind,
+amount financed, APR, term, start, balloon; amounts in the market's currency) and the owner's
+initial consent per purpose, given at delivery (00:00 UTC). It goes through
+:func:`database.vehicles.upsert_vehicles`, so a repeated run rewrites the same rows: registering
+is idempotent. :func:`register_fleet` returns how many VINs were not registered before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, datetime, time
+from decimal import Decimal
 
 import psycopg
 
 from database.db import connect
+from database.registry_file import Finance, VehicleRecord
+from database.vehicles import upsert_vehicles
 from kernel.errors import ConfigError, InfrastructureError
 from kernel.settings import mask_url
+from reference.catalog import Market
+from simulator.publishing.plan import Plan
 from simulator.world.fleet import Vehicle
+from simulator.world.owners import FinanceContract, Owner
 
-INSERT_VEHICLE = (
-    "INSERT INTO vehicles (vin, brand, model, model_year, powertrain, delivery_date, dealer_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (vin) DO NOTHING"
-)
-
-VehicleRow = tuple[str, str, str, int, str, date, str]
+SOURCE = "simulator"
+SELECT_KNOWN = "SELECT vin FROM vehicles WHERE vin = ANY(%s)"
 
 
-def vehicle_rows(fleet: Sequence[Vehicle]) -> list[VehicleRow]:
-    """The ``vehicles`` rows of a fleet, in fleet order."""
-    return [
-        (v.vin, v.brand, v.model, v.model_year, v.powertrain, v.delivery_date, v.dealer_id)
-        for v in fleet
-    ]
+def _money(usd: float, market: Market) -> Decimal:
+    return Decimal(f"{usd * market.factor:.2f}")
 
 
-def register_fleet(database_url: str, fleet: Sequence[Vehicle]) -> int:
-    """Insert the fleet's vehicles; returns how many were new."""
-    rows = vehicle_rows(fleet)
+def finance_record(contract: FinanceContract, market: Market) -> Finance:
+    """The registry's finance contract: amount financed is the principal (price - deposit)."""
+    if contract.kind == "cash":
+        return Finance("cash")
+    return Finance(
+        kind=contract.kind,
+        amount=_money(contract.principal_usd, market),
+        apr_pct=Decimal(f"{contract.apr_pct:.3f}"),
+        term_months=contract.term_months,
+        start=contract.start,
+        balloon=_money(contract.balloon_usd, market),
+    )
+
+
+def vehicle_record(vehicle: Vehicle, owner: Owner, market: Market) -> VehicleRecord:
+    return VehicleRecord(
+        vin=vehicle.vin,
+        brand=vehicle.brand,
+        model=vehicle.model,
+        model_year=vehicle.model_year,
+        powertrain=vehicle.powertrain,
+        delivery_date=vehicle.delivery_date,
+        delivery_odometer_m=vehicle.delivery_odometer_m,
+        dealer_id=vehicle.dealer_id,
+        market=market.code,
+        currency=market.currency,
+        finance=finance_record(owner.finance, market),
+        consent=owner.consent,
+        consent_at=datetime.combine(vehicle.delivery_date, time(), UTC),
+    )
+
+
+def vehicle_records(plan: Plan) -> list[VehicleRecord]:
+    """The registry rows of a plan's fleet, in fleet order."""
+    market = plan.market
+    if market is None:
+        raise ValueError("the plan has no market")
+    return [vehicle_record(t.vehicle, t.owner, market) for t in plan.vehicles]
+
+
+def register_fleet(database_url: str, records: Sequence[VehicleRecord]) -> int:
+    """Upsert the fleet's vehicles and consent; returns how many VINs were new."""
+    vins = [r.vin for r in records]
     try:
         with connect(database_url) as conn, conn.cursor() as cur:
-            cur.executemany(INSERT_VEHICLE, rows)
-            return max(cur.rowcount, 0)
+            cur.execute(SELECT_KNOWN, (vins,))
+            known = {str(row[0]) for row in cur.fetchall()}
     except psycopg.errors.UndefinedTable:
         raise ConfigError(
             f"no vehicles table in {mask_url(database_url)}: run `journeygate migrate` first"
@@ -47,3 +89,5 @@ def register_fleet(database_url: str, fleet: Sequence[Vehicle]) -> int:
         raise InfrastructureError(
             f"registering vehicles in {mask_url(database_url)} failed: {type(exc).__name__}"
         ) from exc
+    upsert_vehicles(database_url, records, source=SOURCE)
+    return len(set(vins) - known)

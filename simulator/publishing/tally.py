@@ -46,6 +46,8 @@ class SimulationResult:
     elapsed_s: float
     interrupted: bool
     truth_path: Path | None
+    services_published: int | None = None
+    """Dealer visits published to ``vehicle.services`` (None: ``--no-services``)."""
 
 
 # progress(published, planned): called every few hundred publishes and at the end.

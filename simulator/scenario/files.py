@@ -25,6 +25,7 @@ from simulator.scenario.people import (
     OwnersSection,
 )
 from simulator.scenario.profiles import Profile, with_overrides
+from simulator.scenario.world import DealersSection, InvoicesSection, ValueSection, WearSection
 
 SCENARIO_DIR = Path(__file__).parents[1] / "scenarios"
 BUILT_IN = "built-in defaults"
@@ -38,6 +39,9 @@ class RunSection(Section):
     seed: int = Field(default=42, ge=0, le=2**63 - 1)
     days: int = Field(default=28, ge=1, le=3660)
     end: datetime | None = None
+    # Days simulated after ``end`` and never published: the hidden future predictions are
+    # scored against (truth lines ``future`` and ``future_event``).
+    horizon_days: int = Field(default=0, ge=0, le=3660)
 
     @field_validator("end")
     @classmethod
@@ -48,10 +52,13 @@ class RunSection(Section):
 
 
 class FleetSection(Section):
-    """Fleet size, dealers, shares of usage profiles and (optionally) model weights."""
+    """Fleet size, dealers, market, shares of usage profiles and (optionally) model weights."""
 
     vehicles: int = Field(default=300, ge=1, le=1_000_000)
     dealers: int = Field(default=20, ge=1, le=999)
+    # ISO 3166 code of a market in reference/data/markets.toml: its currency prices everything
+    # the simulator registers and publishes.
+    market: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     profiles: dict[str, Rate] = {"average": 1.0}
     # By "Brand Model": replaces the catalog's weight; 0 leaves the model out.
     models: dict[str, Rate] = {}
@@ -73,6 +80,8 @@ class PublishSection(Section):
     connections: int = Field(default=2, ge=1, le=64)
     connection_per_vehicle: bool = False
     max_inflight: int = Field(default=1000, ge=1, le=65_000)
+    # Publish the period's dealer service visits to Kafka (vehicle.services).
+    services: bool = True
 
     @model_validator(mode="after")
     def _one_pacing(self) -> PublishSection:
@@ -91,6 +100,10 @@ class Scenario(Section):
     owners: OwnersSection = OwnersSection()
     finance: FinanceSection = FinanceSection()
     consent: ConsentSection = ConsentSection()
+    dealers: DealersSection = DealersSection()
+    invoices: InvoicesSection = InvoicesSection()
+    wear: WearSection = WearSection()
+    value: ValueSection = ValueSection()
     faults: FaultsSection = FaultsSection()
     publish: PublishSection = PublishSection()
 
@@ -133,6 +146,11 @@ def check_references(
     scenario: Scenario, catalog: Catalog, profiles: dict[str, Profile], source: str
 ) -> dict[str, Profile]:
     """Check names against the reference data; returns the mix's profiles, overrides applied."""
+    if scenario.fleet.market not in catalog.markets:
+        raise ConfigError(
+            f"{source}: fleet.market: unknown market {scenario.fleet.market!r};"
+            f" known: {sorted(catalog.markets)}"
+        )
     known = sorted(profiles)
     for name in [*scenario.fleet.profiles, *scenario.profiles]:
         if name not in profiles:

@@ -4,7 +4,7 @@ pipeline's limits that decide a message's fate (payload size, future tolerance).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kernel.errors import ConfigError
 from reference.catalog import Catalog
@@ -17,6 +17,7 @@ from simulator.scenario.people import (
     OwnersSection,
 )
 from simulator.scenario.profiles import Profile
+from simulator.scenario.world import DealersSection, InvoicesSection, ValueSection, WearSection
 
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_FUTURE_TOLERANCE_MS = 300_000
@@ -41,6 +42,12 @@ class GenerationParams:
     faults: FaultsSection
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     future_tolerance_ms: int = DEFAULT_FUTURE_TOLERANCE_MS
+    horizon_days: int = 0
+    market: str = "US"
+    dealer_prices: DealersSection = field(default_factory=DealersSection)
+    invoices: InvoicesSection = field(default_factory=InvoicesSection)
+    wear: WearSection = field(default_factory=WearSection)
+    value: ValueSection = field(default_factory=ValueSection)
 
     @property
     def malformed_rates(self) -> dict[str, float]:
@@ -87,4 +94,10 @@ def generation_params(
         faults=scenario.faults,
         max_payload_bytes=max_payload_bytes,
         future_tolerance_ms=future_tolerance_ms,
+        horizon_days=scenario.scenario.horizon_days,
+        market=scenario.fleet.market,
+        dealer_prices=scenario.dealers,
+        invoices=scenario.invoices,
+        wear=scenario.wear,
+        value=scenario.value,
     )

@@ -36,6 +36,7 @@ OVERRIDES: dict[str, tuple[tuple[str, str], str]] = {
     "vehicles": (("fleet", "vehicles"), "--vehicles"),
     "dealers": (("fleet", "dealers"), "--dealers"),
     "days": (("scenario", "days"), "--days"),
+    "horizon_days": (("scenario", "horizon_days"), "--horizon-days"),
     "seed": (("scenario", "seed"), "--seed"),
     "now": (("scenario", "end"), "--now"),
     "duplicate_rate": (("faults", "duplicate_rate"), "--duplicate-rate"),
@@ -45,6 +46,7 @@ OVERRIDES: dict[str, tuple[tuple[str, str], str]] = {
     "connections": (("publish", "connections"), "--connections"),
     "connection_per_vehicle": (("publish", "connection_per_vehicle"), "--connection-per-vehicle"),
     "max_inflight": (("publish", "max_inflight"), "--max-inflight"),
+    "services": (("publish", "services"), "--services"),
 }
 
 
@@ -62,6 +64,7 @@ class SimulationParams:
     vehicles: int | None = None
     dealers: int | None = None
     days: int | None = None
+    horizon_days: int | None = None
     seed: int | None = None
     now: datetime | None = None
     duplicate_rate: float | None = None
@@ -73,6 +76,7 @@ class SimulationParams:
     connections: int | None = None
     connection_per_vehicle: bool | None = None
     max_inflight: int | None = None
+    services: bool | None = None
     truth_path: Path | None = None
     connect_timeout_s: float = 10.0
     ack_timeout_s: float = 60.0

@@ -9,27 +9,31 @@ rendering is pure (and, except for the end line, reproducible from the scenario,
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from kernel.errors import ConfigError
 from simulator.publishing.plan import KIND_DUPLICATE, KIND_MALFORMED, Outgoing, Plan
+from simulator.publishing.services import Delivered
 from simulator.scenario.files import PublishSection, Scenario
 from simulator.scenario.kinds import EXPECTATIONS
 from simulator.truth.lines import line
 from simulator.truth.vehicles import world_lines
+from simulator.world.usage import to_ms
 
 __all__ = [
     "TruthWriter",
     "end_line",
     "header_line",
     "message_line",
+    "service_published_line",
     "world_lines",
 ]
 
 TRUTH_FORMAT = "journeygate-simulator-truth"
-TRUTH_VERSION = 2
+TRUTH_VERSION = 3
 EXPECT_STORED = "stored"
 EXPECT_ABSORBED = "absorbed"
 EXPECT_DEAD_LETTER = "dead_letter"
@@ -38,6 +42,8 @@ EXPECT_DEAD_LETTER = "dead_letter"
 def header_line(
     plan: Plan, scenario: Scenario, publish: PublishSection, mqtt_topic_root: str, source: str
 ) -> bytes:
+    market = plan.market
+    horizon_end = plan.now.date() + timedelta(days=plan.params.horizon_days)
     return line(
         {
             "type": "header",
@@ -54,6 +60,12 @@ def header_line(
             "publish": publish.model_dump(mode="json"),
             "vehicles": len(plan.fleet),
             "planned_messages": len(plan.messages),
+            "horizon_days": plan.params.horizon_days,
+            "horizon_end": horizon_end.isoformat(),
+            "market": market.code if market is not None else "US",
+            "currency": market.currency if market is not None else "USD",
+            "currency_per_usd": market.factor if market is not None else 1.0,
+            "dealers": len(plan.dealers),
         }
     )
 
@@ -118,7 +130,13 @@ def _device_notes(m: Outgoing) -> dict[str, Any]:
 
 
 def end_line(
-    *, published: int, acknowledged: int, planned: int, interrupted: bool, elapsed_s: float
+    *,
+    published: int,
+    acknowledged: int,
+    planned: int,
+    interrupted: bool,
+    elapsed_s: float,
+    services_published: int | None = None,
 ) -> bytes:
     return line(
         {
@@ -127,7 +145,33 @@ def end_line(
             "acknowledged": acknowledged,
             "planned": planned,
             "interrupted": interrupted,
+            "services_published": services_published,
             "elapsed_s": round(elapsed_s, 3),
+        }
+    )
+
+
+def service_published_line(d: Delivered) -> bytes:
+    """A visit Kafka acknowledged on ``vehicle.services``, as it was published."""
+    r = d.record
+    return line(
+        {
+            "type": "service_published",
+            "visit_id": r.visit_id,
+            "vin": r.vin,
+            "ts_ms": to_ms(r.visit_ts),
+            "at": r.visit_ts.isoformat(),
+            "odometer_m": r.odometer_m,
+            "dealer_id": r.dealer_id,
+            "currency": r.currency,
+            "items": [
+                {"kind": i.kind, "code": i.code, "description": i.description, "amount": i.amount}
+                for i in r.items
+            ],
+            "invoiced_amount": r.invoiced_amount,
+            "topic": d.topic,
+            "partition": d.partition,
+            "offset": d.offset,
         }
     )
 

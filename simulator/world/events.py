@@ -13,16 +13,30 @@ from typing import Any, ClassVar
 
 @dataclass(frozen=True, slots=True)
 class BillItem:
-    """One line of a service bill: the scheduled service, or the repair behind a code."""
+    """One line of a service bill. ``kind`` is ``scheduled`` (the scheduled service), ``wear``
+    (``code``: the wear item id of ``reference/data/wear.toml``), ``repair`` (``code``: the DTC
+    repaired) or ``other`` (an unrelated small repair). ``price_usd`` is the line's price at
+    that garage; ``cost_usd`` what the owner paid: 0 when the warranty ``covered_by`` paid."""
 
     item: str
     cost_usd: float
     code: str | None = None
+    kind: str = "scheduled"
+    price_usd: float | None = None
+    covered_by: str | None = None
+
+    @property
+    def price(self) -> float:
+        return self.cost_usd if self.price_usd is None else self.price_usd
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"item": self.item, "cost_usd": round(self.cost_usd, 2)}
+        out: dict[str, Any] = {"item": self.item, "kind": self.kind}
         if self.code is not None:
             out["code"] = self.code
+        out["price_usd"] = round(self.price, 2)
+        out["cost_usd"] = round(self.cost_usd, 2)
+        if self.covered_by is not None:
+            out["covered_by"] = self.covered_by
         return out
 
 
@@ -44,16 +58,24 @@ class ServiceVisit:
 
     @property
     def bill_usd(self) -> float:
+        """What the owner paid (warranty-covered lines count 0)."""
         return round(sum(i.cost_usd for i in self.items), 2)
+
+    @property
+    def visit_id(self) -> str:
+        """A deterministic id: the same visit of the same run always has the same one."""
+        return f"SIM-{self.vin}-{self.ts_ms}"
 
     def fields(self) -> dict[str, Any]:
         return {
+            "visit_id": self.visit_id,
             "where": self.where,
             "dealer_id": self.dealer_id,
             "due_date": self.due_date.isoformat(),
             "due_by": self.due_by,
             "behaviour": self.behaviour,
             "items": [i.as_json() for i in self.items],
+            "price_usd": round(sum(i.price for i in self.items), 2),
             "bill_usd": self.bill_usd,
         }
 

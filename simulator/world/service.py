@@ -4,7 +4,8 @@ A service falls due ``interval_months`` after the last one or when the odometer 
 ``interval_km``, whichever comes first. The owner then goes a number of days later that depends
 on their behaviour (on time, late, or lapsed to an independent garage). Before the simulated
 period the odometer is taken as growing linearly from delivery, which gives each vehicle a
-service history and a last service when the period starts.
+service history and a last service when the period starts. What a visit finds and costs is the
+vehicle's :class:`~simulator.world.invoices.ServiceWorld` (its garages, its true wear).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import numpy as np
 
 from reference.catalog import Catalog, CodeSpec, ServiceSpec
 from simulator.scenario.people import OwnersSection
-from simulator.world.events import BillItem, ServiceVisit
+from simulator.world.events import ServiceVisit
 from simulator.world.fleet import Vehicle
+from simulator.world.invoices import ServiceWorld, neutral_world
 from simulator.world.owners import Owner
 from simulator.world.usage import HOUR_MS, day_start_ms
 
 # Vehicles are dropped off before the day's first trips.
 SERVICE_HOUR = 5
-SCHEDULED_ITEM = "scheduled service"
 
 
 def add_months(day: date, months: int) -> date:
@@ -49,7 +50,7 @@ class ServicePlanner:
     owner: Owner
     schedule: ServiceSpec
     owners: OwnersSection
-    independent_factor: float
+    world: ServiceWorld
     last_date: date
     last_odometer_m: int
     visits: int = 0
@@ -84,11 +85,8 @@ class ServicePlanner:
     ) -> ServiceVisit:
         """Service on ``day``: repairs ``repairs`` and starts the next cycle."""
         where = self.where()
-        factor = 1.0 if where == "dealer" else self.independent_factor
-        repaired = [
-            BillItem(c.fault.repair, c.fault.cost.expected * factor, c.code) for c in repairs
-        ]
-        items = (BillItem(SCHEDULED_ITEM, self.schedule.price.expected * factor), *repaired)
+        since = (self.last_date, self.last_odometer_m)
+        items = self.world.invoice(where, self.schedule, day, odometer_m, repairs, since)
         event = ServiceVisit(
             vin=self.vehicle.vin,
             ts_ms=service_ms(day),
@@ -120,14 +118,16 @@ def start_planner(
     catalog: Catalog,
     owners: OwnersSection,
     start: date,
+    world: ServiceWorld | None = None,
 ) -> tuple[ServicePlanner, list[ServiceVisit]]:
-    """The planner as the period starts, and the visits before it."""
+    """The planner as the period starts, and the visits before it; ``world`` (default: the
+    catalog's world exactly) prices the visits and holds the vehicle's wear."""
     planner = ServicePlanner(
         vehicle=vehicle,
         owner=owner,
         schedule=catalog.service[vehicle.powertrain],
         owners=owners,
-        independent_factor=catalog.independent_price_factor,
+        world=world if world is not None else neutral_world(vehicle, catalog),
         last_date=vehicle.delivery_date,
         last_odometer_m=vehicle.delivery_odometer_m,
     )

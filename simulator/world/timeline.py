@@ -3,13 +3,16 @@
 Day by day: intermittent codes clear themselves, an EV may charge overnight, the parked report is
 taken, a due service happens (it repairs every active code), the trips are driven (the first one
 may raise codes, scaled by the day's distance), and a trade-in ends the driving. What the device
-intends to send (:class:`Intent`) is returned before any network or device fault is applied.
+intends to send (:class:`Intent`) is returned before any network or device fault is applied,
+with where the vehicle's life stands at the end (:class:`Continuation`), to live on from after
+the period (:mod:`simulator.world.horizon`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +22,7 @@ from simulator.scenario.profiles import Profile
 from simulator.world.diagnostics import CodeProcess, repair_all, self_clear
 from simulator.world.events import Event, TradeIn
 from simulator.world.fleet import Vehicle
+from simulator.world.invoices import ServiceWorld
 from simulator.world.messages import (
     BATCH_DELAY_MS,
     LIVE_LATENCY_MS,
@@ -27,7 +31,7 @@ from simulator.world.messages import (
     chunks,
 )
 from simulator.world.owners import Owner
-from simulator.world.service import service_ms, start_planner
+from simulator.world.service import ServicePlanner, service_ms, start_planner
 from simulator.world.state import (
     VehicleState,
     battery_v,
@@ -38,6 +42,7 @@ from simulator.world.state import (
     refill_if_needed,
 )
 from simulator.world.usage import DAY_MS, HOUR_MS, Day, Trip, day_start_ms
+from simulator.world.wear import Part
 
 DEPARTURE_SPEED_KMH = (0.0, 15.0)
 CRUISE_SPEED_FACTOR = (0.8, 1.5)
@@ -53,12 +58,74 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a vehicle stands as the period ends (a copy: living on does not change it)."""
+
+    odometer_m: int
+    active_dtcs: tuple[str, ...]
+    last_service_date: date
+    last_service_odometer_m: int
+    service_due_date: date
+    service_due_by: str
+    service_due_odometer_m: int
+    service_planned: date
+    next_service_where: str
+    wear: tuple[Part, ...]
+    traded: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "odometer_m": self.odometer_m,
+            "active_dtcs": list(self.active_dtcs),
+            "traded_in": self.traded,
+            "service": {
+                "last_date": self.last_service_date.isoformat(),
+                "last_odometer_m": self.last_service_odometer_m,
+                "due_date": self.service_due_date.isoformat(),
+                "due_by": self.service_due_by,
+                "due_odometer_m": self.service_due_odometer_m,
+                "planned_date": self.service_planned.isoformat(),
+                "next_where": self.next_service_where,
+            },
+            "wear": [p.as_json() for p in self.wear],
+        }
+
+
+@dataclass(slots=True)
+class Continuation:
+    """A vehicle's life as the period ends: readings, codes, service cycle, traded in or not."""
+
+    state: VehicleState
+    codes: CodeProcess
+    planner: ServicePlanner
+    traded: bool
+
+    def standing(self) -> Standing:
+        planner = self.planner
+        limit_m = planner.last_odometer_m + round(planner.schedule.interval_km * 1000)
+        return Standing(
+            odometer_m=self.state.odometer_m,
+            active_dtcs=self.state.dtcs,
+            last_service_date=planner.last_date,
+            last_service_odometer_m=planner.last_odometer_m,
+            service_due_date=planner.due_date,
+            service_due_by=planner.due_by,
+            service_due_odometer_m=limit_m,
+            service_planned=planner.planned,
+            next_service_where=planner.where(),
+            wear=tuple(replace(p) for p in planner.world.wear.parts),
+            traded=self.traded,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     """``trajectory_m[i]``: true odometer at the end of day ``i`` of the period."""
 
     intents: tuple[Intent, ...]
     events: tuple[Event, ...]
     trajectory_m: tuple[int, ...]
+    continuation: Continuation | None = None
 
 
 def live(
@@ -72,13 +139,14 @@ def live(
     diagnostics: DiagnosticsSection,
     owners: OwnersSection,
     max_samples: int,
+    world: ServiceWorld | None = None,
 ) -> History:
     """Simulate ``vehicle`` over ``days``, the period starting on ``first_day``; see the module
-    docstring."""
+    docstring. ``world`` prices its services (default: the catalog's prices exactly)."""
     vin, spec = vehicle.vin, vehicle.spec
     state = initial_state(rng, vehicle)
     codes = CodeProcess(catalog, spec, diagnostics)
-    planner, services = start_planner(rng, vehicle, owner, catalog, owners, first_day)
+    planner, services = start_planner(rng, vehicle, owner, catalog, owners, first_day, world)
     events: list[Event] = list(services)
     intents: list[Intent] = []
     trajectory: list[int] = []
@@ -131,7 +199,8 @@ def live(
             planner.observe(day.day, state.odometer_m)
         trajectory.append(state.odometer_m)
     events.sort(key=lambda e: e.ts_ms)
-    return History(tuple(intents), tuple(events), tuple(trajectory))
+    where = Continuation(state, codes, planner, traded)
+    return History(tuple(intents), tuple(events), tuple(trajectory), where)
 
 
 def _latency(rng: np.random.Generator) -> int:

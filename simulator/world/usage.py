@@ -67,9 +67,11 @@ def plan_days(
     start_ms: int,
     now_ms: int,
     margin_ms: int,
+    later: list[Trip] | None = None,
 ) -> list[Day]:
     """Days from ``start_ms`` to ``now_ms``; an event is kept only if it ends by
-    ``now_ms - margin_ms`` (room for the report's publishing delay)."""
+    ``now_ms - margin_ms`` (room for the report's publishing delay). The trips of those days
+    that end later are appended to ``later`` (when given): they are driven after the period."""
     last_ms = now_ms - margin_ms
     cursor = 0  # end of the vehicle's previous event; events before start_ms are dropped
     days: list[Day] = []
@@ -87,8 +89,38 @@ def plan_days(
             cursor = end
             if begin >= start_ms and end <= last_ms:
                 trips.append(Trip(begin, end, round(km * 1000), round(speed, 2)))
+            elif begin >= start_ms and later is not None:
+                later.append(Trip(begin, end, round(km * 1000), round(speed, 2)))
         days.append(Day(day, kept_heartbeat, tuple(trips)))
         day += timedelta(days=1)
+    return days
+
+
+def plan_whole_days(
+    rng: np.random.Generator,
+    usage: Profile,
+    mean_daily_km: float,
+    first_day: date,
+    count: int,
+    cursor_ms: int = 0,
+) -> list[Day]:
+    """``count`` whole days from ``first_day``, every trip kept and no parked report: the days
+    after the published period, which nothing is published about. Trips follow the same
+    process as :func:`plan_days` (day distance, trips, departures, speeds); ``cursor_ms`` is
+    the end of the vehicle's last event before ``first_day``."""
+    cursor = cursor_ms
+    days: list[Day] = []
+    for i in range(count):
+        day = first_day + timedelta(days=i)
+        midnight = day_start_ms(day)
+        trips: list[Trip] = []
+        for km, proposed_start in _day_trips(rng, usage, mean_daily_km, day, midnight):
+            speed = _trip_speed(rng, km)
+            begin = max(proposed_start, cursor + MIN_GAP_MS)
+            end = begin + round(km / speed * HOUR_MS)
+            cursor = end
+            trips.append(Trip(begin, end, round(km * 1000), round(speed, 2)))
+        days.append(Day(day, None, tuple(trips)))
     return days
 
 

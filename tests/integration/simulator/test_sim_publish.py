@@ -29,7 +29,7 @@ from kernel.settings import Settings
 from simulator.cli import register
 from simulator.publishing import metrics as sim_metrics
 from simulator.publishing.publisher import Publisher
-from simulator.publishing.registry import register_fleet
+from simulator.publishing.registry import register_fleet, vehicle_records
 from simulator.runner import plan_for, run_simulation, topic_for
 from simulator.scenario.files import Scenario
 from simulator.scenario.kinds import FAULT_KINDS
@@ -171,7 +171,7 @@ def test_fleet_is_registered_before_publishing_and_idempotently(settings: Settin
         (v.vin, v.brand, v.model, v.model_year, v.powertrain, v.delivery_date, v.dealer_id)
         for v in plan.fleet
     )
-    assert register_fleet(settings.database_url, plan.fleet) == 0
+    assert register_fleet(settings.database_url, vehicle_records(plan)) == 0
     assert run_simulation(settings, params).registered == 0
 
 
@@ -267,9 +267,14 @@ def test_simulate_command(settings: Settings, tmp_path: Path) -> None:
         settings.database_url,
         "--mqtt-topic-root",
         settings.mqtt_topic_root,
+        "--kafka-bootstrap",
+        settings.kafka_bootstrap,
+        "--topic-prefix",
+        settings.topic_prefix,
     ]
     truth = tmp_path / "cli.jsonl"
-    ok = CliRunner().invoke(
+    # The embedded Kafka-protocol broker has no idempotent producers.
+    ok = CliRunner(env={"JOURNEYGATE_KAFKA_IDEMPOTENCE": "false"}).invoke(
         app,
         [
             *common,

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from sim_kit import CATALOG, NO_FAULTS, fleet_data, plan, truth_lines
+from sim_kit import CATALOG, NO_FAULTS, fleet_data, merge, plan, truth_lines
 
 from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan
 from simulator.world.messages import SIGNAL_BATTERY_12V, SIGNAL_DTCS, SIGNAL_ODOMETER, SIGNAL_SOC
@@ -195,10 +195,22 @@ def test_now_is_respected_when_it_is_mid_day() -> None:
 
 
 def test_truth_lines_come_in_the_documented_order() -> None:
-    p = plan(faulty(5, 3, 4))
+    p = plan(merge(faulty(5, 3, 4), {"scenario": {"horizon_days": 30}}))
     types = [json.loads(line)["type"] for line in truth_lines(p)]
-    order = ["header", "vehicle", "trajectory", "event", "message"]
+    order = [
+        "header",
+        "dealer",
+        "vehicle",
+        "trajectory",
+        "event",
+        "vehicle_now",
+        "future",
+        "future_event",
+        "message",
+    ]
     assert types == sorted(types, key=order.index)
     assert types.count("vehicle") == types.count("trajectory") == 5
+    assert types.count("vehicle_now") == types.count("future") == 5
+    assert types.count("dealer") == p.params.dealers
     assert types.count("message") == len(p.messages)
     assert all(m.kind != KIND_MALFORMED or m.fault for m in p.messages)

@@ -128,3 +128,26 @@ def test_profile_overrides_and_flags_apply_on_top_of_the_file(tmp_path: Path) ->
     assert params.effective().fleet.vehicles == 3
     assert params.effective().faults.duplicate_rate == 0.2
     assert params.effective().fleet.profiles == {"ev": 1.0}
+
+
+def test_horizon_market_world_and_services_keys(tmp_path: Path) -> None:
+    scenario = load(
+        tmp_path,
+        '[scenario]\nhorizon_days = 30\n[fleet]\nmarket = "DE"\n'
+        "[dealers]\nprice_level_sigma = 0.2\n[invoices]\nother_repair_usd = [10, 20]\n"
+        "[wear]\nlife_sigma = 0.25\n[value]\nmarket_sigma = 0\n[publish]\nservices = false\n",
+    )
+    generation = generation_params(scenario, CATALOG, PROFILES)
+    assert (generation.horizon_days, generation.market) == (30, "DE")
+    assert generation.dealer_prices.price_level_sigma == 0.2
+    assert generation.invoices.other_repair_usd == (10, 20)
+    assert generation.wear.life_sigma == 0.25 and generation.value.market_sigma == 0
+    assert Scenario().scenario.horizon_days == 0 and Scenario().publish.services is True
+    params = SimulationParams(scenario=scenario, horizon_days=7, services=True)
+    assert params.effective().scenario.horizon_days == 7 and params.publish.services is True
+    with pytest.raises(ConfigError, match=r"fleet\.market: unknown market 'XX'"):
+        load(tmp_path, '[fleet]\nmarket = "XX"\n')
+    with pytest.raises(ConfigError, match=r"wear\.life_sigma"):
+        load(tmp_path, "[wear]\nlife_sigma = -1\n")
+    with pytest.raises(ConfigError, match="--horizon-days"):
+        SimulationParams(horizon_days=-1)

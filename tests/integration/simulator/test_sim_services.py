@@ -1,0 +1,185 @@
+"""The simulator's dealer visits on Kafka and its registry rows, against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from datetime import time as clock
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from aiokafka import TopicPartition
+
+from journeygate.embedded.procs import free_port
+from kernel.errors import InfrastructureError
+from kernel.kafka import VEHICLE_SERVICES, make_consumer, start_client
+from kernel.settings import Settings
+from schemas.services import ServiceVisitCodec, ServiceVisitRecord
+from simulator.runner import plan_for, run_simulation
+from simulator.scenario.files import Scenario
+from simulator.scenario.params import SimulationParams
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# Heavy users (a service every ~2 months), a third of the owners at an independent garage from
+# the start, many codes: a small fleet over 20 days has dealer and independent visits.
+BUSY = Scenario.model_validate(
+    {
+        "scenario": {"horizon_days": 60},
+        "profiles": {"average": {"annual_km": 100000, "sample_interval_s": 0}},
+        "owners": {
+            "service": {"on_time": 0.7, "late": 0, "lapsed": 0.3},
+            "lapse_after_services": [0, 0],
+        },
+        "diagnostics": {"rate_factor": 5.0},
+        "faults": {"malformed": {"min_each": 0}},
+    }
+)
+
+
+def params(truth: Path, **changes: Any) -> SimulationParams:
+    values: dict[str, Any] = {
+        "scenario": BUSY,
+        "vehicles": 10,
+        "days": 20,
+        "seed": 4,
+        "now": NOW,
+        "malformed_rate": 0.0,
+        "truth_path": truth,
+    }
+    values.update(changes)
+    return SimulationParams(**values)
+
+
+def read_truth(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def read_visits(settings: Settings, expected: int, timeout_s: float = 20.0) -> list[Any]:
+    """Every record on vehicle.services, once at least ``expected`` have arrived."""
+
+    async def read() -> list[Any]:
+        topic = settings.topic(VEHICLE_SERVICES)
+        consumer = make_consumer(settings, group_id=f"test-services-{uuid.uuid4().hex[:8]}")
+        await start_client(consumer, settings)
+        try:
+            await consumer.topics()
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            records: list[Any] = []
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(*tps, timeout_ms=300)
+                for part in batch.values():
+                    records.extend(part)
+                if len(records) >= expected and not batch:
+                    return records
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def test_dealer_visits_reach_vehicle_services_and_match_the_truth(
+    settings: Settings, tmp_path: Path
+) -> None:
+    truth = tmp_path / "truth.jsonl"
+    result = run_simulation(settings, params(truth))
+    lines = read_truth(truth)
+    start_ms = round(datetime.fromisoformat(lines[0]["start"]).timestamp() * 1000)
+    now_ms = round(NOW.timestamp() * 1000)
+    in_period = [
+        x
+        for x in lines
+        if x["type"] == "event" and x["event"] == "service" and start_ms <= x["ts_ms"] <= now_ms
+    ]
+    dealer = {x["visit_id"]: x for x in in_period if x["where"] == "dealer"}
+    assert len(dealer) >= 2 and any(x["where"] == "independent" for x in in_period)
+    published = {x["visit_id"]: x for x in lines if x["type"] == "service_published"}
+    assert set(published) == set(dealer)
+    assert result.services_published == len(dealer)
+    assert lines[-1]["type"] == "end" and lines[-1]["services_published"] == len(dealer)
+
+    records = read_visits(settings, len(dealer))
+    codec = ServiceVisitCodec()
+    visits: dict[str, ServiceVisitRecord] = {}
+    for rec in records:
+        visit = codec.decode(rec.value)
+        assert rec.key == visit.vin.encode()
+        visits[visit.visit_id] = visit
+    assert len(records) == len(dealer) and set(visits) == set(dealer)
+    for visit_id, visit in visits.items():
+        event, line = dealer[visit_id], published[visit_id]
+        assert visit.vin == event["vin"] and visit.dealer_id == event["dealer_id"]
+        assert round(visit.visit_ts.timestamp() * 1000) == event["ts_ms"] == line["ts_ms"]
+        assert visit.odometer_m == event["odometer_m"] and visit.currency == "USD"
+        assert [(i.kind, i.code, i.amount) for i in visit.items] == [
+            (i["kind"], i.get("code"), i["cost_usd"]) for i in event["items"]
+        ]
+        assert visit.invoiced_amount == pytest.approx(event["bill_usd"], abs=0.01)
+        assert line["invoiced_amount"] == visit.invoiced_amount
+    kinds = {i.kind for v in visits.values() for i in v.items}
+    assert {"scheduled", "wear"} <= kinds
+    # The future is truth only: nothing of it was published.
+    future = [x for x in lines if x["type"] == "future_event" and x["event"] == "service"]
+    assert future and not set(x["visit_id"] for x in future) & set(visits)
+
+
+def test_the_registry_carries_finance_and_consent(settings: Settings, tmp_path: Path) -> None:
+    truth = tmp_path / "truth.jsonl"
+    run_simulation(settings, params(truth, services=False))
+    vehicles = {x["vin"]: x for x in read_truth(truth) if x["type"] == "vehicle"}
+    with psycopg.connect(settings.database_url) as conn:
+        rows = conn.execute(
+            "SELECT vin, delivery_odometer_m, dealer_id, market, currency, finance_kind,"
+            " finance_amount, finance_apr_pct, finance_term_months, finance_start,"
+            " finance_balloon FROM vehicles ORDER BY vin"
+        ).fetchall()
+        consent = conn.execute(
+            "SELECT vin, purpose, granted, changed_at, source FROM consent_changes"
+        ).fetchall()
+    assert [r[0] for r in rows] == sorted(vehicles)
+    for vin, odometer, dealer_id, market, currency, kind, amount, apr, term, start, balloon in rows:
+        truth_vehicle = vehicles[vin]
+        finance = truth_vehicle["finance"]
+        assert odometer == truth_vehicle["delivery_odometer_m"]
+        assert dealer_id == truth_vehicle["dealer_id"]
+        assert (market, currency, kind) == ("US", "USD", finance["kind"])
+        if kind == "cash":
+            assert amount is None and term is None
+            continue
+        assert amount == Decimal(f"{finance['principal_usd']:.2f}")
+        assert apr == Decimal(f"{finance['apr_pct']:.3f}") and term == finance["term_months"]
+        assert start.isoformat() == finance["start_date"]
+        assert balloon == Decimal(f"{finance['balloon_usd']:.2f}")
+    assert {r[5] for r in rows} >= {"cash", "loan"}
+    granted = {(vin, purpose): (g, at, source) for vin, purpose, g, at, source in consent}
+    for vin, truth_vehicle in vehicles.items():
+        delivered = datetime.combine(
+            datetime.fromisoformat(truth_vehicle["delivery_date"]).date(), clock(), UTC
+        )
+        for purpose, value in truth_vehicle["consent"].items():
+            assert granted[(vin, purpose)] == (value, delivered, "simulator")
+
+
+def test_services_need_kafka_unless_switched_off(settings: Settings, tmp_path: Path) -> None:
+    down = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    with pytest.raises(InfrastructureError, match=r"cannot reach Kafka.*--no-services"):
+        run_simulation(down, params(tmp_path / "a.jsonl", vehicles=2, days=1))
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM vehicles").fetchone() == (0,)
+    off = run_simulation(down, params(tmp_path / "b.jsonl", vehicles=2, days=1, services=False))
+    assert off.services_published is None and off.messages_published > 0
+    lines = read_truth(tmp_path / "b.jsonl")
+    assert not any(x["type"] == "service_published" for x in lines)
+    assert lines[-1]["services_published"] is None
+    assert plan_for(settings, params(tmp_path / "c.jsonl")).params.horizon_days == 60
