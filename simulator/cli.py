@@ -1,4 +1,4 @@
-"""The ``journeygate simulate`` and ``journeygate verify`` commands: thin shells."""
+"""The ``journeygate simulate``, ``verify`` and ``score`` commands: thin shells."""
 
 from __future__ import annotations
 
@@ -23,15 +23,17 @@ from simulator.scenario.files import BUILT_IN, Scenario, load_scenario, resolve_
 from simulator.scenario.kinds import FAULT_KINDS
 from simulator.scenario.params import SimulationParams
 from simulator.scenario.profiles import load_profiles
+from simulator.score_cli import score
 from simulator.verify_cli import verify
 
 EXIT_INTERRUPTED = 130
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``simulate`` and ``verify`` commands to ``app``."""
+    """Add the ``simulate``, ``verify`` and ``score`` commands to ``app``."""
     app.command("simulate")(simulate)
     app.command("verify")(verify)
+    app.command("score")(score)
 
 
 def simulate(

@@ -1,0 +1,64 @@
+"""The two references journeygate's forecasts are scored beside (pure).
+
+- **naive**: the due-date method fleet tools use: today + remaining distance / the whole-history
+  average distance per day (odometer growth since delivery over the days since delivery).
+- **oracle**: knows each vehicle's true usage parameters from the truth file and forecasts the
+  expected distance of every future day (``mean_daily_km * weekday factor * month factor``,
+  docs/simulator.md "Daily distance, for an oracle"); its remaining error is the day-to-day
+  noise no forecaster can remove (the noise floor).
+
+Both return days after ``today`` (the end of the published period) on which a distance limit is
+reached, capped by a time limit when one applies; ``inf`` when never within ten years.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from simulator.scoring.metrics import first_day_reaching
+
+MAX_DAYS = 3653
+
+
+def naive_days(remaining_km: float, lifetime_km_per_day: float) -> float:
+    if remaining_km <= 0:
+        return 0.0
+    if lifetime_km_per_day <= 0 or not math.isfinite(lifetime_km_per_day):
+        return math.inf
+    return remaining_km / lifetime_km_per_day
+
+
+def lifetime_rate(
+    odometer_km: float, delivery_odometer_km: float, today: date, delivery: date
+) -> float:
+    """The whole-history average distance per day (0 for a car delivered today)."""
+    days = (today - delivery).days
+    return max(odometer_km - delivery_odometer_km, 0.0) / days if days > 0 else 0.0
+
+
+def oracle_daily_km(usage: Mapping[str, Any], today: date, days: int = MAX_DAYS) -> np.ndarray:
+    """The expected distance of each day after ``today`` (index 0: tomorrow)."""
+    weekday = np.asarray(usage["weekday_factors"], dtype=np.float64)
+    month = np.asarray(usage["month_factors"], dtype=np.float64)
+    start = np.datetime64(today + timedelta(days=1), "D")
+    dates = start + np.arange(days)
+    dow = (dates.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    months = dates.astype("datetime64[M]").astype(np.int64) % 12
+    result: np.ndarray = float(usage["mean_daily_km"]) * weekday[dow] * month[months]
+    return result
+
+
+def oracle_days(remaining_km: float, cumulative_km: Sequence[float] | np.ndarray) -> float:
+    return first_day_reaching(cumulative_km, remaining_km)
+
+
+def capped(days: float, today: date, time_limit: date | None) -> float:
+    """``days`` after ``today``, or the time limit if that comes first."""
+    if time_limit is None:
+        return days
+    return min(days, float((time_limit - today).days))

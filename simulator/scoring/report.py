@@ -1,0 +1,90 @@
+"""How a score is shown: one rich table for people, a JSON document for CI (pure rendering)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.table import Table
+
+from simulator.scoring.metrics import DateErrors
+from simulator.scoring.score import METHODS, Score
+
+
+def _days(e: DateErrors) -> str:
+    if e.n == 0:
+        return "-"
+    return f"{e.median_abs_days:.1f} / {e.p90_abs_days:.1f}"
+
+
+def _pct(pair: tuple[int, float], scale: float = 1.0) -> str:
+    n, value = pair
+    return "-" if n == 0 or math.isnan(value) else f"{value * scale:.1f} %"
+
+
+def score_table(s: Score) -> Table:
+    table = Table(
+        title=f"Predictions at the end of the period against the hidden future "
+        f"({s.predicted} of {s.vehicles} vehicles predicted)",
+        title_justify="left",
+    )
+    table.add_column("figure")
+    table.add_column("n", justify="right")
+    for method in METHODS:
+        table.add_column(method, justify="right")
+    for bucket, errors in s.warranty.items():
+        table.add_row(
+            f"warranty expiry, distance-bound, {bucket} days ahead: median / P90 abs error (days)",
+            str(errors["journeygate"].n),
+            *(_days(errors[m]) for m in METHODS),
+        )
+    table.add_row(
+        "service due date: median / P90 abs error (days)",
+        str(s.service_due["journeygate"].n),
+        *(_days(s.service_due[m]) for m in METHODS),
+    )
+    table.add_row(
+        "service bill: median abs % error vs the invoice",
+        str(s.bill["journeygate"][0]),
+        *(_pct(s.bill[m]) for m in METHODS),
+    )
+    for name, pair in s.coverage.items():
+        table.add_row(f"{name} dates inside P10-P90", str(pair[0]), _pct(pair, 100), "", "")
+    table.add_row(
+        "equity sign correct (financed vehicles)",
+        str(s.equity_sign["journeygate"][0]),
+        *(_pct(s.equity_sign[m], 100) for m in METHODS),
+    )
+    return table
+
+
+def _errors_doc(e: DateErrors) -> dict[str, Any]:
+    return {
+        "n": e.n,
+        "median_abs_days": _num(e.median_abs_days),
+        "p90_abs_days": _num(e.p90_abs_days),
+    }
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) or math.isinf(value) else round(value, 3)
+
+
+def score_document(s: Score) -> dict[str, Any]:
+    """The score as JSON: ``null`` where a figure has no pairs."""
+    return {
+        "vehicles": s.vehicles,
+        "predicted": s.predicted,
+        "warranty_expiry": {
+            bucket: {m: _errors_doc(errors[m]) for m in METHODS}
+            for bucket, errors in s.warranty.items()
+        },
+        "service_due": {m: _errors_doc(s.service_due[m]) for m in METHODS},
+        "bill_mape_pct": {m: {"n": s.bill[m][0], "value": _num(s.bill[m][1])} for m in METHODS},
+        "interval_coverage": {
+            name: {"n": pair[0], "share": _num(pair[1])} for name, pair in s.coverage.items()
+        },
+        "equity_sign": {
+            m: {"n": s.equity_sign[m][0], "share": _num(s.equity_sign[m][1])} for m in METHODS
+        },
+    }

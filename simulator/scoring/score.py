@@ -1,0 +1,261 @@
+"""``journeygate score``: the store's predictions at ``now`` against the hidden future (pure).
+
+For each figure, journeygate, the naive forecaster and the oracle are scored on the same
+vehicles (docs/simulator.md, "Scoring"):
+
+- warranty expiry error in days, for coverages whose true end is distance-bound and falls 0-30,
+  31-90 or 91-180 days after ``now``;
+- service-due date error in days, for vehicles whose true due date falls in the horizon and whose
+  last service the dealer can know (at the dealer, or none since delivery);
+- the service bill's median absolute percentage error against the real invoice of the next
+  visit, for vehicles whose next visit is at their dealer (naive: the catalog's scheduled service
+  alone; oracle: the catalog's expected price of exactly the items the visit will have);
+- the share of true dates inside journeygate's P10-P90 interval (warranty, service);
+- the equity sign for financed vehicles (naive: a rule-of-thumb value, 18 % the first year then
+  15 % a year; oracle: a perfect reader of the catalog's depreciation curve).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from reference.catalog import Catalog
+from simulator.scoring.metrics import (
+    HORIZON_BUCKETS,
+    DateErrors,
+    bucket_of,
+    date_errors,
+    interval_coverage,
+    median_abs_pct_error,
+    sign_accuracy,
+)
+from simulator.scoring.references import (
+    capped,
+    lifetime_rate,
+    naive_days,
+    oracle_daily_km,
+    oracle_days,
+)
+from simulator.scoring.truth import ScoringTruth, VehicleTruth
+
+METHODS = ("journeygate", "naive", "oracle")
+Prediction = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    vehicles: int
+    predicted: int
+    warranty: dict[str, dict[str, DateErrors]]
+    """Bucket -> method -> errors."""
+    service_due: dict[str, DateErrors]
+    bill: dict[str, tuple[int, float]]
+    """Method -> (pairs, median absolute percentage error)."""
+    coverage: dict[str, tuple[int, float]]
+    """``warranty`` / ``service`` -> (true dates, share inside P10-P90)."""
+    equity_sign: dict[str, tuple[int, float]]
+
+
+@dataclass(slots=True)
+class _Pairs:
+    pred: dict[str, list[float]]
+    true: list[float]
+
+    @classmethod
+    def new(cls) -> _Pairs:
+        return cls({m: [] for m in METHODS}, [])
+
+    def add(self, true_days: float, **pred: float) -> None:
+        self.true.append(true_days)
+        for method, days in pred.items():
+            self.pred[method].append(days)
+
+    def errors(self) -> dict[str, DateErrors]:
+        return {m: date_errors(self.pred[m], self.true) for m in METHODS}
+
+
+def _days(day: str | None, today: date) -> float:
+    return math.inf if day is None else float((date.fromisoformat(day) - today).days)
+
+
+def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: Catalog) -> Score:
+    today = truth.today
+    warranty = {name: _Pairs.new() for name, _, _ in HORIZON_BUCKETS}
+    warranty_band: tuple[list[float], list[float], list[float]] = ([], [], [])
+    service = _Pairs.new()
+    service_band: tuple[list[float], list[float], list[float]] = ([], [], [])
+    bills: dict[str, list[float]] = {m: [] for m in METHODS}
+    invoices: list[float] = []
+    equity_pred: dict[str, list[float]] = {m: [] for m in METHODS}
+    equity_true: list[float] = []
+    for vin, vt in truth.vehicles.items():
+        pred = predictions.get(vin)
+        if pred is None or not vt.now or pred.get("odometer_m") is None:
+            continue
+        odometer_km = float(pred["odometer_m"]) / 1000
+        rate = lifetime_rate(
+            odometer_km,
+            float(vt.facts.get("delivery_odometer_m", 0)) / 1000,
+            today,
+            date.fromisoformat(vt.facts["delivery_date"]),
+        )
+        cumulative = np.cumsum(oracle_daily_km(vt.now["usage"], today))
+        if vt.future is not None:
+            _score_warranty(vt, pred, today, odometer_km, rate, cumulative, warranty, warranty_band)
+            _score_service(vt, pred, today, odometer_km, rate, cumulative, service, service_band)
+            _score_bill(vt, pred, truth, catalog, bills, invoices)
+        if vt.financed and pred.get("equity"):
+            _score_equity(vt, pred, truth, equity_pred, equity_true)
+    return Score(
+        vehicles=len(truth.vehicles),
+        predicted=sum(1 for vin in truth.vehicles if vin in predictions),
+        warranty={name: pairs.errors() for name, pairs in warranty.items()},
+        service_due=service.errors(),
+        bill={m: median_abs_pct_error(bills[m], invoices) for m in METHODS},
+        coverage={
+            "warranty": interval_coverage(*warranty_band),
+            "service": interval_coverage(*service_band),
+        },
+        equity_sign={m: sign_accuracy(equity_pred[m], equity_true) for m in METHODS},
+    )
+
+
+def _score_warranty(
+    vt: VehicleTruth,
+    pred: Prediction,
+    today: date,
+    odometer_km: float,
+    rate: float,
+    cumulative: np.ndarray,
+    pairs: dict[str, _Pairs],
+    band: tuple[list[float], list[float], list[float]],
+) -> None:
+    assert vt.future is not None
+    predicted = {w["coverage"]: w for w in pred.get("warranty") or []}
+    for true in vt.future.get("warranty") or []:
+        coverage = predicted.get(true["coverage"])
+        if coverage is None or true.get("expires_on") is None:
+            continue
+        true_days = _days(true["expires_on"], today)
+        name = bucket_of(true_days)
+        if true.get("binding") != "distance" or name is None:
+            continue
+        remaining_km = float(true["limit_km"]) - odometer_km
+        time_limit = date.fromisoformat(true["time_limit_date"])
+        pairs[name].add(
+            true_days,
+            journeygate=_days(coverage["expiry_p50"], today),
+            naive=capped(naive_days(remaining_km, rate), today, time_limit),
+            oracle=capped(oracle_days(remaining_km, cumulative), today, time_limit),
+        )
+        band[0].append(_days(coverage["expiry_p10"], today))
+        band[1].append(_days(coverage["expiry_p90"], today))
+        band[2].append(true_days)
+
+
+def true_service_due(vt: VehicleTruth, today: date) -> float | None:
+    """Days after ``today`` the next service truly falls due, or None beyond the horizon."""
+    state = vt.now.get("service") or {}
+    if not state or vt.future is None:
+        return None
+    time_due = _days(state["due_date"], today)
+    if state.get("due_by") == "distance":
+        return time_due
+    future = np.asarray(vt.future["odometer_m"], dtype=np.float64)
+    reached = np.flatnonzero(future >= float(state["due_odometer_m"]))
+    first = date.fromisoformat(vt.future["first_day"])
+    distance_due = (
+        float((first + timedelta(days=int(reached[0])) - today).days) if reached.size else math.inf
+    )
+    due = min(time_due, distance_due)
+    return due if due <= len(future) else None
+
+
+def _score_service(
+    vt: VehicleTruth,
+    pred: Prediction,
+    today: date,
+    odometer_km: float,
+    rate: float,
+    cumulative: np.ndarray,
+    pairs: _Pairs,
+    band: tuple[list[float], list[float], list[float]],
+) -> None:
+    due = pred.get("service")
+    true_days = true_service_due(vt, today)
+    if not due or true_days is None or not vt.dealer_knows_last_service:
+        return
+    remaining_km = float(due["due_odometer_m"]) / 1000 - odometer_km
+    time_limit = date.fromisoformat(due["due_date"])
+    pairs.add(
+        true_days,
+        journeygate=_days(due["due_p50"], today),
+        naive=capped(naive_days(remaining_km, rate), today, time_limit),
+        oracle=capped(oracle_days(remaining_km, cumulative), today, time_limit),
+    )
+    band[0].append(_days(due["due_p10"], today))
+    band[1].append(_days(due["due_p90"], today))
+    band[2].append(true_days)
+
+
+def _score_bill(
+    vt: VehicleTruth,
+    pred: Prediction,
+    truth: ScoringTruth,
+    catalog: Catalog,
+    bills: dict[str, list[float]],
+    invoices: list[float],
+) -> None:
+    visit = vt.next_service()
+    due = pred.get("service")
+    if visit is None or not due or visit.get("where") != "dealer":
+        return
+    per_usd = truth.currency_per_usd
+    schedule = catalog.service[vt.facts["powertrain"]]
+    invoices.append(float(visit["bill_usd"]) * per_usd)
+    bills["journeygate"].append(float(due["bill_expected"]))
+    bills["naive"].append(schedule.price.expected * per_usd)
+    bills["oracle"].append(_catalog_price(visit, catalog, schedule.price.expected) * per_usd)
+
+
+def _catalog_price(visit: Mapping[str, Any], catalog: Catalog, scheduled_usd: float) -> float:
+    """The catalog's expected price of exactly the items the visit had (0 where warranty paid;
+    unrelated repairs have no catalog price and count 0)."""
+    wear = {w.item: w.price.expected for w in catalog.wear}
+    total = 0.0
+    for item in visit["items"]:
+        if float(item.get("cost_usd", 0.0)) == 0.0:
+            continue
+        kind, code = item.get("kind"), item.get("code")
+        if kind == "scheduled":
+            total += scheduled_usd
+        elif kind == "wear" and code in wear:
+            total += wear[code]
+        elif kind == "repair" and code is not None:
+            fault = catalog.fault(code)
+            total += fault.cost.expected if fault is not None else 0.0
+    return total
+
+
+def _score_equity(
+    vt: VehicleTruth,
+    pred: Prediction,
+    truth: ScoringTruth,
+    equity_pred: dict[str, list[float]],
+    equity_true: list[float],
+) -> None:
+    now = vt.now
+    per_usd = truth.currency_per_usd
+    age = float(now["age_years"])
+    rule_of_thumb = 1.0 - 0.18 * age if age < 1 else 0.82 * 0.85 ** (age - 1)
+    payoff_usd = float(now["payoff_usd"])
+    equity_true.append(float(now["equity"]))
+    equity_pred["journeygate"].append(float(pred["equity"]["equity_expected"]))
+    equity_pred["naive"].append((float(now["msrp_usd"]) * rule_of_thumb - payoff_usd) * per_usd)
+    equity_pred["oracle"].append((float(now["curve_value_usd"]) - payoff_usd) * per_usd)

@@ -1,0 +1,126 @@
+"""The scorer on a hand-built truth: each method's errors are the ones computed by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from reference.catalog import default_catalog
+from simulator.scoring.score import score, true_service_due
+from simulator.scoring.truth import ScoringTruth, VehicleTruth
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+FLAT = {
+    "mean_daily_km": 100.0,
+    "weekday_factors": [1.0] * 7,
+    "month_factors": [1.0] * 12,
+}
+
+
+def vehicle(**now: Any) -> VehicleTruth:
+    vt = VehicleTruth("1HGCM82633A004352")
+    vt.facts = {
+        "delivery_date": "2025-03-01",
+        "delivery_odometer_m": 0,
+        "powertrain": "ice",
+        "finance": {"kind": "loan"},
+    }
+    vt.now = {
+        "usage": FLAT,
+        "age_years": 1.0,
+        "msrp_usd": 30_000.0,
+        "curve_value_usd": 24_000.0,
+        "payoff_usd": 20_000.0,
+        "equity": 3_500.0,
+        "service": {
+            "due_date": "2026-09-01",
+            "due_by": "time",
+            "due_odometer_m": 40_000_000,
+        },
+        **now,
+    }
+    # the true odometer: 100 km a day from 30,000 km at the end of `now`'s day
+    vt.future = {
+        "first_day": "2026-03-02",
+        "odometer_m": [30_000_000 + 100_000 * (i + 1) for i in range(180)],
+        "warranty": [
+            {
+                "coverage": "basic",
+                "limit_km": 36_000.0,
+                "time_limit_date": "2028-03-01",
+                "expires_on": "2026-04-30",
+                "binding": "distance",
+            }
+        ],
+    }
+    vt.services = [
+        {
+            "where": "dealer",
+            "bill_usd": 400.0,
+            "items": [{"kind": "scheduled", "cost_usd": 400.0}],
+        }
+    ]
+    return vt
+
+
+def prediction() -> dict[str, Any]:
+    return {
+        "odometer_m": 30_000_000,
+        "warranty": [
+            {
+                "coverage": "basic",
+                "expiry_p10": "2026-04-20",
+                "expiry_p50": "2026-05-05",
+                "expiry_p90": "2026-05-20",
+            }
+        ],
+        "service": {
+            "due_p10": "2026-04-25",
+            "due_p50": "2026-05-10",
+            "due_p90": "2026-05-25",
+            "due_date": "2026-09-01",
+            "due_odometer_m": 40_000_000,
+            "bill_expected": 440.0,
+        },
+        "equity": {"equity_expected": 2_000.0},
+    }
+
+
+def test_each_method_is_scored_on_the_same_vehicle() -> None:
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {"1HGCM82633A004352": vehicle()})
+    s = score(truth, {"1HGCM82633A004352": prediction()}, default_catalog())
+    assert s.predicted == 1
+    w = s.warranty["31-90"]
+    # truth: 60 days; journeygate P50 65 days; naive: 6,000 km at 30,000 km / 365 days;
+    # oracle: 6,000 km at 100 km a day = 60 days
+    assert w["journeygate"].median_abs_days == 5
+    assert w["naive"].median_abs_days == pytest.approx(6000 / (30000 / 365) - 60)
+    assert w["oracle"].median_abs_days == 0
+    assert s.coverage["warranty"] == (1, 1.0)
+    # service: 10,000 km to go at 100 km a day: day 100 (2026-06-09); predicted 2026-05-10
+    assert s.service_due["journeygate"].median_abs_days == 30
+    assert s.service_due["oracle"].median_abs_days == 0
+    assert s.coverage["service"] == (1, 0.0)
+    assert s.bill["journeygate"] == (1, pytest.approx(10.0))
+    assert s.equity_sign["journeygate"] == (1, 1.0)
+    assert s.equity_sign["oracle"] == (1, 1.0)
+
+
+def test_true_service_due_is_the_earlier_of_time_and_distance() -> None:
+    today = date(2026, 3, 1)
+    assert true_service_due(vehicle(), today) == 100
+    early = vehicle(service={"due_date": "2026-04-01", "due_by": "time", "due_odometer_m": 9e9})
+    assert true_service_due(early, today) == 31
+    past = vehicle(service={"due_date": "2026-02-20", "due_by": "distance", "due_odometer_m": 0})
+    assert true_service_due(past, today) == -9
+
+
+def test_a_service_elsewhere_is_not_scored_against_the_dealer() -> None:
+    vt = vehicle()
+    vt.last_service_where = "independent"
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {vt.vin: vt})
+    s = score(truth, {vt.vin: prediction()}, default_catalog())
+    assert s.service_due["journeygate"].n == 0
+    assert s.warranty["31-90"]["journeygate"].n == 1
