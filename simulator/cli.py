@@ -89,7 +89,8 @@ def simulate(
         bool | None,
         typer.Option(
             "--services/--no-services",
-            help="Publish the period's dealer service visits to Kafka vehicle.services [on]",
+            help="Publish dealer service visits (the history, then the period's) to Kafka"
+            " vehicle.services [on]",
         ),
     ] = None,
     plan_only: Annotated[
@@ -144,7 +145,10 @@ def simulate(
             truth_path=truth,
         )
         if plan_only:
-            plan_summary(plan_for(settings, params), params.publish.services)
+            publish = params.publish
+            plan_summary(
+                plan_for(settings, params), publish.services, publish.service_history_years
+            )
             return
     except ConfigError as exc:
         raise fail(str(exc)) from None

@@ -10,8 +10,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from simulator.publishing.logic import KIND_VALID, Plan
-from simulator.publishing.services import dealer_visits
+from simulator.publishing.services import dealer_visits, history_since, history_visits
 from simulator.runner import SimulationProgress, SimulationResult, StatusCallback
+from simulator.scenario.files import PublishSection
 from simulator.world.events import ServiceVisit
 from simulator.world.usage import to_ms
 
@@ -52,7 +53,11 @@ def progress_bar() -> Iterator[StatusCallback]:
         yield update
 
 
-def plan_summary(plan: Plan, plan_services: bool = True) -> None:
+def plan_summary(
+    plan: Plan,
+    plan_services: bool = True,
+    history_years: int = PublishSection().service_history_years,
+) -> None:
     kinds = plan.kind_counts()
     tags: dict[str, int] = {}
     for m in plan.messages:
@@ -66,12 +71,20 @@ def plan_summary(plan: Plan, plan_services: bool = True) -> None:
                 f"messages      {len(plan.messages)} ({kinds['valid']} valid,"
                 f" {kinds['duplicate']} duplicate, {kinds['malformed']} to reject)",
                 "faults        " + ", ".join(f"{k} {v}" for k, v in sorted(tags.items())),
-                f"dealer visits {len(dealer_visits(plan, to_ms(plan.now)))} in the period"
+                f"dealer visits {len(dealer_visits(plan, to_ms(plan.now)))} in the period,"
+                f" {_history(plan, history_years)}"
                 + ("" if plan_services else " (not published: --no-services)"),
                 _horizon(plan),
             ]
         )
     )
+
+
+def _history(plan: Plan, years: int) -> str:
+    if years <= 0:
+        return "no service history"
+    since = history_since(plan, years)
+    return f"{len(history_visits(plan, years))} in the service history since {since}"
 
 
 def _horizon(plan: Plan) -> str:
@@ -104,7 +117,8 @@ def summary(r: SimulationResult) -> None:
         + (
             "not published (--no-services)"
             if r.services_published is None
-            else f"{r.services_published} dealer visits published to vehicle.services"
+            else f"{r.history_published} history and {r.services_published} period dealer"
+            " visits published to vehicle.services"
         ),
         f"elapsed       {r.elapsed_s:.1f} s" + ("  (interrupted)" if r.interrupted else ""),
     ]

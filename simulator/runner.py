@@ -5,9 +5,11 @@
 awaited (up to ``drain_timeout_s``) and the truth file ends with an ``end`` line saying so.
 
 With ``publish.services`` (the default) Kafka must be reachable before anything is registered or
-sent; once the telemetry is published (and acknowledged), the dealer visits of the period up to
-the last simulated time reached go to ``vehicle.services``, each recorded by a
-``service_published`` truth line.
+sent. Once the fleet is registered, each vehicle's service history at its dealer (the visits of
+the ``publish.service_history_years`` years before the period) goes to ``vehicle.services``, before
+any telemetry; once the telemetry is published (and acknowledged), the dealer visits of the period
+up to the last simulated time reached follow. On a vehicle's partition (key = VIN) its visits are
+thus in time order. Each published visit is recorded by a ``service_published`` truth line.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from simulator.publishing.publisher import Publisher
 from simulator.publishing.registry import register_fleet, vehicle_records
 from simulator.publishing.services import (
     Delivered,
+    history_records,
     prepare_services_topic,
     publish_visits,
     visit_records,
@@ -157,6 +160,7 @@ def run_simulation(
             )
 
     delivered: list[Delivered] | None = None
+    history: list[Delivered] | None = None
     with TruthWriter(params.truth_path) as truth:
         truth.write(
             header_line(plan, scenario, publish, settings.mqtt_topic_root, params.scenario_source)
@@ -166,6 +170,13 @@ def run_simulation(
         interrupted = False
         sim_ms = to_ms(plan.start)
         try:
+            if publish.services:
+                records = (
+                    [] if stop.is_set() else history_records(plan, publish.service_history_years)
+                )
+                history = publish_visits(settings, records)
+                for d in history:
+                    truth.write(service_published_line(d, history=True))
             with publisher:
                 origin = time.monotonic()
                 last_sent: float | None = None
@@ -202,6 +213,7 @@ def run_simulation(
                     interrupted=publisher.published < len(plan.messages),
                     elapsed_s=time.monotonic() - started,
                     services_published=None if delivered is None else len(delivered),
+                    history_published=None if history is None else len(history),
                 )
             )
     return SimulationResult(
@@ -220,6 +232,7 @@ def run_simulation(
         interrupted=interrupted,
         truth_path=params.truth_path,
         services_published=None if delivered is None else len(delivered),
+        history_published=None if history is None else len(history),
     )
 
 

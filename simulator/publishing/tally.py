@@ -47,7 +47,10 @@ class SimulationResult:
     interrupted: bool
     truth_path: Path | None
     services_published: int | None = None
-    """Dealer visits published to ``vehicle.services`` (None: ``--no-services``)."""
+    """Dealer visits of the period published to ``vehicle.services`` (None: ``--no-services``)."""
+    history_published: int | None = None
+    """Service-history visits (before the period) published to ``vehicle.services`` before the
+    telemetry (None: ``--no-services``)."""
 
 
 # progress(published, planned): called every few hundred publishes and at the end.

@@ -80,8 +80,12 @@ class PublishSection(Section):
     connections: int = Field(default=2, ge=1, le=64)
     connection_per_vehicle: bool = False
     max_inflight: int = Field(default=1000, ge=1, le=65_000)
-    # Publish the period's dealer service visits to Kafka (vehicle.services).
+    # Publish the dealer service visits to Kafka (vehicle.services): the service history, then
+    # the period's visits.
     services: bool = True
+    # Years of each vehicle's service history at its dealer published before the period's
+    # telemetry (0: none).
+    service_history_years: int = Field(default=3, ge=0, le=100)
 
     @model_validator(mode="after")
     def _one_pacing(self) -> PublishSection:

@@ -1,7 +1,9 @@
 """The record of what a run sent and what really happened: JSON lines (docs/simulator.md).
 
-One ``header``; a ``vehicle``, a ``trajectory`` and the ``event`` lines of each vehicle; one
-``message`` line per publish (written as it is handed to the client); one ``end`` line. Line
+One ``header``; the world's lines (dealers, vehicles, trajectories, events, where each vehicle
+stands, its hidden future); a ``service_published`` line per service-history visit published
+before the telemetry; one ``message`` line per publish (written as it is handed to the client); a
+``service_published`` line per visit of the period; one ``end`` line. Line
 rendering is pure (and, except for the end line, reproducible from the scenario, seed and
 ``now``); :class:`TruthWriter` only appends rendered lines to a file.
 """
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 TRUTH_FORMAT = "journeygate-simulator-truth"
-TRUTH_VERSION = 3
+TRUTH_VERSION = 4
 EXPECT_STORED = "stored"
 EXPECT_ABSORBED = "absorbed"
 EXPECT_DEAD_LETTER = "dead_letter"
@@ -137,6 +139,7 @@ def end_line(
     interrupted: bool,
     elapsed_s: float,
     services_published: int | None = None,
+    history_published: int | None = None,
 ) -> bytes:
     return line(
         {
@@ -146,13 +149,15 @@ def end_line(
             "planned": planned,
             "interrupted": interrupted,
             "services_published": services_published,
+            "history_published": history_published,
             "elapsed_s": round(elapsed_s, 3),
         }
     )
 
 
-def service_published_line(d: Delivered) -> bytes:
-    """A visit Kafka acknowledged on ``vehicle.services``, as it was published."""
+def service_published_line(d: Delivered, *, history: bool = False) -> bytes:
+    """A visit Kafka acknowledged on ``vehicle.services``, as it was published; ``history``: a
+    visit of the service history before the period."""
     r = d.record
     return line(
         {
@@ -169,6 +174,7 @@ def service_published_line(d: Delivered) -> bytes:
                 for i in r.items
             ],
             "invoiced_amount": r.invoiced_amount,
+            "history": history,
             "topic": d.topic,
             "partition": d.partition,
             "offset": d.offset,

@@ -24,6 +24,7 @@ from schemas.services import ServiceVisitCodec, ServiceVisitRecord
 from simulator.runner import plan_for, run_simulation
 from simulator.scenario.files import Scenario
 from simulator.scenario.params import SimulationParams
+from simulator.world.invoices import add_years
 
 pytestmark = pytest.mark.integration
 
@@ -89,36 +90,56 @@ def read_visits(settings: Settings, expected: int, timeout_s: float = 20.0) -> l
     return asyncio.run(read())
 
 
+def service_events(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [x for x in lines if x["type"] == "event" and x["event"] == "service"]
+
+
+def history_window_ms(header: dict[str, Any]) -> tuple[int, int]:
+    """``[since, start)``: the service history the run publishes before its telemetry."""
+    start = datetime.fromisoformat(header["start"])
+    years = header["scenario"]["publish"]["service_history_years"]
+    since = datetime.combine(add_years(start.date(), -years), clock(), UTC)
+    return round(since.timestamp() * 1000), round(start.timestamp() * 1000)
+
+
 def test_dealer_visits_reach_vehicle_services_and_match_the_truth(
     settings: Settings, tmp_path: Path
 ) -> None:
     truth = tmp_path / "truth.jsonl"
     result = run_simulation(settings, params(truth))
     lines = read_truth(truth)
-    start_ms = round(datetime.fromisoformat(lines[0]["start"]).timestamp() * 1000)
+    assert lines[0]["version"] == 4
+    since_ms, start_ms = history_window_ms(lines[0])
     now_ms = round(NOW.timestamp() * 1000)
-    in_period = [
-        x
-        for x in lines
-        if x["type"] == "event" and x["event"] == "service" and start_ms <= x["ts_ms"] <= now_ms
-    ]
+    services = service_events(lines)
+    in_period = [x for x in services if start_ms <= x["ts_ms"] <= now_ms]
     dealer = {x["visit_id"]: x for x in in_period if x["where"] == "dealer"}
     assert len(dealer) >= 2 and any(x["where"] == "independent" for x in in_period)
+    before = [x for x in services if x["ts_ms"] < start_ms]
+    history = {
+        x["visit_id"]: x for x in before if x["where"] == "dealer" and x["ts_ms"] >= since_ms
+    }
+    # Independent garages and dealer visits older than the window are never published.
+    assert len(history) >= 10 and any(x["where"] == "independent" for x in before)
+    assert any(x["where"] == "dealer" and x["ts_ms"] < since_ms for x in before)
     published = {x["visit_id"]: x for x in lines if x["type"] == "service_published"}
-    assert set(published) == set(dealer)
-    assert result.services_published == len(dealer)
+    assert {k for k, x in published.items() if not x["history"]} == set(dealer)
+    assert {k for k, x in published.items() if x["history"]} == set(history)
+    assert (result.services_published, result.history_published) == (len(dealer), len(history))
     assert lines[-1]["type"] == "end" and lines[-1]["services_published"] == len(dealer)
+    assert lines[-1]["history_published"] == len(history)
 
-    records = read_visits(settings, len(dealer))
+    expected = dealer | history
+    records = read_visits(settings, len(expected))
     codec = ServiceVisitCodec()
     visits: dict[str, ServiceVisitRecord] = {}
     for rec in records:
         visit = codec.decode(rec.value)
         assert rec.key == visit.vin.encode()
         visits[visit.visit_id] = visit
-    assert len(records) == len(dealer) and set(visits) == set(dealer)
+    assert len(records) == len(expected) and set(visits) == set(expected)
     for visit_id, visit in visits.items():
-        event, line = dealer[visit_id], published[visit_id]
+        event, line = expected[visit_id], published[visit_id]
         assert visit.vin == event["vin"] and visit.dealer_id == event["dealer_id"]
         assert round(visit.visit_ts.timestamp() * 1000) == event["ts_ms"] == line["ts_ms"]
         assert visit.odometer_m == event["odometer_m"] and visit.currency == "USD"
@@ -132,6 +153,55 @@ def test_dealer_visits_reach_vehicle_services_and_match_the_truth(
     # The future is truth only: nothing of it was published.
     future = [x for x in lines if x["type"] == "future_event" and x["event"] == "service"]
     assert future and not set(x["visit_id"] for x in future) & set(visits)
+
+
+def test_the_service_history_comes_first_and_each_vehicle_in_time_order(
+    settings: Settings, tmp_path: Path
+) -> None:
+    truth = tmp_path / "truth.jsonl"
+    run_simulation(settings, params(truth, seed=9, horizon_days=0))
+    lines = read_truth(truth)
+    messages = [i for i, x in enumerate(lines) if x["type"] == "message"]
+    first_message, last_message = messages[0], messages[-1]
+    published = [(i, x) for i, x in enumerate(lines) if x["type"] == "service_published"]
+    history = [x for i, x in published if x["history"]]
+    period = [x for i, x in published if not x["history"]]
+    assert history and period
+    # Truth in publish order: the history before the telemetry, the period's visits after it.
+    assert all(i < first_message for i, x in published if x["history"])
+    assert all(i > last_message for i, x in published if not x["history"])
+    _, start_ms = history_window_ms(lines[0])
+    assert all(x["ts_ms"] < start_ms for x in history)
+    assert all(x["ts_ms"] >= start_ms for x in period)
+
+    records = read_visits(settings, len(published))
+    assert len(records) == len(published)
+    codec = ServiceVisitCodec()
+    where = {x["visit_id"]: x for _, x in published}
+    by_vin: dict[str, list[tuple[int, int, bool]]] = {}
+    last_history_offset: dict[int, int] = {}
+    first_period_offset: dict[int, int] = {}
+    for rec in sorted(records, key=lambda r: (r.partition, r.offset)):
+        visit = codec.decode(rec.value)
+        line = where[visit.visit_id]
+        assert (line["partition"], line["offset"]) == (rec.partition, rec.offset)
+        ts_ms = round(visit.visit_ts.timestamp() * 1000)
+        by_vin.setdefault(visit.vin, []).append((rec.partition, ts_ms, line["history"]))
+        if line["history"]:
+            last_history_offset[rec.partition] = rec.offset
+        else:
+            first_period_offset.setdefault(rec.partition, rec.offset)
+    # On each partition the whole history precedes the period's visits.
+    for partition, offset in first_period_offset.items():
+        assert last_history_offset.get(partition, -1) < offset
+    # A vehicle's visits sit on one partition in time order, its history first.
+    for vin_visits in by_vin.values():
+        assert len({p for p, _, _ in vin_visits}) == 1
+        times = [ts for _, ts, _ in vin_visits]
+        assert times == sorted(set(times))
+        flags = [h for _, _, h in vin_visits]
+        assert flags == sorted(flags, reverse=True)
+    assert sum(1 for v in by_vin.values() if v[0][2] and not v[-1][2]) >= 1
 
 
 def test_the_registry_carries_finance_and_consent(settings: Settings, tmp_path: Path) -> None:
@@ -179,7 +249,8 @@ def test_services_need_kafka_unless_switched_off(settings: Settings, tmp_path: P
         assert conn.execute("SELECT count(*) FROM vehicles").fetchone() == (0,)
     off = run_simulation(down, params(tmp_path / "b.jsonl", vehicles=2, days=1, services=False))
     assert off.services_published is None and off.messages_published > 0
+    assert off.history_published is None
     lines = read_truth(tmp_path / "b.jsonl")
     assert not any(x["type"] == "service_published" for x in lines)
-    assert lines[-1]["services_published"] is None
+    assert lines[-1]["services_published"] is None and lines[-1]["history_published"] is None
     assert plan_for(settings, params(tmp_path / "c.jsonl")).params.horizon_days == 60

@@ -169,7 +169,7 @@ def test_truth_lines_of_the_future() -> None:
     p = with_horizon()
     lines = [json.loads(raw) for raw in truth_lines(p)]
     header = lines[0]
-    assert header["horizon_days"] == 120 and header["version"] == 3
+    assert header["horizon_days"] == 120 and header["version"] == 4
     assert header["horizon_end"] == (p.now.date() + timedelta(days=120)).isoformat()
     futures = {x["vin"]: x for x in lines if x["type"] == "future"}
     assert set(futures) == {v.vin for v in p.fleet}
