@@ -124,6 +124,26 @@ def process_store(
     raise typer.Exit(run_stage("store", run_store, settings))
 
 
+@process_app.command("signals")
+def process_signals(
+    kafka_bootstrap: KafkaBootstrap = None,
+    database_url: DatabaseUrl = None,
+    topic_prefix: TopicPrefix = None,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Turn telemetry.frames and vehicle.services into vehicle.signals and vehicle_state."""
+    from kernel.runtime import run_stage
+    from processors.signals.runner import run_signals
+
+    settings = settings_from(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        topic_prefix=topic_prefix,
+        metrics_port=metrics_port,
+    )
+    raise typer.Exit(run_stage("signals", run_signals, settings))
+
+
 @app.command()
 def topics(kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = None) -> None:
     """Create the pipeline's Kafka topics if they are missing."""

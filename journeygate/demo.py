@@ -124,6 +124,22 @@ def _summary(
     return verdict.passed
 
 
+def _predictions(
+    result: SimulationResult, settings: Settings, pipeline: PipelineProcesses, timeout_s: float
+) -> None:
+    """What the pipeline is for: a few vehicles' predictions, and their score."""
+    from journeygate.demo_predictions import predictions_table, score_table, wait_for_signals
+
+    with console.status("waiting for the signals processor..."):
+        caught_up = wait_for_signals(settings, pipeline, timeout_s)
+    if not caught_up:
+        console.print("[red]the signals processor did not catch up; no predictions shown[/]")
+        return
+    console.print(predictions_table(settings.database_url))
+    if result.truth_path is not None:
+        console.print(score_table(result.truth_path, settings.database_url))
+
+
 def demo(
     vehicles: Annotated[int, typer.Option(min=1, max=100_000, help="Fleet size.")] = 300,
     days: Annotated[int, typer.Option(min=1, max=3650, help="Simulated days, ending now.")] = 28,
@@ -140,6 +156,9 @@ def demo(
         bool, typer.Option(help="Keep the servers up after the summary until Ctrl-C.")
     ] = False,
     drain_timeout_s: Annotated[float, typer.Option(min=1)] = 300.0,
+    horizon_days: Annotated[
+        int, typer.Option(min=0, max=730, help="Hidden future the predictions are scored on.")
+    ] = 180,
 ) -> None:
     """Start the embedded stack, run a simulated fleet through every stage, print what happened."""
     from simulator.runner import SimulationParams, run_simulation
@@ -157,7 +176,7 @@ def demo(
         settings = endpoints.settings()
         pipeline = PipelineProcesses(endpoints.env(), data_dir / "logs")
         try:
-            with console.status("starting bridge, normalizer and store writer..."):
+            with console.status("starting bridge, normalizer, store writer and signals..."):
                 pipeline.start_all()
                 wait_for_bridge(pipeline)
             params = SimulationParams(
@@ -166,6 +185,7 @@ def demo(
                 seed=seed,
                 duplicate_rate=duplicate_rate,
                 malformed_rate=malformed_rate,
+                horizon_days=horizon_days,
                 truth_path=data_dir / "truth.jsonl",
             )
             started = time.monotonic()
@@ -192,6 +212,7 @@ def demo(
                 )
             elapsed = time.monotonic() - started
             passed = _summary(result, settings, pipeline, elapsed, endpoints, keep_running)
+            _predictions(result, settings, pipeline, drain_timeout_s)
             if keep_running:
                 console.print("Servers and stages keep running; press Ctrl-C to stop them.")
                 while True:

@@ -24,6 +24,7 @@ from kernel.settings import Settings
 STAGE_BRIDGE = "bridge"
 STAGE_NORMALIZE = "normalize"
 STAGE_STORE = "store"
+STAGE_SIGNALS = "signals"
 
 
 class Reason(StrEnum):
@@ -111,8 +112,10 @@ REASONS: Mapping[Reason, ReasonInfo] = {
     Reason.UNKNOWN_VIN: _info(
         STAGE_NORMALIZE, "the VIN is not in the `vehicles` registry (see *Registry* above)"
     ),
-    Reason.UNDECODABLE: _info(
-        STAGE_STORE, "a record on `telemetry.frames` is not a valid Avro `TelemetryFrame`"
+    Reason.UNDECODABLE: ReasonInfo(
+        (STAGE_STORE, STAGE_SIGNALS),
+        "a record on `telemetry.frames` is not a valid Avro `TelemetryFrame`, or one on "
+        "`vehicle.services` not a valid Avro `ServiceVisit` (signals only)",
     ),
 }
 

@@ -94,6 +94,8 @@ class Topics:
     frames: str
     signals: str
     alerts: str
+    services: str
+    consent: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topics:
@@ -103,6 +105,8 @@ class Topics:
             frames=settings.topic(TELEMETRY_FRAMES),
             signals=settings.topic(VEHICLE_SIGNALS),
             alerts=settings.topic(DEALER_ALERTS),
+            services=settings.topic(VEHICLE_SERVICES),
+            consent=settings.topic(VEHICLE_CONSENT),
         )
 
 
@@ -186,12 +190,7 @@ async def send_batches(
 
 async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) -> None:
     """Create the pipeline's topics if they do not exist (idempotent)."""
-    topics = Topics.from_settings(settings)
-    wanted = (
-        list(names)
-        if names is not None
-        else [topics.raw, topics.dlq, topics.frames, topics.signals, topics.alerts]
-    )
+    wanted = list(names) if names is not None else [settings.topic(name) for name in ALL_TOPICS]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
         await admin.start()

@@ -20,6 +20,7 @@ STAGE_COMMANDS: dict[str, tuple[str, ...]] = {
     "bridge": ("bridge",),
     "normalize": ("process", "normalize"),
     "store": ("process", "store"),
+    "signals": ("process", "signals"),
 }
 
 

@@ -5,9 +5,14 @@ Three sources are pooled, each weighted in days of driving it stands for:
 * the recent days (every complete, known day in the ring, idle days at 0 km), weighted with a
   half-life of ``recent_half_life_days`` so that a change of habits shows within weeks; their
   weight is the effective number of days ``(sum w)**2 / sum w**2``;
-* the lifetime rate (odometer since delivery when given, plus all tracked distance), weight capped
-  at ``lifetime_weight_days``: it is a long average, but habits change, so it only steers the
-  estimate while recent history is short;
+* the lifetime rate (odometer since delivery when given, plus all tracked distance). While it
+  spans fewer than ``lifetime_min_days`` beyond the recent days, it counts as at most
+  ``lifetime_weight_days`` days. Past that it is a long average whose only doubt is that habits
+  drift: the recent rate is then shrunk toward it by precision (empirical Bayes), the drift's
+  variance estimated from the vehicle's own data as the part of the squared gap between the
+  recent and the lifetime rate that the recent rate's noise does not explain, never below
+  ``drift_floor`` of the lifetime rate. A recent rate within noise of the lifetime rate is pulled
+  to it; one far from it (a new commute) stands;
 * a population prior (``mean_km_per_day``, one pseudo-day) so that a single reading still
   gives a finite, wide estimate.
 
@@ -49,6 +54,8 @@ class UsageModel:
     daily_cv: float = 1.0
     sd_dof: float = 3.0
     lifetime_weight_days: float = 7.0
+    lifetime_min_days: float = 30.0
+    drift_floor: float = 0.12
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,22 @@ def _lifetime(
     return km, days
 
 
+def _shrink_to_lifetime(
+    recent: float, var_recent: float, lifetime: float, drift_floor: float
+) -> tuple[float, float]:
+    """Precision-weighted mean of the recent rate and the lifetime rate, and its variance.
+
+    The lifetime rate's variance as a forecast of today's habits is the drift's: estimated as
+    the squared gap less what the recent rate's own noise explains, at least ``drift_floor`` of
+    the lifetime rate (squared).
+    """
+    drift = max((recent - lifetime) ** 2 - var_recent, (drift_floor * lifetime) ** 2)
+    if drift <= 0 or var_recent <= 0:
+        return recent, var_recent
+    precision = 1.0 / var_recent + 1.0 / drift
+    return (recent / var_recent + lifetime / drift) / precision, 1.0 / precision
+
+
 def estimate_usage(
     state: UsageState | None,
     *,
@@ -127,7 +150,8 @@ def estimate_usage(
     life_km, life_days = _lifetime(state, delivery_ts_ms, delivery_odometer_m)
     life_rate = life_km / life_days if life_days > 0 else math.nan
     outside = max(life_days - recent.size, 0.0)  # lifetime days not already in the ring
-    w_life = min(model.lifetime_weight_days, outside) if life_days > 0 else 0.0
+    long_lifetime = life_days > 0 and outside >= model.lifetime_min_days and n > 0
+    w_life = 0.0 if long_lifetime or life_days <= 0 else min(model.lifetime_weight_days, outside)
     total = model.weight_days + n + w_life
     mean = model.weight_days * model.mean_km_per_day
     mean += n * recent_rate if n else 0.0
@@ -144,10 +168,13 @@ def estimate_usage(
         var_eff = max(
             var_day, (week_dof * msb + model.sd_dof * var_day) / (week_dof + model.sd_dof)
         )
+    var_mean = var_eff / total
+    if long_lifetime:
+        mean, var_mean = _shrink_to_lifetime(mean, var_mean, life_rate, model.drift_floor)
     return UsageEstimate(
         mean_km_per_day=mean,
         sd_km_per_day=math.sqrt(var_eff),
-        mean_sd_km_per_day=math.sqrt(var_eff / total),
+        mean_sd_km_per_day=math.sqrt(var_mean),
         daily_sd_km=math.sqrt(var_day),
         recent_km_per_day=recent_rate,
         lifetime_km_per_day=life_rate,

@@ -22,6 +22,7 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float64]
 QUANTILES = (0.1, 0.5, 0.9)
 _TINY_KM = 1e-9
+_TINY_KM_PER_DAY = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,9 @@ def days_to_reach_quantile(
             for a in (remaining_km, mean_km_per_day, sd_km_per_day, mean_sd_km_per_day)
         )
     )
-    mu = np.maximum(mu, 0.0)
+    # A rate this small is no movement: its square would be subnormal, and the later root q / a
+    # would lose its precision (P50 before P10).
+    mu = np.where(mu > _TINY_KM_PER_DAY, mu, 0.0)
     r_pos = np.maximum(r, _TINY_KM)  # below a micrometre r**2 would underflow
     a = mu**2 - z**2 * smu**2
     b = -(2.0 * mu * r_pos + z**2 * sd**2)

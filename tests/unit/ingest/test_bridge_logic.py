@@ -32,7 +32,15 @@ roots = st.lists(
     min_size=1,
     max_size=3,
 ).map("/".join)
-TOPICS = Topics(raw="p.telemetry.raw", dlq="p.telemetry.dlq", frames="f", signals="s", alerts="a")
+TOPICS = Topics(
+    raw="p.telemetry.raw",
+    dlq="p.telemetry.dlq",
+    frames="f",
+    signals="s",
+    alerts="a",
+    services="v",
+    consent="c",
+)
 CFG = RouteConfig(mqtt_root="vehicles", bridge_id="bridge-7", max_payload_bytes=64, topics=TOPICS)
 VIN = "WVWZZZ1JZXW000001"
 

@@ -13,6 +13,7 @@ from kernel.deadletters import (
     REASONS,
     STAGE_BRIDGE,
     STAGE_NORMALIZE,
+    STAGE_SIGNALS,
     STAGE_STORE,
     Reason,
     reasons_of,
@@ -23,7 +24,7 @@ from simulator.scenario.kinds import EXPECTATIONS
 
 ROOT = Path(__file__).parents[3]
 DOC = (ROOT / "docs" / "payload.md").read_text(encoding="utf-8")
-STAGES = {STAGE_BRIDGE, STAGE_NORMALIZE, STAGE_STORE}
+STAGES = {STAGE_BRIDGE, STAGE_NORMALIZE, STAGE_STORE, STAGE_SIGNALS}
 # Packages of the product (tests excepted), scanned for the reason codes they use.
 PACKAGES = sorted(
     p.parent.name

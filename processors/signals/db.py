@@ -1,0 +1,328 @@
+"""The signals processor's PostgreSQL side: memories and facts in, one transaction per batch out.
+
+A batch's vehicle memories (``signal_state``), new signals (``signals``, ``ON CONFLICT DO
+NOTHING``), current views (``vehicle_state``), visits (``service_visits``), bill errors
+(``bill_errors``) and next offsets (``consumer_offsets``, never moving backwards) are written in
+one transaction: a batch is stored entirely or not at all. Every statement passes whole columns
+as arrays (``unnest``), one round trip per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import psycopg
+
+from database.db import aconnect
+from database.vehicle_facts import VehicleFacts, load_vehicle_facts
+from processors.signals.dates import ms_to_datetime
+from processors.signals.logic import BatchOutcome, Partition, json_ready
+
+Conn = psycopg.AsyncConnection[tuple[object, ...]]
+
+_SELECT_STATE = "SELECT vin, state FROM signal_state WHERE vin = ANY(%s)"
+
+_UPSERT_STATE = """
+INSERT INTO signal_state (vin, state, as_of_ts)
+SELECT * FROM unnest(%s::text[], %s::bytea[], %s::timestamptz[])
+ON CONFLICT (vin) DO UPDATE
+SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, updated_at = now()
+"""
+
+_INSERT_SIGNALS = """
+INSERT INTO signals (signal_id, vin, dealer_id, kind, as_of_ts, payload, explanation)
+SELECT s.signal_id, s.vin, s.dealer_id, s.kind, s.as_of_ts, s.payload::jsonb, s.explanation
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],
+            %s::text[])
+     AS s(signal_id, vin, dealer_id, kind, as_of_ts, payload, explanation)
+ON CONFLICT DO NOTHING
+"""
+
+_UPSERT_VEHICLES = """
+INSERT INTO vehicle_state (vin, dealer_id, as_of_ts, odometer_m, usage, active_faults,
+                           last_service)
+SELECT v.vin, v.dealer_id, v.as_of_ts, v.odometer_m, v.usage::jsonb, v.active_faults::jsonb,
+       v.last_service::jsonb
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[],
+            %s::text[])
+     AS v(vin, dealer_id, as_of_ts, odometer_m, usage, active_faults, last_service)
+ON CONFLICT (vin) DO UPDATE
+SET dealer_id = EXCLUDED.dealer_id, as_of_ts = EXCLUDED.as_of_ts,
+    odometer_m = EXCLUDED.odometer_m, usage = EXCLUDED.usage,
+    active_faults = EXCLUDED.active_faults, last_service = EXCLUDED.last_service,
+    updated_at = now()
+"""
+
+_UPDATE_FORECASTS = """
+UPDATE vehicle_state AS s
+SET predicted_as_of_ts = f.predicted_as_of_ts, warranty = f.warranty::jsonb,
+    service = f.service::jsonb, equity = f.equity::jsonb
+FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[])
+     AS f(vin, predicted_as_of_ts, warranty, service, equity)
+WHERE s.vin = f.vin
+"""
+
+_INSERT_VISITS = """
+INSERT INTO service_visits (visit_id, vin, visit_ts, odometer_m, dealer_id, currency,
+                            invoiced_amount, items)
+SELECT v.visit_id, v.vin, v.visit_ts, v.odometer_m, v.dealer_id, v.currency, v.invoiced,
+       v.items::jsonb
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[],
+            %s::numeric[], %s::text[])
+     AS v(visit_id, vin, visit_ts, odometer_m, dealer_id, currency, invoiced, items)
+ON CONFLICT (visit_id) DO NOTHING
+"""
+
+_INSERT_BILL_ERRORS = """
+INSERT INTO bill_errors (visit_id, vin, dealer_id, currency, predicted_low, predicted_expected,
+                         predicted_high, invoiced, abs_pct_error, predicted_as_of_ts)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[],
+                     %s::numeric[], %s::numeric[], %s::numeric[], %s::float8[],
+                     %s::timestamptz[])
+ON CONFLICT (visit_id) DO NOTHING
+RETURNING visit_id
+"""
+
+_UPSERT_OFFSETS = """
+INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset)
+SELECT %s, t.topic, t.kafka_partition, t.next_offset
+FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS t(topic, kafka_partition, next_offset)
+ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE
+SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset),
+    updated_at = now()
+RETURNING topic, kafka_partition, next_offset
+"""
+
+_SELECT_OFFSETS = """
+SELECT topic, kafka_partition, next_offset FROM consumer_offsets
+WHERE consumer_group = %s AND topic = ANY(%s)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    signals_inserted: int
+    """Signals newly stored (the rest were already there)."""
+    bill_errors_inserted: frozenset[str]
+    """Visit ids whose bill error is newly stored."""
+    offsets: Mapping[Partition, int]
+    """The next offsets now stored, per partition."""
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(json_ready(value)).decode()
+
+
+class SignalsDb:
+    """One connection of the signals processor, reopened after a connection failure."""
+
+    def __init__(self, database_url: str, group: str) -> None:
+        self._url = database_url
+        self._group = group
+        self._conn: Conn | None = None
+
+    async def connection(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            self._conn = await aconnect(self._url, autocommit=True)
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            await conn.close()
+
+    async def _guarded(self, work: Any) -> Any:
+        try:
+            return await work(await self.connection())
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            await self.close()
+            raise
+
+    async def load_memories(self, vins: Sequence[str]) -> dict[str, bytes]:
+        """The stored memories of ``vins`` (a vehicle never seen is absent), as stored: see
+        :meth:`VehicleMemory.from_bytes`."""
+
+        async def work(conn: Conn) -> dict[str, bytes]:
+            cur = await conn.execute(_SELECT_STATE, (list(vins),))
+            return {str(vin): _bytes(state) for vin, state in await cur.fetchall()}
+
+        result: dict[str, bytes] = await self._guarded(work)
+        return result
+
+    async def load_facts(self, vins: Sequence[str]) -> dict[str, VehicleFacts]:
+        """The registry rows of ``vins`` (an unregistered VIN is absent)."""
+
+        async def work(conn: Conn) -> dict[str, VehicleFacts]:
+            return await load_vehicle_facts(conn, vins)
+
+        result: dict[str, VehicleFacts] = await self._guarded(work)
+        return result
+
+    async def write_batch(
+        self,
+        outcome: BatchOutcome,
+        states: Mapping[str, bytes],
+        offsets: Mapping[Partition, int],
+    ) -> WriteResult:
+        """Store a batch and its offsets in one transaction (see the module docstring).
+
+        Raises psycopg.OperationalError when the connection fails: it is dropped, the next call
+        reconnects, and nothing of the failed call is committed.
+        """
+
+        async def work(conn: Conn) -> WriteResult:
+            return await _write(conn, self._group, outcome, states, offsets)
+
+        result: WriteResult = await self._guarded(work)
+        return result
+
+
+async def _write(
+    conn: Conn,
+    group: str,
+    outcome: BatchOutcome,
+    states: Mapping[str, bytes],
+    offsets: Mapping[Partition, int],
+) -> WriteResult:
+    async with conn.transaction(), conn.cursor() as cur:
+        if states:
+            vins = sorted(states)
+            as_of = [ms_to_datetime(outcome.memories[v].as_of_ms) for v in vins]
+            await cur.execute(_UPSERT_STATE, (vins, [states[v] for v in vins], as_of))
+        inserted = 0
+        if outcome.signals:
+            s = outcome.signals
+            await cur.execute(
+                _INSERT_SIGNALS,
+                (
+                    [x.signal_id for x in s],
+                    [x.vin for x in s],
+                    [x.dealer_id for x in s],
+                    [x.kind for x in s],
+                    [ms_to_datetime(x.as_of_ms) for x in s],
+                    [_json(x.payload_json()) for x in s],
+                    [x.explanation for x in s],
+                ),
+            )
+            inserted = cur.rowcount
+        if outcome.vehicle_rows:
+            r = outcome.vehicle_rows
+            await cur.execute(
+                _UPSERT_VEHICLES,
+                (
+                    [x.vin for x in r],
+                    [x.dealer_id for x in r],
+                    [ms_to_datetime(x.as_of_ms) for x in r],
+                    [x.odometer_m for x in r],
+                    [_json(x.usage) for x in r],
+                    [_json(x.active_faults) for x in r],
+                    [_json(x.last_service) for x in r],
+                ),
+            )
+            f = [(x.vin, x.forecasts) for x in r if x.forecasts is not None]
+            if f:
+                await cur.execute(
+                    _UPDATE_FORECASTS,
+                    (
+                        [vin for vin, _ in f],
+                        [ms_to_datetime(x.as_of_ms) for _, x in f],
+                        [_json(x.warranty) for _, x in f],
+                        [_json(x.service) for _, x in f],
+                        [_json(x.equity) for _, x in f],
+                    ),
+                )
+        if outcome.visits:
+            v = outcome.visits
+            await cur.execute(
+                _INSERT_VISITS,
+                (
+                    [x.visit_id for x in v],
+                    [x.vin for x in v],
+                    [x.visit_ts for x in v],
+                    [x.odometer_m for x in v],
+                    [x.dealer_id for x in v],
+                    [x.currency for x in v],
+                    [x.invoiced_amount for x in v],
+                    [
+                        _json(
+                            [
+                                {
+                                    "kind": i.kind,
+                                    "code": i.code,
+                                    "description": i.description,
+                                    "amount": i.amount,
+                                }
+                                for i in x.items
+                            ]
+                        )
+                        for x in v
+                    ],
+                ),
+            )
+        scored: set[str] = set()
+        if outcome.bill_errors:
+            b = outcome.bill_errors
+            await cur.execute(
+                _INSERT_BILL_ERRORS,
+                (
+                    [x.visit_id for x in b],
+                    [x.vin for x in b],
+                    [x.dealer_id for x in b],
+                    [x.currency for x in b],
+                    [x.predicted_low for x in b],
+                    [x.predicted_expected for x in b],
+                    [x.predicted_high for x in b],
+                    [x.invoiced for x in b],
+                    [x.abs_pct_error for x in b],
+                    [ms_to_datetime(x.predicted_as_of_ms) for x in b],
+                ),
+            )
+            scored = {str(row[0]) for row in await cur.fetchall()}
+        stored: dict[Partition, int] = {}
+        if offsets:
+            topics, partitions, values = _offset_arrays(offsets.items())
+            await cur.execute(_UPSERT_OFFSETS, (group, topics, partitions, values))
+            for topic, partition, next_offset in await cur.fetchall():
+                stored[(str(topic), _int(partition))] = _int(next_offset)
+    return WriteResult(inserted, frozenset(scored), stored)
+
+
+async def load_offsets(
+    database_url: str, group: str, topics: Sequence[str]
+) -> dict[Partition, int]:
+    """The next offsets stored for ``group`` on ``topics``, on a short-lived connection.
+
+    Raises InfrastructureError or psycopg.OperationalError when the database is unreachable.
+    """
+    conn = await aconnect(database_url, autocommit=True)
+    try:
+        cur = await conn.execute(_SELECT_OFFSETS, (group, list(topics)))
+        return {(str(t), _int(p)): _int(o) for t, p, o in await cur.fetchall()}
+    finally:
+        await conn.close()
+
+
+def _offset_arrays(
+    items: Iterable[tuple[Partition, int]],
+) -> tuple[list[str], list[int], list[int]]:
+    ordered = sorted(items)
+    return (
+        [topic for (topic, _), _ in ordered],
+        [partition for (_, partition), _ in ordered],
+        [offset for _, offset in ordered],
+    )
+
+
+def _bytes(value: object) -> bytes:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError(f"expected a bytea column, got {type(value).__name__}")
+    return bytes(value)
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer column, got {type(value).__name__}")
+    return value

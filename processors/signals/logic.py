@@ -1,0 +1,230 @@
+"""Pure core of the signals processor: a polled batch in, memories, signals and rows out.
+
+The runner polls records of ``telemetry.frames`` and ``vehicle.services``, decodes them with
+:func:`decode_batch`, loads the memories and registry facts of the batch's vehicles, and calls
+:func:`process_batch`, which folds each vehicle's records into its memory
+(:class:`~processors.signals.vehicle.VehicleRun`) and returns everything to publish and store.
+Nothing here talks to Kafka or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from database.vehicle_facts import VehicleFacts
+from kernel.errors import DataError
+from kernel.kafka import SourceRecord
+from processors.signals.dates import ms_to_datetime
+from processors.signals.memory import VehicleMemory
+from processors.signals.predict import usage_now
+from processors.signals.pricing import fault_view, pricing_for
+from processors.signals.records import Signal
+from processors.signals.vehicle import DEFAULT_LOGIC, BillError, LogicParams, VehicleRun
+from processors.signals.views import Json
+from reference.catalog import Catalog
+from schemas.records import TelemetryFrame
+from schemas.services import ServiceVisitRecord
+
+Partition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that cannot be decoded: it goes to the dead-letter topic with ``reason``."""
+
+    record: SourceRecord
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    frames: tuple[TelemetryFrame, ...]
+    visits: tuple[ServiceVisitRecord, ...]
+    rejected: tuple[Rejected, ...]
+    next_offsets: Mapping[Partition, int]
+
+    @property
+    def vins(self) -> list[str]:
+        """Every vehicle of the batch, sorted."""
+        return sorted({f.vin for f in self.frames} | {v.vin for v in self.visits})
+
+
+def next_offsets(records: Iterable[SourceRecord]) -> dict[Partition, int]:
+    """Per partition, the highest offset seen plus one."""
+    result: dict[Partition, int] = {}
+    for rec in records:
+        key = (rec.topic, rec.partition)
+        result[key] = max(result.get(key, 0), rec.offset + 1)
+    return result
+
+
+def decode_batch(
+    records: Sequence[SourceRecord],
+    frames_topic: str,
+    decode_frame: Callable[[bytes], TelemetryFrame],
+    decode_visit: Callable[[bytes], ServiceVisitRecord],
+) -> Decoded:
+    """Frames from ``frames_topic``, visits from the other topic; a :class:`DataError` (or no
+    value) makes a record a reject. Any other exception is a bug and propagates."""
+    frames: list[TelemetryFrame] = []
+    visits: list[ServiceVisitRecord] = []
+    rejected: list[Rejected] = []
+    for rec in records:
+        if rec.value is None:
+            rejected.append(Rejected(rec, "undecodable", "record has no value"))
+            continue
+        try:
+            if rec.topic == frames_topic:
+                frames.append(decode_frame(rec.value))
+            else:
+                visits.append(decode_visit(rec.value))
+        except DataError as exc:
+            rejected.append(Rejected(rec, exc.reason, exc.detail))
+    return Decoded(tuple(frames), tuple(visits), tuple(rejected), next_offsets(records))
+
+
+@dataclass(frozen=True, slots=True)
+class Forecasts:
+    """The forecast columns of ``vehicle_state``: those of the vehicle's last evaluation."""
+
+    as_of_ms: int
+    warranty: list[Json]
+    service: Json
+    equity: Json | None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleRow:
+    """One row of ``vehicle_state`` (JSON columns as dicts).
+
+    The odometer, usage, active codes and last service are always the final memory's; the
+    forecasts are rewritten only when the vehicle was evaluated in the batch (``forecasts`` is
+    None otherwise and the stored ones stay): evaluations come at least once per UTC day of
+    event time and every 100 km, and at once after a visit or a change of codes.
+    """
+
+    vin: str
+    dealer_id: str | None
+    as_of_ms: int
+    odometer_m: int | None
+    usage: Json | None
+    active_faults: list[Json]
+    last_service: Json | None
+    forecasts: Forecasts | None
+
+    def merged_into(self, stored: VehicleRow | None) -> VehicleRow:
+        """The row once written over ``stored`` (what the upsert does)."""
+        if self.forecasts is not None or stored is None:
+            return self
+        return replace(self, forecasts=stored.forecasts)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    memories: Mapping[str, VehicleMemory]
+    signals: tuple[Signal, ...]
+    vehicle_rows: tuple[VehicleRow, ...]
+    visits: tuple[ServiceVisitRecord, ...]
+    """Every visit of the batch, for ``service_visits`` (repeats are absorbed there)."""
+    bill_errors: tuple[BillError, ...]
+    quality: Counter[str]
+    evaluations: int
+    repeated_visits: int
+
+
+def vehicle_row(run: VehicleRun, catalog: Catalog) -> VehicleRow:
+    """The vehicle's row after the batch (see :class:`VehicleRow`)."""
+    m, facts = run.memory, run.facts
+    last = m.last_service
+    last_json = (
+        None
+        if last is None
+        else {
+            "visit_id": last.visit_id,
+            "visit_ts": ms_to_datetime(last.ts_ms).isoformat(),
+            "odometer_m": last.odometer_m,
+        }
+    )
+    faults: list[Json] = []
+    pricing = None if facts is None else pricing_for(facts, catalog)
+    for code, ts in m.faults:
+        detail = {} if pricing is None else fault_view(code, catalog, pricing).as_json()
+        faults.append({**detail, "code": code, "since": ms_to_datetime(ts).isoformat()})
+    usage = usage_now(facts, m.usage, m.upkeep(), run.params.predict)
+    p = run.prediction
+    forecasts = None
+    if p is not None:
+        equity = None if p.equity is None else p.equity.as_json()
+        forecasts = Forecasts(
+            p.as_of_ms, [w.as_json() for w in p.warranty], p.service.as_json(), equity
+        )
+    return VehicleRow(
+        vin=run.vin,
+        dealer_id=run.dealer_id,
+        as_of_ms=m.as_of_ms,
+        odometer_m=None if usage is None else usage.odometer_m,
+        usage=None if usage is None else usage.as_json(),
+        active_faults=faults,
+        last_service=last_json,
+        forecasts=forecasts,
+    )
+
+
+def process_batch(
+    decoded: Decoded,
+    memories: Mapping[str, VehicleMemory | None],
+    facts: Mapping[str, VehicleFacts],
+    catalog: Catalog,
+    params: LogicParams = DEFAULT_LOGIC,
+) -> BatchOutcome:
+    """Fold every vehicle's records of the batch into its memory (see :mod:`.vehicle`)."""
+    frames: dict[str, list[TelemetryFrame]] = {}
+    visits: dict[str, list[ServiceVisitRecord]] = {}
+    for frame in decoded.frames:
+        frames.setdefault(frame.vin, []).append(frame)
+    for visit in decoded.visits:
+        visits.setdefault(visit.vin, []).append(visit)
+    new: dict[str, VehicleMemory] = {}
+    signals: list[Signal] = []
+    rows: list[VehicleRow] = []
+    errors: list[BillError] = []
+    quality: Counter[str] = Counter()
+    evaluations = repeated = 0
+    for vin in decoded.vins:
+        run = VehicleRun(vin, memories.get(vin), facts.get(vin), catalog, params)
+        new[vin] = run.run(visits.get(vin, ()), frames.get(vin, ()))
+        signals += run.signals
+        errors += run.bill_errors
+        quality.update(run.quality)
+        evaluations += run.evaluations
+        repeated += run.repeated_visits
+        rows.append(vehicle_row(run, catalog))
+    return BatchOutcome(
+        memories=new,
+        signals=tuple(signals),
+        vehicle_rows=tuple(rows),
+        visits=decoded.visits,
+        bill_errors=tuple(errors),
+        quality=quality,
+        evaluations=evaluations,
+        repeated_visits=repeated,
+    )
+
+
+def signal_counts(signals: Iterable[Signal]) -> Counter[str]:
+    return Counter(s.kind for s in signals)
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by None (JSON has no infinity)."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_ready(v) for v in value]
+    return value

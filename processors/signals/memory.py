@@ -1,0 +1,192 @@
+"""Everything the signals processor remembers of one vehicle, and its bytes in ``signal_state``.
+
+:class:`VehicleMemory` is immutable; every input returns a new one (:mod:`.logic`). Its bytes::
+
+    offset  size  field
+    0       1     layout version (1)
+    1       2     n, little-endian: size of the usage state (0 before any odometer reading,
+                  else processors.signals.usage_state.STATE_BYTES = 352)
+    3       n     usage state (UsageState.to_bytes)
+    3 + n   rest  compact JSON (orjson) of the other fields, keys below; empty ones left out
+
+    a   newest event time of any input, ms        d   time of the newest DTC report, ms
+    f   active codes [[code, since_ms], ...]     s   last service [ms, odometer_m, visit_id]
+    v   last visit [ms, odometer_m, visit_id]     r   codes repaired at the last visit
+    w   wear replaced [[item, ms, odometer_m]]    i   ids of the last 4 visits applied
+    b   last predicted bill [as_of_ms, currency, low, expected, high]
+    e   last evaluation [as_of_ms, odometer_m]    q   once-only quality reasons published
+    k   odometer quality: [[reason, utc_day]]     last day each reason was published
+    p   last published: {"u": [ms, km_per_day], "w": [[coverage, ms, p50_day, expired]],
+                         "s": [ms, p50_day, bill_expected, due_soon, overdue],
+                         "e": [ms, equity_expected, value_expected]}
+
+A vehicle with a few codes active takes 600 to 900 bytes; 32 active codes stay under 2 KB.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from processors.signals.materiality import (
+    LastEquity,
+    LastService,
+    LastUsage,
+    LastWarranty,
+    Published,
+)
+from processors.signals.upkeep import ServicePoint, Upkeep
+from processors.signals.usage_state import UsageState
+
+VERSION = 1
+RECENT_VISITS = 4
+_HEAD = struct.Struct("<BH")
+
+
+@dataclass(frozen=True, slots=True)
+class PredictedBill:
+    """The service bill of the vehicle's last evaluation: what a visit's invoice is scored on."""
+
+    as_of_ms: int
+    currency: str
+    low: float
+    expected: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleMemory:
+    usage: UsageState | None = None
+    as_of_ms: int = 0
+    """Newest event time of any input (frame sample or visit): the predictions' as-of."""
+    dtcs_ts_ms: int = 0
+    faults: tuple[tuple[str, int], ...] = ()
+    """Active codes and the time each was raised, sorted by code."""
+    last_service: ServicePoint | None = None
+    last_visit: ServicePoint | None = None
+    last_repairs: tuple[str, ...] = ()
+    wear: tuple[tuple[str, int, int], ...] = ()
+    """(item, ms, odometer_m) of each wear item's last replacement at a visit, sorted."""
+    visit_ids: tuple[str, ...] = ()
+    bill: PredictedBill | None = None
+    published: Published = field(default_factory=Published)
+    evaluated: tuple[int, int] | None = None
+    """(as_of_ms, odometer_m) of the last evaluation."""
+    reported: tuple[str, ...] = ()
+    quality_days: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def active_codes(self) -> tuple[str, ...]:
+        return tuple(code for code, _ in self.faults)
+
+    def upkeep(self) -> Upkeep:
+        return Upkeep(
+            last_service=self.last_service,
+            last_visit=self.last_visit,
+            wear_replaced=MappingProxyType({item: (ts, odo) for item, ts, odo in self.wear}),
+            active_faults=self.active_codes,
+        )
+
+    def to_bytes(self) -> bytes:
+        usage = b"" if self.usage is None else self.usage.to_bytes()
+        return _HEAD.pack(VERSION, len(usage)) + usage + orjson.dumps(_tail(self))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> VehicleMemory:
+        """Decode :meth:`to_bytes`; ValueError for another version or a damaged state."""
+        if len(data) < _HEAD.size:
+            raise ValueError("vehicle memory too short")
+        version, n = _HEAD.unpack_from(data)
+        if version != VERSION:
+            raise ValueError(f"unsupported vehicle memory version {version}")
+        start = _HEAD.size
+        usage = UsageState.from_bytes(bytes(data[start : start + n])) if n else None
+        try:
+            tail = orjson.loads(data[start + n :])
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"damaged vehicle memory: {exc}") from exc
+        return _from_tail(usage, tail)
+
+
+def _point(p: ServicePoint | None) -> list[Any] | None:
+    return None if p is None else [p.ts_ms, p.odometer_m, p.visit_id]
+
+
+def _tail(m: VehicleMemory) -> dict[str, Any]:
+    pub = m.published
+    published: dict[str, Any] = {
+        "u": None if pub.usage is None else [pub.usage.as_of_ms, pub.usage.km_per_day],
+        "w": [[w.coverage, w.as_of_ms, w.p50_day, w.expired] for w in pub.warranty],
+        "s": None
+        if pub.service is None
+        else [
+            pub.service.as_of_ms,
+            pub.service.p50_day,
+            pub.service.bill_expected,
+            pub.service.due_soon,
+            pub.service.overdue,
+        ],
+        "e": None
+        if pub.equity is None
+        else [pub.equity.as_of_ms, pub.equity.equity_expected, pub.equity.value_expected],
+    }
+    b = m.bill
+    out: dict[str, Any] = {
+        "a": m.as_of_ms,
+        "d": m.dtcs_ts_ms,
+        "f": [list(f) for f in m.faults],
+        "s": _point(m.last_service),
+        "v": _point(m.last_visit),
+        "r": list(m.last_repairs),
+        "w": [list(w) for w in m.wear],
+        "i": list(m.visit_ids),
+        "b": None if b is None else [b.as_of_ms, b.currency, b.low, b.expected, b.high],
+        "e": None if m.evaluated is None else list(m.evaluated),
+        "q": list(m.reported),
+        "k": [list(k) for k in m.quality_days],
+        "p": {k: v for k, v in published.items() if v},
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def _to_point(raw: Any) -> ServicePoint | None:
+    return None if raw is None else ServicePoint(int(raw[0]), int(raw[1]), str(raw[2]))
+
+
+def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
+    p = t.get("p", {})
+    u, s, e = p.get("u"), p.get("s"), p.get("e")
+    published = Published(
+        usage=None if u is None else LastUsage(int(u[0]), float(u[1])),
+        warranty=tuple(
+            LastWarranty(str(c), int(ms), int(day), bool(x)) for c, ms, day, x in p.get("w", [])
+        ),
+        service=None
+        if s is None
+        else LastService(int(s[0]), int(s[1]), float(s[2]), bool(s[3]), bool(s[4])),
+        equity=None if e is None else LastEquity(int(e[0]), float(e[1]), float(e[2])),
+    )
+    b = t.get("b")
+    ev = t.get("e")
+    return VehicleMemory(
+        usage=usage,
+        as_of_ms=int(t.get("a", 0)),
+        dtcs_ts_ms=int(t.get("d", 0)),
+        faults=tuple((str(c), int(ms)) for c, ms in t.get("f", [])),
+        last_service=_to_point(t.get("s")),
+        last_visit=_to_point(t.get("v")),
+        last_repairs=tuple(str(c) for c in t.get("r", [])),
+        wear=tuple((str(i), int(ms), int(odo)) for i, ms, odo in t.get("w", [])),
+        visit_ids=tuple(str(i) for i in t.get("i", [])),
+        bill=None
+        if b is None
+        else PredictedBill(int(b[0]), str(b[1]), float(b[2]), float(b[3]), float(b[4])),
+        published=published,
+        evaluated=None if ev is None else (int(ev[0]), int(ev[1])),
+        reported=tuple(str(r) for r in t.get("q", [])),
+        quality_days=tuple((str(r), int(d)) for r, d in t.get("k", [])),
+    )

@@ -1,0 +1,72 @@
+"""Catalog figures as a vehicle's amounts: market conversion, warranty cover, codes (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from database.vehicle_facts import VehicleFacts
+from processors.signals.dates import add_years
+from processors.signals.views import FaultView, cents
+from reference.catalog import Catalog, PriceRange, WarrantySpec
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """How US-dollar catalog figures become the vehicle's amounts."""
+
+    currency: str
+    parts_factor: float
+    """Repairs, parts and services: exchange rate times the market's price level."""
+    per_usd: float
+    """Vehicle values: the exchange rate alone."""
+
+    def price(self, usd: PriceRange) -> PriceRange:
+        """``usd`` in the vehicle's currency, rounded to cents (``Market.convert_range``)."""
+        p = usd.scaled(self.parts_factor, self.currency)
+        return PriceRange(cents(p.low), cents(p.expected), cents(p.high), p.currency)
+
+
+def pricing_for(vehicle: VehicleFacts, catalog: Catalog) -> Pricing:
+    """The vehicle's market (the US when the catalog does not know it)."""
+    market = catalog.markets.get(vehicle.market) or catalog.markets["US"]
+    return Pricing(market.currency, market.factor, market.per_usd)
+
+
+def in_force(terms: WarrantySpec, coverage: str, delivered: date, day: date, odo_km: float) -> bool:
+    """Whether ``coverage`` still pays on ``day`` at ``odo_km`` (``none`` never does)."""
+    spec = terms.coverage(coverage)
+    if spec is None:
+        return False
+    return day < add_years(delivered, spec.years) and odo_km < spec.limit_km
+
+
+def fault_view(code: str, catalog: Catalog, pricing: Pricing) -> FaultView:
+    """A code as the catalog describes it; an uncatalogued code with zero cost."""
+    fault = catalog.fault(code)
+    if fault is None:
+        return FaultView(
+            code,
+            f"diagnostic code {code} (not in the reference catalog)",
+            "unknown",
+            "diagnosis",
+            pricing.currency,
+            0.0,
+            0.0,
+            0.0,
+            "none",
+            catalogued=False,
+        )
+    cost = pricing.price(fault.cost)
+    return FaultView(
+        code,
+        fault.description,
+        fault.severity,
+        fault.repair,
+        pricing.currency,
+        cost.low,
+        cost.expected,
+        cost.high,
+        fault.coverage,
+        catalogued=True,
+    )

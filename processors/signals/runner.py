@@ -1,0 +1,353 @@
+"""The signals processor's I/O loop: telemetry.frames + vehicle.services -> vehicle.signals and
+the journey store, exactly once into PostgreSQL.
+
+One cycle: poll a bounded batch from both topics, decode it (undecodable records to
+telemetry.dlq), load the memories and registry facts of the batch's vehicles not yet cached
+(memories from ``signal_state``; the cache holds the vehicles of the assigned partitions and is
+dropped on every revocation), fold the batch (pure, :mod:`.logic`, in a worker thread so that
+the consumer's heartbeats go on), publish the dead letters and the signals and wait for Kafka's
+acknowledgement, then write memories, signals, views, visits, bill errors and next offsets in one
+PostgreSQL transaction, and only then update the cache. A crash anywhere before the commit
+replays the batch from the stored offsets and memories: the same signals with the same ids (the
+fold is record by record, see :mod:`.vehicle`), stored once.
+
+Both topics are keyed by VIN and must have the same number of partitions: the range assignor
+then gives a member the same partition numbers of both, so one vehicle's frames and visits
+are always folded by the same member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
+
+from database.vehicle_facts import VehicleFacts
+from kernel.errors import InfrastructureError
+from kernel.kafka import (
+    VEHICLE_SERVICES,
+    OutRecord,
+    Topics,
+    dlq_headers,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    send_batches,
+    start_client,
+)
+from kernel.retry import Backoff, Stopped, retry_until_stopped
+from kernel.settings import Settings
+from processors.signals.codec import SignalCodec
+from processors.signals.db import SignalsDb, WriteResult, load_offsets
+from processors.signals.logic import (
+    BatchOutcome,
+    Decoded,
+    Partition,
+    Rejected,
+    decode_batch,
+    process_batch,
+    signal_counts,
+)
+from processors.signals.memory import VehicleMemory
+from processors.signals.metrics import SignalsMetrics
+from processors.signals.offsets import OffsetListener
+from processors.signals.vehicle import DEFAULT_LOGIC, LogicParams
+from reference.catalog import Catalog, default_catalog
+from schemas.codec import FrameCodec
+from schemas.services import ServiceVisitCodec
+
+log = logging.getLogger("journeygate.signals")
+
+GROUP = "journeygate-signals"
+STAGE = "signals"
+HEADER_SIGNAL_ID = "signal_id"
+_DB_FAILURES = (psycopg.OperationalError, psycopg.InterfaceError, InfrastructureError)
+RETRY_BASE_S = 0.1
+RETRY_MAX_S = 10.0
+
+
+def retry_backoff() -> Backoff:
+    return Backoff(RETRY_BASE_S, RETRY_MAX_S)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalsOptions:
+    """Knobs beyond :class:`Settings` (their defaults suit production)."""
+
+    group: str = GROUP
+    """Consumer group, in Kafka and in ``consumer_offsets`` (prefixed like the topics)."""
+    commit_to_kafka: bool = True
+    """Also commit offsets to Kafka after each batch, for lag monitoring."""
+    params: LogicParams = field(default_factory=lambda: DEFAULT_LOGIC)
+
+
+async def run_signals(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the signals processor until ``stop`` is set."""
+    await run_signals_with(settings, stop, SignalsOptions())
+
+
+async def run_signals_with(
+    settings: Settings, stop: asyncio.Event, options: SignalsOptions
+) -> None:
+    """:func:`run_signals` with explicit :class:`SignalsOptions`."""
+    catalog = default_catalog()
+    topics = Topics.from_settings(settings)
+    services = settings.topic(VEHICLE_SERVICES)
+    group = settings.topic(options.group)
+    await ensure_topics(settings, [topics.frames, services, topics.signals, topics.dlq])
+    db = SignalsDb(settings.database_url, group)
+    await db.connection()
+    consumer = make_consumer(
+        settings,
+        group,
+        max_poll_records=settings.batch_max_records,
+        partition_assignment_strategy=(RangePartitionAssignor,),
+    )
+    producer = make_producer(settings)
+    metrics = SignalsMetrics()
+    lock = asyncio.Lock()
+    loop = _Loop(settings, options, topics, services, catalog, db, consumer, producer, metrics)
+    listener = OffsetListener(
+        consumer,
+        lambda names: load_offsets(settings.database_url, group, names),
+        batch_lock=lock,
+        stop=stop,
+        backoff=retry_backoff,
+        on_revoked=loop.forget,
+        on_db_retry=metrics.db_retry,
+    )
+    consumer.subscribe([topics.frames, services], listener=listener)
+    try:
+        await start_client(producer, settings)
+        await start_client(consumer, settings)
+        await loop.run(stop, lock, listener)
+    except Stopped:
+        log.info("stopped while retrying; the batch in flight will be read again")
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await db.close()
+
+
+class _Loop:
+    def __init__(
+        self,
+        settings: Settings,
+        options: SignalsOptions,
+        topics: Topics,
+        services: str,
+        catalog: Catalog,
+        db: SignalsDb,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        metrics: SignalsMetrics,
+    ) -> None:
+        self.settings, self.options, self.topics, self.services = (
+            settings,
+            options,
+            topics,
+            services,
+        )
+        self.catalog, self.db, self.consumer, self.producer = catalog, db, consumer, producer
+        self.metrics = metrics
+        self.frames, self.visits, self.signal_codec = (
+            FrameCodec(),
+            ServiceVisitCodec(),
+            SignalCodec(),
+        )
+        self.memories: dict[str, bytes | None] = {}
+        """Each cached vehicle's memory as stored (about 1 KB), None if it has none yet."""
+        self.facts: dict[str, VehicleFacts] = {}
+        self.unknown: dict[str, float] = {}
+        """VINs not in the registry, and when they were last looked up (monotonic s)."""
+
+    def forget(self) -> None:
+        """Drop every cached memory and fact (on revocation)."""
+        self.memories.clear()
+        self.facts.clear()
+        self.unknown.clear()
+
+    async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
+        while not stop.is_set():
+            generation = listener.generation
+            records = await self.poll()
+            listener.raise_if_failed()
+            if not records:
+                continue
+            async with lock:
+                if listener.generation != generation:
+                    log.info("dropping %d records polled across a rebalance", len(records))
+                    polled = {TopicPartition(rec.topic, rec.partition) for rec in records}
+                    await listener.position(sorted(polled & self.consumer.assignment()))
+                    continue
+                offsets = await self.handle(records, stop)
+            await self.after_commit(offsets)
+
+    async def handle(self, records: Sequence[Any], stop: asyncio.Event) -> Mapping[Partition, int]:
+        started = time.perf_counter()
+        decoded = decode_batch(records, self.topics.frames, self.frames.decode, self.visits.decode)
+        self.metrics.consumed(len(decoded.frames), len(decoded.visits))
+        await self.load(decoded, stop)
+        vins = decoded.vins
+        memories = {vin: _memory(self.memories.get(vin)) for vin in vins}
+        facts = {vin: self.facts[vin] for vin in vins if vin in self.facts}
+        computing = time.perf_counter()
+        outcome: BatchOutcome = await asyncio.to_thread(
+            process_batch, decoded, memories, facts, self.catalog, self.options.params
+        )
+        self.metrics.computed(
+            seconds=time.perf_counter() - computing,
+            evaluations=outcome.evaluations,
+            quality=outcome.quality,
+            repeated_visits=outcome.repeated_visits,
+        )
+        states = {vin: memory.to_bytes() for vin, memory in outcome.memories.items()}
+        await self.publish(decoded.rejected, outcome, stop)
+        result: WriteResult = await self.retry(
+            lambda: self.db.write_batch(outcome, states, decoded.next_offsets),
+            stop,
+            "writing a batch to PostgreSQL",
+        )
+        self.memories.update(states)
+        scored = [
+            e.abs_pct_error
+            for e in outcome.bill_errors
+            if e.visit_id in result.bill_errors_inserted and e.abs_pct_error is not None
+        ]
+        self.metrics.committed(
+            records=len(records),
+            seconds=time.perf_counter() - started,
+            state_sizes=[len(b) for b in states.values()],
+            bill_pct_errors=scored,
+            bill_errors=len(result.bill_errors_inserted),
+            cached=len(self.memories),
+        )
+        return result.offsets
+
+    async def load(self, decoded: Decoded, stop: asyncio.Event) -> None:
+        """Cache the memories and facts of the batch's vehicles not cached yet."""
+        vins = decoded.vins
+        fresh = [vin for vin in vins if vin not in self.memories]
+        if fresh:
+            stored = await self.retry(
+                lambda: self.db.load_memories(fresh), stop, "reading vehicle memories"
+            )
+            for vin in fresh:
+                self.memories[vin] = stored.get(vin)
+        now = time.monotonic()
+        wait_s = self.settings.registry_refresh_min_s
+        wanted = [
+            vin
+            for vin in vins
+            if vin not in self.facts and now - self.unknown.get(vin, -wait_s) >= wait_s
+        ]
+        if wanted:
+            found = await self.retry(
+                lambda: self.db.load_facts(wanted), stop, "reading the vehicle registry"
+            )
+            self.facts.update(found)
+            for vin in wanted:
+                if vin in found:
+                    self.unknown.pop(vin, None)
+                else:
+                    self.unknown[vin] = now
+
+    async def publish(
+        self, rejected: Sequence[Rejected], outcome: BatchOutcome, stop: asyncio.Event
+    ) -> None:
+        """Send the dead letters and the signals; return once Kafka acknowledged all of them."""
+        letters = [_dead_letter(rej) for rej in rejected]
+        signals = [
+            OutRecord(
+                key=s.vin.encode(),
+                value=self.signal_codec.encode(s),
+                headers=[(HEADER_SIGNAL_ID, s.signal_id.encode())],
+            )
+            for s in outcome.signals
+        ]
+
+        async def send() -> None:
+            deliveries = await send_batches(self.producer, self.topics.dlq, letters)
+            deliveries += await send_batches(self.producer, self.topics.signals, signals)
+            await asyncio.gather(*deliveries)
+
+        if letters or signals:
+            await retry_until_stopped(
+                send,
+                retriable=(KafkaError,),
+                stop=stop,
+                what="publishing signals",
+                backoff=retry_backoff(),
+                on_retry=self.metrics.kafka_retry,
+                logger=log,
+            )
+        for rej in rejected:
+            self.metrics.dead_lettered(rej.reason)
+        self.metrics.emitted(signal_counts(outcome.signals))
+
+    async def retry(self, operation: Any, stop: asyncio.Event, what: str) -> Any:
+        return await retry_until_stopped(
+            operation,
+            retriable=_DB_FAILURES,
+            stop=stop,
+            what=what,
+            backoff=retry_backoff(),
+            on_retry=self.metrics.db_retry,
+            logger=log,
+        )
+
+    async def poll(self) -> list[Any]:
+        """Up to ``batch_max_records`` records, waiting at most ``batch_max_wait_ms`` to fill."""
+        limit = self.settings.batch_max_records
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.batch_max_wait_ms / 1000
+        records: list[Any] = []
+        while len(records) < limit:
+            remaining_ms = int((deadline - loop.time()) * 1000)
+            if remaining_ms <= 0:
+                break
+            got = await self.consumer.getmany(
+                timeout_ms=remaining_ms, max_records=limit - len(records)
+            )
+            for part in got.values():
+                records.extend(part)
+        return records
+
+    async def after_commit(self, offsets: Mapping[Partition, int]) -> None:
+        """Report the stored offsets and, if enabled, mirror them to Kafka (informational)."""
+        for (topic, partition), next_offset in offsets.items():
+            self.metrics.offset_committed(topic, partition, next_offset)
+        committed = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        if not (self.options.commit_to_kafka and committed):
+            return
+        try:
+            await self.consumer.commit(committed)
+        except KafkaError as exc:
+            self.metrics.kafka_commit_failed()
+            log.warning("informational Kafka offset commit failed: %s", exc)
+
+
+def _memory(data: bytes | None) -> VehicleMemory | None:
+    return None if data is None else VehicleMemory.from_bytes(data)
+
+
+def _dead_letter(rej: Rejected) -> OutRecord:
+    rec = rej.record
+    headers = dlq_headers(
+        stage=STAGE,
+        reason=rej.reason,
+        detail=rej.detail,
+        source_topic=rec.topic,
+        source_partition=rec.partition,
+        source_offset=rec.offset,
+        original=list(rec.headers),
+    )
+    return OutRecord(key=rec.key, value=rec.value or b"", headers=headers)

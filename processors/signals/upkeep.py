@@ -1,0 +1,30 @@
+"""What visits and telemetry say about a vehicle's maintenance (values only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePoint:
+    """A visit: when, at which odometer, and its id."""
+
+    ts_ms: int
+    odometer_m: int
+    visit_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Upkeep:
+    last_service: ServicePoint | None = None
+    """The latest visit with a scheduled item: the schedule runs from it (else from delivery)."""
+    last_visit: ServicePoint | None = None
+    """The latest visit of any kind (its odometer is a reading too)."""
+    wear_replaced: Mapping[str, tuple[int, int]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Wear item id -> (time in ms, odometer in m) of its last replacement at a visit."""
+    active_faults: tuple[str, ...] = ()
+    """Active diagnostic codes, sorted."""

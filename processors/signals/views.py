@@ -1,0 +1,226 @@
+"""The predictions of one vehicle at one instant, as typed values (what :mod:`.predict` returns).
+
+Every figure is rounded as it is stored and shown: money to cents, distances to 0.1 km, rates to
+0.01 km/day, dates to the UTC calendar day. Rounding makes a vehicle's view compare equal when
+it is computed again from the same inputs, and keeps float noise out of the materiality rules.
+:meth:`as_json` gives each view's JSON shape, the one stored in ``vehicle_state`` and in
+``signals.payload`` (dates as ISO strings); the Avro records of ``vehicle.signals`` carry the same
+field names (see :mod:`.codec`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+Json = dict[str, Any]
+
+
+def cents(amount: float) -> float:
+    return round(float(amount), 2)
+
+
+def tenth(value: float) -> float:
+    return round(float(value), 1)
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class UsageView:
+    odometer_m: int
+    km_per_day: float
+    km_per_day_sd: float
+    """Standard deviation of the mean rate (its uncertainty, not the day-to-day spread)."""
+    daily_sd_km: float
+    history_days: float
+    recent_days: int
+
+    def as_json(self) -> Json:
+        return {
+            "odometer_m": self.odometer_m,
+            "km_per_day": self.km_per_day,
+            "km_per_day_sd": self.km_per_day_sd,
+            "daily_sd_km": self.daily_sd_km,
+            "history_days": self.history_days,
+            "recent_days": self.recent_days,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WarrantyView:
+    coverage: str
+    expiry_p10: date
+    expiry_p50: date
+    expiry_p90: date
+    binds: str
+    days_remaining: int
+    km_remaining: float
+    expired: bool
+    time_end: date
+    limit_km: float
+
+    def as_json(self) -> Json:
+        return {
+            "coverage": self.coverage,
+            "expiry_p10": self.expiry_p10.isoformat(),
+            "expiry_p50": self.expiry_p50.isoformat(),
+            "expiry_p90": self.expiry_p90.isoformat(),
+            "binds": self.binds,
+            "days_remaining": self.days_remaining,
+            "km_remaining": self.km_remaining,
+            "expired": self.expired,
+            "time_end": self.time_end.isoformat(),
+            "limit_km": self.limit_km,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BillLine:
+    kind: str
+    """``scheduled``, ``wear`` or ``repair``."""
+    code: str | None
+    """The wear item id or the DTC; None for the scheduled service."""
+    description: str
+    low: float
+    expected: float
+    high: float
+    covered: bool
+    """Paid by a warranty in force on the forecast date: the amounts are then 0."""
+    coverage: str
+    """The coverage that pays for the line when in force (``none``: the owner always pays)."""
+    reason: str
+
+    def as_json(self) -> Json:
+        return {
+            "kind": self.kind,
+            "code": self.code,
+            "description": self.description,
+            "low": self.low,
+            "expected": self.expected,
+            "high": self.high,
+            "covered": self.covered,
+            "coverage": self.coverage,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    currency: str
+    low: float
+    expected: float
+    high: float
+    lines: tuple[BillLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    due_p10: date
+    due_p50: date
+    due_p90: date
+    due_date: date
+    """The time bound: last service (or delivery) plus the interval's months."""
+    due_odometer_m: int
+    binds: str
+    due_soon: bool
+    overdue: bool
+    days_remaining: int
+    km_remaining: float
+    """Signed: negative when overdue by distance."""
+    forecast_odometer_m: int
+    """Forecast odometer on the P50 date (the point the bill is priced at)."""
+    bill: Bill
+
+    def as_json(self) -> Json:
+        return {
+            "due_p10": self.due_p10.isoformat(),
+            "due_p50": self.due_p50.isoformat(),
+            "due_p90": self.due_p90.isoformat(),
+            "due_date": self.due_date.isoformat(),
+            "due_odometer_m": self.due_odometer_m,
+            "binds": self.binds,
+            "due_soon": self.due_soon,
+            "overdue": self.overdue,
+            "days_remaining": self.days_remaining,
+            "km_remaining": self.km_remaining,
+            "forecast_odometer_m": self.forecast_odometer_m,
+            "currency": self.bill.currency,
+            "bill_low": self.bill.low,
+            "bill_expected": self.bill.expected,
+            "bill_high": self.bill.high,
+            "items": [line.as_json() for line in self.bill.lines],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EquityView:
+    currency: str
+    value_low: float
+    value_expected: float
+    value_high: float
+    payoff: float
+    equity_low: float
+    equity_expected: float
+    equity_high: float
+    positive_from: date | None
+    """First date the expected equity is forecast positive (the as-of date if it is now);
+    None if never within the contract."""
+
+    def as_json(self) -> Json:
+        return {
+            "currency": self.currency,
+            "value_low": self.value_low,
+            "value_expected": self.value_expected,
+            "value_high": self.value_high,
+            "payoff": self.payoff,
+            "equity_low": self.equity_low,
+            "equity_expected": self.equity_expected,
+            "equity_high": self.equity_high,
+            "positive_from": _iso(self.positive_from),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FaultView:
+    """A diagnostic code as the catalog describes it, priced in the vehicle's currency."""
+
+    code: str
+    description: str
+    severity: str
+    repair: str
+    currency: str
+    cost_low: float
+    cost_expected: float
+    cost_high: float
+    coverage: str
+    catalogued: bool
+
+    def as_json(self) -> Json:
+        return {
+            "code": self.code,
+            "description": self.description,
+            "severity": self.severity,
+            "repair": self.repair,
+            "currency": self.currency,
+            "cost_low": self.cost_low,
+            "cost_expected": self.cost_expected,
+            "cost_high": self.cost_high,
+            "coverage": self.coverage,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Everything predicted for one vehicle at ``as_of_ms`` (its newest event time)."""
+
+    as_of_ms: int
+    usage: UsageView
+    warranty: tuple[WarrantyView, ...]
+    service: ServiceView
+    equity: EquityView | None
+    """None when the model is not in the catalog (no MSRP or body to depreciate)."""
+    faults: tuple[FaultView, ...]
