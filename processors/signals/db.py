@@ -18,8 +18,9 @@ import psycopg
 
 from database.db import aconnect
 from database.vehicle_facts import VehicleFacts, load_vehicle_facts
+from kernel.offsets import Partition
 from processors.signals.dates import ms_to_datetime
-from processors.signals.logic import BatchOutcome, Partition, json_ready
+from processors.signals.logic import BatchOutcome, json_ready
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
 

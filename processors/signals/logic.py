@@ -17,6 +17,7 @@ from typing import Any
 from database.vehicle_facts import VehicleFacts
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord
+from kernel.offsets import Partition
 from processors.signals.dates import ms_to_datetime
 from processors.signals.memory import VehicleMemory
 from processors.signals.predict import usage_now
@@ -27,8 +28,6 @@ from processors.signals.views import Json
 from reference.catalog import Catalog
 from schemas.records import TelemetryFrame
 from schemas.services import ServiceVisitRecord
-
-Partition = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)

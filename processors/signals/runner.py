@@ -43,6 +43,7 @@ from kernel.kafka import (
     send_batches,
     start_client,
 )
+from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.signals.codec import SignalCodec
@@ -50,7 +51,6 @@ from processors.signals.db import SignalsDb, WriteResult, load_offsets
 from processors.signals.logic import (
     BatchOutcome,
     Decoded,
-    Partition,
     Rejected,
     decode_batch,
     process_batch,
@@ -58,7 +58,6 @@ from processors.signals.logic import (
 )
 from processors.signals.memory import VehicleMemory
 from processors.signals.metrics import SignalsMetrics
-from processors.signals.offsets import OffsetListener
 from processors.signals.vehicle import DEFAULT_LOGIC, LogicParams
 from reference.catalog import Catalog, default_catalog
 from schemas.codec import FrameCodec
@@ -121,6 +120,8 @@ async def run_signals_with(
         batch_lock=lock,
         stop=stop,
         backoff=retry_backoff,
+        retriable=(psycopg.OperationalError, InfrastructureError),
+        logger=log,
         on_revoked=loop.forget,
         on_db_retry=metrics.db_retry,
     )

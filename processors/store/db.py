@@ -16,8 +16,9 @@ import psycopg
 from psycopg import sql
 
 from database.db import aconnect
+from kernel.offsets import Partition
 from processors.store.copybin import CopyRows
-from processors.store.logic import COLUMNS, Partition
+from processors.store.logic import COLUMNS
 
 STAGING_TABLE = "telemetry_staging"
 

@@ -13,10 +13,10 @@ from typing import Generic, NamedTuple, TypeVar
 
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord
+from kernel.offsets import Partition
 from schemas.records import TelemetryFrame
 from schemas.sample import TELEMETRY_ROW
 
-Partition = tuple[str, int]
 """A Kafka (topic, partition) pair."""
 T = TypeVar("T")
 
@@ -159,22 +159,3 @@ def decode_batch_in_bulk(
             rejected.append((i, Rejected(rec, exc.reason, exc.detail)))
     rejected.sort(key=lambda item: item[0])
     return DecodedBatch(tuple(frames), tuple(rej for _, rej in rejected), next_offsets(records))
-
-
-@dataclass(frozen=True, slots=True)
-class SeekPlan:
-    """Where each newly assigned partition resumes."""
-
-    seek: Mapping[Partition, int]
-    """Partitions with a stored offset, and that offset."""
-    from_beginning: tuple[Partition, ...]
-    """Partitions the store has never written: read from the earliest offset."""
-
-
-def seek_plan(assigned: Iterable[Partition], stored: Mapping[Partition, int]) -> SeekPlan:
-    """Resume every assigned partition at its stored offset, or at the beginning if none."""
-    ordered = sorted(set(assigned))
-    return SeekPlan(
-        seek={p: stored[p] for p in ordered if p in stored},
-        from_beginning=tuple(p for p in ordered if p not in stored),
-    )

@@ -4,7 +4,7 @@ One cycle: poll a bounded batch, decode it straight into binary COPY rows (pure;
 shape of frame for the whole batch at once, see :mod:`processors.store.copybatch`), send its dead
 letters and wait for Kafka's acknowledgement, write rows and next offsets in one PostgreSQL
 transaction, then commit the same offsets to Kafka for lag monitoring only. On assignment,
-partitions are positioned from the offsets in PostgreSQL (see :mod:`processors.store.offsets`).
+partitions are positioned from the offsets in PostgreSQL (see :mod:`kernel.offsets`).
 While the database is down the loop retries the same batch and does not poll, so nothing
 accumulates in memory.
 
@@ -33,15 +33,15 @@ from kernel.kafka import (
     make_producer,
     start_client,
 )
+from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.store.copybatch import batch_copy
 from processors.store.copybin import CopyRows, frame_copy
 from processors.store.db import StoreDb, WriteResult, load_offsets
 from processors.store.deadletters import send_dead_letters
-from processors.store.logic import Partition, decode_batch_in_bulk
+from processors.store.logic import decode_batch_in_bulk
 from processors.store.metrics import StoreMetrics
-from processors.store.offsets import OffsetListener
 
 log = logging.getLogger("journeygate.store")
 
@@ -93,6 +93,8 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
         batch_lock=lock,
         stop=stop,
         backoff=retry_backoff,
+        retriable=(psycopg.OperationalError, InfrastructureError),
+        logger=log,
         on_db_retry=metrics.db_retry,
     )
     consumer.subscribe([topics.frames], listener=listener)

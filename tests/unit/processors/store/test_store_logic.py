@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.errors import DataError
+from kernel.offsets import seek_plan
 from processors.store.logic import (
     COLUMNS,
     PG_TYPES,
@@ -21,7 +22,6 @@ from processors.store.logic import (
     frame_rows,
     frames_to_rows,
     next_offsets,
-    seek_plan,
 )
 from schemas.codec import FrameCodec
 from schemas.records import Sample, TelemetryFrame

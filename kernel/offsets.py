@@ -1,34 +1,56 @@
-"""Offsets live in PostgreSQL: on assignment, seek every partition to its stored next offset.
+"""Offsets kept in PostgreSQL: on assignment, seek every partition to its stored next offset.
+
+The protocol of every stage that stores its consumer offsets in the same transaction as its rows
+(the store writer, the signals processor; docs/architecture.md, "Delivery guarantees").
 
 aiokafka hands out a new assignment before calling the listener, and its fetcher starts reading
 from Kafka's committed offset (or the earliest) meanwhile. So assigned partitions are paused first
-thing, positioned from the database, and only then resumed: no record before the stored offset
-is ever returned.
+thing, positioned from the database (from the beginning when nothing is stored), and only then
+resumed: no record before the stored offset is ever returned.
 
-aiokafka logs and swallows exceptions raised by a rebalance listener. So a database failure here
-is retried until it succeeds (or the stage stops), and anything else is kept in
-:attr:`OffsetListener.failure` for the runner to re-raise; the partitions then stay paused.
+aiokafka logs and swallows exceptions raised by a rebalance listener. So a failure to read the
+stored offsets that the stage calls ``retriable`` is retried until it succeeds (or the stage
+stops), and anything else is kept in :attr:`OffsetListener.failure` for the runner to re-raise;
+the partitions then stay paused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from kernel.errors import InfrastructureError
 from kernel.retry import Backoff, Stopped, retry_until_stopped
-from processors.store.logic import Partition, seek_plan
 
-log = logging.getLogger("journeygate.store")
-
+Partition = tuple[str, int]
+"""A Kafka partition as ``(topic, partition)``."""
 LoadOffsets = Callable[[Sequence[str]], Awaitable[dict[Partition, int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class SeekPlan:
+    """Where each newly assigned partition resumes."""
+
+    seek: Mapping[Partition, int]
+    """Partitions with a stored offset, and that offset."""
+    from_beginning: tuple[Partition, ...]
+    """Partitions the stage has never stored: read from the earliest offset."""
+
+
+def seek_plan(assigned: Iterable[Partition], stored: Mapping[Partition, int]) -> SeekPlan:
+    """Resume every assigned partition at its stored offset, or at the beginning if none."""
+    ordered = sorted(set(assigned))
+    return SeekPlan(
+        seek={p: stored[p] for p in ordered if p in stored},
+        from_beginning=tuple(p for p in ordered if p not in stored),
+    )
 
 
 class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -39,7 +61,9 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
     changes on every revocation: a batch polled under an older generation must be dropped, as
     its partitions may belong to another writer now, and the partitions still assigned must be
     positioned again (:meth:`position`), since polling moved them past the dropped records.
-    ``backoff`` makes the delays of each retried read of the stored offsets.
+    ``backoff`` makes the delays of each retried read of the stored offsets, ``retriable`` names
+    the failures of ``load_offsets`` worth retrying, ``on_revoked`` lets the stage forget what it
+    cached of the partitions it loses.
     """
 
     def __init__(
@@ -50,6 +74,9 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
         batch_lock: asyncio.Lock,
         stop: asyncio.Event,
         backoff: Callable[[], Backoff],
+        retriable: tuple[type[BaseException], ...],
+        logger: logging.Logger,
+        on_revoked: Callable[[], None] = lambda: None,
         on_db_retry: Callable[[], None] = lambda: None,
     ) -> None:
         self._consumer = consumer
@@ -57,6 +84,9 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._lock = batch_lock
         self._stop = stop
         self._backoff = backoff
+        self._retriable = retriable
+        self._log = logger
+        self._on_revoked = on_revoked
         self._on_db_retry = on_db_retry
         self.failure: BaseException | None = None
         self.generation = 0
@@ -64,7 +94,10 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
         async with self._lock:
             self.generation += 1
-            log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+            self._on_revoked()
+            self._log.info(
+                "partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked)
+            )
 
     async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
         try:
@@ -100,12 +133,12 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
         topics = sorted({tp.topic for tp in assigned})
         stored = await retry_until_stopped(
             lambda: self._load(topics),
-            retriable=(psycopg.OperationalError, InfrastructureError),
+            retriable=self._retriable,
             stop=self._stop,
             what="reading stored offsets",
             backoff=self._backoff(),
             on_retry=self._on_db_retry,
-            logger=log,
+            logger=self._log,
         )
         plan = seek_plan(((tp.topic, tp.partition) for tp in assigned), stored)
         for (topic, partition), next_offset in plan.seek.items():
@@ -115,7 +148,7 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
             earliest = await self._consumer.beginning_offsets(fresh)
             for tp in fresh:
                 self._consumer.seek(tp, earliest[tp])
-        log.info(
+        self._log.info(
             "partitions positioned: stored offsets %s, from the beginning %s",
             dict(plan.seek),
             list(plan.from_beginning),
