@@ -9,7 +9,7 @@ as arrays (``unnest``), one round trip per table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ import orjson
 import psycopg
 
 from database.db import aconnect
+from database.offsets import store_offsets
 from database.vehicle_facts import VehicleFacts, load_vehicle_facts
 from kernel.offsets import Partition
 from processors.signals.dates import ms_to_datetime
@@ -85,21 +86,6 @@ SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::numeric
                      %s::timestamptz[])
 ON CONFLICT (visit_id) DO NOTHING
 RETURNING visit_id
-"""
-
-_UPSERT_OFFSETS = """
-INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset)
-SELECT %s, t.topic, t.kafka_partition, t.next_offset
-FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS t(topic, kafka_partition, next_offset)
-ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE
-SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset),
-    updated_at = now()
-RETURNING topic, kafka_partition, next_offset
-"""
-
-_SELECT_OFFSETS = """
-SELECT topic, kafka_partition, next_offset FROM consumer_offsets
-WHERE consumer_group = %s AND topic = ANY(%s)
 """
 
 
@@ -282,39 +268,8 @@ async def _write(
                 ),
             )
             scored = {str(row[0]) for row in await cur.fetchall()}
-        stored: dict[Partition, int] = {}
-        if offsets:
-            topics, partitions, values = _offset_arrays(offsets.items())
-            await cur.execute(_UPSERT_OFFSETS, (group, topics, partitions, values))
-            for topic, partition, next_offset in await cur.fetchall():
-                stored[(str(topic), _int(partition))] = _int(next_offset)
+        stored = await store_offsets(cur, group, offsets)
     return WriteResult(inserted, frozenset(scored), stored)
-
-
-async def load_offsets(
-    database_url: str, group: str, topics: Sequence[str]
-) -> dict[Partition, int]:
-    """The next offsets stored for ``group`` on ``topics``, on a short-lived connection.
-
-    Raises InfrastructureError or psycopg.OperationalError when the database is unreachable.
-    """
-    conn = await aconnect(database_url, autocommit=True)
-    try:
-        cur = await conn.execute(_SELECT_OFFSETS, (group, list(topics)))
-        return {(str(t), _int(p)): _int(o) for t, p, o in await cur.fetchall()}
-    finally:
-        await conn.close()
-
-
-def _offset_arrays(
-    items: Iterable[tuple[Partition, int]],
-) -> tuple[list[str], list[int], list[int]]:
-    ordered = sorted(items)
-    return (
-        [topic for (topic, _), _ in ordered],
-        [partition for (_, partition), _ in ordered],
-        [offset for _, offset in ordered],
-    )
 
 
 def _bytes(value: object) -> bytes:

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
+from database.offsets import load_offsets
 from database.vehicle_facts import VehicleFacts
 from kernel.errors import InfrastructureError
 from kernel.kafka import (
@@ -47,7 +48,7 @@ from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.signals.codec import SignalCodec
-from processors.signals.db import SignalsDb, WriteResult, load_offsets
+from processors.signals.db import SignalsDb, WriteResult
 from processors.signals.logic import (
     BatchOutcome,
     Decoded,

@@ -9,13 +9,14 @@ replayed batch cannot undo a later one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
 from database.db import aconnect
+from database.offsets import store_offsets
 from kernel.offsets import Partition
 from processors.store.copybin import CopyRows
 from processors.store.logic import COLUMNS
@@ -35,21 +36,6 @@ _COPY = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
 _INSERT = sql.SQL("INSERT INTO telemetry ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
     _COLUMN_LIST, _COLUMN_LIST, sql.Identifier(STAGING_TABLE)
 )
-
-_UPSERT_OFFSETS = """
-INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset)
-SELECT %s, t.topic, t.kafka_partition, t.next_offset
-FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS t(topic, kafka_partition, next_offset)
-ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE
-SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset),
-    updated_at = now()
-RETURNING topic, kafka_partition, next_offset
-"""
-
-_SELECT_OFFSETS = """
-SELECT topic, kafka_partition, next_offset FROM consumer_offsets
-WHERE consumer_group = %s AND topic = ANY(%s)
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +96,6 @@ async def _write(
     rows: CopyRows,
     offsets: Mapping[Partition, int],
 ) -> WriteResult:
-    topics, partitions, values = _offset_arrays(offsets.items())
     async with conn.transaction(), conn.cursor() as cur:
         inserted = 0
         if rows.rows:
@@ -118,43 +103,5 @@ async def _write(
                 await copy.write(rows.stream())
             await cur.execute(_INSERT)
             inserted = cur.rowcount
-        stored: dict[Partition, int] = {}
-        if offsets:
-            await cur.execute(_UPSERT_OFFSETS, (group, topics, partitions, values))
-            for topic, partition, next_offset in await cur.fetchall():
-                stored[(str(topic), _int(partition))] = _int(next_offset)
+        stored = await store_offsets(cur, group, offsets)
     return WriteResult(rows=rows.rows, inserted=inserted, offsets=stored)
-
-
-async def load_offsets(
-    database_url: str, group: str, topics: Sequence[str]
-) -> dict[Partition, int]:
-    """The next offsets stored for ``group`` on ``topics``, on a short-lived connection.
-
-    Raises InfrastructureError or psycopg.OperationalError when the database is unreachable.
-    """
-    conn = await aconnect(database_url, autocommit=True)
-    try:
-        cur = await conn.execute(_SELECT_OFFSETS, (group, list(topics)))
-        return {(str(t), _int(p)): _int(o) for t, p, o in await cur.fetchall()}
-    finally:
-        await conn.close()
-
-
-def _offset_arrays(
-    items: Iterable[tuple[Partition, int]],
-) -> tuple[list[str], list[int], list[int]]:
-    topics: list[str] = []
-    partitions: list[int] = []
-    values: list[int] = []
-    for (topic, partition), next_offset in sorted(items):
-        topics.append(topic)
-        partitions.append(partition)
-        values.append(next_offset)
-    return topics, partitions, values
-
-
-def _int(value: object) -> int:
-    if not isinstance(value, int):
-        raise TypeError(f"expected an integer column, got {type(value).__name__}")
-    return value

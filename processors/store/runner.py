@@ -25,6 +25,7 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from database.offsets import load_offsets
 from kernel.errors import InfrastructureError
 from kernel.kafka import (
     Topics,
@@ -38,7 +39,7 @@ from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.store.copybatch import batch_copy
 from processors.store.copybin import CopyRows, frame_copy
-from processors.store.db import StoreDb, WriteResult, load_offsets
+from processors.store.db import StoreDb, WriteResult
 from processors.store.deadletters import send_dead_letters
 from processors.store.logic import decode_batch_in_bulk
 from processors.store.metrics import StoreMetrics

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from database.offsets import load_offsets
 from kernel.settings import Settings
 from processors.store.copybin import rows_copy
-from processors.store.db import StoreDb, load_offsets
+from processors.store.db import StoreDb
 from processors.store.logic import TelemetryRow
 
 pytestmark = pytest.mark.integration
