@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from kernel.rowfile import file_rows
 from kernel.vin import VIN_PATTERN
 
 PURPOSES = ("service_reminders", "marketing_offers", "location")
@@ -94,7 +95,7 @@ class RowError(ValueError):
 
 def parse_registry(text: str, *, json_lines: bool) -> Iterator[VehicleRecord | RejectedRow]:
     """Every row of a registry file, in order: a record, or the reason it was rejected."""
-    rows = _json_rows(text) if json_lines else _csv_rows(text)
+    rows = file_rows(text, json_lines=json_lines, required=REQUIRED)
     for line, row in rows:
         if isinstance(row, str):
             yield RejectedRow(line, row)
@@ -215,32 +216,6 @@ def _finance(values: Mapping[str, str], delivery: date) -> Finance:
         raise RowError("finance_balloon must be less than finance_amount")
     start = _date(values, "finance_start") if values.get("finance_start") else delivery
     return Finance(kind, amount, apr, term, start, balloon)
-
-
-def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    missing = [name for name in REQUIRED if name not in header]
-    if missing:
-        yield 1, f"header lacks the column {missing[0]!r}"
-        return
-    for row in reader:
-        if None in row or any(v is None for v in row.values()):
-            yield reader.line_num, "row has a different number of columns than the header"
-            continue
-        yield reader.line_num, row
-
-
-def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield number, f"not JSON: {exc}"
-            continue
-        yield number, row if isinstance(row, dict) else "not a JSON object"
 
 
 def _text(value: Any) -> str:

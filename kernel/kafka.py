@@ -255,3 +255,20 @@ def header(headers: Sequence[tuple[str, bytes]], name: str) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+async def poll_batch(consumer: AIOKafkaConsumer, max_records: int, max_wait_ms: int) -> list[Any]:
+    """Up to ``max_records`` records, waiting at most ``max_wait_ms`` in all to fill the batch."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_wait_ms / 1000
+    records: list[Any] = []
+    while len(records) < max_records:
+        remaining_ms = int((deadline - loop.time()) * 1000)
+        if remaining_ms <= 0:
+            break
+        got = await consumer.getmany(
+            timeout_ms=remaining_ms, max_records=max_records - len(records)
+        )
+        for part in got.values():
+            records.extend(part)
+    return records

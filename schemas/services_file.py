@@ -10,8 +10,6 @@ number and its first problem, so a file of thousands of rows can be fixed in one
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -21,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from kernel.rowfile import file_rows
 from kernel.vin import VIN_PATTERN
 from schemas.services import ITEM_KINDS, ServiceItem, ServiceVisitRecord
 
@@ -54,7 +53,7 @@ def parse_services(
     """Every row of a services file, in order: a visit, or why it was rejected. With ``now``, a
     visit dated more than a few minutes after it is rejected."""
     seen: dict[str, int] = {}
-    rows = _json_rows(text) if json_lines else _csv_rows(text)
+    rows = file_rows(text, json_lines=json_lines, required=FIELDS)
     for line, row in rows:
         if isinstance(row, str):
             yield RejectedVisit(line, row)
@@ -210,29 +209,3 @@ def _item(n: int, entry: Any) -> ServiceItem:
         raise VisitError(f"item {n}: description must be text")
     text = (description or "").strip() or _DEFAULT_DESCRIPTION.get(kind) or str(code)
     return ServiceItem(kind=kind, code=code, description=text, amount=round(amount, 2))
-
-
-def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    missing = [name for name in FIELDS if name not in header]
-    if missing:
-        yield 1, f"header lacks the column {missing[0]!r}"
-        return
-    for row in reader:
-        if None in row or any(v is None for v in row.values()):
-            yield reader.line_num, "row has a different number of columns than the header"
-            continue
-        yield reader.line_num, dict(row)
-
-
-def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield number, f"not JSON: {exc}"
-            continue
-        yield number, row if isinstance(row, dict) else "not a JSON object"

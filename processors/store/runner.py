@@ -32,6 +32,7 @@ from kernel.kafka import (
     ensure_topics,
     make_consumer,
     make_producer,
+    poll_batch,
     start_client,
 )
 from kernel.offsets import OffsetListener, Partition
@@ -183,20 +184,8 @@ class _Loop:
 
     async def poll(self) -> list[Any]:
         """Up to ``batch_max_records`` records, waiting at most ``batch_max_wait_ms`` to fill."""
-        limit = self.settings.batch_max_records
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.batch_max_wait_ms / 1000
-        records: list[Any] = []
-        while len(records) < limit:
-            remaining_ms = int((deadline - loop.time()) * 1000)
-            if remaining_ms <= 0:
-                break
-            got = await self.consumer.getmany(
-                timeout_ms=remaining_ms, max_records=limit - len(records)
-            )
-            for part in got.values():
-                records.extend(part)
-        return records
+        s = self.settings
+        return await poll_batch(self.consumer, s.batch_max_records, s.batch_max_wait_ms)
 
     async def after_commit(self, offsets: Mapping[Partition, int]) -> None:
         """Report the stored offsets and, if enabled, mirror them to Kafka.
