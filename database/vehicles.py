@@ -7,7 +7,7 @@ consent changes are keyed by vehicle, purpose and time).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
@@ -17,6 +17,7 @@ from database.db import connect
 from database.registry_file import Finance, VehicleRecord
 from kernel.errors import ConfigError, InfrastructureError
 from kernel.settings import mask_url
+from schemas.consent import ConsentChange, consent_change
 
 UPSERT_VEHICLE = """
 INSERT INTO vehicles (vin, brand, model, model_year, powertrain, delivery_date,
@@ -40,6 +41,8 @@ INSERT INTO consent_changes (vin, purpose, granted, changed_at, source)
 VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (vin, purpose, changed_at) DO UPDATE SET
     granted = EXCLUDED.granted, source = EXCLUDED.source
+WHERE consent_changes.granted IS DISTINCT FROM EXCLUDED.granted
+RETURNING vin, purpose, granted, changed_at, source
 """
 SELECT_VEHICLES = """
 SELECT v.vin, v.brand, v.model, v.model_year, v.powertrain, v.delivery_date,
@@ -68,8 +71,24 @@ def vehicle_row(r: VehicleRecord) -> VehicleRow:
     )  # fmt: skip
 
 
-def upsert_vehicles(database_url: str, records: Sequence[VehicleRecord], *, source: str) -> int:
-    """Upsert ``records`` and their consent in one transaction; returns how many were written."""
+OnConsentChanges = Callable[[list[ConsentChange]], None]
+"""Called inside the import's transaction with the consent changes it stores (new, or a
+different answer at the same time); raising rolls the whole import back."""
+
+
+def upsert_vehicles(
+    database_url: str,
+    records: Sequence[VehicleRecord],
+    *,
+    source: str,
+    on_consent_changes: OnConsentChanges | None = None,
+) -> int:
+    """Upsert ``records`` and their consent in one transaction; returns how many were written.
+
+    ``on_consent_changes`` (e.g. publishing them on ``vehicle.consent``) runs before the commit,
+    so a change is stored only once it was handed over; a repeat import changes nothing and
+    hands over nothing.
+    """
     consents = [
         (r.vin, purpose, granted, r.consent_at, source)
         for r in records
@@ -78,7 +97,15 @@ def upsert_vehicles(database_url: str, records: Sequence[VehicleRecord], *, sour
     try:
         with connect(database_url) as conn, conn.cursor() as cur:
             cur.executemany(UPSERT_VEHICLE, [vehicle_row(r) for r in records])
-            cur.executemany(INSERT_CONSENT, consents)
+            changes: list[ConsentChange] = []
+            if consents:
+                cur.executemany(INSERT_CONSENT, consents, returning=True)
+                while True:
+                    changes += [_change(row) for row in cur.fetchall()]
+                    if not cur.nextset():
+                        break
+            if on_consent_changes is not None and changes:
+                on_consent_changes(changes)
     except psycopg.errors.UndefinedTable:
         raise ConfigError(
             f"no vehicles table in {mask_url(database_url)}: run `journeygate migrate` first"
@@ -92,6 +119,12 @@ def upsert_vehicles(database_url: str, records: Sequence[VehicleRecord], *, sour
             f"writing the registry to {mask_url(database_url)} failed: {type(exc).__name__}"
         ) from exc
     return len(records)
+
+
+def _change(row: tuple[object, ...]) -> ConsentChange:
+    vin, purpose, granted, changed_at, source = row
+    assert isinstance(changed_at, datetime)
+    return consent_change(str(vin), str(purpose), bool(granted), changed_at, str(source))
 
 
 def read_vehicles(database_url: str) -> list[VehicleRecord]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -142,6 +143,43 @@ def process_signals(
         metrics_port=metrics_port,
     )
     raise typer.Exit(run_stage("signals", run_signals, settings))
+
+
+@process_app.command("journey")
+def process_journey(
+    kafka_bootstrap: KafkaBootstrap = None,
+    database_url: DatabaseUrl = None,
+    topic_prefix: TopicPrefix = None,
+    metrics_port: MetricsPort = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="Alert rules file (default: processors/journey/alert_rules.toml; docs/journey.md)",
+        ),
+    ] = None,
+) -> None:
+    """Turn vehicle.signals, vehicle.services and vehicle.consent into gates and dealer.alerts."""
+    import asyncio
+
+    from kernel.runtime import run_stage
+    from kernel.settings import Settings
+    from processors.journey.rules import load_rules
+    from processors.journey.runner import JourneyOptions, run_journey_with
+
+    settings = settings_from(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        topic_prefix=topic_prefix,
+        metrics_port=metrics_port,
+    )
+    load_rules(rules)  # a bad file stops here with one line naming file, entry and field
+    options = JourneyOptions(rules_path=rules)
+
+    async def main(stage_settings: Settings, stop: asyncio.Event) -> None:
+        await run_journey_with(stage_settings, stop, options)
+
+    raise typer.Exit(run_stage("journey", main, settings))
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from kernel.cliopts import DatabaseUrl, fail, settings_from
+from kernel.cliopts import DatabaseUrl, KafkaBootstrap, TopicPrefix, fail, settings_from
 
 registry_app = typer.Typer(help="Import or export the vehicle registry.", no_args_is_help=True)
 EXIT_REJECTED = 1
@@ -43,13 +43,25 @@ def import_registry(
     file: Annotated[Path, typer.Argument(help="Registry file (CSV with a header, or JSON lines)")],
     fmt: Format = None,
     database_url: DatabaseUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+    topic_prefix: TopicPrefix = None,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish/--no-publish",
+            help="Publish the consent changes stored on Kafka vehicle.consent (docs/journey.md)",
+        ),
+    ] = True,
 ) -> None:
     """Upsert the vehicles of FILE; report each rejected row with its line number and reason."""
     from database.registry_file import RejectedRow, VehicleRecord, parse_registry
     from database.vehicles import upsert_vehicles
+    from journeygate.consent_publish import publisher
 
     json_lines = _json_lines(fmt, file)
-    settings = settings_from(database_url=database_url)
+    settings = settings_from(
+        database_url=database_url, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix
+    )
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -63,8 +75,15 @@ def import_registry(
             accepted.append(item)
     for rej in rejected:
         typer.echo(f"{file}:{rej.line}: rejected: {rej.reason}", err=True)
-    written = upsert_vehicles(settings.database_url, accepted, source=f"import:{file.name}")
-    typer.echo(f"{written} vehicles upserted, {len(rejected)} rows rejected")
+    published: list[int] = []
+    written = upsert_vehicles(
+        settings.database_url,
+        accepted,
+        source=f"import:{file.name}",
+        on_consent_changes=publisher(settings, published) if publish else None,
+    )
+    note = f", {sum(published)} consent changes published" if publish else ""
+    typer.echo(f"{written} vehicles upserted, {len(rejected)} rows rejected{note}")
     if rejected:
         raise typer.Exit(EXIT_REJECTED)
 

@@ -25,6 +25,7 @@ STAGE_BRIDGE = "bridge"
 STAGE_NORMALIZE = "normalize"
 STAGE_STORE = "store"
 STAGE_SIGNALS = "signals"
+STAGE_JOURNEY = "journey"
 
 
 class Reason(StrEnum):
@@ -113,9 +114,11 @@ REASONS: Mapping[Reason, ReasonInfo] = {
         STAGE_NORMALIZE, "the VIN is not in the `vehicles` registry (see *Registry* above)"
     ),
     Reason.UNDECODABLE: ReasonInfo(
-        (STAGE_STORE, STAGE_SIGNALS),
+        (STAGE_STORE, STAGE_SIGNALS, STAGE_JOURNEY),
         "a record on `telemetry.frames` is not a valid Avro `TelemetryFrame`, or one on "
-        "`vehicle.services` not a valid Avro `ServiceVisit` (signals only)",
+        "`vehicle.services` not a valid Avro `ServiceVisit` (signals, journey), or one on "
+        "`vehicle.signals` not a valid `VehicleSignal` or on `vehicle.consent` not a valid "
+        "`ConsentChange` (journey)",
     ),
 }
 

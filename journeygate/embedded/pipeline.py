@@ -21,6 +21,7 @@ STAGE_COMMANDS: dict[str, tuple[str, ...]] = {
     "normalize": ("process", "normalize"),
     "store": ("process", "store"),
     "signals": ("process", "signals"),
+    "journey": ("process", "journey"),
 }
 
 

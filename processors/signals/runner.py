@@ -48,7 +48,6 @@ from kernel.kafka import (
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
-from processors.signals.codec import SignalCodec
 from processors.signals.db import SignalsDb, WriteResult
 from processors.signals.logic import (
     BatchOutcome,
@@ -64,6 +63,7 @@ from processors.signals.vehicle import DEFAULT_LOGIC, LogicParams
 from reference.catalog import Catalog, default_catalog
 from schemas.codec import FrameCodec
 from schemas.services import ServiceVisitCodec
+from schemas.signals import SignalCodec
 
 log = logging.getLogger("journeygate.signals")
 

@@ -27,6 +27,8 @@ EV6 = "KNDC3DLC5N5012345,Kia,EV6,2022,ev,2022-06-01,0,dealer-9,DE,EUR,cash,,,,,,
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    if args[:2] == ("registry", "import") and "--publish" not in args:
+        args = (*args, "--no-publish")
     return subprocess.run(
         [sys.executable, "-m", "journeygate", *args],
         capture_output=True,

@@ -12,6 +12,7 @@ import pytest
 from kernel.deadletters import (
     REASONS,
     STAGE_BRIDGE,
+    STAGE_JOURNEY,
     STAGE_NORMALIZE,
     STAGE_SIGNALS,
     STAGE_STORE,
@@ -24,7 +25,7 @@ from simulator.scenario.kinds import EXPECTATIONS
 
 ROOT = Path(__file__).parents[3]
 DOC = (ROOT / "docs" / "payload.md").read_text(encoding="utf-8")
-STAGES = {STAGE_BRIDGE, STAGE_NORMALIZE, STAGE_STORE, STAGE_SIGNALS}
+STAGES = {STAGE_BRIDGE, STAGE_NORMALIZE, STAGE_STORE, STAGE_SIGNALS, STAGE_JOURNEY}
 # Packages of the product (tests excepted), scanned for the reason codes they use.
 PACKAGES = sorted(
     p.parent.name

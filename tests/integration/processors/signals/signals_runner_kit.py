@@ -16,11 +16,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kernel import headers as h
 from kernel.kafka import VEHICLE_SERVICES, Topics, ensure_topics, make_producer
 from kernel.settings import Settings
-from processors.signals.codec import SignalCodec
 from processors.signals.runner import GROUP, SignalsOptions, run_signals_with
 from schemas.codec import FrameCodec
 from schemas.records import Sample, TelemetryFrame
 from schemas.services import ServiceItem, ServiceVisitCodec, ServiceVisitRecord
+from schemas.signals import SignalCodec
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 # Registered: the first three (one a hybrid on a PCP, one a GB EV bought cash); the fourth is

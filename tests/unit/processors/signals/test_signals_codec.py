@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from database.vehicle_facts import VehicleFacts
-from processors.signals.codec import SignalCodec
 from processors.signals.logic import decode_batch
 from processors.signals.records import Signal
 from processors.signals.vehicle import VehicleRun
@@ -16,6 +15,7 @@ from reference.catalog import default_catalog
 from schemas.codec import CodecError, FrameCodec
 from schemas.records import Sample, TelemetryFrame
 from schemas.services import ServiceItem, ServiceVisitCodec, ServiceVisitRecord
+from schemas.signals import SignalCodec
 
 VIN = "1HGCM82633A004352"
 T0 = datetime(2025, 3, 1, 8, tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""The journey processor: gates, alert rules, consent and the contact budget."""

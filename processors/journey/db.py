@@ -1,0 +1,220 @@
+"""The journey processor's PostgreSQL side: states and registry facts in, one transaction per
+batch out.
+
+A batch's vehicle states (``journey_state``), timeline rows (``journey_events``), new alerts
+(``alerts``, ``ON CONFLICT DO NOTHING``), alert state changes (hidden, expired) and next offsets
+(``consumer_offsets``, never moving backwards) are written in one transaction. Every statement
+passes whole columns as arrays (``unnest``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from database.db import aconnect
+from database.offsets import store_offsets
+from kernel.offsets import Partition
+from processors.journey.alerts import when
+from processors.journey.logic import BatchOutcome
+from processors.journey.state import Consent, VehicleJourney
+
+Conn = psycopg.AsyncConnection[tuple[object, ...]]
+
+_SELECT_STATE = "SELECT vin, state::text FROM journey_state WHERE vin = ANY(%s)"
+_SELECT_REGISTRY = """
+SELECT v.vin, v.dealer_id, c.purpose, c.granted, c.changed_at
+FROM vehicles v LEFT JOIN consent_current c ON c.vin = v.vin
+WHERE v.vin = ANY(%s)
+"""
+_UPSERT_STATE = """
+INSERT INTO journey_state (vin, state, as_of_ts)
+SELECT s.vin, s.state::jsonb, s.as_of_ts
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS s(vin, state, as_of_ts)
+ON CONFLICT (vin) DO UPDATE
+SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, updated_at = now()
+"""
+_INSERT_EVENTS = """
+INSERT INTO journey_events (event_id, vin, dealer_id, at_ts, event, gate, subject, episode_id,
+                            stage, alert_id, detail, figures, cause_id)
+SELECT e.event_id, e.vin, e.dealer_id, e.at_ts, e.event, e.gate, e.subject, e.episode_id,
+       e.stage, e.alert_id, e.detail, e.figures::jsonb, e.cause_id
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[],
+            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+     AS e(event_id, vin, dealer_id, at_ts, event, gate, subject, episode_id, stage, alert_id,
+          detail, figures, cause_id)
+ON CONFLICT (event_id) DO NOTHING
+"""
+_INSERT_ALERTS = """
+INSERT INTO alerts (alert_id, episode_id, vin, dealer_id, alert_type, subject, stage, purpose,
+                    severity, priority, created_ts, expires_ts, reason, action, figures,
+                    cause_signal_id)
+SELECT a.alert_id, a.episode_id, a.vin, a.dealer_id, a.alert_type, a.subject, a.stage,
+       a.purpose, a.severity, a.priority, a.created_ts, a.expires_ts, a.reason, a.action,
+       a.figures::jsonb, a.cause_signal_id
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::timestamptz[], %s::text[],
+            %s::text[], %s::text[], %s::text[])
+     AS a(alert_id, episode_id, vin, dealer_id, alert_type, subject, stage, purpose, severity,
+          priority, created_ts, expires_ts, reason, action, figures, cause_signal_id)
+ON CONFLICT (alert_id) DO NOTHING
+"""
+_UPDATE_ALERTS = """
+UPDATE alerts AS a SET state = c.state, state_changed_ts = c.at_ts
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS c(alert_id, state, at_ts)
+WHERE a.alert_id = c.alert_id AND a.state IN ('new', 'acknowledged')
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """What the registry says of a vehicle: its dealer and the consent in force."""
+
+    dealer_id: str
+    consent: Mapping[str, Consent]
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _ms(value: object) -> int:
+    assert isinstance(value, datetime)
+    return int(value.timestamp() * 1000)
+
+
+class JourneyDb:
+    """One connection of the journey processor, reopened after a connection failure."""
+
+    def __init__(self, database_url: str, group: str) -> None:
+        self._url = database_url
+        self._group = group
+        self._conn: Conn | None = None
+
+    async def connection(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            self._conn = await aconnect(self._url, autocommit=True)
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            await conn.close()
+
+    async def _guarded(self, work: Any) -> Any:
+        try:
+            return await work(await self.connection())
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            await self.close()
+            raise
+
+    async def load_states(self, vins: Sequence[str]) -> dict[str, VehicleJourney]:
+        async def work(conn: Conn) -> dict[str, VehicleJourney]:
+            cur = await conn.execute(_SELECT_STATE, (list(vins),))
+            return {
+                str(vin): VehicleJourney.from_bytes(str(state))
+                for vin, state in await cur.fetchall()
+            }
+
+        result: dict[str, VehicleJourney] = await self._guarded(work)
+        return result
+
+    async def load_registry(self, vins: Sequence[str]) -> dict[str, Registered]:
+        async def work(conn: Conn) -> dict[str, Registered]:
+            cur = await conn.execute(_SELECT_REGISTRY, (list(vins),))
+            found: dict[str, tuple[str, dict[str, Consent]]] = {}
+            for vin, dealer, purpose, granted, changed in await cur.fetchall():
+                entry = found.setdefault(str(vin), (str(dealer), {}))
+                if purpose is not None:
+                    entry[1][str(purpose)] = Consent(bool(granted), _ms(changed))
+            return {vin: Registered(d, c) for vin, (d, c) in found.items()}
+
+        result: dict[str, Registered] = await self._guarded(work)
+        return result
+
+    async def write_batch(
+        self, outcome: BatchOutcome, offsets: Mapping[Partition, int]
+    ) -> dict[Partition, int]:
+        """Store a batch and its offsets in one transaction; returns the offsets now stored."""
+
+        async def work(conn: Conn) -> dict[Partition, int]:
+            return await _write(conn, self._group, outcome, offsets)
+
+        result: dict[Partition, int] = await self._guarded(work)
+        return result
+
+
+async def _write(
+    conn: Conn, group: str, outcome: BatchOutcome, offsets: Mapping[Partition, int]
+) -> dict[Partition, int]:
+    async with conn.transaction(), conn.cursor() as cur:
+        if outcome.states:
+            vins = sorted(outcome.states)
+            s = [outcome.states[v] for v in vins]
+            await cur.execute(
+                _UPSERT_STATE,
+                (vins, [x.to_bytes().decode() for x in s], [when(x.as_of_ms) for x in s]),
+            )
+        if outcome.alerts:
+            a = outcome.alerts
+            await cur.execute(
+                _INSERT_ALERTS,
+                (
+                    [x.alert_id for x in a],
+                    [x.episode_id for x in a],
+                    [x.vin for x in a],
+                    [x.dealer_id for x in a],
+                    [x.alert_type for x in a],
+                    [x.subject for x in a],
+                    [x.stage for x in a],
+                    [x.purpose for x in a],
+                    [x.severity for x in a],
+                    [x.priority for x in a],
+                    [when(x.at_ms) for x in a],
+                    [when(x.expires_ms) for x in a],
+                    [x.reason for x in a],
+                    [x.action for x in a],
+                    [
+                        _json(
+                            [
+                                {"name": f.name, "value": f.value, "unit": f.unit, "text": f.text}
+                                for f in x.figures
+                            ]
+                        )
+                        for x in a
+                    ],
+                    [x.cause_id for x in a],
+                ),
+            )
+        if outcome.changes:
+            c = outcome.changes
+            await cur.execute(
+                _UPDATE_ALERTS,
+                ([x.alert.alert_id for x in c], [x.action for x in c], [when(x.at_ms) for x in c]),
+            )
+        if outcome.events:
+            e = outcome.events
+            await cur.execute(
+                _INSERT_EVENTS,
+                (
+                    [x.event_id for x in e],
+                    [x.vin for x in e],
+                    [x.dealer_id for x in e],
+                    [when(x.at_ms) for x in e],
+                    [x.event for x in e],
+                    [x.gate for x in e],
+                    [x.subject for x in e],
+                    [x.episode_id for x in e],
+                    [x.stage for x in e],
+                    [x.alert_id for x in e],
+                    [x.detail for x in e],
+                    [_json(x.values) for x in e],
+                    [x.cause_id for x in e],
+                ),
+            )
+        return await store_offsets(cur, group, offsets)

@@ -1,0 +1,120 @@
+"""Gate conditions with hysteresis (pure): which gates are open given a vehicle's facts.
+
+Each gate has an entry condition and a looser exit condition; a gate already open stays open
+until its exit condition holds, so a forecast that wobbles around an entry threshold does not
+flap. The conditions are documented in docs/journey.md ("Gates"); thresholds are in the rules.
+Deadline gates (warranty ending, service due) also have a stage: early, near or deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from processors.journey.rules import Rules
+from processors.journey.state import VehicleJourney
+
+MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class GateView:
+    """Whether a gate is open now, its deadline stage (-1 before the first; 0 for gates
+    without stages) and the figures behind it."""
+
+    key: str
+    gate: str
+    subject: str | None
+    open: bool
+    stage: int
+
+
+def days_until(when_ms: int, as_of_ms: int) -> int:
+    """Whole UTC days from ``as_of_ms`` to ``when_ms`` (negative when past)."""
+    return (when_ms // MS_PER_DAY) - (as_of_ms // MS_PER_DAY)
+
+
+def _window_open(was_open: bool, days: int, km: float, enter: tuple[int, float],
+                 leave: tuple[int, float]) -> bool:  # fmt: skip
+    if was_open:
+        return not (days > leave[0] and km > leave[1])
+    return days <= enter[0] or km <= enter[1]
+
+
+def deadline_stage(days: int, km: float, rules: Rules) -> int:
+    """0 early, 1 near, 2 deadline, -1 not yet within the early stage."""
+    s = rules.stages
+    if days <= s.deadline_days or km <= 0:
+        return 2
+    if days <= s.near_days or km <= s.near_km:
+        return 1
+    if days <= s.early_days or km <= s.early_km:
+        return 0
+    return -1
+
+
+def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
+    """Every gate of the vehicle, open or not, in a fixed order (upgrade window and lapse last,
+    as they depend on the others)."""
+    now, f = j.as_of_ms, j.facts
+    views: list[GateView] = []
+    for cov in sorted(f.warranty):
+        w = f.warranty[cov]
+        days = days_until(w.expiry_ms, now)
+        expired = w.expired or days < 0
+        key = f"warranty_ending:{cov}"
+        win = rules.warranty_ending
+        is_open = not expired and _window_open(
+            j.is_open(key), days, w.km_remaining, (win.enter_days, win.enter_km),
+            (win.exit_days, win.exit_km),
+        )  # fmt: skip
+        stage = deadline_stage(days, w.km_remaining, rules) if is_open else -1
+        views.append(GateView(key, "warranty_ending", cov, is_open, stage))
+        # Out of warranty is announced only within the early window after the expiry.
+        okey = f"out_of_warranty:{cov}"
+        recent = -days <= rules.stages.early_days
+        views.append(
+            GateView(okey, "out_of_warranty", cov, expired, 0 if expired and recent else -1)
+        )
+    s = f.service
+    due_open = overdue = False
+    due_stage = -1
+    overdue_days = 0
+    if s is not None:
+        days = days_until(s.due_ms, now)
+        overdue = s.overdue or days < 0
+        win = rules.service_due
+        due_open = not overdue and _window_open(
+            j.is_open("service_due"), days, s.km_remaining, (win.enter_days, win.enter_km),
+            (win.exit_days, win.exit_km),
+        )  # fmt: skip
+        due_stage = deadline_stage(days, s.km_remaining, rules) if due_open else -1
+        overdue_days = max(0, -days)
+    views.append(GateView("service_due", "service_due", None, due_open, due_stage))
+    views.append(GateView("service_overdue", "service_overdue", None, overdue, 0))
+    bill_open = False
+    if s is not None and s.currency in rules.big_bill.amounts:
+        amount = rules.big_bill.amounts[s.currency]
+        within = days_until(s.due_ms, now) <= rules.big_bill.horizon_days
+        if j.is_open("big_bill"):
+            bill_open = s.bill_expected >= rules.big_bill.exit_ratio * amount
+        else:
+            bill_open = within and s.bill_expected >= amount
+    views.append(GateView("big_bill", "big_bill", None, bill_open, 0))
+    e = f.equity
+    eq_open = False
+    if e is not None:
+        deposit = rules.equity.deposit_pct_of_value / 100.0 * max(e.value_expected, 0.0)
+        eq = rules.equity
+        ratio = eq.exit_ratio if j.is_open("equity_positive") else eq.enter_ratio
+        eq_open = deposit > 0 and e.equity_expected > 0 and e.equity_expected >= ratio * deposit
+    views.append(GateView("equity_positive", "equity_positive", None, eq_open, 0))
+    fault_open = any(x.severity in rules.fault_severities for x in f.faults.values())
+    views.append(GateView("fault_active", "fault_active", None, fault_open, 0))
+    opened = {v.gate for v in views if v.open}
+    upgrade = all(g in opened for g in rules.upgrade_requires) and any(
+        g in opened for g in rules.upgrade_any_of
+    )
+    views.append(GateView("upgrade_window", "upgrade_window", None, upgrade, 0))
+    lapsed = overdue and (j.is_open("lapsed") or overdue_days >= rules.lapse_after_days_overdue)
+    views.append(GateView("lapsed", "lapsed", None, lapsed, 0))
+    return views

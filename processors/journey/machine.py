@@ -1,0 +1,398 @@
+"""The per-vehicle journey state machine (pure): one input in, timeline events and alerts out.
+
+:func:`step` folds one input (a signal, a dealer visit, a consent change) into a
+:class:`~processors.journey.state.VehicleJourney` and returns what happened:
+
+1. the input updates the facts, the consent or the dealer; a visit closes the service gates and
+   ends a lapse; a withdrawal hides the open alerts of its purpose at once; a sale, or the
+   withdrawal of every alerting purpose, makes the owner leave the journey;
+2. alerts past their expiry, or whose gate closed, expire;
+3. every gate is evaluated with hysteresis (:mod:`.gates`); each opening or closing is a
+   timeline event with the figures that caused it;
+4. at most one alert is raised (once every input of the same instant is folded): of the stages
+   reached and not yet alerted, the one of highest priority whose purpose the owner consented
+   to, if the contact budget and the minimum gap allow. A lapsed owner gets the lapse alert and
+   nothing else until a dealer visit; an owner who left gets nothing. An upgrade window covers
+   the pending stages of its parts.
+
+Everything is in event time, so a replay gives the same ids and the same alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.journey.alerts import content
+from processors.journey.gates import MS_PER_DAY, GateView, evaluate
+from processors.journey.rules import SERVICE_GATES, Rules
+from processors.journey.state import (
+    ENTRY,
+    STAGE_NAMES,
+    Consent,
+    EquityFact,
+    FaultFact,
+    OpenAlert,
+    ServiceFact,
+    VehicleJourney,
+    WarrantyFact,
+)
+from schemas.alerts import CONSENT_OF_PURPOSE, Figure
+from schemas.consent import KIND_SOLD, ConsentChange
+from schemas.signals import (
+    EquityRecord,
+    FaultRecord,
+    ServiceRecord,
+    SignalRecord,
+    UsageRecord,
+    WarrantyRecord,
+)
+
+STAGED = ("warranty_ending", "service_due")
+LEFT_SOLD = "sold"
+LEFT_CONSENT = "consent_withdrawn"
+
+
+@dataclass(frozen=True, slots=True)
+class VisitInput:
+    """A completed dealer visit (from ``vehicle.services``)."""
+
+    visit_id: str
+    vin: str
+    at_ms: int
+    dealer_id: str
+
+
+Input = SignalRecord | VisitInput | ConsentChange
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyEvent:
+    """One row of the vehicle's timeline (``journey_events``)."""
+
+    event_id: str
+    vin: str
+    dealer_id: str | None
+    at_ms: int
+    event: str
+    """entered, exited, alerted, suppressed, hidden, expired, visit, consent, left, rejoined."""
+    gate: str | None
+    subject: str | None
+    episode_id: str | None
+    stage: str | None
+    alert_id: str | None
+    detail: str
+    values: dict[str, Any]
+    cause_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    alert_id: str
+    episode_id: str
+    vin: str
+    dealer_id: str
+    alert_type: str
+    subject: str | None
+    stage: str
+    purpose: str
+    severity: str
+    priority: int
+    at_ms: int
+    expires_ms: int
+    reason: str
+    action: str
+    figures: tuple[Figure, ...]
+    cause_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """An open alert hidden (consent withdrawn, owner left) or expired."""
+
+    alert: OpenAlert
+    action: str
+    at_ms: int
+
+
+@dataclass(slots=True)
+class StepOutput:
+    events: list[JourneyEvent] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    changes: list[AlertChange] = field(default_factory=list)
+
+
+def input_ms(item: Input) -> int:
+    if isinstance(item, SignalRecord):
+        return int(item.as_of.timestamp() * 1000)
+    if isinstance(item, VisitInput):
+        return item.at_ms
+    return int(item.changed_at.timestamp() * 1000)
+
+
+def input_id(item: Input) -> str:
+    if isinstance(item, SignalRecord):
+        return item.signal_id
+    if isinstance(item, VisitInput):
+        return f"visit:{item.visit_id}"
+    return f"consent:{item.change_id}"
+
+
+def episode_id(vin: str, key: str, since_ms: int) -> str:
+    return f"{vin}:{key}:{since_ms}"
+
+
+class _Step:
+    def __init__(self, j: VehicleJourney, cause: str, rules: Rules) -> None:
+        self.j, self.cause, self.rules = j, cause, rules
+        self.out = StepOutput()
+
+    def event(self, event: str, key: str | None = None, **kw: Any) -> None:
+        gate, subject = (None, None) if key is None else _split(key)
+        g = None if key is None else self.j.gates.get(key)
+        self.out.events.append(
+            JourneyEvent(
+                event_id=f"{self.cause}:{len(self.out.events)}",
+                vin=self.j.vin,
+                dealer_id=self.j.dealer_id,
+                at_ms=self.j.as_of_ms,
+                event=event,
+                gate=gate,
+                subject=subject,
+                episode_id=None if g is None else episode_id(self.j.vin, key or "", g.since_ms),
+                stage=kw.get("stage"),
+                alert_id=kw.get("alert_id"),
+                detail=kw.get("detail", ""),
+                values=kw.get("values", {}),
+                cause_id=self.cause,
+            )
+        )
+
+    def drop_alerts(self, action: str, keep: Any) -> None:
+        """Hide or expire every open alert for which ``keep`` is false."""
+        kept = []
+        for a in self.j.open_alerts:
+            if keep(a):
+                kept.append(a)
+                continue
+            self.out.changes.append(AlertChange(a, action, self.j.as_of_ms))
+            self.event(action, None, alert_id=a.alert_id, detail=a.alert_type, stage=a.stage)
+        self.j.open_alerts = kept
+
+
+def _split(key: str) -> tuple[str, str | None]:
+    gate, _, subject = key.partition(":")
+    return gate, subject or None
+
+
+def step(j: VehicleJourney, item: Input, rules: Rules, *, decide: bool = True) -> StepOutput:
+    """Fold ``item`` into ``j`` (mutated) and return the events and alerts it caused.
+
+    ``decide`` False defers the choice of an alert to the next input: the signals of one
+    evaluation (warranty, service, equity at the same instant) are folded together, and the
+    alerts that fire together compete by priority.
+    """
+    s = _Step(j, input_id(item), rules)
+    j.as_of_ms = max(j.as_of_ms, input_ms(item))
+    if isinstance(item, SignalRecord):
+        _apply_signal(j, item)
+    elif isinstance(item, VisitInput):
+        j.facts.service = None
+        j.dealer_id = j.dealer_id or item.dealer_id
+        s.event("visit", None, detail=f"dealer visit {item.visit_id} at {item.dealer_id}")
+    else:
+        _apply_consent(s, item)
+    s.drop_alerts("expired", lambda a: a.expires_ms > j.as_of_ms)
+    if j.left is not None:
+        _close_all(s, f"left the journey ({j.left})")
+        return s.out
+    views = evaluate(j, rules)
+    _transitions(s, views)
+    if decide:
+        _raise_one(s, views)
+    return s.out
+
+
+def _apply_signal(j: VehicleJourney, sig: SignalRecord) -> None:
+    j.dealer_id = sig.dealer_id or j.dealer_id
+    p, f, ms = sig.payload, j.facts, int(sig.as_of.timestamp() * 1000)
+    if isinstance(p, WarrantyRecord):
+        f.warranty[p.coverage] = WarrantyFact(
+            p.coverage, _date_ms(p.expiry_p50), p.binds, p.km_remaining, p.expired,
+            sig.explanation, sig.signal_id,
+        )  # fmt: skip
+    elif isinstance(p, ServiceRecord):
+        f.service = ServiceFact(
+            _date_ms(p.due_p50), p.km_remaining, p.overdue, p.currency, p.bill_expected,
+            p.bill_low, p.bill_high, sig.explanation, sig.signal_id,
+        )  # fmt: skip
+    elif isinstance(p, EquityRecord):
+        f.equity = EquityFact(
+            p.currency, p.value_expected, p.equity_expected, sig.explanation, sig.signal_id
+        )
+    elif isinstance(p, FaultRecord):
+        if p.event == "cleared":
+            f.faults.pop(p.code, None)
+        else:
+            f.faults[p.code] = FaultFact(
+                p.code, p.severity, p.description, sig.explanation, sig.signal_id
+            )
+    elif isinstance(p, UsageRecord):
+        f.odometer_m = p.odometer_m
+    del ms
+
+
+def _date_ms(day: Any) -> int:
+    return int(day.toordinal() - 719163) * MS_PER_DAY
+
+
+def _apply_consent(s: _Step, change: ConsentChange) -> None:
+    j, ms = s.j, int(change.changed_at.timestamp() * 1000)
+    if change.kind == KIND_SOLD:
+        if j.sold_ms is None or ms > j.sold_ms:
+            j.sold_ms = ms
+            _leave(s, LEFT_SOLD)
+        return
+    purpose = change.purpose or ""
+    stored = j.consent.get(purpose)
+    if stored is not None and stored.changed_ms > ms:
+        return  # an older change than the one in force
+    if stored is not None and stored.granted == change.granted and stored.changed_ms == ms:
+        return  # a repeat
+    j.consent[purpose] = Consent(change.granted, ms)
+    s.event("consent", None, detail=f"{purpose} {'granted' if change.granted else 'withdrawn'}")
+    if not change.granted:
+        s.drop_alerts("hidden", lambda a: CONSENT_OF_PURPOSE[a.purpose] != purpose)
+        if not any(j.granted(p) for p in CONSENT_OF_PURPOSE.values()):
+            _leave(s, LEFT_CONSENT)
+    elif j.left is not None and (j.sold_ms is None or ms > j.sold_ms):
+        j.left = None
+        s.event("rejoined", None, detail=f"{purpose} granted")
+
+
+def _leave(s: _Step, why: str) -> None:
+    if s.j.left == why:
+        return
+    s.j.left = why
+    s.drop_alerts("hidden", lambda a: False)
+    s.event("left", None, detail=why)
+
+
+def _close_all(s: _Step, why: str) -> None:
+    for key, g in sorted(s.j.gates.items()):
+        if g.open:
+            s.event("exited", key, detail=why)
+            g.open = False
+
+
+def _values(j: VehicleJourney, key: str, rules: Rules) -> dict[str, Any]:
+    gate = key.split(":")[0]
+    text, figures, cause = content(j, key, rules) if _has_facts(j, gate, key) else ("", (), None)
+    return {
+        "reason": text,
+        "signal_id": cause,
+        **{f.name: f.value if f.value is not None else f.text for f in figures},
+    }
+
+
+def _has_facts(j: VehicleJourney, gate: str, key: str) -> bool:
+    f = j.facts
+    if gate in ("warranty_ending", "out_of_warranty"):
+        return key.split(":")[1] in f.warranty
+    if gate in SERVICE_GATES:
+        return f.service is not None
+    if gate == "equity_positive":
+        return f.equity is not None
+    return True
+
+
+def _transitions(s: _Step, views: list[GateView]) -> None:
+    j = s.j
+    for v in views:
+        g = j.gate(v.key)
+        if v.open and not g.open:
+            g.open, g.since_ms, g.blocked = True, j.as_of_ms, -1
+            cooldown_ms = s.rules.contact.reentry_cooldown_days * MS_PER_DAY
+            cooled = g.last_alert_ms is None or j.as_of_ms - g.last_alert_ms >= cooldown_ms
+            g.stage_sent = -1 if cooled else g.last_alert_stage
+            s.event("entered", v.key, values=_values(j, v.key, s.rules))
+        elif g.open and not v.open:
+            s.event("exited", v.key, values=_values(j, v.key, s.rules))
+            g.open = False
+            ep = episode_id(j.vin, v.key, g.since_ms)
+            s.drop_alerts("expired", lambda a, ep=ep: not a.alert_id.startswith(ep + ":"))
+
+
+def _stage_name(gate: str, stage: int) -> str:
+    return STAGE_NAMES[stage] if gate in STAGED else ENTRY
+
+
+def _raise_one(s: _Step, views: list[GateView]) -> None:
+    j, rules = s.j, s.rules
+    lapsed = j.is_open("lapsed")
+    pending = [
+        v
+        for v in views
+        if v.open and v.stage >= 0 and v.stage > j.gate(v.key).stage_sent
+        and (not lapsed or v.gate == "lapsed")
+    ]  # fmt: skip
+    pending.sort(key=lambda v: (-rules.alerts[v.gate].priority, v.key))
+    for v in pending:
+        kind = rules.alerts[v.gate]
+        g = j.gate(v.key)
+        block = _blocked(j, kind.purpose, rules)
+        if block is not None:
+            if g.blocked < v.stage:
+                g.blocked = v.stage
+                s.event("suppressed", v.key, stage=_stage_name(v.gate, v.stage), detail=block)
+            if block in ("contact_budget", "min_gap"):
+                return  # no contact possible now, whatever the purpose
+            continue
+        _raise(s, v)
+        return
+
+
+def _blocked(j: VehicleJourney, purpose: str, rules: Rules) -> str | None:
+    if not j.granted(CONSENT_OF_PURPOSE[purpose]):
+        return "no_consent"
+    if j.dealer_id is None:
+        return "no_dealer"
+    c = rules.contact
+    window_start = j.as_of_ms - c.budget_window_days * MS_PER_DAY
+    j.contacts_ms = [t for t in j.contacts_ms if t > window_start]
+    if len(j.contacts_ms) >= c.budget:
+        return "contact_budget"
+    if j.contacts_ms and j.as_of_ms - max(j.contacts_ms) < c.min_days_between * MS_PER_DAY:
+        return "min_gap"
+    return None
+
+
+def _raise(s: _Step, v: GateView) -> None:
+    j, rules = s.j, s.rules
+    kind = rules.alerts[v.gate]
+    g = j.gate(v.key)
+    ep = episode_id(j.vin, v.key, g.since_ms)
+    stage = _stage_name(v.gate, v.stage)
+    alert_id = f"{ep}:{stage}"
+    reason, figures, cause = content(j, v.key, rules)
+    dealer = j.dealer_id or ""
+    expires = j.as_of_ms + kind.expires_days * MS_PER_DAY
+    alert = Alert(
+        alert_id, ep, j.vin, dealer, v.gate, v.subject, stage, kind.purpose, kind.severity,
+        kind.priority, j.as_of_ms, expires, reason, kind.action, figures, cause,
+    )  # fmt: skip
+    s.out.alerts.append(alert)
+    g.stage_sent = v.stage
+    g.last_alert_ms, g.last_alert_stage = j.as_of_ms, v.stage
+    j.contacts_ms.append(j.as_of_ms)
+    j.open_alerts.append(
+        OpenAlert(alert_id, v.gate, stage, kind.purpose, kind.severity, kind.priority, dealer,
+                  expires)
+    )  # fmt: skip
+    s.event("alerted", v.key, stage=stage, alert_id=alert_id, detail=reason)
+    if v.gate == "upgrade_window":
+        views = {x.key: x for x in evaluate(j, rules)}
+        for key, part in views.items():
+            if part.open and part.gate in rules.upgrade_any_of + rules.upgrade_requires:
+                pg = j.gate(key)
+                pg.stage_sent = max(pg.stage_sent, part.stage)

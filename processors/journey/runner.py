@@ -1,0 +1,323 @@
+"""The journey processor's I/O loop: vehicle.signals + vehicle.services + vehicle.consent ->
+dealer.alerts and the journey store, exactly once into PostgreSQL.
+
+One cycle: poll a bounded batch from the three topics, decode it (undecodable records to
+telemetry.dlq), load the batch's vehicle states and registry rows (dealer, consent in force; a
+registry consent newer than the state's is folded as a consent change, so an import that did
+not publish still hides and stops alerts), fold the batch (pure, :mod:`.logic`), publish the
+dead letters and the alert records (keyed by dealer, header ``alert_id``) and wait for Kafka's
+acknowledgement, then write states, timeline, alerts and next offsets in one transaction. A crash
+before the commit replays the batch from the stored offsets and states: the same alert ids,
+stored once (a consumer of dealer.alerts keeps the latest record per alert_id).
+
+The three topics are keyed by VIN and must have the same number of partitions (range assignor:
+one member folds all of a vehicle's inputs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
+
+from database.offsets import load_offsets
+from kernel.errors import InfrastructureError
+from kernel.kafka import (
+    OutRecord,
+    Topics,
+    dlq_headers,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    poll_batch,
+    send_batches,
+    start_client,
+)
+from kernel.offsets import OffsetListener, Partition
+from kernel.retry import Backoff, Stopped, retry_until_stopped
+from kernel.settings import Settings
+from processors.journey.alerts import when
+from processors.journey.db import JourneyDb, Registered
+from processors.journey.logic import (
+    BatchOutcome,
+    Decoded,
+    Decoders,
+    Rejected,
+    decode_batch,
+    process_batch,
+)
+from processors.journey.machine import Alert, AlertChange
+from processors.journey.metrics import JourneyMetrics
+from processors.journey.rules import Rules, load_rules
+from processors.journey.state import VehicleJourney
+from schemas.alerts import AlertCodec, AlertDetail, AlertMessage
+from schemas.consent import ConsentCodec, consent_change
+from schemas.services import ServiceVisitCodec
+from schemas.signals import SignalCodec
+
+log = logging.getLogger("journeygate.journey")
+
+GROUP = "journeygate-journey"
+STAGE = "journey"
+HEADER_ALERT_ID = "alert_id"
+_DB_FAILURES = (psycopg.OperationalError, psycopg.InterfaceError, InfrastructureError)
+
+
+def retry_backoff() -> Backoff:
+    return Backoff(0.1, 10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyOptions:
+    group: str = GROUP
+    commit_to_kafka: bool = True
+    rules_path: Path | None = None
+    """Alert rules file; None: the shipped defaults (processors/journey/alert_rules.toml)."""
+
+
+async def run_journey(settings: Settings, stop: asyncio.Event) -> None:
+    await run_journey_with(settings, stop, JourneyOptions())
+
+
+async def run_journey_with(
+    settings: Settings, stop: asyncio.Event, options: JourneyOptions
+) -> None:
+    rules = load_rules(options.rules_path)
+    topics = Topics.from_settings(settings)
+    group = settings.topic(options.group)
+    inputs = [topics.signals, topics.services, topics.consent]
+    await ensure_topics(settings, [*inputs, topics.alerts, topics.dlq])
+    db = JourneyDb(settings.database_url, group)
+    await db.connection()
+    consumer = make_consumer(
+        settings,
+        group,
+        max_poll_records=settings.batch_max_records,
+        partition_assignment_strategy=(RangePartitionAssignor,),
+    )
+    producer = make_producer(settings)
+    metrics = JourneyMetrics()
+    lock = asyncio.Lock()
+    loop = _Loop(settings, options, topics, rules, db, consumer, producer, metrics)
+    listener = OffsetListener(
+        consumer,
+        lambda names: load_offsets(settings.database_url, group, names),
+        batch_lock=lock,
+        stop=stop,
+        backoff=retry_backoff,
+        retriable=(psycopg.OperationalError, InfrastructureError),
+        logger=log,
+        on_db_retry=metrics.db_retry,
+    )
+    consumer.subscribe(inputs, listener=listener)
+    try:
+        await start_client(producer, settings)
+        await start_client(consumer, settings)
+        await loop.run(stop, lock, listener)
+    except Stopped:
+        log.info("stopped while retrying; the batch in flight will be read again")
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await db.close()
+
+
+class _Loop:
+    def __init__(
+        self,
+        settings: Settings,
+        options: JourneyOptions,
+        topics: Topics,
+        rules: Rules,
+        db: JourneyDb,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        metrics: JourneyMetrics,
+    ) -> None:
+        self.settings, self.options, self.topics, self.rules = settings, options, topics, rules
+        self.db, self.consumer, self.producer, self.metrics = db, consumer, producer, metrics
+        consent = ConsentCodec()
+        self.decoders = Decoders(
+            topics.signals,
+            topics.services,
+            SignalCodec().decode_signal,
+            ServiceVisitCodec().decode,
+            consent.decode,
+        )
+        self.alert_codec = AlertCodec()
+
+    async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
+        s = self.settings
+        while not stop.is_set():
+            generation = listener.generation
+            records = await poll_batch(self.consumer, s.batch_max_records, s.batch_max_wait_ms)
+            listener.raise_if_failed()
+            if not records:
+                continue
+            async with lock:
+                if listener.generation != generation:
+                    log.info("dropping %d records polled across a rebalance", len(records))
+                    polled = {TopicPartition(r.topic, r.partition) for r in records}
+                    await listener.position(sorted(polled & self.consumer.assignment()))
+                    continue
+                offsets = await self.handle(records, stop)
+            await self.after_commit(offsets)
+
+    async def handle(self, records: Sequence[Any], stop: asyncio.Event) -> Mapping[Partition, int]:
+        started = time.perf_counter()
+        decoded = decode_batch(records, self.decoders)
+        self.metrics.consumed(decoded.counts)
+        vins = decoded.vins
+        stored, registry = await self.retry(lambda: self._load(vins), stop, "reading states")
+        decoded = _with_registry(decoded, stored, registry)
+        states = {v: stored.get(v) or _fresh(v, registry.get(v)) for v in vins}
+        computing = time.perf_counter()
+        outcome = process_batch(decoded, states, self.rules)
+        self.metrics.computed(time.perf_counter() - computing)
+        await self.publish(decoded.rejected, outcome, stop)
+        result: dict[Partition, int] = await self.retry(
+            lambda: self.db.write_batch(outcome, decoded.next_offsets), stop, "writing a batch"
+        )
+        self.metrics.committed(len(records), time.perf_counter() - started)
+        return result
+
+    async def _load(
+        self, vins: list[str]
+    ) -> tuple[dict[str, VehicleJourney], dict[str, Registered]]:
+        if not vins:
+            return {}, {}
+        return await self.db.load_states(vins), await self.db.load_registry(vins)
+
+    async def publish(
+        self, rejected: Sequence[Rejected], outcome: BatchOutcome, stop: asyncio.Event
+    ) -> None:
+        letters = [_dead_letter(r) for r in rejected]
+        messages = [_raised(a) for a in outcome.alerts] + [_changed(c) for c in outcome.changes]
+        records = [
+            OutRecord(
+                key=m.dealer_id.encode(),
+                value=self.alert_codec.encode(m),
+                headers=[(HEADER_ALERT_ID, m.alert_id.encode())],
+            )
+            for m in messages
+        ]
+
+        async def send() -> None:
+            deliveries = await send_batches(self.producer, self.topics.dlq, letters)
+            deliveries += await send_batches(self.producer, self.topics.alerts, records)
+            await asyncio.gather(*deliveries)
+
+        if letters or records:
+            await retry_until_stopped(
+                send,
+                retriable=(KafkaError,),
+                stop=stop,
+                what="publishing alerts",
+                backoff=retry_backoff(),
+                on_retry=self.metrics.kafka_retry,
+                logger=log,
+            )
+        for r in rejected:
+            self.metrics.dead_lettered(r.reason)
+        self.metrics.published(
+            (a.alert_type for a in outcome.alerts),
+            (c.action for c in outcome.changes),
+            (e.event for e in outcome.events),
+        )
+
+    async def retry(self, operation: Any, stop: asyncio.Event, what: str) -> Any:
+        return await retry_until_stopped(
+            operation,
+            retriable=_DB_FAILURES,
+            stop=stop,
+            what=what,
+            backoff=retry_backoff(),
+            on_retry=self.metrics.db_retry,
+            logger=log,
+        )
+
+    async def after_commit(self, offsets: Mapping[Partition, int]) -> None:
+        committed = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        if not (self.options.commit_to_kafka and committed):
+            return
+        try:
+            await self.consumer.commit(committed)
+        except KafkaError as exc:
+            self.metrics.kafka_commit_failed()
+            log.warning("informational Kafka offset commit failed: %s", exc)
+
+
+def _fresh(vin: str, reg: Registered | None) -> VehicleJourney:
+    j = VehicleJourney(vin)
+    if reg is not None:
+        j.dealer_id = reg.dealer_id
+    return j
+
+
+def _with_registry(
+    decoded: Decoded, stored: Mapping[str, VehicleJourney], registry: Mapping[str, Registered]
+) -> Decoded:
+    """``decoded`` with, first, a consent change for each registry consent newer than the
+    vehicle's state knows (imports that published nothing, e.g. the simulator's registry)."""
+    extra = []
+    for vin in decoded.vins:
+        reg = registry.get(vin)
+        if reg is None:
+            continue
+        known = stored[vin].consent if vin in stored else {}
+        for purpose, c in sorted(reg.consent.items()):
+            k = known.get(purpose)
+            if k is None or c.changed_ms > k.changed_ms:
+                extra.append(
+                    consent_change(vin, purpose, c.granted, when(c.changed_ms), "registry")
+                )
+    if not extra:
+        return decoded
+    return Decoded(
+        (*extra, *decoded.inputs), decoded.rejected, decoded.next_offsets, decoded.counts
+    )
+
+
+def _raised(a: Alert) -> AlertMessage:
+    detail = AlertDetail(
+        a.reason, a.action, when(a.expires_ms), a.episode_id, a.cause_id, a.figures
+    )
+    return AlertMessage(
+        a.alert_id, "raised", a.vin, a.dealer_id, a.alert_type, a.stage, a.purpose, a.severity,
+        a.priority, when(a.at_ms), detail,
+    )  # fmt: skip
+
+
+def _changed(c: AlertChange) -> AlertMessage:
+    a = c.alert
+    return AlertMessage(
+        a.alert_id, c.action, _vin_of(a.alert_id), a.dealer_id, a.alert_type, a.stage, a.purpose,
+        a.severity, a.priority, when(c.at_ms), None,
+    )  # fmt: skip
+
+
+def _vin_of(alert_id: str) -> str:
+    return alert_id.split(":", 1)[0]
+
+
+def _dead_letter(rej: Rejected) -> OutRecord:
+    rec = rej.record
+    headers = dlq_headers(
+        stage=STAGE,
+        reason=rej.reason,
+        detail=rej.detail,
+        source_topic=rec.topic,
+        source_partition=rec.partition,
+        source_offset=rec.offset,
+        original=list(rec.headers),
+    )
+    return OutRecord(key=rec.key, value=rec.value or b"", headers=headers)

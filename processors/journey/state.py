@@ -1,0 +1,159 @@
+"""A vehicle's journey state: what the journey processor remembers between inputs (pure data).
+
+Stored as JSON in ``journey_state`` (one row per vehicle, a few hundred bytes): the latest
+signal values the gates read (:class:`Facts`), each gate's episode (:class:`GateState`), the
+consent in force, the contacts made (for the budget) and the alerts still open (to hide or
+expire them). Times are epoch milliseconds UTC of event time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+STAGE_NAMES = ("early", "near", "deadline")
+ENTRY = "entry"
+
+
+@dataclass(slots=True)
+class WarrantyFact:
+    coverage: str
+    expiry_ms: int
+    binds: str
+    km_remaining: float
+    expired: bool
+    explanation: str
+    signal_id: str
+
+
+@dataclass(slots=True)
+class ServiceFact:
+    due_ms: int
+    km_remaining: float
+    overdue: bool
+    currency: str
+    bill_expected: float
+    bill_low: float
+    bill_high: float
+    explanation: str
+    signal_id: str
+
+
+@dataclass(slots=True)
+class EquityFact:
+    currency: str
+    value_expected: float
+    equity_expected: float
+    explanation: str
+    signal_id: str
+
+
+@dataclass(slots=True)
+class FaultFact:
+    code: str
+    severity: str
+    description: str
+    explanation: str
+    signal_id: str
+
+
+@dataclass(slots=True)
+class Facts:
+    warranty: dict[str, WarrantyFact] = field(default_factory=dict)
+    service: ServiceFact | None = None
+    equity: EquityFact | None = None
+    faults: dict[str, FaultFact] = field(default_factory=dict)
+    odometer_m: int | None = None
+
+
+@dataclass(slots=True)
+class GateState:
+    """One gate (``key`` is the gate, or ``gate:subject`` for a warranty coverage)."""
+
+    key: str
+    open: bool = False
+    since_ms: int = 0
+    """Start of the current (or last) episode."""
+    stage_sent: int = -1
+    """Highest stage alerted (or covered) in the episode; -1 none."""
+    blocked: int = -1
+    """Highest stage whose suppression is already in the timeline (noted once)."""
+    last_alert_ms: int | None = None
+    last_alert_stage: int = -1
+
+
+@dataclass(slots=True)
+class OpenAlert:
+    alert_id: str
+    alert_type: str
+    stage: str
+    purpose: str
+    severity: str
+    priority: int
+    dealer_id: str
+    expires_ms: int
+
+
+@dataclass(slots=True)
+class Consent:
+    granted: bool
+    changed_ms: int
+
+
+@dataclass(slots=True)
+class VehicleJourney:
+    vin: str
+    dealer_id: str | None = None
+    as_of_ms: int = 0
+    facts: Facts = field(default_factory=Facts)
+    gates: dict[str, GateState] = field(default_factory=dict)
+    consent: dict[str, Consent] = field(default_factory=dict)
+    sold_ms: int | None = None
+    left: str | None = None
+    """``sold`` or ``consent_withdrawn`` once the owner left the journey, else None."""
+    contacts_ms: list[int] = field(default_factory=list)
+    """Event times of the alerts raised within the budget window."""
+    open_alerts: list[OpenAlert] = field(default_factory=list)
+
+    def gate(self, key: str) -> GateState:
+        found = self.gates.get(key)
+        if found is None:
+            found = self.gates[key] = GateState(key)
+        return found
+
+    def is_open(self, key: str) -> bool:
+        g = self.gates.get(key)
+        return g is not None and g.open
+
+    def granted(self, purpose: str) -> bool:
+        c = self.consent.get(purpose)
+        return c is not None and c.granted
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> VehicleJourney:
+        raw: dict[str, Any] = orjson.loads(data)
+        f = raw["facts"]
+        facts = Facts(
+            warranty={k: WarrantyFact(**v) for k, v in f["warranty"].items()},
+            service=None if f["service"] is None else ServiceFact(**f["service"]),
+            equity=None if f["equity"] is None else EquityFact(**f["equity"]),
+            faults={k: FaultFact(**v) for k, v in f["faults"].items()},
+            odometer_m=f["odometer_m"],
+        )
+        return cls(
+            vin=raw["vin"],
+            dealer_id=raw["dealer_id"],
+            as_of_ms=raw["as_of_ms"],
+            facts=facts,
+            gates={k: GateState(**v) for k, v in raw["gates"].items()},
+            consent={k: Consent(**v) for k, v in raw["consent"].items()},
+            sold_ms=raw["sold_ms"],
+            left=raw["left"],
+            contacts_ms=list(raw["contacts_ms"]),
+            open_alerts=[OpenAlert(**a) for a in raw["open_alerts"]],
+        )

@@ -1,0 +1,137 @@
+"""Dealer alerts on ``dealer.alerts`` (``schemas/dealer_alert.avsc``): typed records and codec.
+
+A record either raises an alert (``action`` raised, with its :class:`AlertDetail`) or changes
+the state of one raised before (``hidden`` when the owner withdrew consent for its purpose or
+left the journey, ``expired``); a hidden or expired record carries no detail, so nothing of a
+purpose without consent travels again. Keyed by dealer; a consumer keeps the latest record per
+``alert_id``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import fastavro
+
+from schemas.codec import CodecError, load_avro_schema
+
+ACTIONS = ("raised", "hidden", "expired")
+PURPOSES = ("service", "marketing")
+SEVERITIES = ("low", "medium", "high")
+CONSENT_OF_PURPOSE = {"service": "service_reminders", "marketing": "marketing_offers"}
+"""The owner's consent an alert of each purpose needs (purposes of ``vehicle.consent``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    name: str
+    value: float | None
+    unit: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDetail:
+    reason: str
+    action: str
+    expires_at: datetime
+    episode_id: str
+    cause_signal_id: str | None
+    figures: tuple[Figure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """One record of ``dealer.alerts``."""
+
+    alert_id: str
+    action: str
+    vin: str
+    dealer_id: str
+    alert_type: str
+    stage: str
+    purpose: str
+    severity: str
+    priority: int
+    at: datetime
+    detail: AlertDetail | None
+
+
+def _detail(d: AlertDetail | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "reason": d.reason,
+        "action": d.action,
+        "expires_at": d.expires_at,
+        "episode_id": d.episode_id,
+        "cause_signal_id": d.cause_signal_id,
+        "figures": [
+            {"name": f.name, "value": f.value, "unit": f.unit, "text": f.text} for f in d.figures
+        ],
+    }
+
+
+class AlertCodec:
+    """Schemaless Avro of :class:`AlertMessage`; :class:`CodecError` for bad bytes or values."""
+
+    def __init__(self) -> None:
+        self._schema = load_avro_schema("dealer_alert")
+
+    def encode(self, msg: AlertMessage) -> bytes:
+        record = {
+            "alert_id": msg.alert_id,
+            "action": msg.action,
+            "vin": msg.vin,
+            "dealer_id": msg.dealer_id,
+            "alert_type": msg.alert_type,
+            "stage": msg.stage,
+            "purpose": msg.purpose,
+            "severity": msg.severity,
+            "priority": msg.priority,
+            "at": msg.at,
+            "detail": _detail(msg.detail),
+        }
+        out = io.BytesIO()
+        try:
+            fastavro.schemaless_writer(out, self._schema, record)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise CodecError(f"cannot encode alert {msg.alert_id}: {exc}") from exc
+        return out.getvalue()
+
+    def decode(self, data: bytes) -> AlertMessage:
+        try:
+            rec: Any = fastavro.schemaless_reader(io.BytesIO(data), self._schema, None)
+        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
+            raise CodecError(f"not a DealerAlert: {exc!r}") from exc
+        d = rec["detail"]
+        detail = (
+            None
+            if d is None
+            else AlertDetail(
+                reason=d["reason"],
+                action=d["action"],
+                expires_at=d["expires_at"],
+                episode_id=d["episode_id"],
+                cause_signal_id=d["cause_signal_id"],
+                figures=tuple(
+                    Figure(f["name"], f["value"], f["unit"], f["text"]) for f in d["figures"]
+                ),
+            )
+        )
+        return AlertMessage(
+            alert_id=rec["alert_id"],
+            action=rec["action"],
+            vin=rec["vin"],
+            dealer_id=rec["dealer_id"],
+            alert_type=rec["alert_type"],
+            stage=rec["stage"],
+            purpose=rec["purpose"],
+            severity=rec["severity"],
+            priority=rec["priority"],
+            at=rec["at"],
+            detail=detail,
+        )
