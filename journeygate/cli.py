@@ -198,16 +198,55 @@ def topics(kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = N
         typer.echo(getattr(Topics.from_settings(settings), name))
 
 
+@app.command("score-alerts")
+def score_alerts(
+    truth: Annotated[
+        Path, typer.Option("--truth", help="Truth file of `journeygate simulate --truth FILE`")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON document instead of the table")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Score the dealer alerts in the store against a simulation's truth (docs/journey.md)."""
+    import orjson
+    from rich.console import Console
+
+    from reference.catalog import default_catalog
+    from simulator.scoring.alerts import (
+        alerts_score_table,
+        read_alert_truth,
+        read_stored_alerts,
+    )
+    from simulator.scoring.alerts import score_alerts as compute
+
+    settings = settings_from(database_url=database_url)
+    try:
+        doc = compute(
+            read_alert_truth(truth), read_stored_alerts(settings.database_url), default_catalog()
+        )
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except InfrastructureError as exc:
+        raise fail(str(exc), 3) from None
+    if as_json:
+        typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    else:
+        Console(width=160).print(alerts_score_table(doc))
+
+
 def _register_optional() -> None:
     """Commands that live beside their package (simulator, demo, bench)."""
     from journeygate.bench.cli import register as register_bench
     from journeygate.demo import register as register_demo
+    from journeygate.funnel_cli import register as register_funnel
     from journeygate.registry_cli import register as register_registry
     from journeygate.services_cli import register as register_services
     from simulator.cli import register as register_simulator
 
     register_simulator(app)
     register_demo(app)
+    register_funnel(app)
     register_registry(app)
     register_services(app)
     register_bench(app)

@@ -138,6 +138,23 @@ def _predictions(
     console.print(predictions_table(settings.database_url))
     if result.truth_path is not None:
         console.print(score_table(result.truth_path, settings.database_url))
+    _journey(settings, pipeline, timeout_s)
+
+
+def _journey(settings: Settings, pipeline: PipelineProcesses, timeout_s: float) -> None:
+    """The alerts the fleet raised, by type, and the funnel (once the journey caught up)."""
+    from journeygate.demo_alerts import alerts_table, wait_for_journey
+    from journeygate.funnel import funnel_tables, read_funnel
+
+    with console.status("waiting for the journey processor..."):
+        caught_up = wait_for_journey(settings, pipeline, timeout_s)
+    if not caught_up:
+        console.print("[red]the journey processor did not catch up; no alerts shown[/]")
+        return
+    console.print(alerts_table(settings.database_url))
+    funnel = read_funnel(settings.database_url, None, None, 30)
+    for table in funnel_tables(funnel, totals_only=True):
+        console.print(table)
 
 
 def demo(
@@ -176,7 +193,9 @@ def demo(
         settings = endpoints.settings()
         pipeline = PipelineProcesses(endpoints.env(), data_dir / "logs")
         try:
-            with console.status("starting bridge, normalizer, store writer and signals..."):
+            with console.status(
+                "starting bridge, normalizer, store writer, signals and journey..."
+            ):
                 pipeline.start_all()
                 wait_for_bridge(pipeline)
             params = SimulationParams(

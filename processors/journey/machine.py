@@ -197,7 +197,11 @@ def step(j: VehicleJourney, item: Input, rules: Rules, *, decide: bool = True) -
     if isinstance(item, SignalRecord):
         _apply_signal(j, item)
     elif isinstance(item, VisitInput):
-        j.facts.service = None
+        # A visit older than the service forecast in hand (e.g. the service history, read after
+        # the vehicle's first signals) is already behind that forecast: it closes nothing.
+        service = j.facts.service
+        if service is None or item.at_ms >= service.as_of_ms:
+            j.facts.service = None
         j.dealer_id = j.dealer_id or item.dealer_id
         s.event("visit", None, detail=f"dealer visit {item.visit_id} at {item.dealer_id}")
     else:
@@ -224,7 +228,7 @@ def _apply_signal(j: VehicleJourney, sig: SignalRecord) -> None:
     elif isinstance(p, ServiceRecord):
         f.service = ServiceFact(
             _date_ms(p.due_p50), p.km_remaining, p.overdue, p.currency, p.bill_expected,
-            p.bill_low, p.bill_high, sig.explanation, sig.signal_id,
+            p.bill_low, p.bill_high, sig.explanation, sig.signal_id, ms,
         )  # fmt: skip
     elif isinstance(p, EquityRecord):
         f.equity = EquityFact(
@@ -239,7 +243,6 @@ def _apply_signal(j: VehicleJourney, sig: SignalRecord) -> None:
             )
     elif isinstance(p, UsageRecord):
         f.odometer_m = p.odometer_m
-    del ms
 
 
 def _date_ms(day: Any) -> int:

@@ -39,6 +39,8 @@ class ServiceFact:
     bill_high: float
     explanation: str
     signal_id: str
+    as_of_ms: int = 0
+    """Event time of the forecast (0 in states stored before it was kept)."""
 
 
 @dataclass(slots=True)

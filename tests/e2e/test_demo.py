@@ -63,6 +63,9 @@ def test_demo_runs_a_fleet_through_and_stops_everything(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "verdict: every valid sample stored exactly once" in result.stdout
     assert "all processes stopped" in result.stdout
+    # It ends with the alerts the fleet raised, by type, and the funnel (the journey caught up).
+    assert "Dealer alerts the fleet raised, by type" in result.stdout
+    assert "Funnel by gate" in result.stdout
     assert (data_dir / "truth.jsonl").exists()
     assert processes_marked(mark) == []
 

@@ -112,6 +112,18 @@ def test_lapsed_owner_gets_one_gentle_alert_then_silence_until_a_visit() -> None
     assert [e.event for e in back.events if e.gate == "lapsed"] == ["exited"]
 
 
+def test_a_visit_older_than_the_service_forecast_ends_no_lapse() -> None:
+    """A visit read after newer signals (the service history behind a vehicle's first signals)
+    is already behind the forecast: it closes no gate, so the lapse is not chased again."""
+    inputs: list[Input] = [*granted_all()]
+    inputs += [service(day, 10 - day) for day in range(0, 200, 5)]
+    j, out = run(inputs)
+    assert [a.alert_type for a in out.alerts].count("lapsed") == 1
+    _, late = run([visit(-300), *[service(day, 10 - day) for day in range(200, 300, 5)]], j)
+    assert [e.event for e in late.events if e.gate == "lapsed"] == []
+    assert late.alerts == []
+
+
 def test_big_bill_uses_the_amount_of_its_currency_only() -> None:
     _, usd = run([*granted_all(), service(0, 60, bill=700.0)])
     _, jpy = run([*granted_all(), service(0, 60, bill=70000.0, currency="JPY")])
