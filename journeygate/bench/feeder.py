@@ -49,6 +49,10 @@ class FeedPlan:
     count: int
     rate_per_s: float = 0.0
     window: int = 20_000
+    event_rate: float = 1.0
+    """Event seconds per wall second of the messages' time stamps (paced plans only): above 1,
+    a fleet's time accelerated, each message stamped as far in the past as makes the last one
+    about now (never ahead of the wall clock)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,7 @@ def feed(plan: FeedPlan) -> FeedResult:
     out, inbox = bytearray(), b""
     sent = acked = packet_id = 0
     started = last_ping = last_ack = time.monotonic()
+    clock = _EventClock(plan)
     try:
         while acked < plan.count:
             now = time.monotonic()
@@ -123,6 +128,8 @@ def feed(plan: FeedPlan) -> FeedResult:
                 if k > 0:
                     ts_ms = time.time_ns() // 1_000_000
                     for _ in range(k):
+                        if clock.accelerated:
+                            ts_ms = clock.stamp_ms(sent)
                         vin, body = message(fleet, plan.first + sent, ts_ms)
                         packet_id = packet_id % w.MAX_PACKET_ID + 1
                         out += w.publish_qos1(f"{root}/{vin}/telemetry".encode(), packet_id, body)
@@ -156,6 +163,27 @@ def feed(plan: FeedPlan) -> FeedResult:
     finally:
         sock.close()
     return FeedResult(sent, acked, time.monotonic() - started)
+
+
+class _EventClock:
+    """The time stamps of a plan's messages: the wall clock when built, or accelerated
+    (``event_rate``): message ``n`` is stamped at its planned send time, ``n / rate_per_s``
+    after the start, as that many accelerated seconds, counted back from the planned end. A
+    message is never built before its planned time, so its stamp is never ahead of the clock."""
+
+    def __init__(self, plan: FeedPlan) -> None:
+        self._rate = plan.event_rate if plan.rate_per_s and plan.event_rate > 1 else 1.0
+        self._ms_per_msg = 1000.0 / plan.rate_per_s * self._rate if plan.rate_per_s else 0.0
+        planned_ms = plan.count * 1000.0 / plan.rate_per_s if plan.rate_per_s else 0.0
+        self._zero_ms = time.time_ns() // 1_000_000 - planned_ms * (self._rate - 1.0)
+
+    @property
+    def accelerated(self) -> bool:
+        return self._rate != 1.0
+
+    def stamp_ms(self, sent: int) -> int:
+        """The event time of the plan's message number ``sent`` (0 the first)."""
+        return round(self._zero_ms + sent * self._ms_per_msg)
 
 
 def plan_from_json(text: str) -> FeedPlan:

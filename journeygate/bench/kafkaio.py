@@ -59,12 +59,21 @@ def raw_records(settings: Settings, fleet: Fleet, count: int) -> Iterable[Record
         yield vin.encode(), body, headers
 
 
-def frame_records(fleet: Fleet, count: int, samples: int = 1) -> Iterable[Record]:
-    """``telemetry.frames`` records as the normalizer writes them, ``samples`` per frame."""
+def frame_records(
+    fleet: Fleet, count: int, samples: int = 1, period_ms: int = 0
+) -> Iterable[Record]:
+    """``telemetry.frames`` records as the normalizer writes them, ``samples`` per frame.
+
+    With ``period_ms``, a vehicle's frames are that far apart in event time, its last one now
+    (a fleet reporting on a fixed period, as the signals processor expects); without, every
+    sample is stamped now.
+    """
     codec = FrameCodec()
     now_ms = int(time.time() * 1000)
+    last_seq = (count - 1) // fleet.size
     for n in range(count):
-        f = payloads.frame(fleet, n, now_ms, now_ms, BRIDGE_ID, samples)
+        ts_ms = now_ms - (last_seq - fleet.vehicle_of(n)[1]) * period_ms
+        f = payloads.frame(fleet, n, ts_ms, now_ms, BRIDGE_ID, samples)
         fid = frame_id(f.vin, f.boot_id, f.seq).encode()
         yield f.vin.encode(), codec.encode(f), [(HEADER_FRAME_ID, fid)]
 

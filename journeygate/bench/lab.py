@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,10 +28,23 @@ from journeygate.embedded.stack import StackEndpoints
 from kernel.kafka import Topics, ensure_topics
 from kernel.mqtt import parse_mqtt_url
 from kernel.settings import Settings
+from reference.catalog import default_catalog
+from reference.markets import Market
+from reference.models import ModelSpec
 
 VEHICLES_COPY = (
-    "COPY vehicles (vin, brand, model, model_year, powertrain, delivery_date, dealer_id) FROM STDIN"
+    "COPY vehicles (vin, brand, model, model_year, powertrain, delivery_date, delivery_odometer_m,"
+    " dealer_id, market, currency, finance_kind, finance_amount, finance_apr_pct,"
+    " finance_term_months, finance_start, finance_balloon) FROM STDIN"
 )
+FLEET_MARKETS = ("US", "GB", "DE")
+FLEET_FINANCE = ("cash", "loan", "pcp", "loan", "lease")
+DELIVERED_DAYS_AGO = (30, 90)
+"""Delivery 30-89 days before today: the bench fleet's odometers (1,000-2,000 km) then imply
+11-67 km a day, an ordinary range."""
+FINANCED_SHARE = 0.8
+"""Amount financed, as a share of the model's list price in the market."""
+BALLOON_SHARE = {"pcp": 0.45, "lease": 0.55}
 SESSION_TIMEOUT_MS = 3000  # a Tansu group admits a member after half of it
 HEARTBEAT_MS = 500
 
@@ -100,8 +115,11 @@ class Lab:
             self._template = name
         return self._template
 
-    def scenario(self, name: str, fleet_size: int, **overrides: object) -> Scenario:
-        """Fresh names, topics and database for one measurement."""
+    def scenario(
+        self, name: str, fleet_size: int, *, signals: bool = False, **overrides: object
+    ) -> Scenario:
+        """Fresh names, topics and database for one measurement; with ``signals``, also the
+        signals processor's topics (created here so that :meth:`release` deletes them)."""
         n = next(self._counter)
         tag = f"{uuid.uuid4().hex[:6]}{n}"
         template = self._template_db()
@@ -126,7 +144,7 @@ class Lab:
         values.update(overrides)
         settings = self.endpoints.settings(**values)
         topics = Topics.from_settings(settings)
-        names = [topics.raw, topics.dlq, topics.frames]
+        names = _topic_names(topics, signals)
         asyncio.run(ensure_topics(settings, names))
         self._topics.extend(names)
         log_dir = self.root / "logs" / f"{name}-{tag}"
@@ -136,7 +154,7 @@ class Lab:
     def release(self, scenario: Scenario) -> None:
         """Delete a finished scenario's topics and database, freeing the brokers' memory."""
         topics = scenario.topics
-        names = [t for t in (topics.raw, topics.dlq, topics.frames) if t in self._topics]
+        names = [t for t in _topic_names(topics, signals=True) if t in self._topics]
         dbname = urlsplit(scenario.settings.database_url).path.lstrip("/")
         self._drop(names, [dbname] if dbname in self._databases else [])
 
@@ -159,6 +177,12 @@ class Lab:
             self._databases = [d for d in self._databases if d not in databases]
 
 
+def _topic_names(topics: Topics, signals: bool) -> list[str]:
+    """The topics a scenario's stages use (with ``signals``, the signals processor's too)."""
+    names = [topics.raw, topics.dlq, topics.frames]
+    return [*names, topics.services, topics.signals] if signals else names
+
+
 async def _delete_topics(bootstrap: str, names: list[str]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -171,13 +195,54 @@ async def _delete_topics(bootstrap: str, names: list[str]) -> None:
 
 
 def register_fleet(database_url: str, fleet: Fleet) -> None:
-    """Register every vehicle of ``fleet`` (one COPY; a million rows take seconds)."""
+    """Register every vehicle of ``fleet`` (one COPY; a million rows take seconds).
+
+    The rows are what a dealer's registry holds (:func:`fleet_row`): models from the reference
+    catalog, markets it prices, cash, loans, PCP and leases, so that the signals processor
+    forecasts, prices and values every vehicle as it would in production.
+    """
+    catalog = default_catalog()
+    markets = [catalog.market(code) for code in FLEET_MARKETS]
+    today = datetime.now(UTC).date()
     with (
         psycopg.connect(database_url, autocommit=True) as conn,
         conn.cursor() as cur,
         cur.copy(VEHICLES_COPY) as copy,
     ):
         for i in range(fleet.size):
-            copy.write_row(
-                (fleet_vin(i), "Bench", "B1", 2024, "ice", "2024-01-15", f"D{i % 50:03d}")
-            )
+            copy.write_row(fleet_row(i, catalog.models, markets, today))
+
+
+def fleet_row(
+    i: int, models: Sequence[ModelSpec], markets: Sequence[Market], today: date
+) -> tuple[object, ...]:
+    """The registry row of vehicle ``i`` (columns of :data:`VEHICLES_COPY`)."""
+    model = models[i % len(models)]
+    market = markets[i // 7 % len(markets)]
+    kind = FLEET_FINANCE[i // 3 % len(FLEET_FINANCE)]
+    low, high = DELIVERED_DAYS_AGO
+    delivered = today - timedelta(days=low + i % (high - low))
+    price = model.msrp_usd * market.factor
+    finance: tuple[object, ...] = (kind, None, None, None, None, None)
+    if kind != "cash":
+        balloon = round(price * BALLOON_SHARE.get(kind, 0.0), 2)
+        amount = round(price * FINANCED_SHARE, 2)
+        finance = (kind, amount, 6.9, 36 if kind != "loan" else 60, delivered, balloon)
+    return (
+        fleet_vin(i),
+        model.brand,
+        model.model,
+        _model_year(model, delivered.year),
+        model.powertrain,
+        delivered,
+        i % 50 * 1000,
+        f"D{i % 50:03d}",
+        market.code,
+        market.currency,
+        *finance,
+    )
+
+
+def _model_year(model: ModelSpec, delivered_year: int) -> int:
+    year = delivered_year if model.year_to is None else min(delivered_year, model.year_to)
+    return max(model.year_from, year)

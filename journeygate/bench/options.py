@@ -71,7 +71,7 @@ QUICK = Sizes(
     store_messages=10_000,
     pipeline_messages=10_000,
     latency_s=4.0,
-    scale_fleet=10_000,
+    scale_fleet=4_000,  # the signals processor forecasts each vehicle in full at its first frame
     scale_acceleration=50.0,
     scale_rounds=2.0,
 )

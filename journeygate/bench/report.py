@@ -111,13 +111,34 @@ def scale_table(results: BenchResults) -> Table:
     table.add_row(
         "offered rate (time acceleration)", f"{_n(s.offered_per_s)} msg/s (x{s.acceleration:g})"
     )
-    table.add_row("processes", f"{s.bridges} bridge, {s.normalizers} normalizer, 1 store")
+    signals = "" if s.signals is None else ", 1 signals"
+    table.add_row("processes", f"{s.bridges} bridge, {s.normalizers} normalizer, 1 store{signals}")
     table.add_row("published / stored", f"{s.published:,} / {s.stored:,}")
     table.add_row("feeding took", f"{s.feed_elapsed_s:.1f} s (planned {s.duration_s:.0f} s)")
     table.add_row("lost / duplicated", f"{s.lost:,} / {s.duplicated:,}")
     table.add_row("repeats absorbed / seq gaps", f"{s.repeats_absorbed:,} / {s.seq_gaps:,}")
     table.add_row("max lag, msgs / drain after last publish", f"{s.max_lag:,} / {s.drain_s:.1f} s")
     table.add_row("normalizer state per vehicle", f"{s.state_bytes_per_vehicle:,.0f} B")
+    if s.signals is not None:
+        g = s.signals
+        table.add_row(
+            "signals: frames / committed / consumed",
+            f"{g.frames:,} / {g.committed:,} / {g.consumed:,}",
+        )
+        table.add_row("signals: lost / doubled", f"{g.lost:,} / {g.doubled:,}")
+        table.add_row(
+            "signals: vehicles with state / missing",
+            f"{g.vehicles_with_state:,} / {g.missing_state:,}",
+        )
+        table.add_row(
+            "signals: state per vehicle, mean (stored) / max",
+            f"{g.state_bytes_per_vehicle:,.0f} ({g.stored_bytes_per_vehicle:,.0f}) / "
+            f"{g.max_state_bytes:,} B",
+        )
+        table.add_row(
+            "signals: evaluations / signals emitted", f"{g.evaluations:,} / {g.signals_emitted:,}"
+        )
+        table.add_row("signals: caught up after last publish", f"{g.drain_s:.1f} s")
     for p in s.processes:
         table.add_row(
             f"  {p.name}: handled; RSS start / warm / end / peak MiB",

@@ -6,12 +6,13 @@ import math
 from dataclasses import dataclass
 
 from journeygate.bench.pipeline import Latency
-from journeygate.bench.scale import ScaleResult
+from journeygate.bench.scale import ScaleResult, SignalsScale
 from journeygate.bench.stats import Figure, ratio
 
 STAGE_RATIO_TARGET = 0.5
 P99_TARGET_MS = 1000.0
 STATE_TARGET_BYTES = 1024.0
+SIGNALS_STATE_TARGET_BYTES = 2048.0
 FLAT_MEMORY_PCT = 5.0
 SUSTAINED_SHARE = 0.95
 DRAIN_TARGET_S = 10.0
@@ -123,5 +124,29 @@ def scale_targets(s: ScaleResult) -> list[Target]:
             f"<= {STATE_TARGET_BYTES:,.0f} B",
             f"{s.state_bytes_per_vehicle:,.0f} B",
             s.state_bytes_per_vehicle <= STATE_TARGET_BYTES,
+        ),
+        *([] if s.signals is None else _signals_targets(fleet, s.signals)),
+    ]
+
+
+def _signals_targets(fleet: str, g: SignalsScale) -> list[Target]:
+    return [
+        Target(
+            f"{fleet}: signals processor lost (frames not committed, vehicles without state)",
+            "0",
+            f"{g.lost:,}, {g.missing_state:,}",
+            g.lost == 0 and g.missing_state == 0,
+        ),
+        Target(
+            f"{fleet}: signals processor doubled (frames consumed twice)",
+            "0",
+            f"{g.doubled:,}",
+            g.doubled == 0,
+        ),
+        Target(
+            f"{fleet}: signals processor state per vehicle",
+            f"<= {SIGNALS_STATE_TARGET_BYTES:,.0f} B",
+            f"{g.state_bytes_per_vehicle:,.0f} B",
+            g.vehicles_with_state > 0 and g.state_bytes_per_vehicle <= SIGNALS_STATE_TARGET_BYTES,
         ),
     ]

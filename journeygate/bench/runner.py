@@ -58,6 +58,7 @@ MEASURES = (
     ),
     Measure("aiokafka consume", "msg", stages.consume_ceiling, lambda s: s.kafka_messages),
     Measure("normalizer", "msg", stages.normalizer_alone, lambda s: s.kafka_messages),
+    Measure("signals processor", "frame", stages.signals_alone, lambda s: s.kafka_messages),
     Measure("fastavro decode", "row", stages.avro_ceiling, lambda s: s.store_messages),
     Measure("binary COPY", "row", stages.copy_ceiling, lambda s: s.store_messages),
     Measure("store writer", "row", stages.store_alone, lambda s: s.store_messages),
@@ -234,5 +235,13 @@ def _stage_results(
             (f["fastavro decode"], f["aiokafka consume"], store_parts),
             cpu.get("store"),
             (f[f"store writer, {stages.BURST_SAMPLES} samples per frame"],),
+        ),
+        StageResult(
+            "signals processor",
+            "Signals processor: telemetry.frames → signal_state, vehicle.signals",
+            f["signals processor"],
+            f["aiokafka passthrough"],
+            (f["aiokafka consume"],),
+            None,
         ),
     )

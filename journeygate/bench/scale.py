@@ -7,6 +7,13 @@ periods; the first warms up (every vehicle is new to the normalizer's state), th
 grow memory. Measured: what was lost or stored twice, how far the store fell behind, each stage
 process's memory, and the normalizer's memory per vehicle (its growth from before the fleet was
 registered to the end, over the fleet size: the registry and the repeat window together).
+
+The signals processor runs beside the store writer on the same frames. Its figures: frames
+whose offsets it did not commit in PostgreSQL (lost), frames it consumed more than once
+(doubled: consumed less committed), vehicles of the fleet without a state row, the state's bytes
+per vehicle in ``signal_state``, and how long after the last publish it caught up. Its warm-up
+ends when it has taken the first period through (every vehicle seen once), which may be later
+than the other stages.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from journeygate.bench.lab import Lab, register_fleet
 from journeygate.bench.options import Sizes
 from journeygate.bench.pipeline import store_group, wait_ready
 from journeygate.bench.procstat import peak_rss_bytes, rss_bytes
+from processors.signals.runner import GROUP as SIGNALS_GROUP
 
 SAMPLE_EVERY_S = 0.5
 JOIN_WAIT_S = 3.0
@@ -55,6 +63,32 @@ class ProcessMemory:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalsScale:
+    """The signals processor in the scale run (see the module docstring)."""
+
+    frames: int
+    """Frames in ``telemetry.frames`` (one per stored message)."""
+    committed: int
+    """Frames whose next offsets the processor committed in PostgreSQL."""
+    consumed: int
+    """Frames it consumed (its ``consumed_total`` metric): more than committed if any twice."""
+    lost: int
+    doubled: int
+    vehicles_with_state: int
+    missing_state: int
+    """Vehicles of the fleet with no ``signal_state`` row."""
+    state_bytes_per_vehicle: float
+    """Mean ``octet_length(state)``: the memory as the processor writes it."""
+    stored_bytes_per_vehicle: float
+    """Mean ``pg_column_size(state)``: what PostgreSQL stores (compressed if it could)."""
+    max_state_bytes: int
+    drain_s: float
+    """From the last publish to the last frame committed."""
+    evaluations: int
+    signals_emitted: int
+
+
+@dataclass(frozen=True, slots=True)
 class ScaleResult:
     fleet: int
     acceleration: float
@@ -77,12 +111,13 @@ class ScaleResult:
     state_bytes_per_vehicle: float
     bridges: int
     normalizers: int
+    signals: SignalsScale | None = None
 
 
 def run_scale(lab: Lab, sizes: Sizes, *, bridges: int = 1, normalizers: int = 1) -> ScaleResult:
     fleet = sizes.scale_fleet
     share = SHARE_GROUP if bridges > 1 else ""
-    sc = lab.scenario("scale", fleet, bridge_share_group=share)
+    sc = lab.scenario("scale", fleet, signals=True, bridge_share_group=share)
     running: list[drive.Stage] = []
     try:
         running += [
@@ -90,6 +125,7 @@ def run_scale(lab: Lab, sizes: Sizes, *, bridges: int = 1, normalizers: int = 1)
             for i in range(normalizers)
         ]
         running.append(drive.start_stage(sc, "store"))
+        running.append(drive.start_stage(sc, "signals"))
         bridge_procs = [
             drive.start_stage(
                 sc,
@@ -116,13 +152,14 @@ def run_scale(lab: Lab, sizes: Sizes, *, bridges: int = 1, normalizers: int = 1)
             0,
             sizes.scale_messages,
             sizes.scale_rate_per_s,
+            event_rate=sizes.scale_acceleration,
         )
+        groups = _Groups(store_group(sc), sc.settings.topic(SIGNALS_GROUP))
         watch = asyncio.run(
-            _feed_and_watch(
-                sc.settings.database_url, store_group(sc), plan, running, fleet, sc.log_dir
-            )
+            _feed_and_watch(sc.settings.database_url, groups, plan, running, fleet, sc.log_dir)
         )
         counts = _count_rows(sc.settings.database_url)
+        state = _signal_state(sc.settings.database_url)
         metrics = [drive.scrape(s) for s in running]
         procs = tuple(
             ProcessMemory(
@@ -145,6 +182,24 @@ def run_scale(lab: Lab, sizes: Sizes, *, bridges: int = 1, normalizers: int = 1)
     def total(name: str) -> int:
         return int(sum(m.get(name, 0.0) for m in metrics))
 
+    consumed = total(SIGNALS_FRAMES_CONSUMED)
+    signals = SignalsScale(
+        frames=counts[1],
+        committed=watch.signals_committed,
+        consumed=consumed,
+        lost=max(0, counts[1] - watch.signals_committed),
+        doubled=max(0, consumed - watch.signals_committed),
+        vehicles_with_state=state.vehicles,
+        missing_state=fleet - state.vehicles,
+        state_bytes_per_vehicle=state.mean_bytes,
+        stored_bytes_per_vehicle=state.mean_stored_bytes,
+        max_state_bytes=state.max_bytes,
+        drain_s=watch.signals_drain_s,
+        evaluations=total("journeygate_signals_evaluations_total"),
+        signals_emitted=int(
+            sum(v for m in metrics for k, v in m.items() if k.startswith(SIGNALS_EMITTED))
+        ),
+    )
     return ScaleResult(
         fleet=fleet,
         acceleration=sizes.scale_acceleration,
@@ -164,13 +219,17 @@ def run_scale(lab: Lab, sizes: Sizes, *, bridges: int = 1, normalizers: int = 1)
         state_bytes_per_vehicle=normalizer_growth / fleet,
         bridges=bridges,
         normalizers=normalizers,
+        signals=signals,
     )
 
 
+SIGNALS_FRAMES_CONSUMED = "journeygate_signals_consumed_total{input=frames}"
+SIGNALS_EMITTED = "journeygate_signals_signals_emitted_total"
 HANDLED_METRIC = {
     "bridge": "journeygate_bridge_forwarded_total",
     "normalize": "journeygate_normalize_consumed_total",
     "store": "journeygate_store_rows_written_total",
+    "signals": SIGNALS_FRAMES_CONSUMED,
 }
 
 
@@ -180,61 +239,103 @@ def handled_by(name: str, metrics: dict[str, float]) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class _Groups:
+    """The consumer groups whose offsets in PostgreSQL show progress."""
+
+    store: str
+    signals: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Watch:
     published: int
     feed_elapsed_s: float
     max_lag: int
     drain_s: float
     warm: dict[str, int]
+    signals_committed: int
+    signals_drain_s: float
 
 
 async def _feed_and_watch(
     database_url: str,
-    group: str,
+    groups: _Groups,
     plan: FeedPlan,
     running: list[drive.Stage],
     fleet: int,
     log_dir: Path,
 ) -> _Watch:
-    progress = StoredOffsets(database_url, group)
+    progress = StoredOffsets(database_url, groups.store)
+    signals = StoredOffsets(database_url, groups.signals)
     await progress.start()
+    await signals.start()
     feeding = asyncio.create_task(drive.feed_async(plan, log_dir))
     started = time.monotonic()
     warm: dict[str, int] = {}
-    max_lag = stored = 0
+    max_lag = stored = signalled = 0
     fed_at: float | None = None
+    stored_at: float | None = None
     try:
         while True:
             await asyncio.sleep(SAMPLE_EVERY_S)
             now = time.monotonic()
             stored = await progress.total()
+            signalled = await signals.total()
             offered = min(plan.count, int((now - started) * plan.rate_per_s))
             if fed_at is None:
                 max_lag = max(max_lag, offered - stored)
-            if not warm and stored >= fleet:
-                warm = {s.name: rss_bytes(s.pid) for s in running}
             for s in running:
+                # warm once the stage has taken the first period through (every vehicle once)
+                done = signalled if s.name == "signals" else stored
+                if s.name not in warm and done >= fleet:
+                    warm[s.name] = rss_bytes(s.pid)
                 if not s.child.alive():
                     raise drive.BenchFailed(f"{s.name} exited:\n{s.child.log_tail()}")
             if fed_at is None and feeding.done():
                 fed_at = now
-            if fed_at is not None and stored >= plan.count:
+            if fed_at is not None and stored_at is None and stored >= plan.count:
+                stored_at = now
+            if stored_at is not None and signalled >= plan.count:
                 break
             if fed_at is not None and now - fed_at > DRAIN_TIMEOUT_S:
                 break
         result = await feeding
     finally:
         await progress.stop()
+        await signals.stop()
     done_at = time.monotonic()
-    if not warm:
-        warm = {s.name: rss_bytes(s.pid) for s in running}
+    for s in running:
+        warm.setdefault(s.name, rss_bytes(s.pid))
+    fed = fed_at or done_at
     return _Watch(
         result.acknowledged,
         result.elapsed_s,
         max_lag,
-        max(0.0, done_at - (fed_at or done_at)),
+        max(0.0, (stored_at or done_at) - fed),
         warm,
+        signalled,
+        max(0.0, done_at - fed),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _StateSize:
+    vehicles: int
+    mean_bytes: float
+    mean_stored_bytes: float
+    max_bytes: int
+
+
+def _signal_state(database_url: str) -> _StateSize:
+    """How many vehicles have a ``signal_state`` row, and how large their states are."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*), coalesce(avg(octet_length(state)), 0),"
+            " coalesce(avg(pg_column_size(state)), 0), coalesce(max(octet_length(state)), 0)"
+            " FROM signal_state"
+        ).fetchone()
+    assert row is not None
+    return _StateSize(int(row[0]), float(row[1]), float(row[2]), int(row[3]))
 
 
 def _count_rows(database_url: str) -> tuple[int, int]:

@@ -27,6 +27,7 @@ from journeygate.bench.kafkaio import (
 from journeygate.bench.lab import Lab, Scenario, register_fleet
 from journeygate.bench.stats import Run, active_run
 from processors.normalize.runner import GROUP as NORMALIZE_GROUP
+from processors.signals.runner import GROUP as SIGNALS_GROUP
 from processors.store.runner import GROUP as STORE_GROUP
 
 STAGE_TIMEOUT_S = 600.0
@@ -34,6 +35,7 @@ BRIDGE_FORWARDED = "journeygate_bridge_forwarded_total"
 BURST_SAMPLES = 10  # a store-and-forward burst: what a device sends after a dead zone
 QUEUE_CHECK_IDLE_S = 3.0
 QUEUE_CHECK_FLEET = 10_000
+REPORT_PERIOD_MS = 300_000  # the signals processor's input: each vehicle reports every 5 minutes
 
 Rep = Callable[[Lab, int, int], Run]
 """One repetition: (lab, fleet size, message count) → the measured run."""
@@ -241,3 +243,19 @@ def _store(lab: Lab, fleet: int, frames: int, samples: int, min_batches: int = 1
     finally:
         lab.release(sc)
     return Run(run.count * samples, run.wall_s, run.cpu_s)
+
+
+def signals_alone(lab: Lab, fleet: int, count: int) -> Run:
+    """The signals processor on frames of a registered fleet (models, markets and finance from
+    the reference catalog), each vehicle reporting every :data:`REPORT_PERIOD_MS` of event time:
+    every vehicle is new to it, so its first frame loads the registry and is forecast, priced
+    and valued, and the next ones update its usage (and are forecast again when due)."""
+    sc = lab.scenario("signals", fleet, signals=True)
+    try:
+        register_fleet(sc.settings.database_url, sc.fleet)
+        records = frame_records(sc.fleet, count, period_ms=REPORT_PERIOD_MS)
+        asyncio.run(produce(sc.settings, sc.topics.frames, records))
+        progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(SIGNALS_GROUP))
+        return _measure(sc, "signals", lambda _: progress, count)
+    finally:
+        lab.release(sc)

@@ -22,11 +22,14 @@ judged one by one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from processors.signals.dates import MS_PER_DAY
 from processors.signals.estimate import UsageEstimate, UsageModel, estimate_usage
 from processors.signals.quality import (
     QualityEvent,
@@ -37,7 +40,13 @@ from processors.signals.quality import (
     plausible,
 )
 from processors.signals.rebaseline import clear_candidate, extend_candidate, ready, rebaseline
-from processors.signals.usage_state import STATE_BYTES, UsageState, allocate_chain, new_state
+from processors.signals.usage_state import (
+    STATE_BYTES,
+    UsageState,
+    allocate_chain,
+    moved_on,
+    new_state,
+)
 
 __all__ = [
     "STATE_BYTES",
@@ -129,6 +138,40 @@ def _judge(
     return _flush(state, chain_t, chain_o, p), events, accepted
 
 
+def _one_reading_same_day(
+    state: UsageState, ts_ms: list[Any], odometer_m: list[Any], p: UsageParams
+) -> UsageUpdate | None:
+    """The commonest update, without arrays: one plausible reading after the last one, on its
+    UTC day, no re-baseline pending. The same state as the general path gives (the same
+    float64 and float32 operations, in the same order); None when it does not apply."""
+    if len(ts_ms) != 1 or len(odometer_m) != 1 or state.candidate_count:
+        return None
+    t_raw, o_raw = ts_ms[0], odometer_m[0]
+    if type(t_raw) is not int or type(o_raw) not in (int, float):
+        return None
+    t, o = t_raw, float(o_raw)
+    t0, o0 = state.last_ts_ms, state.last_odometer_m
+    if not (math.isfinite(o) and o >= 0.0 and t > t0 and t // MS_PER_DAY == state.end_day):
+        return None
+    if t0 // MS_PER_DAY != state.end_day:
+        return None
+    delta = o - o0
+    if not (delta >= -p.slack_m and delta <= p.max_speed_kmh * (t - t0) / 3600.0 + p.slack_m):
+        return None
+    o1 = max(o, o0)
+    ring = np.frombuffer(state.ring_f32, dtype="<f4").copy()
+    ring[-1] += np.float32((o1 - o0) / 1000.0)
+    new = moved_on(
+        state,
+        t,
+        o1,
+        state.lifetime_km + (o1 - o0) / 1000.0,
+        state.lifetime_days + (t - t0) / MS_PER_DAY,
+        ring.tobytes(),
+    )
+    return UsageUpdate(new, (), 1, 0)
+
+
 def update_usage(
     state: UsageState | None,
     ts_ms: npt.ArrayLike,
@@ -136,6 +179,10 @@ def update_usage(
     params: UsageParams = DEFAULT_PARAMS,
 ) -> UsageUpdate:
     """Fold a batch of odometer samples (any order, repeats allowed) into a vehicle's state."""
+    if state is not None and isinstance(ts_ms, list) and isinstance(odometer_m, list):
+        quick = _one_reading_same_day(state, ts_ms, odometer_m, params)
+        if quick is not None:
+            return quick
     ts = np.asarray(ts_ms, dtype=np.int64).ravel()
     odo = np.asarray(odometer_m, dtype=np.float64).ravel()
     if ts.shape != odo.shape:

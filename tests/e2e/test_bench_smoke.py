@@ -20,6 +20,7 @@ TITLES = (
     "Bridge: MQTT in",
     "Normalizer: telemetry.raw",
     "Store writer: telemetry.frames",
+    "Signals processor: telemetry.frames",
     "Whole pipeline",
     "Scale:",
     "Targets",
@@ -51,7 +52,12 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
 
     data = json.loads(out.read_text())
     assert data["quick"] is True
-    assert {s["name"] for s in data["stages"]} == {"bridge", "normalizer", "store writer"}
+    assert {s["name"] for s in data["stages"]} == {
+        "bridge",
+        "normalizer",
+        "store writer",
+        "signals processor",
+    }
     for stage in data["stages"]:
         for figure in (stage["alone"], stage["ceiling"]):
             assert figure["runs"], figure
@@ -62,6 +68,16 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
     assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     scale = data["scale"]
     assert scale["published"] == 2 * scale["fleet"]
-    assert {p["name"] for p in scale["processes"]} >= {"normalize-1", "store", "bridge-1"}
+    assert {p["name"] for p in scale["processes"]} >= {
+        "normalize-1",
+        "store",
+        "signals",
+        "bridge-1",
+    }
+    signals = scale["signals"]
+    assert signals["committed"] > 0 and signals["vehicles_with_state"] > 0, signals
+    assert signals["state_bytes_per_vehicle"] > 0 and signals["evaluations"] > 0, signals
+    assert "signals: lost / doubled" in result.stdout
     assert all(isinstance(t["met"], bool) for t in data["targets"])
-    assert len(data["targets"]) == 3 + 1 + 5
+    assert len(data["targets"]) == 4 + 1 + 5 + 3
+    assert any(t["name"].startswith("signals processor vs") for t in data["targets"])
