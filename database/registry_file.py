@@ -44,6 +44,7 @@ FIELDS = (
     "finance_balloon",
     *(f"consent_{p}" for p in PURPOSES),
     "consent_at",
+    "list_price",
 )
 REQUIRED = ("vin", "brand", "model", "model_year", "powertrain", "delivery_date", "dealer_id")
 _MARKET = re.compile(r"[A-Z]{2}")
@@ -81,6 +82,8 @@ class VehicleRecord:
     consent: tuple[tuple[str, bool], ...]
     """The purposes the row sets, with the consent given (a purpose left blank is not changed)."""
     consent_at: datetime
+    list_price: Decimal | None = None
+    """The vehicle's list price as built (options included), in ``currency``; None if unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,9 @@ def parse_row(row: Mapping[str, Any]) -> VehicleRecord:
         (p, _bool(values, f"consent_{p}")) for p in PURPOSES if values.get(f"consent_{p}")
     )
     consent_at = _datetime(values, "consent_at") or datetime.combine(delivery, time(), UTC)
+    list_price = _decimal(values, "list_price")
+    if list_price is not None and list_price <= 0:
+        raise RowError(f"list_price {values['list_price']!r} is not a positive amount")
     return VehicleRecord(
         vin=vin,
         brand=values["brand"],
@@ -148,6 +154,7 @@ def parse_row(row: Mapping[str, Any]) -> VehicleRecord:
         finance=_finance(values, delivery),
         consent=consent,
         consent_at=consent_at,
+        list_price=list_price,
     )
 
 
@@ -192,6 +199,7 @@ def record_row(r: VehicleRecord) -> dict[str, str]:
             for p in PURPOSES
         },
         "consent_at": r.consent_at.isoformat() if r.consent else "",
+        "list_price": _opt(r.list_price),
     }
 
 

@@ -22,7 +22,7 @@ AsyncConn = psycopg.AsyncConnection[tuple[object, ...]]
 SELECT_FACTS = """
 SELECT vin, brand, model, model_year, powertrain, delivery_date, delivery_odometer_m, dealer_id,
        market, currency, finance_kind, finance_amount, finance_apr_pct, finance_term_months,
-       finance_start, finance_balloon
+       finance_start, finance_balloon, list_price
 FROM vehicles WHERE vin = ANY(%s)
 """
 
@@ -55,6 +55,8 @@ class VehicleFacts:
     currency: str
     finance: FinanceTerms | None = None
     """None when paid cash."""
+    list_price: float | None = None
+    """List price as built (options included), in ``currency``; None if the registry lacks it."""
 
     @property
     def model_name(self) -> str:
@@ -66,6 +68,7 @@ def facts_from_row(row: Sequence[object]) -> VehicleFacts:
     """A :class:`VehicleFacts` from a row of :data:`SELECT_FACTS`."""
     (vin, brand, model, year, powertrain, delivered, odo, dealer, market, currency) = row[:10]
     kind, amount, apr, term, start, balloon = row[10:16]
+    list_price = row[16] if len(row) > 16 else None
     finance = None
     if kind != "cash" and amount is not None and apr is not None:
         assert isinstance(term, int) and isinstance(start, date)
@@ -90,6 +93,7 @@ def facts_from_row(row: Sequence[object]) -> VehicleFacts:
         market=str(market),
         currency=str(currency),
         finance=finance,
+        list_price=None if list_price is None else _float(list_price),
     )
 
 

@@ -3,8 +3,8 @@
 Three sources are pooled, each weighted in days of driving it stands for:
 
 * the recent days (every complete, known day in the ring, idle days at 0 km), weighted with a
-  half-life of ``recent_half_life_days`` so that a change of habits shows within weeks; their
-  weight is the effective number of days ``(sum w)**2 / sum w**2``;
+  half-life of ``recent_half_life_days`` so that a change of habits shows within a couple of
+  months; their weight is the effective number of days ``(sum w)**2 / sum w**2``;
 * the lifetime rate (odometer since delivery when given, plus all tracked distance). While it
   spans fewer than ``lifetime_min_days`` beyond the recent days, it counts as at most
   ``lifetime_weight_days`` days. Past that it is a long average whose only doubt is that habits
@@ -50,7 +50,7 @@ class UsageModel:
 
     mean_km_per_day: float = 45.0
     weight_days: float = 1.0
-    recent_half_life_days: float = 28.0
+    recent_half_life_days: float = 56.0
     daily_cv: float = 1.0
     sd_dof: float = 3.0
     lifetime_weight_days: float = 7.0

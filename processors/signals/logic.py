@@ -24,7 +24,7 @@ from processors.signals.predict import usage_now
 from processors.signals.pricing import fault_view, pricing_for
 from processors.signals.records import Signal
 from processors.signals.vehicle import DEFAULT_LOGIC, BillError, LogicParams, VehicleRun
-from processors.signals.views import Json
+from processors.signals.views import Json, UsageView
 from reference.catalog import Catalog
 from schemas.records import TelemetryFrame
 from schemas.services import ServiceVisitRecord
@@ -149,12 +149,15 @@ def vehicle_row(run: VehicleRun, catalog: Catalog) -> VehicleRow:
         }
     )
     faults: list[Json] = []
-    pricing = None if facts is None else pricing_for(facts, catalog)
+    pricing = None if facts is None else pricing_for(facts, catalog, m.prices.factor)
     for code, ts in m.faults:
         detail = {} if pricing is None else fault_view(code, catalog, pricing).as_json()
         faults.append({**detail, "code": code, "since": ms_to_datetime(ts).isoformat()})
-    usage = usage_now(facts, m.usage, m.upkeep(), run.params.predict)
     p = run.prediction
+    if p is not None and run.predicted_from is not None and _same_usage(run):
+        usage: UsageView | None = p.usage  # what usage_now would compute again
+    else:
+        usage = usage_now(facts, m.usage, m.upkeep(), run.params.predict)
     forecasts = None
     if p is not None:
         equity = None if p.equity is None else p.equity.as_json()
@@ -171,6 +174,13 @@ def vehicle_row(run: VehicleRun, catalog: Catalog) -> VehicleRow:
         last_service=last_json,
         forecasts=forecasts,
     )
+
+
+def _same_usage(run: VehicleRun) -> bool:
+    """The run's memory still holds the usage state and last visit of its last prediction."""
+    assert run.predicted_from is not None
+    usage, visit = run.predicted_from
+    return run.facts is not None and run.memory.usage is usage and run.memory.last_visit is visit
 
 
 def process_batch(

@@ -15,16 +15,20 @@
     w   wear replaced [[item, ms, odometer_m]]    i   ids of the last 4 visits applied
     b   last predicted bill [as_of_ms, currency, low, expected, high]
     e   last evaluation [as_of_ms, odometer_m]    q   once-only quality reasons published
+    x   dealer price level [lines, log_sum] (processors.signals.calibration)
+    l   part life brackets [[item, low, high or null]] (processors.signals.wearlife)
     k   odometer quality: [[reason, utc_day]]     last day each reason was published
     p   last published: {"u": [ms, km_per_day], "w": [[coverage, ms, p50_day, expired]],
                          "s": [ms, p50_day, bill_expected, due_soon, overdue],
                          "e": [ms, equity_expected, value_expected]}
 
-A vehicle with a few codes active takes 600 to 900 bytes; 32 active codes stay under 2 KB.
+A vehicle with a service history and a few codes active takes about 1,100 bytes (the part
+brackets about 250 of them); with 32 active codes it stays under 2 KB (1,834 bytes measured).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -32,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from processors.signals.calibration import PriceLevel
 from processors.signals.materiality import (
     LastEquity,
     LastService,
@@ -41,6 +46,7 @@ from processors.signals.materiality import (
 )
 from processors.signals.upkeep import ServicePoint, Upkeep
 from processors.signals.usage_state import UsageState
+from processors.signals.wearlife import Bracket
 
 VERSION = 1
 RECENT_VISITS = 4
@@ -78,6 +84,9 @@ class VehicleMemory:
     """(as_of_ms, odometer_m) of the last evaluation."""
     reported: tuple[str, ...] = ()
     quality_days: tuple[tuple[str, int], ...] = ()
+    prices: PriceLevel = field(default_factory=PriceLevel)
+    wear_life: tuple[tuple[str, Bracket], ...] = ()
+    """Each part's life-factor bracket from the dealer's replacements, sorted by item."""
 
     @property
     def active_codes(self) -> tuple[str, ...]:
@@ -89,6 +98,8 @@ class VehicleMemory:
             last_visit=self.last_visit,
             wear_replaced=MappingProxyType({item: (ts, odo) for item, ts, odo in self.wear}),
             active_faults=self.active_codes,
+            price_factor=self.prices.factor,
+            wear_factors=MappingProxyType({i: b.estimate for i, b in self.wear_life}),
         )
 
     def to_bytes(self) -> bytes:
@@ -148,9 +159,15 @@ def _tail(m: VehicleMemory) -> dict[str, Any]:
         "e": None if m.evaluated is None else list(m.evaluated),
         "q": list(m.reported),
         "k": [list(k) for k in m.quality_days],
+        "x": [m.prices.lines, m.prices.log_sum] if m.prices.lines else None,
+        "l": [[i, b.low, _finite(b.high)] for i, b in m.wear_life],
         "p": {k: v for k, v in published.items() if v},
     }
     return {k: v for k, v in out.items() if v}
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isinf(x) else x
 
 
 def _to_point(raw: Any) -> ServicePoint | None:
@@ -172,6 +189,7 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
     )
     b = t.get("b")
     ev = t.get("e")
+    x = t.get("x")
     return VehicleMemory(
         usage=usage,
         as_of_ms=int(t.get("a", 0)),
@@ -189,4 +207,9 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
         evaluated=None if ev is None else (int(ev[0]), int(ev[1])),
         reported=tuple(str(r) for r in t.get("q", [])),
         quality_days=tuple((str(r), int(d)) for r, d in t.get("k", [])),
+        prices=PriceLevel() if x is None else PriceLevel(int(x[0]), float(x[1])),
+        wear_life=tuple(
+            (str(i), Bracket(float(lo), math.inf if hi is None else float(hi)))
+            for i, lo, hi in t.get("l", [])
+        ),
     )

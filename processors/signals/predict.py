@@ -146,7 +146,7 @@ def predict(
     at_ms, odo_m = odometer_anchor(vehicle, usage, upkeep)
     odo_at = ms_to_datetime(at_ms)
     as_of = ms_to_datetime(max(as_of_ms, at_ms))
-    pricing = pricing_for(vehicle, catalog)
+    pricing = pricing_for(vehicle, catalog, upkeep.price_factor)
     odo_km = odo_m / 1000.0
 
     def km_on(when: datetime) -> float:

@@ -20,17 +20,20 @@ class Pricing:
     """Repairs, parts and services: exchange rate times the market's price level."""
     per_usd: float
     """Vehicle values: the exchange rate alone."""
+    dealer_factor: float = 1.0
+    """The vehicle's dealer's prices relative to the catalog's (from its invoices)."""
 
     def price(self, usd: PriceRange) -> PriceRange:
         """``usd`` in the vehicle's currency, rounded to cents (``Market.convert_range``)."""
-        p = usd.scaled(self.parts_factor, self.currency)
+        p = usd.scaled(self.parts_factor * self.dealer_factor, self.currency)
         return PriceRange(cents(p.low), cents(p.expected), cents(p.high), p.currency)
 
 
-def pricing_for(vehicle: VehicleFacts, catalog: Catalog) -> Pricing:
-    """The vehicle's market (the US when the catalog does not know it)."""
+def pricing_for(vehicle: VehicleFacts, catalog: Catalog, dealer_factor: float = 1.0) -> Pricing:
+    """The vehicle's market (the US when the catalog does not know it), at its dealer's price
+    level (``dealer_factor``, 1.0: the catalog's)."""
     market = catalog.markets.get(vehicle.market) or catalog.markets["US"]
-    return Pricing(market.currency, market.factor, market.per_usd)
+    return Pricing(market.currency, market.factor, market.per_usd, dealer_factor)
 
 
 def in_force(terms: WarrantySpec, coverage: str, delivered: date, day: date, odo_km: float) -> bool:

@@ -28,3 +28,9 @@ class Upkeep:
     """Wear item id -> (time in ms, odometer in m) of its last replacement at a visit."""
     active_faults: tuple[str, ...] = ()
     """Active diagnostic codes, sorted."""
+    wear_factors: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    """Wear item id -> its life relative to the catalog's, from the dealer's replacements
+    (:mod:`processors.signals.wearlife`; 1.0 when absent)."""
+    price_factor: float = 1.0
+    """The dealer's prices relative to the catalog's, from past invoices
+    (:mod:`processors.signals.calibration`)."""

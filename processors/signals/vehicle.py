@@ -28,7 +28,9 @@ from dataclasses import dataclass, field, replace
 
 from database.vehicle_facts import VehicleFacts
 from processors.signals import explain
-from processors.signals.dates import MS_PER_DAY, datetime_to_ms
+from processors.signals.bill import learn_from_visit
+from processors.signals.calibration import observe
+from processors.signals.dates import MS_PER_DAY, datetime_to_ms, ms_to_datetime
 from processors.signals.materiality import DEFAULT_THRESHOLDS, Thresholds, material_changes
 from processors.signals.memory import RECENT_VISITS, PredictedBill, VehicleMemory
 from processors.signals.predict import (
@@ -43,6 +45,7 @@ from processors.signals.quality import UsageParams
 from processors.signals.records import FaultEvent, Payload, QualityNote, Signal, make_signal
 from processors.signals.upkeep import ServicePoint
 from processors.signals.usage import update_usage
+from processors.signals.usage_state import UsageState
 from processors.signals.views import Prediction
 from reference.catalog import Catalog
 from schemas.records import TelemetryFrame
@@ -103,6 +106,10 @@ class VehicleRun:
         self.repeated_visits = 0
         self.prediction: Prediction | None = None
         """The prediction of the run's last evaluation, if any."""
+        self.predicted_from: tuple[UsageState | None, ServicePoint | None] | None = None
+        """The usage state and last visit that prediction was made from (the usage view of a
+        memory that still holds both is the prediction's own)."""
+        self._issues: tuple[tuple[str, str], ...] | None = None
 
     @property
     def dealer_id(self) -> str | None:
@@ -125,6 +132,7 @@ class VehicleRun:
             self.repeated_visits += 1
             return
         self.score_bill(visit)
+        m = self.observe_wear(self.observe_prices(m, visit), visit)
         ts = _ms(visit)
         point = ServicePoint(ts, visit.odometer_m, visit.visit_id)
         scheduled = any(i.kind == "scheduled" for i in visit.items)
@@ -154,42 +162,46 @@ class VehicleRun:
         self.settle(force=True)
 
     def apply_frame(self, frame: TelemetryFrame) -> None:
-        samples = sorted(frame.samples, key=lambda s: s.event_ts)
+        samples = frame.samples
+        if len(samples) > 1:
+            samples = tuple(sorted(samples, key=lambda s: s.event_ts))
         if not samples:
             return
         ts = [datetime_to_ms(s.event_ts) for s in samples]
+        usage = self.memory.usage
         readings = [
             (t, s.odometer_m) for t, s in zip(ts, samples, strict=True) if s.odometer_m is not None
         ]
         if readings:
             update = update_usage(
-                self.memory.usage,
-                [t for t, _ in readings],
-                [o for _, o in readings],
-                self.params.usage,
+                usage, [t for t, _ in readings], [o for _, o in readings], self.params.usage
             )
-            self.memory = replace(self.memory, usage=update.state)
-            for event in update.events:
-                self.odometer_quality(event.reason.value, event.detail, event.ts_ms)
+            usage = update.state
+            if update.events:
+                self.memory = replace(self.memory, usage=usage)
+                for event in update.events:
+                    self.odometer_quality(event.reason.value, event.detail, event.ts_ms)
         m = self.memory
-        faults, newest, changed = dict(m.faults), m.dtcs_ts_ms, False
-        repaired = set(m.last_repairs)
+        faults, newest, changed = m.faults, m.dtcs_ts_ms, False
+        active: dict[str, int] | None = None
         visited = m.last_visit.ts_ms if m.last_visit is not None else None
         for t, sample in zip(ts, samples, strict=True):
             if sample.dtcs is None or t <= newest:
                 continue
             codes = set(sample.dtcs)
             if visited is not None and t < visited:
-                codes -= repaired
+                codes -= set(m.last_repairs)
             newest = t
-            if codes != faults.keys():
-                faults = self.changed_codes(faults, codes, t)
+            if active is None:
+                active = dict(faults)
+            if codes != active.keys():
+                active = self.changed_codes(active, codes, t)
                 changed = True
+        if changed:
+            assert active is not None
+            faults = tuple(sorted(active.items()))
         self.memory = replace(
-            m,
-            as_of_ms=max(m.as_of_ms, ts[-1]),
-            faults=tuple(sorted(faults.items())),
-            dtcs_ts_ms=newest,
+            m, usage=usage, as_of_ms=max(m.as_of_ms, ts[-1]), faults=faults, dtcs_ts_ms=newest
         )
         self.settle(force=changed)
 
@@ -200,7 +212,7 @@ class VehicleRun:
         as of ``ts_ms``; publishes what was raised or cleared."""
         after = {code: before.get(code, ts_ms) for code in codes}
         if self.facts is not None:
-            pricing = pricing_for(self.facts, self.catalog)
+            pricing = pricing_for(self.facts, self.catalog, self.memory.prices.factor)
             raised, cleared = sorted(set(after) - set(before)), sorted(set(before) - set(after))
             for event, group in (("raised", raised), ("cleared", cleared)):
                 for code in group:
@@ -238,8 +250,10 @@ class VehicleRun:
         if self.facts is None:
             self.once(UNKNOWN_VEHICLE, f"VIN {self.vin} is not in the vehicles registry")
             return
+        if self._issues is None:
+            self._issues = vehicle_issues(self.facts, self.catalog)
         reported = self.memory.reported
-        for reason, detail in vehicle_issues(self.facts, self.catalog):
+        for reason, detail in self._issues:
             if reason not in reported:
                 self.once(reason, detail)
         if force or self.due():
@@ -283,6 +297,38 @@ class VehicleRun:
             evaluated=(m.as_of_ms, round(self.odometer_m())),
         )
         self.prediction = pred
+        self.predicted_from = (m.usage, m.last_visit)
+
+    def observe_wear(self, m: VehicleMemory, visit: ServiceVisitRecord) -> VehicleMemory:
+        """``m`` with what a full service at the dealer says of each part's life (in order
+        only: a visit older than the last service is history already accounted for)."""
+        facts = self.facts
+        if facts is None or not any(i.kind == "scheduled" for i in visit.items):
+            return m
+        ts = _ms(visit)
+        if m.last_service is not None and ts <= m.last_service.ts_ms:
+            return m
+        brackets = learn_from_visit(
+            dict(m.wear_life),
+            facts,
+            self.catalog,
+            m.upkeep(),
+            ms_to_datetime(ts).date(),
+            visit.odometer_m / 1000.0,
+            set(visit.covers("wear")),
+        )
+        return replace(m, wear_life=tuple(sorted(brackets.items())))
+
+    def observe_prices(self, m: VehicleMemory, visit: ServiceVisitRecord) -> VehicleMemory:
+        """``m`` with the visit's invoice lines in its dealer price level (own dealer only)."""
+        facts = self.facts
+        if facts is None or visit.dealer_id != facts.dealer_id:
+            return m
+        pricing = pricing_for(facts, self.catalog)
+        if pricing.currency != visit.currency:
+            return m
+        level = observe(m.prices, visit, self.catalog, facts.powertrain, pricing.parts_factor)
+        return replace(m, prices=level)
 
     def score_bill(self, visit: ServiceVisitRecord) -> None:
         bill = self.memory.bill

@@ -129,6 +129,8 @@ def _vehicle(
     )
     world = service_world(price_rng, vehicle, catalog, dealer, params.invoices, params.wear)
     value_factor = mean_one(price_rng, params.value.vehicle_sigma)
+    # Its own stream: the world's other draws stay as they were without trims and options.
+    options_factor = mean_one(price_rng.spawn(1)[0], params.value.options_sigma)
     profile = params.profile_specs[vehicle.profile]
     leftover: list[Trip] = []
     days = plan_days(
@@ -164,6 +166,7 @@ def _vehicle(
         standing.odometer_m,
         value_factor,
         market_factor,
+        options_factor,
     )
     future = None
     if params.horizon_days > 0:

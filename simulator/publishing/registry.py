@@ -48,7 +48,9 @@ def finance_record(contract: FinanceContract, market: Market) -> Finance:
     )
 
 
-def vehicle_record(vehicle: Vehicle, owner: Owner, market: Market) -> VehicleRecord:
+def vehicle_record(
+    vehicle: Vehicle, owner: Owner, market: Market, list_price_usd: float | None = None
+) -> VehicleRecord:
     return VehicleRecord(
         vin=vehicle.vin,
         brand=vehicle.brand,
@@ -63,6 +65,10 @@ def vehicle_record(vehicle: Vehicle, owner: Owner, market: Market) -> VehicleRec
         finance=finance_record(owner.finance, market),
         consent=owner.consent,
         consent_at=datetime.combine(vehicle.delivery_date, time(), UTC),
+        # A price, like a vehicle's value, converts at the exchange rate alone.
+        list_price=None
+        if list_price_usd is None
+        else Decimal(f"{list_price_usd * market.per_usd:.2f}"),
     )
 
 
@@ -71,7 +77,9 @@ def vehicle_records(plan: Plan) -> list[VehicleRecord]:
     market = plan.market
     if market is None:
         raise ValueError("the plan has no market")
-    return [vehicle_record(t.vehicle, t.owner, market) for t in plan.vehicles]
+    return [
+        vehicle_record(t.vehicle, t.owner, market, t.value.list_price_usd) for t in plan.vehicles
+    ]
 
 
 def register_fleet(database_url: str, records: Sequence[VehicleRecord]) -> int:

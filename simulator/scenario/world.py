@@ -7,8 +7,8 @@ truth around them, so that a perfect reader of the catalog still has a real, mea
 - ``[invoices]``: noise on each invoice line, unrelated small repairs a visit turns up, and each
   owner's independent garage;
 - ``[wear]``: each vehicle's true life of every wear item;
-- ``[value]``: each vehicle's true market value around the depreciation curve, and a fleet-wide
-  market factor.
+- ``[value]``: each vehicle's list price as built (trim and options, which the registry knows),
+  its true market value around the depreciation curve, and a fleet-wide market factor.
 
 Every factor is lognormal with mean 1 (``exp(N(-sigma^2 / 2, sigma^2))``), so the catalog's
 figure stays the world's average.
@@ -52,7 +52,9 @@ class WearSection(Section):
 
 
 class ValueSection(Section):
-    """Spread of each vehicle's true value (condition, options) and of the whole market."""
+    """Spread of each vehicle's list price as built (trim, options: known to the registry), of
+    its true value around the curve (condition, colour: unknown) and of the whole market."""
 
-    vehicle_sigma: Sigma = Field(default=0.10, ge=0.0, le=1.0)
+    options_sigma: Sigma = Field(default=0.08, ge=0.0, le=1.0)
+    vehicle_sigma: Sigma = Field(default=0.07, ge=0.0, le=1.0)
     market_sigma: Sigma = Field(default=0.06, ge=0.0, le=1.0)

@@ -38,6 +38,12 @@ def score_table(s: Score) -> Table:
             str(errors["journeygate"].n),
             *(_days(errors[m]) for m in METHODS),
         )
+    if s.distance:
+        table.add_row(
+            "distance truly driven in 40-85 days, every vehicle: median / P90 abs error (days)",
+            str(s.distance["journeygate"].n),
+            *(_days(s.distance[m]) for m in METHODS),
+        )
     table.add_row(
         "service due date: median / P90 abs error (days)",
         str(s.service_due["journeygate"].n),
@@ -79,6 +85,7 @@ def score_document(s: Score) -> dict[str, Any]:
             bucket: {m: _errors_doc(errors[m]) for m in METHODS}
             for bucket, errors in s.warranty.items()
         },
+        "distance_31_90": {m: _errors_doc(s.distance[m]) for m in METHODS} if s.distance else None,
         "service_due": {m: _errors_doc(s.service_due[m]) for m in METHODS},
         "bill_mape_pct": {m: {"n": s.bill[m][0], "value": _num(s.bill[m][1])} for m in METHODS},
         "interval_coverage": {

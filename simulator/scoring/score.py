@@ -10,6 +10,9 @@ vehicles (docs/simulator.md, "Scoring"):
 - the service bill's median absolute percentage error against the real invoice of the next
   visit, for vehicles whose next visit is at their dealer (naive: the catalog's scheduled service
   alone; oracle: the catalog's expected price of exactly the items the visit will have);
+- the days every vehicle takes to drive what it truly drives in 40, 55, 70 and 85 days (a
+  distance forecast 31-90 days ahead on the whole fleet, not only the few vehicles near a
+  warranty limit; journeygate from its usage estimate, the references as for warranty);
 - the share of true dates inside journeygate's P10-P90 interval (warranty, service);
 - the equity sign for financed vehicles (naive: a rule-of-thumb value, 18 % the first year then
   15 % a year; oracle: a perfect reader of the catalog's depreciation curve).
@@ -19,8 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -60,6 +63,11 @@ class Score:
     coverage: dict[str, tuple[int, float]]
     """``warranty`` / ``service`` -> (true dates, share inside P10-P90)."""
     equity_sign: dict[str, tuple[int, float]]
+    distance: dict[str, DateErrors] = field(default_factory=dict)
+    """Method -> errors of the days to drive the distance truly driven in :data:`DISTANCE_DAYS`."""
+
+
+DISTANCE_DAYS = (40, 55, 70, 85)
 
 
 @dataclass(slots=True)
@@ -89,6 +97,7 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
     warranty = {name: _Pairs.new() for name, _, _ in HORIZON_BUCKETS}
     warranty_band: tuple[list[float], list[float], list[float]] = ([], [], [])
     service = _Pairs.new()
+    distance = _Pairs.new()
     service_band: tuple[list[float], list[float], list[float]] = ([], [], [])
     bills: dict[str, list[float]] = {m: [] for m in METHODS}
     invoices: list[float] = []
@@ -107,6 +116,7 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
         )
         cumulative = np.cumsum(oracle_daily_km(vt.now["usage"], today))
         if vt.future is not None:
+            _score_distance(vt, pred, today, odometer_km, rate, cumulative, distance)
             _score_warranty(vt, pred, today, odometer_km, rate, cumulative, warranty, warranty_band)
             _score_service(vt, pred, today, odometer_km, rate, cumulative, service, service_band)
             _score_bill(vt, pred, truth, catalog, bills, invoices)
@@ -123,7 +133,39 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
             "service": interval_coverage(*service_band),
         },
         equity_sign={m: sign_accuracy(equity_pred[m], equity_true) for m in METHODS},
+        distance=distance.errors(),
     )
+
+
+def _score_distance(
+    vt: VehicleTruth,
+    pred: Prediction,
+    today: date,
+    odometer_km: float,
+    rate: float,
+    cumulative: np.ndarray,
+    pairs: _Pairs,
+) -> None:
+    """Each method's days to reach the odometer the vehicle truly shows after each of
+    :data:`DISTANCE_DAYS` days (journeygate: from its odometer at its as-of, at its rate)."""
+    assert vt.future is not None
+    usage, as_of = pred.get("usage") or {}, pred.get("as_of_ts")
+    km_per_day = float(usage.get("km_per_day") or 0.0)
+    trajectory = vt.future.get("odometer_m") or []
+    if km_per_day <= 0 or not isinstance(as_of, datetime):
+        return
+    end_of_today = datetime.combine(today, time(), UTC) + timedelta(days=1)
+    lag_days = (end_of_today - as_of) / timedelta(days=1)  # its origin is its last reading
+    for days in DISTANCE_DAYS:
+        if days > len(trajectory):
+            return
+        remaining_km = float(trajectory[days - 1]) / 1000 - odometer_km
+        pairs.add(
+            float(days),
+            journeygate=remaining_km / km_per_day - lag_days,
+            naive=naive_days(remaining_km, rate),
+            oracle=oracle_days(remaining_km, cumulative),
+        )
 
 
 def _score_warranty(

@@ -11,7 +11,7 @@ from kernel.errors import ConfigError, InfrastructureError
 from kernel.settings import mask_url
 
 SELECT_PREDICTIONS = (
-    "SELECT vin, odometer_m, warranty, service, equity, as_of_ts FROM vehicle_state"
+    "SELECT vin, odometer_m, warranty, service, equity, as_of_ts, usage FROM vehicle_state"
 )
 
 
@@ -37,6 +37,7 @@ def read_predictions(database_url: str) -> dict[str, dict[str, Any]]:
             "service": service,
             "equity": equity,
             "as_of_ts": as_of,
+            "usage": usage,
         }
-        for vin, odometer_m, warranty, service, equity, as_of in rows
+        for vin, odometer_m, warranty, service, equity, as_of, usage in rows
     }

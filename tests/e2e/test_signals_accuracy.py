@@ -69,7 +69,7 @@ def test_predictions_beat_the_naive_forecaster_with_calibrated_intervals(
     )
     assert verdict["passed"], verdict
     visits = sum(b'"type":"service_published"' in line for line in truth.read_bytes().splitlines())
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while not signals_caught_up(settings, visits):
         pipeline.check_alive()
         assert time.monotonic() < deadline, "the signals processor did not catch up"
@@ -80,12 +80,18 @@ def test_predictions_beat_the_naive_forecaster_with_calibrated_intervals(
     print(json.dumps(doc, indent=2))  # the figures, kept in the test log
 
     # What this fleet measures with enough vehicles to mean something. The targets for
-    # 31-90 days ahead (11 vehicles here), the bill (15 %) and the equity sign (95 %) are not
-    # met yet: docs/signals.md, "Accuracy", gives the figures.
+    # warranty expiry 31-90 days ahead against the oracle (11 vehicles here), the bill (15 %)
+    # and the equity sign (95 %) are not met: docs/signals.md, "Accuracy", gives the figures.
     assert doc["predicted"] >= 0.95 * doc["vehicles"]
     far = doc["warranty_expiry"]["91-180"]
     assert far["journeygate"]["n"] >= 20, far
     assert far["journeygate"]["median_abs_days"] <= 0.75 * far["naive"]["median_abs_days"], far
+    # 31-90 days ahead on every vehicle (the distance each truly drives in 40-85 days)
+    distance = doc["distance_31_90"]
+    assert distance["journeygate"]["n"] >= 1000, distance
+    assert (
+        distance["journeygate"]["median_abs_days"] <= 0.75 * distance["naive"]["median_abs_days"]
+    ), distance
     due = doc["service_due"]
     assert due["journeygate"]["n"] >= 100, due
     assert due["journeygate"]["median_abs_days"] <= due["naive"]["median_abs_days"], due

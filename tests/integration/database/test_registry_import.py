@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -17,13 +18,13 @@ HEADER = (
     "vin,brand,model,model_year,powertrain,delivery_date,delivery_odometer_km,dealer_id,market,"
     "currency,finance_kind,finance_amount,finance_apr_pct,finance_term_months,finance_start,"
     "finance_balloon,consent_service_reminders,consent_marketing_offers,consent_location,"
-    "consent_at"
+    "consent_at,list_price"
 )
 CIVIC = (
     "1HGCM82633A004352,Honda,Civic,2023,ice,2023-03-14,12.5,dealer-7,US,USD,loan,22000,6.9,60,"
-    "2023-03-14,,true,false,,2023-03-14T10:00:00Z"
+    "2023-03-14,,true,false,,2023-03-14T10:00:00Z,27850.00"
 )
-EV6 = "KNDC3DLC5N5012345,Kia,EV6,2022,ev,2022-06-01,0,dealer-9,DE,EUR,cash,,,,,,true,true,true,"
+EV6 = "KNDC3DLC5N5012345,Kia,EV6,2022,ev,2022-06-01,0,dealer-9,DE,EUR,cash,,,,,,true,true,true,,"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,15 +54,15 @@ def test_import_upserts_accepted_rows_and_names_each_rejected_line(
     assert "2 vehicles upserted, 1 rows rejected" in result.stdout
     with psycopg.connect(settings.database_url) as conn:
         rows = conn.execute(
-            "SELECT vin, delivery_odometer_m, market, currency, finance_kind, finance_amount"
-            " FROM vehicles ORDER BY vin"
+            "SELECT vin, delivery_odometer_m, market, currency, finance_kind, finance_amount,"
+            " list_price FROM vehicles ORDER BY vin"
         ).fetchall()
         consent = conn.execute(
             "SELECT vin, purpose, granted FROM consent_current ORDER BY vin, purpose"
         ).fetchall()
-    assert [(r[0], r[1], r[2], r[3], r[4], float(r[5] or 0)) for r in rows] == [
-        ("1HGCM82633A004352", 12_500, "US", "USD", "loan", 22000.0),
-        ("KNDC3DLC5N5012345", 0, "DE", "EUR", "cash", 0.0),
+    assert [(r[0], r[1], r[2], r[3], r[4], float(r[5] or 0), r[6]) for r in rows] == [
+        ("1HGCM82633A004352", 12_500, "US", "USD", "loan", 22000.0, Decimal("27850.00")),
+        ("KNDC3DLC5N5012345", 0, "DE", "EUR", "cash", 0.0, None),
     ]
     assert consent == [
         ("1HGCM82633A004352", "marketing_offers", False),
@@ -83,6 +84,7 @@ def test_export_writes_what_import_reads_and_a_second_import_changes_nothing(
     result = run_cli("registry", "export", str(exported), *db)
     assert result.returncode == 0, result.stderr
     assert len(exported.read_text().splitlines()) == 2
+    assert '"list_price":"27850.00"' in exported.read_text().splitlines()[0]
     with psycopg.connect(settings.database_url) as conn:
         before = conn.execute("SELECT count(*) FROM consent_changes").fetchone()
     again = run_cli("registry", "import", str(exported), *db)

@@ -22,7 +22,7 @@ from database.registry_file import (
 HEADER = ",".join(FIELDS)
 GOOD = (
     "1HGCM82633A004352,Honda,Civic,2023,ice,2023-03-14,12.5,dealer-7,US,USD,loan,"
-    "22000,6.9,60,2023-03-14,,true,false,,2023-03-14T10:00:00Z"
+    "22000,6.9,60,2023-03-14,,true,false,,2023-03-14T10:00:00Z,31500.00"
 )
 
 
@@ -39,6 +39,7 @@ def test_a_good_csv_row_is_accepted_with_units_converted() -> None:
     )
     assert record.consent == (("service_reminders", True), ("marketing_offers", False))
     assert record.consent_at == datetime(2023, 3, 14, 10, tzinfo=UTC)
+    assert record.list_price == Decimal("31500.00")
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,8 @@ def test_a_good_csv_row_is_accepted_with_units_converted() -> None:
         (GOOD.replace(",true,false,", ",maybe,false,"), "consent_service_reminders"),
         (GOOD.replace("2023-03-14T10:00:00Z", "2023-03-14T10:00:00"), "consent_at"),
         (GOOD.replace(",dealer-7,", ",,"), "dealer_id"),
+        (GOOD.replace(",31500.00", ",0"), "list_price"),
+        (GOOD.replace(",31500.00", ",lots"), "list_price"),
         (GOOD + ",extra", "number of columns"),
     ],
 )
@@ -142,6 +145,7 @@ def records(draw: st.DrawFn) -> VehicleRecord:
         finance=finance,
         consent=consent,
         consent_at=datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
+        list_price=draw(st.none() | MONEY),
     )
 
 

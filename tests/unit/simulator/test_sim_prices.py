@@ -174,9 +174,9 @@ def test_services_in_the_world_replace_worn_parts_and_repair_codes() -> None:
     assert kinds["other"] > 0
 
 
-def test_true_value_is_the_curve_times_the_vehicle_and_market_factors() -> None:
+def test_true_value_is_the_list_price_times_the_curve_and_the_hidden_factors() -> None:
     p = year_plan()
-    factors = []
+    factors, options = [], []
     for t in p.vehicles:
         value = t.value
         share = CATALOG.depreciation.value_share(
@@ -184,14 +184,18 @@ def test_true_value_is_the_curve_times_the_vehicle_and_market_factors() -> None:
         )
         assert value.curve_share == pytest.approx(float(share))
         assert value.market_factor == p.market_factor
+        list_price = t.vehicle.spec.msrp_usd * value.options_factor
+        assert value.list_price_usd == pytest.approx(list_price, abs=0.01)
+        assert value.curve_value_usd == pytest.approx(list_price * value.curve_share, abs=0.01)
         assert value.value_usd == pytest.approx(
-            t.vehicle.spec.msrp_usd * value.curve_share * value.vehicle_factor * p.market_factor,
-            abs=0.01,
+            list_price * value.curve_share * value.vehicle_factor * p.market_factor, abs=0.02
         )
         assert value.payoff_usd == t.owner.finance.balance_usd(p.now.date())
         assert value.equity_usd == pytest.approx(value.value_usd - value.payoff_usd, abs=0.01)
         factors.append(value.vehicle_factor)
+        options.append(value.options_factor)
     assert len(set(factors)) == len(factors)
+    assert len(set(options)) == len(options)
     exact = plan(fleet_data(5, 2, 5, value={"vehicle_sigma": 0.0, "market_sigma": 0.0}))
     assert all(t.value.value_usd == t.value.curve_value_usd for t in exact.vehicles)
 
@@ -200,6 +204,10 @@ def test_registry_records_carry_finance_consent_market_and_currency() -> None:
     p = plan(fleet_data(40, 2, 9, fleet={"market": "GB"}))
     records = vehicle_records(p)
     assert [r.vin for r in records] == [v.vin for v in p.fleet]
+    market = CATALOG.market("GB")
+    for r, t in zip(records, p.vehicles, strict=True):
+        # the list price as built converts at the exchange rate alone, as values do
+        assert r.list_price == Decimal(f"{t.value.list_price_usd * market.per_usd:.2f}")
     kinds = Counter(r.finance.kind for r in records)
     assert set(kinds) == {"cash", "loan", "pcp"}
     for r, t in zip(records, p.vehicles, strict=True):

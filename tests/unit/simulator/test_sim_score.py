@@ -124,3 +124,24 @@ def test_a_service_elsewhere_is_not_scored_against_the_dealer() -> None:
     s = score(truth, {vt.vin: prediction()}, default_catalog())
     assert s.service_due["journeygate"].n == 0
     assert s.warranty["31-90"]["journeygate"].n == 1
+
+
+def test_the_distance_forecast_is_scored_on_every_vehicle_from_journeygate_s_own_origin() -> None:
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {"1HGCM82633A004352": vehicle()})
+    pred = prediction()
+    # journeygate read 30,000 km at the end of the period's last day, and drives 80 km a day
+    pred["as_of_ts"] = datetime(2026, 3, 2, tzinfo=UTC)
+    pred["usage"] = {"km_per_day": 80.0}
+    d = score(truth, {"1HGCM82633A004352": pred}, default_catalog()).distance
+    # truth: 100 km a day, so day d's odometer is 30,000 + 100 d km: journeygate takes 1.25 d
+    # days (errors 10, 13.75, 17.5, 21.25); the oracle knows 100 km a day; the naive forecaster
+    # 30,000 km / 365 days
+    assert d["journeygate"].n == 4
+    assert d["journeygate"].median_abs_days == pytest.approx((13.75 + 17.5) / 2)
+    assert d["oracle"].median_abs_days == 0
+    naive = [abs(100 * n / (30000 / 365) - n) for n in (40, 55, 70, 85)]
+    assert d["naive"].median_abs_days == pytest.approx((naive[1] + naive[2]) / 2)
+    # a reading half a day before the end of the period: half a day less to go
+    pred["as_of_ts"] = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    d = score(truth, {"1HGCM82633A004352": pred}, default_catalog()).distance
+    assert d["journeygate"].median_abs_days == pytest.approx((13.75 + 17.5) / 2 - 0.5)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import numpy.typing as npt
 from hypothesis import strategies as st
 
+from database.vehicle_facts import FinanceTerms, VehicleFacts
 from processors.signals.estimate import UsageEstimate
 
 DAY = 86_400_000
@@ -44,3 +47,20 @@ def clean_series(draw: st.DrawFn, min_size: int = 3, max_size: int = 40) -> Seri
 def usage(mean: float, sd: float = 0.0, mean_sd: float = 0.0) -> UsageEstimate:
     """A fixed usage estimate (mean, spread and sd of the mean in km/day)."""
     return UsageEstimate(mean, sd, mean_sd, sd, mean, mean, 60, 60.0, None, None)
+
+
+VIN = "1HGCM82633A004352"
+# A registered Civic on a loan, delivered 2024-03-01 at 12 km.
+FACTS = VehicleFacts(
+    vin=VIN,
+    brand="Honda",
+    model="Civic",
+    model_year=2024,
+    powertrain="ice",
+    delivery_date=date(2024, 3, 1),
+    delivery_odometer_m=12_000,
+    dealer_id="dealer-7",
+    market="US",
+    currency="USD",
+    finance=FinanceTerms("loan", 22_000.0, 6.9, 60, date(2024, 3, 1)),
+)

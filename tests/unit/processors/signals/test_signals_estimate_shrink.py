@@ -24,7 +24,7 @@ def test_noisy_recent_days_around_the_lifetime_rate_are_pulled_to_it() -> None:
     days = [float(x) for x in rng.lognormal(np.log(50.0) - 0.5**2 / 2, 0.5, size=60)]
     mean, mean_sd, recent = estimate_after(days)
     assert abs(mean - 50.0) < abs(recent - 50.0) or abs(recent - 50.0) < 1.0
-    assert abs(mean - 50.0) < 3.0
+    assert abs(mean - 50.0) < 2.0 * mean_sd  # the stated uncertainty covers the truth
     assert mean_sd < 5.0
 
 

@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from signals_kit import FACTS, VIN
 
-from database.vehicle_facts import FinanceTerms, VehicleFacts
+from database.vehicle_facts import VehicleFacts
 from processors.signals.dates import datetime_to_ms
 from processors.signals.logic import Decoded, VehicleRow, process_batch
 from processors.signals.memory import VehicleMemory
@@ -21,21 +22,7 @@ from schemas.records import Sample, TelemetryFrame
 from schemas.services import ServiceItem, ServiceVisitRecord
 
 CATALOG = default_catalog()
-VIN = "1HGCM82633A004352"
 START = datetime(2025, 3, 1, tzinfo=UTC)
-FACTS = VehicleFacts(
-    vin=VIN,
-    brand="Honda",
-    model="Civic",
-    model_year=2024,
-    powertrain="ice",
-    delivery_date=date(2024, 3, 1),
-    delivery_odometer_m=12_000,
-    dealer_id="dealer-7",
-    market="US",
-    currency="USD",
-    finance=FinanceTerms("loan", 22_000.0, 6.9, 60, date(2024, 3, 1)),
-)
 
 
 def frames(
@@ -134,10 +121,14 @@ def test_a_visit_resets_the_schedule_the_wear_items_and_the_codes_it_covered() -
     lines = {line.code: line for line in now.service.bill.lines}
     assert "P0420" not in lines
     assert now.service.due_date == date(2026, 3, 21)  # the visit + 12 months
-    # Replaced at 15,800 km: its 32,000 km or 24 months now run from the visit (it is still on
-    # the next bill, as it would not last until the service after that).
+    # Replaced at 15,800 km: its life now runs from the visit (it is still on the next bill, as
+    # it would not last until the service after that). Replaced though it had a little life
+    # left by the following service, this car's filters are taken to last less than the usual.
     reason = lines["cabin_air_filter"].reason
-    assert "47,800 km" in reason or "2027-03-21" in reason
+    factor = m.upkeep().wear_factors["cabin_air_filter"]
+    assert factor < 1.0 and f"last {factor:.0%} of the usual" in reason
+    due = date.fromisoformat(reason.split("due by ")[1][:10])
+    assert due == service.visit_ts.date() + timedelta(days=round(24 * factor * 365.25 / 12))
     # The invoice is scored against the bill predicted before the visit.
     (error,) = after.bill_errors
     assert (error.visit_id, error.predicted_expected, error.invoiced) == (
