@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -87,6 +88,12 @@ class PipelineProcesses:
         port = self.metrics_ports.get(stage)
         return {} if port is None else scrape_metrics(port)
 
-    def stop_all(self) -> None:
-        for child in reversed(list(self.children.values())):
-            child.stop()
+    def stop_all(self, timeout_s: float = 10.0) -> None:
+        """Ask every stage to stop at once, then wait for them together: a slow one costs its
+        own shutdown, not the sum of all (each is SIGKILLed at ``timeout_s``)."""
+        children = list(reversed(list(self.children.values())))
+        for child in children:
+            child.ask_to_stop()
+        deadline = time.monotonic() + timeout_s
+        for child in children:
+            child.stop(max(deadline - time.monotonic(), 0.1), asked=True)

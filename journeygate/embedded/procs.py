@@ -99,11 +99,20 @@ class Child:
             self.proc.kill()
             self.proc.wait()
 
-    def stop(self, timeout_s: float = 10.0, sig: int = signal.SIGTERM) -> int | None:
-        """Ask the child to stop, wait, then SIGKILL it if it did not."""
+    def ask_to_stop(self, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` without waiting (see :meth:`stop`)."""
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, sig)
+
+    def stop(
+        self, timeout_s: float = 10.0, sig: int = signal.SIGTERM, *, asked: bool = False
+    ) -> int | None:
+        """Ask the child to stop (unless ``asked`` already), wait, then SIGKILL it if it did
+        not."""
+        if self.alive():
+            if not asked:
+                self.ask_to_stop(sig)
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
