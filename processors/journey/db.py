@@ -21,7 +21,7 @@ from database.db import aconnect
 from database.offsets import store_offsets
 from kernel.offsets import Partition
 from processors.journey.alerts import when
-from processors.journey.logic import BatchOutcome
+from processors.journey.logic import ALLOWED_LATENESS_MS, BatchOutcome, tick_until
 from processors.journey.state import Consent, VehicleJourney
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
@@ -33,11 +33,22 @@ FROM vehicles v LEFT JOIN consent_current c ON c.vin = v.vin
 WHERE v.vin = ANY(%s)
 """
 _UPSERT_STATE = """
-INSERT INTO journey_state (vin, state, as_of_ts)
-SELECT s.vin, s.state::jsonb, s.as_of_ts
-FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS s(vin, state, as_of_ts)
+INSERT INTO journey_state (vin, state, as_of_ts, wake_ts, kafka_partition)
+SELECT s.vin, s.state::jsonb, s.as_of_ts, s.wake_ts, s.kafka_partition
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::integer[])
+    AS s(vin, state, as_of_ts, wake_ts, kafka_partition)
 ON CONFLICT (vin) DO UPDATE
-SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, updated_at = now()
+SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, wake_ts = EXCLUDED.wake_ts,
+    kafka_partition = COALESCE(EXCLUDED.kafka_partition, journey_state.kafka_partition),
+    updated_at = now()
+"""
+_SELECT_WOKEN = """
+SELECT s.vin, s.state::text, w.until_ts
+FROM unnest(%s::integer[], %s::timestamptz[]) AS w(kafka_partition, until_ts)
+JOIN journey_state s ON s.kafka_partition = w.kafka_partition AND s.wake_ts <= w.until_ts
+WHERE NOT s.vin = ANY(%s)
+ORDER BY s.vin
+LIMIT %s
 """
 _INSERT_EVENTS = """
 INSERT INTO journey_events (event_id, vin, dealer_id, at_ts, event, gate, subject, episode_id,
@@ -124,6 +135,29 @@ class JourneyDb:
         result: dict[str, VehicleJourney] = await self._guarded(work)
         return result
 
+    async def load_woken(
+        self, watermarks: Mapping[int, int], skip: Sequence[str], limit: int
+    ) -> dict[str, tuple[VehicleJourney, int]]:
+        """States of the vehicles of these partitions (not in ``skip``) due to be evaluated by
+        time by the partition's watermark (epoch ms; :func:`~processors.journey.logic.tick_until`),
+        with that watermark; at most ``limit``."""
+        if not watermarks:
+            return {}
+        parts = sorted(watermarks)
+
+        async def work(conn: Conn) -> dict[str, tuple[VehicleJourney, int]]:
+            cur = await conn.execute(
+                _SELECT_WOKEN,
+                (parts, [when(tick_until(watermarks[p])) for p in parts], list(skip), limit),
+            )
+            return {
+                str(vin): (VehicleJourney.from_bytes(str(state)), _ms(until) + ALLOWED_LATENESS_MS)
+                for vin, state, until in await cur.fetchall()
+            }
+
+        result: dict[str, tuple[VehicleJourney, int]] = await self._guarded(work)
+        return result
+
     async def load_registry(self, vins: Sequence[str]) -> dict[str, Registered]:
         async def work(conn: Conn) -> dict[str, Registered]:
             cur = await conn.execute(_SELECT_REGISTRY, (list(vins),))
@@ -156,9 +190,16 @@ async def _write(
         if outcome.states:
             vins = sorted(outcome.states)
             s = [outcome.states[v] for v in vins]
+            wakes = [outcome.wakes.get(v) for v in vins]
             await cur.execute(
                 _UPSERT_STATE,
-                (vins, [x.to_bytes().decode() for x in s], [when(x.as_of_ms) for x in s]),
+                (
+                    vins,
+                    [x.to_bytes().decode() for x in s],
+                    [when(x.as_of_ms) for x in s],
+                    [None if w is None else when(w) for w in wakes],
+                    [outcome.partitions.get(v) for v in vins],
+                ),
             )
         if outcome.alerts:
             a = outcome.alerts

@@ -59,7 +59,9 @@ def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
     views: list[GateView] = []
     for cov in sorted(f.warranty):
         w = f.warranty[cov]
-        days = days_until(w.expiry_ms, now)
+        # Days of cover left after today: a coverage that ends on a date is no longer in force
+        # on that date (as the signals processor and the simulator count it).
+        days = days_until(w.expiry_ms, now) - 1
         expired = w.expired or days < 0
         key = f"warranty_ending:{cov}"
         win = rules.warranty_ending
@@ -105,8 +107,15 @@ def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
     if e is not None:
         deposit = rules.equity.deposit_pct_of_value / 100.0 * max(e.value_expected, 0.0)
         eq = rules.equity
-        ratio = eq.exit_ratio if j.is_open("equity_positive") else eq.enter_ratio
-        eq_open = deposit > 0 and e.equity_expected > 0 and e.equity_expected >= ratio * deposit
+        if j.is_open("equity_positive"):
+            eq_open = e.equity_expected >= eq.exit_ratio * deposit
+        else:
+            # Enter only when the low end of the range covers the deposit: the value of one
+            # car is uncertain by several percent (condition, market), and an equity alert
+            # that the car's true value does not bear sends the owner to a disappointment.
+            low = e.equity_low if e.equity_low is not None else e.equity_expected
+            eq_open = low >= eq.enter_ratio * deposit
+        eq_open = eq_open and deposit > 0 and e.equity_expected > 0
     views.append(GateView("equity_positive", "equity_positive", None, eq_open, 0))
     fault_open = any(x.severity in rules.fault_severities for x in f.faults.values())
     views.append(GateView("fault_active", "fault_active", None, fault_open, 0))

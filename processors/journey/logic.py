@@ -2,27 +2,36 @@
 
 :func:`decode_batch` turns records of ``vehicle.signals``, ``vehicle.services`` and
 ``vehicle.consent`` into typed inputs (undecodable ones are rejects for the dead-letter topic);
-:func:`process_batch` folds each vehicle's inputs, in event-time order (ties in Kafka order),
+:func:`process_batch` folds each vehicle's inputs, in event-time order (ties: a visit first,
+then Kafka order),
 into its state with :func:`~processors.journey.machine.step`; inputs of the same instant (the
-signals of one evaluation) are folded before an alert is chosen. Nothing here does I/O.
+signals of one evaluation) are folded before an alert is chosen. Between a vehicle's inputs, and
+after them up to the batch's event time in the vehicle's partition (its *watermark*), the
+vehicle is evaluated at each instant time alone changes its gates (:mod:`.clock`); vehicles
+with no input in the batch whose next such instant the watermark passed are woken the same way.
+Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord
 from kernel.offsets import Partition
+from processors.journey.clock import next_wake_ms
 from processors.journey.machine import (
     Alert,
     AlertChange,
     Input,
     JourneyEvent,
+    StepOutput,
+    Tick,
     VisitInput,
     input_ms,
+    input_rank,
     step,
 )
 from processors.journey.rules import Rules
@@ -46,6 +55,10 @@ class Decoded:
     next_offsets: Mapping[Partition, int]
     counts: Counter[str]
     """Inputs decoded, by kind: signals, visits, consent."""
+    partitions: Mapping[str, int] = field(default_factory=dict)
+    """The partition of each VIN's records (the three topics are partitioned alike)."""
+    watermarks: Mapping[int, int] = field(default_factory=dict)
+    """Per partition, the newest event time of the batch's inputs (epoch ms)."""
 
     @property
     def vins(self) -> list[str]:
@@ -70,6 +83,8 @@ def decode_batch(records: Sequence[SourceRecord], d: Decoders) -> Decoded:
     rejected: list[Rejected] = []
     offsets: dict[Partition, int] = {}
     counts: Counter[str] = Counter()
+    partitions: dict[str, int] = {}
+    watermarks: dict[int, int] = {}
     for rec in records:
         key = (rec.topic, rec.partition)
         offsets[key] = max(offsets.get(key, 0), rec.offset + 1)
@@ -88,7 +103,11 @@ def decode_batch(records: Sequence[SourceRecord], d: Decoders) -> Decoded:
                 counts["consent"] += 1
         except DataError as exc:
             rejected.append(Rejected(rec, exc.reason, exc.detail))
-    return Decoded(tuple(inputs), tuple(rejected), offsets, counts)
+            continue
+        item = inputs[-1]
+        partitions[item.vin] = rec.partition
+        watermarks[rec.partition] = max(watermarks.get(rec.partition, 0), input_ms(item))
+    return Decoded(tuple(inputs), tuple(rejected), offsets, counts, partitions, watermarks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,28 +116,77 @@ class BatchOutcome:
     events: tuple[JourneyEvent, ...]
     alerts: tuple[Alert, ...]
     changes: tuple[AlertChange, ...]
+    wakes: Mapping[str, int | None] = field(default_factory=dict)
+    """Per vehicle, when to evaluate it next without an input (:mod:`.clock`)."""
+    partitions: Mapping[str, int] = field(default_factory=dict)
+    """Per vehicle of the batch, the partition of its inputs."""
+
+
+MAX_TICKS = 64
+"""At most this many timed evaluations of one vehicle between two of its inputs."""
+ALLOWED_LATENESS_MS = 86_400_000
+"""A partition's records are in event-time order only roughly (another vehicle's input a few
+hours older may follow): a vehicle is evaluated by time after its last input only up to its
+partition's watermark minus this, so that no input of its still to come is older than a tick."""
+
+
+def tick_until(watermark_ms: int) -> int:
+    """How far a partition's watermark lets its vehicles be evaluated by time."""
+    return watermark_ms - ALLOWED_LATENESS_MS
 
 
 def process_batch(
-    decoded: Decoded, states: Mapping[str, VehicleJourney], rules: Rules
+    decoded: Decoded,
+    states: Mapping[str, VehicleJourney],
+    rules: Rules,
+    woken: Mapping[str, int] | None = None,
 ) -> BatchOutcome:
     """Fold every vehicle's inputs into its state (``states`` holds one per VIN of the batch,
-    loaded or new; they are mutated and returned)."""
+    loaded or new, and one per VIN of ``woken``; they are mutated and returned). ``woken``: the
+    vehicles without input in the batch whose next timed instant their partition's watermark
+    passed, with that watermark."""
     per_vin: dict[str, list[Input]] = {}
     for item in decoded.inputs:
         per_vin.setdefault(item.vin, []).append(item)
-    events: list[JourneyEvent] = []
-    alerts: list[Alert] = []
-    changes: list[AlertChange] = []
-    for vin in sorted(per_vin):
+    limits = {v: tick_until(w) for v, w in (woken or {}).items()}
+    for vin in per_vin:
+        part = decoded.partitions.get(vin)
+        limits[vin] = tick_until(decoded.watermarks[part]) if part is not None else 0
+    out = _Collected()
+    for vin in sorted(limits):
         j = states[vin]
-        ordered = sorted(per_vin[vin], key=input_ms)
+        ordered = sorted(per_vin.get(vin, ()), key=lambda i: (input_ms(i), input_rank(i)))
         for n, item in enumerate(ordered):
+            _tick(j, input_ms(item) - 1, rules, out)
             last = n + 1 == len(ordered) or input_ms(ordered[n + 1]) != input_ms(item)
-            out = step(j, item, rules, decide=last)
-            events += out.events
-            alerts += out.alerts
-            changes += out.changes
+            out.add(step(j, item, rules, decide=last))
+        _tick(j, limits[vin], rules, out)
     return BatchOutcome(
-        {v: states[v] for v in per_vin}, tuple(events), tuple(alerts), tuple(changes)
+        {v: states[v] for v in limits},
+        tuple(out.events),
+        tuple(out.alerts),
+        tuple(out.changes),
+        {v: next_wake_ms(states[v], rules) for v in limits},
+        {v: p for v, p in decoded.partitions.items() if v in per_vin},
     )
+
+
+@dataclass(slots=True)
+class _Collected:
+    events: list[JourneyEvent] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    changes: list[AlertChange] = field(default_factory=list)
+
+    def add(self, o: StepOutput) -> None:
+        self.events += o.events
+        self.alerts += o.alerts
+        self.changes += o.changes
+
+
+def _tick(j: VehicleJourney, until_ms: int, rules: Rules, out: _Collected) -> None:
+    """Evaluate ``j`` at each instant up to ``until_ms`` at which time alone changes it."""
+    for _ in range(MAX_TICKS):
+        at = next_wake_ms(j, rules)
+        if at is None or at > until_ms:
+            return
+        out.add(step(j, Tick(j.vin, at), rules))

@@ -63,7 +63,16 @@ class VisitInput:
     dealer_id: str
 
 
-Input = SignalRecord | VisitInput | ConsentChange
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passing: evaluate the vehicle at ``at_ms`` without a new input (see
+    :mod:`processors.journey.clock`)."""
+
+    vin: str
+    at_ms: int
+
+
+Input = SignalRecord | VisitInput | ConsentChange | Tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +134,17 @@ class StepOutput:
 def input_ms(item: Input) -> int:
     if isinstance(item, SignalRecord):
         return int(item.as_of.timestamp() * 1000)
-    if isinstance(item, VisitInput):
+    if isinstance(item, VisitInput | Tick):
         return item.at_ms
     return int(item.changed_at.timestamp() * 1000)
+
+
+def input_rank(item: Input) -> int:
+    """Order of inputs of the same instant: a visit first (the signals evaluated at it follow),
+    a tick last."""
+    if isinstance(item, VisitInput):
+        return 0
+    return 2 if isinstance(item, Tick) else 1
 
 
 def input_id(item: Input) -> str:
@@ -135,6 +152,8 @@ def input_id(item: Input) -> str:
         return item.signal_id
     if isinstance(item, VisitInput):
         return f"visit:{item.visit_id}"
+    if isinstance(item, Tick):
+        return f"tick:{item.vin}:{item.at_ms}"
     return f"consent:{item.change_id}"
 
 
@@ -196,6 +215,9 @@ def step(j: VehicleJourney, item: Input, rules: Rules, *, decide: bool = True) -
     j.as_of_ms = max(j.as_of_ms, input_ms(item))
     if isinstance(item, SignalRecord):
         _apply_signal(j, item)
+        _note_live(j, input_ms(item))
+    elif isinstance(item, Tick):
+        pass
     elif isinstance(item, VisitInput):
         # A visit older than the service forecast in hand (e.g. the service history, read after
         # the vehicle's first signals) is already behind that forecast: it closes nothing.
@@ -203,6 +225,7 @@ def step(j: VehicleJourney, item: Input, rules: Rules, *, decide: bool = True) -
         if service is None or item.at_ms >= service.as_of_ms:
             j.facts.service = None
         j.dealer_id = j.dealer_id or item.dealer_id
+        j.newest_visit_ms = max(j.newest_visit_ms, item.at_ms)
         s.event("visit", None, detail=f"dealer visit {item.visit_id} at {item.dealer_id}")
     else:
         _apply_consent(s, item)
@@ -212,9 +235,25 @@ def step(j: VehicleJourney, item: Input, rules: Rules, *, decide: bool = True) -
         return s.out
     views = evaluate(j, rules)
     _transitions(s, views)
-    if decide:
+    if decide and is_live(j):
         _raise_one(s, views)
     return s.out
+
+
+def _note_live(j: VehicleJourney, ms: int) -> None:
+    """The signals processor evaluates a vehicle at its telemetry and at each dealer visit it
+    folds; a signal newer than every visit folded comes from telemetry: the vehicle is live from
+    then on. Signals before that, at the instants of the service history read back (3 years of
+    it before any telemetry), update the facts and the timeline but never alert: they are the
+    past, and an alert about the past would spend the contact budget and the episode's one alert
+    on it."""
+    if j.live_ms is None and ms > j.newest_visit_ms:
+        j.live_ms = ms
+
+
+def is_live(j: VehicleJourney) -> bool:
+    """Whether an alert may be raised at the state's instant (see :func:`_note_live`)."""
+    return j.live_ms is not None and j.as_of_ms >= j.live_ms
 
 
 def _apply_signal(j: VehicleJourney, sig: SignalRecord) -> None:
@@ -232,8 +271,9 @@ def _apply_signal(j: VehicleJourney, sig: SignalRecord) -> None:
         )  # fmt: skip
     elif isinstance(p, EquityRecord):
         f.equity = EquityFact(
-            p.currency, p.value_expected, p.equity_expected, sig.explanation, sig.signal_id
-        )
+            p.currency, p.value_expected, p.equity_expected, sig.explanation, sig.signal_id,
+            p.equity_low,
+        )  # fmt: skip
     elif isinstance(p, FaultRecord):
         if p.event == "cleared":
             f.faults.pop(p.code, None)

@@ -4,7 +4,9 @@ dealer.alerts and the journey store, exactly once into PostgreSQL.
 One cycle: poll a bounded batch from the three topics, decode it (undecodable records to
 telemetry.dlq), load the batch's vehicle states and registry rows (dealer, consent in force; a
 registry consent newer than the state's is folded as a consent change, so an import that did
-not publish still hides and stops alerts), fold the batch (pure, :mod:`.logic`), publish the
+not publish still hides and stops alerts) and the states of the vehicles of the batch's
+partitions whose next timed evaluation (``journey_state.wake_ts``) the batch's event time in that
+partition passed, fold the batch (pure, :mod:`.logic`), publish the
 dead letters and the alert records (keyed by dealer, header ``alert_id``) and wait for Kafka's
 acknowledgement, then write states, timeline, alerts and next offsets in one transaction. A crash
 before the commit replays the batch from the stored offsets and states: the same alert ids,
@@ -20,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,10 @@ GROUP = "journeygate-journey"
 STAGE = "journey"
 HEADER_ALERT_ID = "alert_id"
 _DB_FAILURES = (psycopg.OperationalError, psycopg.InterfaceError, InfrastructureError)
+
+
+WAKE_LIMIT = 5_000
+"""At most this many vehicles woken per batch (the rest in the next batches)."""
 
 
 def retry_backoff() -> Backoff:
@@ -180,8 +186,14 @@ class _Loop:
         stored, registry = await self.retry(lambda: self._load(vins), stop, "reading states")
         decoded = _with_registry(decoded, stored, registry)
         states = {v: stored.get(v) or _fresh(v, registry.get(v)) for v in vins}
+        woken = await self.retry(
+            lambda: self.db.load_woken(decoded.watermarks, vins, WAKE_LIMIT), stop, "waking"
+        )
+        states.update({v: j for v, (j, _) in woken.items()})
         computing = time.perf_counter()
-        outcome = process_batch(decoded, states, self.rules)
+        outcome = process_batch(
+            decoded, states, self.rules, {v: until for v, (_, until) in woken.items()}
+        )
         self.metrics.computed(time.perf_counter() - computing)
         await self.publish(decoded.rejected, outcome, stop)
         result: dict[Partition, int] = await self.retry(
@@ -282,9 +294,7 @@ def _with_registry(
                 )
     if not extra:
         return decoded
-    return Decoded(
-        (*extra, *decoded.inputs), decoded.rejected, decoded.next_offsets, decoded.counts
-    )
+    return replace(decoded, inputs=(*extra, *decoded.inputs))
 
 
 def _raised(a: Alert) -> AlertMessage:

@@ -50,6 +50,8 @@ class EquityFact:
     equity_expected: float
     explanation: str
     signal_id: str
+    equity_low: float | None = None
+    """The low end of the equity range (None in states stored before it was kept)."""
 
 
 @dataclass(slots=True)
@@ -118,6 +120,12 @@ class VehicleJourney:
     contacts_ms: list[int] = field(default_factory=list)
     """Event times of the alerts raised within the budget window."""
     open_alerts: list[OpenAlert] = field(default_factory=list)
+    live_ms: int | None = None
+    """Event time of the vehicle's first signal newer than every dealer visit folded (one made
+    from telemetry); None while only the service history was read back. No alert is raised for
+    an instant before it."""
+    newest_visit_ms: int = 0
+    """Event time of the newest dealer visit folded (0: none)."""
 
     def gate(self, key: str) -> GateState:
         found = self.gates.get(key)
@@ -158,4 +166,6 @@ class VehicleJourney:
             left=raw["left"],
             contacts_ms=list(raw["contacts_ms"]),
             open_alerts=[OpenAlert(**a) for a in raw["open_alerts"]],
+            live_ms=raw.get("live_ms"),
+            newest_visit_ms=int(raw.get("newest_visit_ms", 0)),
         )

@@ -45,6 +45,19 @@ class ServiceBehaviour(Section):
         }
 
 
+class ResponseSection(Section):
+    """How owners respond to a dealer that acts on its service alerts (docs/simulator.md,
+    "Owners respond"). With ``booking_uplift`` 0 (the default) nobody responds: "alerts off"."""
+
+    # The chance that an owner the dealer reminds (a service falls due in the period or the
+    # horizon, service-reminder consent when the reminder goes out) and who would otherwise go
+    # late or to an independent garage books at the dealer on time instead.
+    booking_uplift: Probability = 0.0
+    # Days before the due date that the reminder goes out (the service-due gate's entry and
+    # early stage in processors/journey/alert_rules.toml).
+    reminder_lead_days: int = Field(default=30, ge=0, le=365)
+
+
 class OwnersSection(Section):
     """When owners service (days after the service falls due) and how often they trade in."""
 
@@ -55,6 +68,7 @@ class OwnersSection(Section):
     # A lapsing owner services at the dealer this many times after delivery, then independently.
     lapse_after_services: IntRange = (0, 2)
     trade_in_per_year: Rate = Field(default=0.1, le=10.0)
+    response: ResponseSection = ResponseSection()
 
     @model_validator(mode="after")
     def _non_negative(self) -> OwnersSection:

@@ -33,7 +33,9 @@ from kernel.errors import ConfigError
 from reference.catalog import Catalog
 from schemas.alerts import CONSENT_OF_PURPOSE
 
-WARRANTY_ENTER_DAYS, WARRANTY_ENTER_KM = 45, 2_500.0
+WARRANTY_EARLY_DAYS, WARRANTY_EARLY_KM = 30, 1_500.0
+"""The first warned stage: a warranty-ending alert is due from here on, not at the gate's entry
+(45 days or 2,500 km: the gate opens early so that a wobbling forecast does not flap)."""
 WARRANTY_EXIT_DAYS, WARRANTY_EXIT_KM = 60, 3_500.0
 SERVICE_ENTER_DAYS, SERVICE_EXIT_DAYS = 30, 45
 SERVICE_OVERDUE_GRACE_DAYS = 7
@@ -163,7 +165,12 @@ def read_alert_truth(path: Path) -> AlertTruth:
                 v.trade_in_ms = int(doc["ts_ms"])
         elif kind == "vehicle_now":
             v = vehicles[doc["vin"]]
-            v.value_factor = float(doc["vehicle_factor"]) * float(doc["market_factor"])
+            # The car's list price as built (options), its condition and the market.
+            v.value_factor = (
+                float(doc.get("options_factor", 1.0))
+                * float(doc["vehicle_factor"])
+                * float(doc["market_factor"])
+            )
             service = doc.get("service") or {}
             if service.get("due_date"):
                 v.due_at_now = date.fromisoformat(service["due_date"])
@@ -209,7 +216,7 @@ def read_stored_alerts(database_url: str) -> list[StoredAlert]:
 
 
 def _warranty_state(v: _Vehicle, cov: str, day: date) -> tuple[bool, bool]:
-    """(entry condition, exit-band condition) of ``warranty_ending:cov`` on ``day``."""
+    """(alert due: the early stage, exit-band condition) of ``warranty_ending:cov`` on ``day``."""
     w = v.warranty.get(cov)
     if w is None:
         return False, False
@@ -219,8 +226,8 @@ def _warranty_state(v: _Vehicle, cov: str, day: date) -> tuple[bool, bool]:
     days = (date.fromisoformat(ends) - day).days if ends else 10**6
     odo = v.odometer_on(day)
     km = float(w["limit_km"]) - odo / 1000.0 if odo is not None else math.inf
-    enter = days <= WARRANTY_ENTER_DAYS or km <= WARRANTY_ENTER_KM
-    return enter, enter or days <= WARRANTY_EXIT_DAYS or km <= WARRANTY_EXIT_KM
+    due = days <= WARRANTY_EARLY_DAYS or km <= WARRANTY_EARLY_KM
+    return due, due or days <= WARRANTY_EXIT_DAYS or km <= WARRANTY_EXIT_KM
 
 
 def _service_state(v: _Vehicle, day: date) -> tuple[bool, bool]:
@@ -345,11 +352,7 @@ def score_alerts(truth: AlertTruth, alerts: list[StoredAlert], catalog: Catalog)
                 continue  # left for an independent garage, or lapsed: silence by design
             c = counts[kind]
             c.entered += 1
-            kinds = {kind, "upgrade_window"} if kind == "equity_positive" else {kind}
-            got = any(
-                a.alert_type in kinds and (subject is None or a.subject == subject)
-                for a in by_vin.get(vin, [])
-            )
+            got = any(_covers(a, kind, subject, v, catalog) for a in by_vin.get(vin, []))
             if got:
                 c.entered_alerted += 1
             else:
@@ -364,6 +367,20 @@ def score_alerts(truth: AlertTruth, alerts: list[StoredAlert], catalog: Catalog)
         "consent_violations": _consent_violations(fleet, mine),
         "repeated_chases": _repeated_chases(fleet, by_vin),
     }
+
+
+def _covers(a: StoredAlert, kind: str, subject: str | None, v: _Vehicle, catalog: Catalog) -> bool:
+    """Whether alert ``a`` told the dealer of gate ``kind`` (``subject``): an alert of that type
+    (and coverage), or an upgrade window, which covers the stages of its parts pending when it
+    is raised (equity positive always is one; a warranty ending is when that coverage's gate
+    truly held on the day)."""
+    if a.alert_type == kind and (subject is None or a.subject == subject):
+        return True
+    if a.alert_type != "upgrade_window":
+        return False
+    if kind == "equity_positive":
+        return True
+    return kind == "warranty_ending" and _state(kind, v, subject, a.created.date(), catalog)[1]
 
 
 def _by_type(alerts: list[StoredAlert]) -> dict[str, int]:
@@ -411,15 +428,19 @@ def _consent_violations(fleet: dict[str, _Vehicle], alerts: list[StoredAlert]) -
 def _repeated_chases(
     fleet: dict[str, _Vehicle], by_vin: dict[str, list[StoredAlert]]
 ) -> dict[str, Any]:
-    """Alerts raised after a lapse alert and before the owner's next dealer visit (truth)."""
+    """Alerts raised after a lapse alert and before the owner came back to the dealer (truth):
+    a dealer visit after the lapsed service fell due, i.e. after the lapse alert's time minus
+    the lapse threshold (a visit the dealer had not yet invoiced when the lapse alert went out
+    means the owner never lapsed; what follows is not a chase)."""
     bad: list[str] = []
     lapses = 0
+    back_ms = LAPSE_AFTER_DAYS_OVERDUE * 86_400_000
     for vin, alerts in by_vin.items():
         dealer_visits = [ts for ts, _, where in fleet[vin].services if where == "dealer"]
         lapse_ms: int | None = None
         for a in sorted(alerts, key=lambda x: x.created):
             ms = _ms(a.created)
-            if lapse_ms is not None and any(lapse_ms < ts <= ms for ts in dealer_visits):
+            if lapse_ms is not None and any(lapse_ms - back_ms < ts <= ms for ts in dealer_visits):
                 lapse_ms = None  # came back
             if lapse_ms is not None:
                 bad.append(a.alert_id)

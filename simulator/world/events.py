@@ -55,6 +55,9 @@ class ServiceVisit:
     due_by: str
     behaviour: str
     items: tuple[BillItem, ...]
+    responded: bool = False
+    """The owner booked this visit at the dealer, on time, because the dealer reminded them
+    (``[owners.response]``); False otherwise."""
 
     @property
     def bill_usd(self) -> float:
@@ -74,6 +77,7 @@ class ServiceVisit:
             "due_date": self.due_date.isoformat(),
             "due_by": self.due_by,
             "behaviour": self.behaviour,
+            **({"responded": True} if self.responded else {}),
             "items": [i.as_json() for i in self.items],
             "price_usd": round(sum(i.price for i in self.items), 2),
             "bill_usd": self.bill_usd,

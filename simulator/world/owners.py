@@ -74,6 +74,15 @@ class Owner:
     consent: tuple[tuple[str, bool], ...]
     consent_changes: tuple[ConsentChange, ...]
 
+    def consents(self, purpose: str, at_ms: int) -> bool:
+        """Whether the owner consents to ``purpose`` at ``at_ms`` (initial consent, then every
+        change up to then)."""
+        granted = dict(self.consent).get(purpose, False)
+        for change in self.consent_changes:
+            if change.purpose == purpose and change.ts_ms <= at_ms:
+                granted = change.granted
+        return granted
+
 
 def monthly_payment(principal: float, apr_pct: float, term_months: int, balloon: float) -> float:
     """The annuity payment repaying ``principal`` over ``term_months``, ``balloon`` at the end."""

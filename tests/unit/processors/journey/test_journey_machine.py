@@ -51,7 +51,8 @@ def test_warranty_ending_warns_in_stages_once_each() -> None:
     first = out.alerts[0]
     assert first.purpose == "service" and first.dealer_id == "dealer-7"
     assert first.reason.startswith("Basic warranty ends on ")
-    assert "(in 30 days): the time limit binds." in first.reason
+    # 30 days of cover left: the coverage ends on the 31st day (not in force that day)
+    assert "(in 31 days): the time limit binds." in first.reason
     assert {f.name for f in first.figures} >= {"expiry_date", "days_remaining"}
     assert first.alert_id == f"{first.episode_id}:early"
 
@@ -208,8 +209,8 @@ def test_every_alert_respects_consent_budget_gap_and_is_one_per_episode_stage(
             if c.action == "hidden":
                 need = "service_reminders" if c.alert.purpose == "service" else "marketing_offers"
                 assert not j.granted(need) or j.left is not None
-        for a in j.open_alerts:
-            need = "service_reminders" if a.purpose == "service" else "marketing_offers"
+        for still in j.open_alerts:
+            need = "service_reminders" if still.purpose == "service" else "marketing_offers"
             assert j.granted(need)
     budget = RULES.contact
     window = budget.budget_window_days * MS_PER_DAY

@@ -1,0 +1,65 @@
+"""When time alone changes a vehicle's gates (pure): the next instant to evaluate it at.
+
+The signals processor publishes a forecast only when it changes materially, so a vehicle whose
+forecast holds still sends nothing for weeks while its due date comes closer. Its gates must
+open, and its deadline stages come, all the same: :func:`next_wake_ms` gives the earliest
+instant after the state's event time at which a gate's day-based condition changes (a due date
+or a coverage's end comes within a window or a stage, or passes), an open alert expires, or an
+alert held back by the contact budget or the minimum gap may go out. The journey processor
+evaluates the vehicle again at that instant (a *tick*, :class:`~processors.journey.machine.Tick`)
+once the stream's event time has passed it (docs/journey.md, "Time passing").
+
+Distance-based conditions are not timed: the distance driven only comes with a new signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from processors.journey.gates import MS_PER_DAY
+from processors.journey.rules import Rules
+from processors.journey.state import VehicleJourney
+
+
+def _day_offsets(rules: Rules) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Days relative to a coverage's end and to a service's due date at which a day-based
+    condition flips (the first day it holds: ``day - end >= offset``)."""
+    s, w, d = rules.stages, rules.warranty_ending, rules.service_due
+    stages = (-s.early_days, -s.near_days, -s.deadline_days)
+    warranty = (-w.enter_days, *stages, 1, 1 + s.early_days)
+    service = (
+        -d.enter_days,
+        *stages,
+        1,
+        rules.lapse_after_days_overdue,
+        -rules.big_bill.horizon_days,
+    )
+    return warranty, service
+
+
+def _after(day_ms: int, offsets: Iterable[int], now_ms: int) -> list[int]:
+    day0 = day_ms // MS_PER_DAY * MS_PER_DAY
+    return [t for t in (day0 + k * MS_PER_DAY for k in offsets) if t > now_ms]
+
+
+def next_wake_ms(j: VehicleJourney, rules: Rules) -> int | None:
+    """The earliest instant after ``j.as_of_ms`` at which the vehicle should be evaluated again
+    without a new input; None when nothing is timed (or the owner left the journey)."""
+    if j.left is not None:
+        return None
+    now = j.as_of_ms
+    warranty, service = _day_offsets(rules)
+    found: list[int] = []
+    for w in j.facts.warranty.values():
+        if not w.expired:
+            found += _after(w.expiry_ms - MS_PER_DAY, warranty, now)  # its last day
+    s = j.facts.service
+    if s is not None:
+        found += _after(s.due_ms, service, now)
+    found += [a.expires_ms for a in j.open_alerts if a.expires_ms > now]
+    c = rules.contact
+    if j.contacts_ms:
+        found += [t + c.budget_window_days * MS_PER_DAY for t in j.contacts_ms]
+        found.append(max(j.contacts_ms) + c.min_days_between * MS_PER_DAY)
+    later = [t for t in found if t > now]
+    return min(later) if later else None

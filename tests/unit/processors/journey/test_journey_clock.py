@@ -1,0 +1,100 @@
+"""Time passing and the present: gates open and stages come by time alone (ticks up to the
+partition's watermark), and the service history read back before any telemetry never alerts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from journey_kit import VIN, at, equity, granted_all, service, visit, warranty
+
+from processors.journey.clock import next_wake_ms
+from processors.journey.logic import Decoded, process_batch
+from processors.journey.machine import Input, input_ms, step
+from processors.journey.rules import default_rules
+from processors.journey.state import VehicleJourney
+
+RULES = default_rules()
+MS_PER_DAY = 86_400_000
+
+
+def ms(day: float) -> int:
+    return int(at(day).timestamp() * 1000)
+
+
+def batch(inputs: list[Input], partition: int = 0) -> Decoded:
+    return Decoded(
+        tuple(inputs),
+        (),
+        {},
+        Counter(),
+        {VIN: partition},
+        {partition: max(input_ms(i) for i in inputs)},
+    )
+
+
+def fold(inputs: list[Input]) -> VehicleJourney:
+    j = VehicleJourney(VIN, "dealer-7")
+    for item in inputs:
+        step(j, item, RULES)
+    return j
+
+
+def test_a_forecast_that_holds_still_warns_in_stages_as_time_passes() -> None:
+    # One service forecast (due in 50 days), then nothing from this vehicle while its
+    # partition's event time (other vehicles' inputs) reaches day 60: it is woken.
+    j = fold([*granted_all(), service(0, 50)])
+    assert j.facts.service is not None
+    out = process_batch(Decoded((), (), {}, Counter()), {VIN: j}, RULES, {VIN: ms(60)})
+    got = [(a.alert_type, a.stage, a.at_ms) for a in out.alerts]
+    assert got == [
+        ("service_due", "early", ms(20)),
+        ("service_due", "near", ms(36)),
+        ("service_due", "deadline", ms(50)),
+    ]
+    entered = [e for e in out.events if e.event == "entered"]
+    assert [(e.gate, e.at_ms) for e in entered] == [
+        ("service_due", ms(20)),
+        ("service_overdue", ms(51)),
+    ]
+    assert out.wakes[VIN] == next_wake_ms(j, RULES)
+
+
+def test_ticks_between_a_vehicles_inputs_do_not_depend_on_the_batch_cut() -> None:
+    inputs: list[Input] = [*granted_all(), warranty(0, 60), equity(0, 100.0), equity(70, 100.0)]
+    whole = process_batch(batch(inputs), {VIN: VehicleJourney(VIN, "dealer-7")}, RULES)
+    j = VehicleJourney(VIN, "dealer-7")
+    first = process_batch(batch(inputs[:3]), {VIN: j}, RULES)
+    second = process_batch(batch(inputs[3:]), {VIN: j}, RULES)
+    assert [a.alert_id for a in whole.alerts] == [a.alert_id for a in first.alerts + second.alerts]
+    stages = [a.stage for a in whole.alerts if a.alert_type == "warranty_ending"]
+    assert stages == ["early", "near", "deadline"]
+
+
+def test_the_service_history_read_back_never_alerts() -> None:
+    # Three years of dealer visits, each followed by the signals evaluated at its instant (as
+    # the signals processor does before any telemetry): overdue, lapsed, equity positive...
+    history: list[Input] = [*granted_all(-2000)]
+    for n, day in enumerate((-1000, -600, -200)):
+        history += [visit(day, n), service(day, -90), equity(day, 5000.0), warranty(day, 20)]
+    j = VehicleJourney(VIN, "dealer-7")
+    out = process_batch(batch(history), {VIN: j}, RULES)
+    assert out.alerts == ()
+    assert j.live_ms is None
+    assert any(e.event == "entered" for e in out.events)  # the timeline is kept
+    # The first signal newer than the history (telemetry) makes the vehicle live.
+    live = process_batch(batch([service(0, 20)]), {VIN: j}, RULES)
+    assert j.live_ms == ms(0)
+    assert [a.alert_type for a in live.alerts] == ["upgrade_window"]
+
+
+def test_registry_consent_keeps_the_batch_partitions_and_watermarks() -> None:
+    from processors.journey.db import Registered
+    from processors.journey.runner import _with_registry
+    from processors.journey.state import Consent
+
+    decoded = batch([service(0, 50)], partition=3)
+    registry = {VIN: Registered("dealer-7", {"service_reminders": Consent(True, ms(-400))})}
+    with_consent = _with_registry(decoded, {}, registry)
+    assert len(with_consent.inputs) == 2
+    assert with_consent.partitions == {VIN: 3}
+    assert with_consent.watermarks == {3: ms(0)}
