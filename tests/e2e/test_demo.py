@@ -91,7 +91,16 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     for name in ("postgres", "tansu", "bridge", "normalize", "store"):
         assert any(name in line for line in running), (name, running)
     proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=60)
+    try:
+        rest, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate()
+        logs = "".join(
+            f"\n== {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-8:])
+            for log in sorted((data_dir / "logs").glob("*.log"))
+        )
+        pytest.fail(f"the demo did not stop within 120 s of Ctrl-C:\n{''.join(output)}{rest}{logs}")
     assert proc.returncode == 130, "".join(output) + rest
     assert "all processes stopped" in rest
     assert processes_marked(mark) == []
