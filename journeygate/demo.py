@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -178,6 +179,9 @@ def demo(
     ] = 180,
 ) -> None:
     """Start the embedded stack, run a simulated fleet through every stage, print what happened."""
+    # Ctrl-C stops everything even when started with SIGINT ignored (a background job of a
+    # non-interactive shell inherits that, and Python then installs no handler of its own).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from simulator.runner import SimulationParams, run_simulation
 
     if mqtt_broker not in ("auto", "mosquitto", "amqtt"):
