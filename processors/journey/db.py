@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from database.db import aconnect
+from database.db import Reconnecting
 from database.offsets import store_offsets
 from kernel.offsets import Partition
 from processors.journey.alerts import when
@@ -99,30 +99,12 @@ def _ms(value: object) -> int:
     return int(value.timestamp() * 1000)
 
 
-class JourneyDb:
+class JourneyDb(Reconnecting):
     """One connection of the journey processor, reopened after a connection failure."""
 
     def __init__(self, database_url: str, group: str) -> None:
-        self._url = database_url
+        super().__init__(database_url)
         self._group = group
-        self._conn: Conn | None = None
-
-    async def connection(self) -> Conn:
-        if self._conn is None or self._conn.closed:
-            self._conn = await aconnect(self._url, autocommit=True)
-        return self._conn
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.closed:
-            await conn.close()
-
-    async def _guarded(self, work: Any) -> Any:
-        try:
-            return await work(await self.connection())
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            await self.close()
-            raise
 
     async def load_states(self, vins: Sequence[str]) -> dict[str, VehicleJourney]:
         async def work(conn: Conn) -> dict[str, VehicleJourney]:
@@ -132,7 +114,7 @@ class JourneyDb:
                 for vin, state in await cur.fetchall()
             }
 
-        result: dict[str, VehicleJourney] = await self._guarded(work)
+        result: dict[str, VehicleJourney] = await self.guarded(work)
         return result
 
     async def load_woken(
@@ -155,7 +137,7 @@ class JourneyDb:
                 for vin, state, until in await cur.fetchall()
             }
 
-        result: dict[str, tuple[VehicleJourney, int]] = await self._guarded(work)
+        result: dict[str, tuple[VehicleJourney, int]] = await self.guarded(work)
         return result
 
     async def load_registry(self, vins: Sequence[str]) -> dict[str, Registered]:
@@ -168,7 +150,7 @@ class JourneyDb:
                     entry[1][str(purpose)] = Consent(bool(granted), _ms(changed))
             return {vin: Registered(d, c) for vin, (d, c) in found.items()}
 
-        result: dict[str, Registered] = await self._guarded(work)
+        result: dict[str, Registered] = await self.guarded(work)
         return result
 
     async def write_batch(
@@ -179,7 +161,7 @@ class JourneyDb:
         async def work(conn: Conn) -> dict[Partition, int]:
             return await _write(conn, self._group, outcome, offsets)
 
-        result: dict[Partition, int] = await self._guarded(work)
+        result: dict[Partition, int] = await self.guarded(work)
         return result
 
 

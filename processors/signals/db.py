@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from database.db import aconnect
+from database.db import Reconnecting
 from database.offsets import store_offsets
 from database.vehicle_facts import VehicleFacts, load_vehicle_facts
 from kernel.offsets import Partition
@@ -108,30 +108,12 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-class SignalsDb:
+class SignalsDb(Reconnecting):
     """One connection of the signals processor, reopened after a connection failure."""
 
     def __init__(self, database_url: str, group: str) -> None:
-        self._url = database_url
+        super().__init__(database_url)
         self._group = group
-        self._conn: Conn | None = None
-
-    async def connection(self) -> Conn:
-        if self._conn is None or self._conn.closed:
-            self._conn = await aconnect(self._url, autocommit=True)
-        return self._conn
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.closed:
-            await conn.close()
-
-    async def _guarded(self, work: Any) -> Any:
-        try:
-            return await work(await self.connection())
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            await self.close()
-            raise
 
     async def load_memories(self, vins: Sequence[str]) -> dict[str, bytes]:
         """The stored memories of ``vins`` (a vehicle never seen is absent), as stored: see
@@ -141,7 +123,7 @@ class SignalsDb:
             cur = await conn.execute(_SELECT_STATE, (list(vins),))
             return {str(vin): _bytes(state) for vin, state in await cur.fetchall()}
 
-        result: dict[str, bytes] = await self._guarded(work)
+        result: dict[str, bytes] = await self.guarded(work)
         return result
 
     async def load_facts(self, vins: Sequence[str]) -> dict[str, VehicleFacts]:
@@ -150,7 +132,7 @@ class SignalsDb:
         async def work(conn: Conn) -> dict[str, VehicleFacts]:
             return await load_vehicle_facts(conn, vins)
 
-        result: dict[str, VehicleFacts] = await self._guarded(work)
+        result: dict[str, VehicleFacts] = await self.guarded(work)
         return result
 
     async def write_batch(
@@ -168,7 +150,7 @@ class SignalsDb:
         async def work(conn: Conn) -> WriteResult:
             return await _write(conn, self._group, outcome, states, offsets)
 
-        result: WriteResult = await self._guarded(work)
+        result: WriteResult = await self.guarded(work)
         return result
 
 
