@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -272,3 +272,47 @@ async def poll_batch(consumer: AIOKafkaConsumer, max_records: int, max_wait_ms: 
         for part in got.values():
             records.extend(part)
     return records
+
+
+async def poll_batch_first(
+    consumer: AIOKafkaConsumer, first: Collection[str], max_records: int, max_wait_ms: int
+) -> list[Any]:
+    """:func:`poll_batch`, but while an assigned partition of the topics ``first`` is behind its
+    end, only those topics are read (the others are paused for the poll).
+
+    A processor that joins a small topic of facts (dealer visits) to a large stream (telemetry)
+    reads both side by side, so after a lag or from the start of a replay the stream's records
+    would race ahead of facts published before them. Reading the small topic first makes what
+    was published before the stream's records be read before them too."""
+    assigned = consumer.assignment()
+    if not assigned:  # joining the group: read nothing before knowing what to read first
+        await asyncio.sleep(min(max_wait_ms, 100) / 1000)
+        return []
+    others = [tp for tp in assigned if tp.topic not in first]
+    if not others or not await _behind(consumer, first):
+        return await poll_batch(consumer, max_records, max_wait_ms)
+    consumer.pause(*others)
+    try:
+        return await poll_batch(consumer, max_records, max_wait_ms)
+    finally:
+        consumer.resume(*[tp for tp in others if tp in consumer.assignment()])
+
+
+async def _behind(consumer: AIOKafkaConsumer, topics: Collection[str]) -> bool:
+    """Whether an assigned partition of ``topics`` has records not yet read (by the newest end
+    offset a fetch reported, or asked of the broker for a partition not fetched yet)."""
+    parts = [tp for tp in consumer.assignment() if tp.topic in topics]
+    ends: dict[Any, int] = {}
+    unknown = []
+    for tp in parts:
+        hw = consumer.highwater(tp)
+        if hw is None:
+            unknown.append(tp)
+        else:
+            ends[tp] = hw
+    if unknown:
+        ends.update(await consumer.end_offsets(unknown))
+    for tp in parts:
+        if await consumer.position(tp) < ends[tp]:
+            return True
+    return False

@@ -43,6 +43,16 @@ def _after(day_ms: int, offsets: Iterable[int], now_ms: int) -> list[int]:
 
 
 def next_wake_ms(j: VehicleJourney, rules: Rules) -> int | None:
+    """When to take up the vehicle again without a new input: its next tick, or the time of
+    the first visit it holds (:func:`processors.journey.logic.process_batch`) if earlier."""
+    tick = next_tick_ms(j, rules)
+    if not j.held_visits:
+        return tick
+    held = j.held_visits[0].at_ms
+    return held if tick is None else min(tick, held)
+
+
+def next_tick_ms(j: VehicleJourney, rules: Rules) -> int | None:
     """The earliest instant after ``j.as_of_ms`` at which the vehicle should be evaluated again
     without a new input; None when nothing is timed (or the owner left the journey)."""
     if j.left is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord
 from kernel.offsets import Partition
-from processors.journey.clock import next_wake_ms
+from processors.journey.clock import next_tick_ms, next_wake_ms
 from processors.journey.machine import (
     Alert,
     AlertChange,
@@ -35,7 +35,7 @@ from processors.journey.machine import (
     step,
 )
 from processors.journey.rules import Rules
-from processors.journey.state import VehicleJourney
+from processors.journey.state import HeldVisit, VehicleJourney
 from schemas.consent import ConsentChange
 from schemas.services import ServiceVisitRecord
 from schemas.signals import SignalRecord
@@ -106,7 +106,8 @@ def decode_batch(records: Sequence[SourceRecord], d: Decoders) -> Decoded:
             continue
         item = inputs[-1]
         partitions[item.vin] = rec.partition
-        watermarks[rec.partition] = max(watermarks.get(rec.partition, 0), input_ms(item))
+        if rec.topic == d.signals_topic:
+            watermarks[rec.partition] = max(watermarks.get(rec.partition, 0), input_ms(item))
     return Decoded(tuple(inputs), tuple(rejected), offsets, counts, partitions, watermarks)
 
 
@@ -150,15 +151,20 @@ def process_batch(
         per_vin.setdefault(item.vin, []).append(item)
     limits = {v: tick_until(w) for v, w in (woken or {}).items()}
     for vin in per_vin:
-        part = decoded.partitions.get(vin)
-        limits[vin] = tick_until(decoded.watermarks[part]) if part is not None else 0
+        mark = decoded.watermarks.get(decoded.partitions.get(vin, -1))
+        limits[vin] = tick_until(mark) if mark is not None else 0
     out = _Collected()
     for vin in sorted(limits):
         j = states[vin]
         ordered = sorted(per_vin.get(vin, ()), key=lambda i: (input_ms(i), input_rank(i)))
-        for n, item in enumerate(ordered):
+        vouched = max(
+            [limits[vin], j.as_of_ms]
+            + [input_ms(i) for i in ordered if isinstance(i, SignalRecord)]
+        )
+        kept = [i for i in ordered if not _hold(j, i, vouched)]
+        for n, item in enumerate(kept):
             _tick(j, input_ms(item) - 1, rules, out)
-            last = n + 1 == len(ordered) or input_ms(ordered[n + 1]) != input_ms(item)
+            last = n + 1 == len(kept) or input_ms(kept[n + 1]) != input_ms(item)
             out.add(step(j, item, rules, decide=last))
         _tick(j, limits[vin], rules, out)
     return BatchOutcome(
@@ -183,10 +189,31 @@ class _Collected:
         self.changes += o.changes
 
 
+def _hold(j: VehicleJourney, item: Input, vouched_ms: int) -> bool:
+    """Hold a visit newer than the vehicle's signals can vouch for (its own in the batch, or
+    its partition's, with the lateness allowance): read ahead of them (a lagging signals
+    processor, a replay), it would move the vehicle's clock past signals still to come and
+    its gates would skip them. Held in the state, it is folded when they reach its time
+    (:func:`_tick`), so the same inputs give the same journey however they interleave."""
+    if not isinstance(item, VisitInput) or item.at_ms <= vouched_ms:
+        return False
+    if all(h.visit_id != item.visit_id for h in j.held_visits):
+        j.held_visits.append(HeldVisit(item.visit_id, item.at_ms, item.dealer_id))
+        j.held_visits.sort(key=lambda h: (h.at_ms, h.visit_id))
+    return True
+
+
 def _tick(j: VehicleJourney, until_ms: int, rules: Rules, out: _Collected) -> None:
-    """Evaluate ``j`` at each instant up to ``until_ms`` at which time alone changes it."""
+    """Evaluate ``j`` at each instant up to ``until_ms`` at which time alone changes it, and
+    fold the visits it holds up to then, in time order."""
     for _ in range(MAX_TICKS):
-        at = next_wake_ms(j, rules)
+        at = next_tick_ms(j, rules)
+        if j.held_visits and j.held_visits[0].at_ms <= until_ms:
+            h = j.held_visits[0]
+            if at is None or h.at_ms <= at:
+                j.held_visits.pop(0)
+                out.add(step(j, VisitInput(h.visit_id, j.vin, h.at_ms, h.dealer_id), rules))
+                continue
         if at is None or at > until_ms:
             return
         out.add(step(j, Tick(j.vin, at), rules))

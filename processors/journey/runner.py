@@ -40,7 +40,7 @@ from kernel.kafka import (
     ensure_topics,
     make_consumer,
     make_producer,
-    poll_batch,
+    poll_batch_first,
     send_batches,
     start_client,
 )
@@ -165,7 +165,13 @@ class _Loop:
         s = self.settings
         while not stop.is_set():
             generation = listener.generation
-            records = await poll_batch(self.consumer, s.batch_max_records, s.batch_max_wait_ms)
+            # visits and consent changes published before signals are read before them
+            records = await poll_batch_first(
+                self.consumer,
+                (self.topics.services, self.topics.consent),
+                s.batch_max_records,
+                s.batch_max_wait_ms,
+            )
             listener.raise_if_failed()
             if not records:
                 continue

@@ -107,6 +107,15 @@ class Consent:
 
 
 @dataclass(slots=True)
+class HeldVisit:
+    """A dealer visit read ahead of the vehicle's signals, applied when they reach its time."""
+
+    visit_id: str
+    at_ms: int
+    dealer_id: str
+
+
+@dataclass(slots=True)
 class VehicleJourney:
     vin: str
     dealer_id: str | None = None
@@ -126,6 +135,9 @@ class VehicleJourney:
     an instant before it."""
     newest_visit_ms: int = 0
     """Event time of the newest dealer visit folded (0: none)."""
+    held_visits: list[HeldVisit] = field(default_factory=list)
+    """Visits newer than the vehicle's signals can vouch for, in time order
+    (:func:`processors.journey.logic.process_batch`)."""
 
     def gate(self, key: str) -> GateState:
         found = self.gates.get(key)
@@ -168,4 +180,5 @@ class VehicleJourney:
             open_alerts=[OpenAlert(**a) for a in raw["open_alerts"]],
             live_ms=raw.get("live_ms"),
             newest_visit_ms=int(raw.get("newest_visit_ms", 0)),
+            held_visits=[HeldVisit(**h) for h in raw.get("held_visits", [])],
         )

@@ -18,6 +18,9 @@
     x   dealer price level [lines, log_sum] (processors.signals.calibration)
     l   part life brackets [[item, low, high or null]] (processors.signals.wearlife)
     k   odometer quality: [[reason, utc_day]]     last day each reason was published
+    t   newest frame sample time, ms (the vehicle's telemetry clock)
+    h   visits held until the telemetry reaches them: [[visit_id, vin, ms, odometer_m,
+        dealer_id, currency, [[kind, code, description, amount], ...]], ...] in time order
     p   last published: {"u": [ms, km_per_day], "w": [[coverage, ms, p50_day, expired]],
                          "s": [ms, p50_day, bill_expected, due_soon, overdue],
                          "e": [ms, equity_expected, value_expected]}
@@ -37,6 +40,7 @@ from typing import Any
 import orjson
 
 from processors.signals.calibration import PriceLevel
+from processors.signals.dates import ms_to_datetime
 from processors.signals.materiality import (
     LastEquity,
     LastService,
@@ -47,6 +51,7 @@ from processors.signals.materiality import (
 from processors.signals.upkeep import ServicePoint, Upkeep
 from processors.signals.usage_state import UsageState
 from processors.signals.wearlife import Bracket
+from schemas.services import ServiceItem, ServiceVisitRecord
 
 VERSION = 1
 RECENT_VISITS = 4
@@ -87,6 +92,14 @@ class VehicleMemory:
     prices: PriceLevel = field(default_factory=PriceLevel)
     wear_life: tuple[tuple[str, Bracket], ...] = ()
     """Each part's life-factor bracket from the dealer's replacements, sorted by item."""
+    frames_ms: int = 0
+    """Newest event time of a frame sample: the vehicle's telemetry clock (0 before any)."""
+    held: tuple[ServiceVisitRecord, ...] = ()
+    """Visits newer than the telemetry clock, in time order: each is applied when the
+    vehicle's telemetry reaches its time (:meth:`~processors.signals.vehicle.VehicleSignals.
+    apply_visit`), so that a visit read ahead of the frames it follows in life (a lagging or
+    replaying processor, the service history before any telemetry) is applied where it
+    belongs."""
 
     @property
     def active_codes(self) -> tuple[str, ...]:
@@ -162,8 +175,32 @@ def _tail(m: VehicleMemory) -> dict[str, Any]:
         "x": [m.prices.lines, m.prices.log_sum] if m.prices.lines else None,
         "l": [[i, b.low, _finite(b.high)] for i, b in m.wear_life],
         "p": {k: v for k, v in published.items() if v},
+        "t": m.frames_ms,
+        "h": [_held(v) for v in m.held],
     }
     return {k: v for k, v in out.items() if v}
+
+
+def _held(v: ServiceVisitRecord) -> list[Any]:
+    ms = round(v.visit_ts.timestamp() * 1000)
+    items = [[i.kind, i.code, i.description, i.amount] for i in v.items]
+    return [v.visit_id, v.vin, ms, v.odometer_m, v.dealer_id, v.currency, items]
+
+
+def _to_held(raw: Any) -> ServiceVisitRecord:
+    visit_id, vin, ms, odometer_m, dealer_id, currency, items = raw
+    return ServiceVisitRecord(
+        str(visit_id),
+        str(vin),
+        ms_to_datetime(int(ms)),
+        int(odometer_m),
+        str(dealer_id),
+        str(currency),
+        tuple(
+            ServiceItem(str(k), None if c is None else str(c), str(d), float(a))
+            for k, c, d, a in items
+        ),
+    )
 
 
 def _finite(x: float) -> float | None:
@@ -212,4 +249,6 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
             (str(i), Bracket(float(lo), math.inf if hi is None else float(hi)))
             for i, lo, hi in t.get("l", [])
         ),
+        frames_ms=int(t.get("t", 0)),
+        held=tuple(_to_held(h) for h in t.get("h", [])),
     )

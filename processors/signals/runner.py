@@ -41,7 +41,7 @@ from kernel.kafka import (
     ensure_topics,
     make_consumer,
     make_producer,
-    poll_batch,
+    poll_batch_first,
     send_batches,
     start_client,
 )
@@ -308,9 +308,13 @@ class _Loop:
         )
 
     async def poll(self) -> list[Any]:
-        """Up to ``batch_max_records`` records, waiting at most ``batch_max_wait_ms`` to fill."""
+        """Up to ``batch_max_records`` records, waiting at most ``batch_max_wait_ms`` to fill;
+        the visits published before the frames are read before them (docs/signals.md, "Order
+        of inputs")."""
         s = self.settings
-        return await poll_batch(self.consumer, s.batch_max_records, s.batch_max_wait_ms)
+        return await poll_batch_first(
+            self.consumer, (self.topics.services,), s.batch_max_records, s.batch_max_wait_ms
+        )
 
     async def after_commit(self, offsets: Mapping[Partition, int]) -> None:
         """Report the stored offsets and, if enabled, mirror them to Kafka (informational)."""

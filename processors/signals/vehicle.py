@@ -127,10 +127,37 @@ class VehicleRun:
     # --- records -------------------------------------------------------------------------
 
     def apply_visit(self, visit: ServiceVisitRecord) -> None:
+        """Apply a visit, or hold it while it is newer than the vehicle's telemetry: a visit is
+        read ahead of the frames it follows in life when the processor lags or replays, and
+        the service history arrives before any telemetry. Applied early, it would move the
+        vehicle's clock past frames still to come and its predictions would skip them; held,
+        it is applied when a frame reaches its time, so the same inputs give the same signals
+        however they interleave. (A vehicle that never sends telemetry gets no signals.)"""
         m = self.memory
-        if visit.visit_id in m.visit_ids:
+        if visit.visit_id in m.visit_ids or any(h.visit_id == visit.visit_id for h in m.held):
             self.repeated_visits += 1
             return
+        if _ms(visit) > m.frames_ms:
+            held = sorted((*m.held, visit), key=lambda v: (_ms(v), v.visit_id))
+            self.memory = replace(m, held=tuple(held))
+            return
+        self.fold_visit(visit)
+        self.settle(force=True)
+
+    def release_held(self, until_ms: int) -> bool:
+        """Apply the held visits up to ``until_ms`` (a frame's newest sample); whether any."""
+        held = self.memory.held
+        due = [v for v in held if _ms(v) <= until_ms]
+        if not due:
+            return False
+        self.memory = replace(self.memory, held=held[len(due) :])
+        for visit in due:
+            self.fold_visit(visit)
+        return True
+
+    def fold_visit(self, visit: ServiceVisitRecord) -> None:
+        """Fold a visit into the memory (no evaluation)."""
+        m = self.memory
         self.score_bill(visit)
         m = self.observe_wear(self.observe_prices(m, visit), visit)
         ts = _ms(visit)
@@ -159,7 +186,6 @@ class VehicleRun:
             kept = set(before) - set(repaired)
             after = self.changed_codes(before, kept, ts)
             self.memory = replace(m, faults=tuple(sorted(after.items())))
-        self.settle(force=True)
 
     def apply_frame(self, frame: TelemetryFrame) -> None:
         samples = frame.samples
@@ -168,6 +194,7 @@ class VehicleRun:
         if not samples:
             return
         ts = [datetime_to_ms(s.event_ts) for s in samples]
+        released = self.release_held(ts[-1])
         usage = self.memory.usage
         readings = [
             (t, s.odometer_m) for t, s in zip(ts, samples, strict=True) if s.odometer_m is not None
@@ -201,9 +228,14 @@ class VehicleRun:
             assert active is not None
             faults = tuple(sorted(active.items()))
         self.memory = replace(
-            m, usage=usage, as_of_ms=max(m.as_of_ms, ts[-1]), faults=faults, dtcs_ts_ms=newest
+            m,
+            usage=usage,
+            as_of_ms=max(m.as_of_ms, ts[-1]),
+            frames_ms=max(m.frames_ms, ts[-1]),
+            faults=faults,
+            dtcs_ts_ms=newest,
         )
-        self.settle(force=changed)
+        self.settle(force=changed or released)
 
     # --- codes, quality, evaluation --------------------------------------------------------
 

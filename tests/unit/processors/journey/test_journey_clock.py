@@ -12,6 +12,7 @@ from processors.journey.logic import Decoded, process_batch
 from processors.journey.machine import Input, input_ms, step
 from processors.journey.rules import default_rules
 from processors.journey.state import VehicleJourney
+from schemas.signals import SignalRecord
 
 RULES = default_rules()
 MS_PER_DAY = 86_400_000
@@ -22,13 +23,15 @@ def ms(day: float) -> int:
 
 
 def batch(inputs: list[Input], partition: int = 0) -> Decoded:
+    """As decode_batch makes it: the partition's watermark is its signals' newest time."""
+    signals = [input_ms(i) for i in inputs if isinstance(i, SignalRecord)]
     return Decoded(
         tuple(inputs),
         (),
         {},
         Counter(),
         {VIN: partition},
-        {partition: max(input_ms(i) for i in inputs)},
+        {partition: max(signals)} if signals else {},
     )
 
 
@@ -98,3 +101,36 @@ def test_registry_consent_keeps_the_batch_partitions_and_watermarks() -> None:
     assert len(with_consent.inputs) == 2
     assert with_consent.partitions == {VIN: 3}
     assert with_consent.watermarks == {3: ms(0)}
+
+
+def _timeline(
+    batches: list[list[Input]],
+) -> tuple[list[tuple[str, str, int]], list[tuple[str, str | None, int]]]:
+    j = VehicleJourney(VIN, "dealer-7")
+    alerts: list[tuple[str, str, int]] = []
+    events: list[tuple[str, str | None, int]] = []
+    for inputs in batches:
+        out = process_batch(batch(inputs), {VIN: j}, RULES)
+        alerts += [(a.alert_type, a.stage, a.at_ms) for a in out.alerts]
+        events += [(e.event, e.gate, e.at_ms) for e in out.events]
+    assert j.held_visits == []
+    return alerts, events
+
+
+def test_a_visit_read_ahead_of_the_signals_is_folded_where_it_belongs() -> None:
+    # A lagging signals processor: the period's visits are read before the signals that come
+    # before them in time. Held until the signals reach their time, they give the journey of
+    # the inputs read in time order, one by one or all at once.
+    before = [service(d, 40 - d) for d in range(0, 40, 5)]  # due on day 40
+    after = [service(d, 365 - (d - 41)) for d in range(41, 80, 5)]  # serviced: next year
+    serviced = visit(40.5)
+    one_by_one = [[c] for c in granted_all()] + [[i] for i in [*before, serviced, *after]]
+    at_once = [[*granted_all(), *before, serviced, *after]]
+    read_early = [[*granted_all(), serviced]] + [[i] for i in [*before, *after]]
+    expected = _timeline(one_by_one)
+    assert _timeline(at_once) == expected
+    assert _timeline(read_early) == expected
+    alerts, events = expected
+    assert ("service_due", "deadline", ms(40)) in alerts
+    assert ("visit", None, ms(40.5)) in events
+    assert not any(a[0] in ("service_overdue", "lapsed") for a in alerts)

@@ -109,14 +109,19 @@ def test_a_visit_resets_the_schedule_the_wear_items_and_the_codes_it_covered() -
     assert predicted is not None
 
     service = visit(20, 15_800.0, SERVICE_VISIT)
-    after = run([], [service], memory=before.memory)
+    # read ahead of the telemetry: held until a frame reaches its time
+    held = run([], [service], memory=before.memory)
+    assert held.memory.held == (service,) and held.signals == [] and held.prediction is None
+    assert VehicleMemory.from_bytes(held.memory.to_bytes()) == held.memory
+    after = run(frames(1, first_day=21, start_km=15_840.0), memory=held.memory)
     m = after.memory
+    assert m.held == ()
     at = datetime_to_ms(service.visit_ts)
     assert m.last_service == ServicePoint(at, 15_800_000, "inv-1")
     assert dict((item, (t, o)) for item, t, o in m.wear) == {"cabin_air_filter": (at, 15_800_000)}
     assert m.active_codes == ()
     assert f"{VIN}:fault:P0420:{at}" in [s.signal_id for s in after.signals]
-    now = after.prediction  # a visit is evaluated at once
+    now = after.prediction  # evaluated at the frame that applied the visit
     assert now is not None
     lines = {line.code: line for line in now.service.bill.lines}
     assert "P0420" not in lines
@@ -146,9 +151,32 @@ def test_a_newer_sample_still_reporting_a_repaired_code_keeps_it() -> None:
 
 
 def test_a_sample_older_than_the_visit_cannot_bring_back_what_it_repaired() -> None:
-    cleared = run([], [visit(3, 15_100.0, SERVICE_VISIT)])
-    late = run(frames(3, codes={2: ("P0420", "P0171")}), memory=cleared.memory)
+    at = START + timedelta(days=4, hours=8)  # an odometer reading past the visit, no codes
+    odometer = TelemetryFrame(VIN, "boot", 0, at, "bridge", (Sample(0, at, 15_160_000),))
+    seen = run([odometer])
+    cleared = run([], [visit(3, 15_100.0, SERVICE_VISIT)], memory=seen.memory)
+    assert cleared.memory.last_service is not None
+    late = run(frames(3, codes={2: ("P0420", "P0171")}), memory=cleared.memory)  # buffered
     assert late.memory.active_codes == ("P0171",)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 40))
+def test_a_visit_read_early_gives_what_it_gives_read_on_time(at: int, k: int) -> None:
+    """Read ahead of frames older than it (a lagging or replaying processor, the history
+    before any telemetry), a visit is held until the telemetry reaches its time: the same
+    memory and the same signals as when read just in time."""
+    telemetry = frames(20, codes={d: ("P0420",) for d in range(3, 20)})
+    service = visit(at // 2, 15_000.0 + 20.0 * at, SERVICE_VISIT)
+    in_order = [f for f in telemetry if f.samples[-1].event_ts < service.visit_ts]
+    k %= len(in_order) + 1
+    before = run(telemetry[:k])
+    after = run(telemetry[k:], [service], memory=before.memory)
+    first = run(in_order)
+    second = run(telemetry[len(in_order) :], [service], memory=first.memory)
+    assert after.memory == second.memory
+    ids = {s.signal_id for s in before.signals + after.signals}
+    assert ids == {s.signal_id for s in first.signals + second.signals}
 
 
 def test_a_repeated_visit_is_ignored() -> None:

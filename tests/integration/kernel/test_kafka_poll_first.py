@@ -1,0 +1,62 @@
+"""``poll_batch_first`` against a real Kafka-protocol broker: the records of the small topic of
+facts come before any of the stream's, even those published before them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kernel.kafka import (
+    TELEMETRY_FRAMES,
+    VEHICLE_SERVICES,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    poll_batch,
+    poll_batch_first,
+)
+from kernel.settings import Settings
+
+STREAM_RECORDS = 2000
+FACTS = 40
+
+
+async def _publish(settings: Settings, stream: str, facts: str) -> None:
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(stream, f"frame-{n}".encode().ljust(4096), key=f"v{n % 7}".encode())
+            for n in range(STREAM_RECORDS)
+        ]
+        sent += [
+            await producer.send(facts, f"visit-{n}".encode(), key=f"v{n % 7}".encode())
+            for n in range(FACTS)
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def _read(settings: Settings, topics: list[str], first: bool) -> list[str]:
+    consumer = make_consumer(settings, settings.topic("poll-first-test"), topics)
+    await consumer.start()
+    got: list[str] = []
+    try:
+        while len(got) < STREAM_RECORDS + FACTS:
+            if first:
+                batch = await poll_batch_first(consumer, (topics[1],), 200, 500)
+            else:
+                batch = await poll_batch(consumer, 200, 500)
+            got += [r.topic for r in batch]
+    finally:
+        await consumer.stop()
+    return got
+
+
+def test_the_facts_are_read_before_the_stream_published_earlier(settings: Settings) -> None:
+    asyncio.run(ensure_topics(settings))
+    stream, facts = settings.topic(TELEMETRY_FRAMES), settings.topic(VEHICLE_SERVICES)
+    asyncio.run(_publish(settings, stream, facts))
+    order = asyncio.run(_read(settings, [stream, facts], first=True))
+    assert order.count(facts) == FACTS and order.count(stream) == STREAM_RECORDS
+    assert order[:FACTS] == [facts] * FACTS, order.index(stream)
