@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,7 @@ VEHICLES_COPY = (
     " dealer_id, market, currency, finance_kind, finance_amount, finance_apr_pct,"
     " finance_term_months, finance_start, finance_balloon) FROM STDIN"
 )
+CONSENT_COPY = "COPY consent_changes (vin, purpose, granted, changed_at, source) FROM STDIN"
 FLEET_MARKETS = ("US", "GB", "DE")
 FLEET_FINANCE = ("cash", "loan", "pcp", "loan", "lease")
 DELIVERED_DAYS_AGO = (30, 90)
@@ -178,9 +179,12 @@ class Lab:
 
 
 def _topic_names(topics: Topics, signals: bool) -> list[str]:
-    """The topics a scenario's stages use (with ``signals``, the signals processor's too)."""
+    """The topics a scenario's stages use (with ``signals``, the signals and journey
+    processors' too)."""
     names = [topics.raw, topics.dlq, topics.frames]
-    return [*names, topics.services, topics.signals] if signals else names
+    if not signals:
+        return names
+    return [*names, topics.services, topics.signals, topics.consent, topics.alerts]
 
 
 async def _delete_topics(bootstrap: str, names: list[str]) -> None:
@@ -211,6 +215,17 @@ def register_fleet(database_url: str, fleet: Fleet) -> None:
     ):
         for i in range(fleet.size):
             copy.write_row(fleet_row(i, catalog.models, markets, today))
+
+
+def register_consent(database_url: str, rows: Iterable[tuple[object, ...]]) -> None:
+    """Record consent changes ``(vin, purpose, granted, changed_at, source)`` (one COPY)."""
+    with (
+        psycopg.connect(database_url, autocommit=True) as conn,
+        conn.cursor() as cur,
+        cur.copy(CONSENT_COPY) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def fleet_row(

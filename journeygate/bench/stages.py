@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from journeygate.bench import drive
 from journeygate.bench.feeder import FeedPlan, open_session
+from journeygate.bench.journey_input import consent_rows, signal_records
 from journeygate.bench.kafkaio import (
     SCRAPE_EVERY_S,
     CommittedOffsets,
@@ -24,8 +25,9 @@ from journeygate.bench.kafkaio import (
     produce,
     raw_records,
 )
-from journeygate.bench.lab import Lab, Scenario, register_fleet
+from journeygate.bench.lab import Lab, Scenario, register_consent, register_fleet
 from journeygate.bench.stats import Run, active_run
+from processors.journey.runner import GROUP as JOURNEY_GROUP
 from processors.normalize.runner import GROUP as NORMALIZE_GROUP
 from processors.signals.runner import GROUP as SIGNALS_GROUP
 from processors.store.runner import GROUP as STORE_GROUP
@@ -257,5 +259,23 @@ def signals_alone(lab: Lab, fleet: int, count: int) -> Run:
         asyncio.run(produce(sc.settings, sc.topics.frames, records))
         progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(SIGNALS_GROUP))
         return _measure(sc, "signals", lambda _: progress, count)
+    finally:
+        lab.release(sc)
+
+
+def journey_alone(lab: Lab, fleet: int, count: int) -> Run:
+    """The journey processor on the daily signals of a registered fleet with consent
+    (:mod:`journeygate.bench.journey_input`): every vehicle is new to it at its first signal
+    (state and registry loaded), then its gates open, stage and close, alerts go to
+    ``dealer.alerts`` and the ``alerts`` table, and time-driven evaluations run between its
+    signals."""
+    sc = lab.scenario("journey", fleet, signals=True)
+    try:
+        register_fleet(sc.settings.database_url, sc.fleet)
+        register_consent(sc.settings.database_url, consent_rows(sc.fleet))
+        records = list(signal_records(sc.fleet, count))
+        asyncio.run(produce(sc.settings, sc.topics.signals, records))
+        progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(JOURNEY_GROUP))
+        return _measure(sc, "journey", lambda _: progress, len(records))
     finally:
         lab.release(sc)

@@ -56,7 +56,7 @@ FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::bigint[], %b::text[],
      AS v(vin, dealer_id, as_of_ts, odometer_m, usage, active_faults, last_service)
 ON CONFLICT (vin) DO UPDATE
 SET dealer_id = EXCLUDED.dealer_id, as_of_ts = EXCLUDED.as_of_ts,
-    odometer_m = EXCLUDED.odometer_m, usage = EXCLUDED.usage,
+    odometer_m = EXCLUDED.odometer_m, usage = COALESCE(EXCLUDED.usage, vehicle_state.usage),
     active_faults = EXCLUDED.active_faults, last_service = EXCLUDED.last_service,
     updated_at = now()
 """

@@ -13,6 +13,7 @@ probability ``1 - p`` and the later quantile is infinite (the caller's time boun
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -74,6 +75,34 @@ def days_to_reach_quantile(
         # z < 0: the earlier root (mu*t < R); z >= 0: the later one, none when a <= 0.
         days = np.where(q > 0, c / q, np.inf) if z < 0 else np.where(a > 0, q / a, np.inf)
     return np.where(r <= 0, 0.0, days)
+
+
+_Z = tuple(NormalDist().inv_cdf(p) for p in QUANTILES)
+
+
+def days_to_reach_one(
+    remaining_km: float, mean_km_per_day: float, sd_km_per_day: float, mean_sd_km_per_day: float
+) -> tuple[float, float, float]:
+    """:func:`days_to_reach` of one vehicle in plain floats: the same formulas, without the
+    cost of a dozen NumPy calls on 1-element arrays (about 40 µs a quantile, a fifth of a
+    vehicle's whole evaluation). Tested equal to :func:`days_to_reach_quantile`."""
+    if remaining_km <= 0:
+        return (0.0, 0.0, 0.0)
+    mu = mean_km_per_day if mean_km_per_day > _TINY_KM_PER_DAY else 0.0
+    r, sd2, smu2 = max(remaining_km, _TINY_KM), sd_km_per_day**2, mean_sd_km_per_day**2
+    c = r * r
+    out = []
+    for z in _Z:
+        z2 = z * z
+        a = mu * mu - z2 * smu2
+        b = -(2.0 * mu * r + z2 * sd2)
+        disc = z2 * (4.0 * mu * r * sd2 + z2 * sd2 * sd2 + 4.0 * c * smu2)
+        q = 0.5 * (-b + math.sqrt(disc))
+        if z < 0:
+            out.append(c / q if q > 0 else math.inf)
+        else:
+            out.append(q / a if a > 0 else math.inf)
+    return out[0], out[1], out[2]
 
 
 def days_to_reach(

@@ -19,7 +19,7 @@ from typing import Literal
 
 from processors.signals.dates import plus_days
 from processors.signals.estimate import UsageEstimate
-from processors.signals.forecast import days_to_reach
+from processors.signals.forecast import days_to_reach_one
 
 Binding = Literal["time", "distance"]
 
@@ -50,12 +50,9 @@ def earlier_of(
         return LimitForecast(when, when, when, binding, reached=True)
     if remaining_km is None:
         return LimitForecast(time_limit, time_limit, time_limit, "time", reached=False)
-    days = days_to_reach(
+    days = days_to_reach_one(
         remaining_km, usage.mean_km_per_day, usage.sd_km_per_day, usage.mean_sd_km_per_day
     )
-    by_km = [
-        max(plus_days(odometer_at, float(d)), as_of)
-        for d in (days.p10_days, days.p50_days, days.p90_days)
-    ]
+    by_km = [max(plus_days(odometer_at, d), as_of) for d in days]
     p10, p50, p90 = (min(time_limit, d) for d in by_km)
     return LimitForecast(p10, p50, p90, "distance" if by_km[1] < time_limit else "time", False)

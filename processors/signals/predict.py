@@ -16,7 +16,8 @@ the vehicle's newest event time, never the wall clock, so that a replay predicts
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 
 from database.vehicle_facts import VehicleFacts
 from processors.signals.bill import service_bill
@@ -25,7 +26,7 @@ from processors.signals.equity import vehicle_equity
 from processors.signals.estimate import DEFAULT_MODEL, UsageEstimate, UsageModel, estimate_usage
 from processors.signals.pricing import fault_view, pricing_for
 from processors.signals.service import ServiceInterval, next_service
-from processors.signals.upkeep import Upkeep
+from processors.signals.upkeep import ServicePoint, Upkeep
 from processors.signals.usage_state import UsageState
 from processors.signals.views import (
     Prediction,
@@ -82,16 +83,21 @@ def coverages_of(vehicle: VehicleFacts, terms: WarrantySpec) -> tuple[Coverage, 
 
 
 def odometer_anchor(
-    vehicle: VehicleFacts, usage: UsageState | None, upkeep: Upkeep
+    vehicle: VehicleFacts, usage: UsageState | None, last_visit: ServicePoint | None
 ) -> tuple[int, float]:
     """The newest known odometer point ``(ms, metres)``: a reading, a visit, or delivery."""
-    delivered = datetime_to_ms(midnight_utc(vehicle.delivery_date))
-    points: list[tuple[int, float]] = [(delivered, float(vehicle.delivery_odometer_m))]
-    if usage is not None:
-        points.append((usage.last_ts_ms, usage.last_odometer_m))
-    if upkeep.last_visit is not None:
-        points.append((upkeep.last_visit.ts_ms, float(upkeep.last_visit.odometer_m)))
-    return max(points)
+    best = (delivery_ms(vehicle.delivery_date), float(vehicle.delivery_odometer_m))
+    if usage is not None and (usage.last_ts_ms, usage.last_odometer_m) > best:
+        best = (usage.last_ts_ms, usage.last_odometer_m)
+    if last_visit is not None and (last_visit.ts_ms, float(last_visit.odometer_m)) > best:
+        best = (last_visit.ts_ms, float(last_visit.odometer_m))
+    return best
+
+
+@lru_cache(maxsize=4096)
+def delivery_ms(day: date) -> int:
+    """Epoch ms of the start (UTC) of a delivery date (a fleet has few distinct ones)."""
+    return datetime_to_ms(midnight_utc(day))
 
 
 def _estimate(
@@ -99,7 +105,7 @@ def _estimate(
 ) -> UsageEstimate:
     return estimate_usage(
         usage,
-        delivery_ts_ms=datetime_to_ms(midnight_utc(vehicle.delivery_date)),
+        delivery_ts_ms=delivery_ms(vehicle.delivery_date),
         delivery_odometer_m=float(vehicle.delivery_odometer_m),
         model=params.usage_model,
     )
@@ -129,7 +135,7 @@ def usage_now(
             return None
         return _usage_view(estimate_usage(usage, model=params.usage_model), usage.last_odometer_m)
     return _usage_view(
-        _estimate(vehicle, usage, params), odometer_anchor(vehicle, usage, upkeep)[1]
+        _estimate(vehicle, usage, params), odometer_anchor(vehicle, usage, upkeep.last_visit)[1]
     )
 
 
@@ -143,7 +149,7 @@ def predict(
 ) -> Prediction:
     """Every prediction for ``vehicle`` as of ``as_of_ms`` (see the module docstring)."""
     est = _estimate(vehicle, usage, params)
-    at_ms, odo_m = odometer_anchor(vehicle, usage, upkeep)
+    at_ms, odo_m = odometer_anchor(vehicle, usage, upkeep.last_visit)
     odo_at = ms_to_datetime(at_ms)
     as_of = ms_to_datetime(max(as_of_ms, at_ms))
     pricing = pricing_for(vehicle, catalog, upkeep.price_factor)

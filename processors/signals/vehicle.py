@@ -45,7 +45,6 @@ from processors.signals.quality import UsageParams
 from processors.signals.records import FaultEvent, Payload, QualityNote, Signal, make_signal
 from processors.signals.upkeep import ServicePoint
 from processors.signals.usage import update_usage
-from processors.signals.usage_state import UsageState
 from processors.signals.views import Prediction
 from reference.catalog import Catalog
 from schemas.records import TelemetryFrame
@@ -106,9 +105,6 @@ class VehicleRun:
         self.repeated_visits = 0
         self.prediction: Prediction | None = None
         """The prediction of the run's last evaluation, if any."""
-        self.predicted_from: tuple[UsageState | None, ServicePoint | None] | None = None
-        """The usage state and last visit that prediction was made from (the usage view of a
-        memory that still holds both is the prediction's own)."""
         self._issues: tuple[tuple[str, str], ...] | None = None
 
     @property
@@ -302,7 +298,7 @@ class VehicleRun:
 
     def odometer_m(self) -> float:
         assert self.facts is not None
-        return odometer_anchor(self.facts, self.memory.usage, self.memory.upkeep())[1]
+        return odometer_anchor(self.facts, self.memory.usage, self.memory.last_visit)[1]
 
     def evaluate(self) -> None:
         assert self.facts is not None
@@ -329,7 +325,6 @@ class VehicleRun:
             evaluated=(m.as_of_ms, round(self.odometer_m())),
         )
         self.prediction = pred
-        self.predicted_from = (m.usage, m.last_visit)
 
     def observe_wear(self, m: VehicleMemory, visit: ServiceVisitRecord) -> VehicleMemory:
         """``m`` with what a full service at the dealer says of each part's life (in order

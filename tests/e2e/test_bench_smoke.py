@@ -21,6 +21,7 @@ TITLES = (
     "Normalizer: telemetry.raw",
     "Store writer: telemetry.frames",
     "Signals processor: telemetry.frames",
+    "Journey processor: vehicle.signals",
     "Whole pipeline",
     "Scale:",
     "Targets",
@@ -57,6 +58,7 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
         "normalizer",
         "store writer",
         "signals processor",
+        "journey processor",
     }
     for stage in data["stages"]:
         for figure in (stage["alone"], stage["ceiling"]):
@@ -79,5 +81,5 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
     assert signals["state_bytes_per_vehicle"] > 0 and signals["evaluations"] > 0, signals
     assert "signals: lost / doubled" in result.stdout
     assert all(isinstance(t["met"], bool) for t in data["targets"])
-    assert len(data["targets"]) == 4 + 1 + 5 + 3
+    assert len(data["targets"]) == 5 + 1 + 5 + 3
     assert any(t["name"].startswith("signals processor vs") for t in data["targets"])

@@ -23,7 +23,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pipeline_kit import stage_env
 
+from journeygate.bench.journey_input import equity_body, fault_body, service_body, warranty_body
 from journeygate.embedded.procs import Child
 from kernel.kafka import Topics, ensure_topics, make_producer
 from kernel.settings import Settings
@@ -65,41 +66,6 @@ def _signal(vin: str, kind: str, at: datetime, subject: str, body: dict[str, Any
     return out.getvalue()
 
 
-def _warranty(expiry: date, at: datetime, km_left: float) -> dict[str, Any]:
-    days = (expiry - at.date()).days
-    return {
-        "coverage": "basic", "expiry_p10": expiry, "expiry_p50": expiry, "expiry_p90": expiry,
-        "binds": "time", "days_remaining": days, "km_remaining": km_left, "expired": days < 0,
-    }  # fmt: skip
-
-
-def _service(due: date, at: datetime, bill: float) -> dict[str, Any]:
-    days = (due - at.date()).days
-    return {
-        "due_p10": due, "due_p50": due, "due_p90": due, "due_odometer_m": 60_000_000,
-        "binds": "time", "due_soon": days <= 30, "overdue": days < 0, "days_remaining": days,
-        "km_remaining": 9_000.0, "currency": "USD", "bill_low": 0.8 * bill,
-        "bill_expected": bill, "bill_high": 1.3 * bill, "items": [],
-    }  # fmt: skip
-
-
-def _equity(equity: float) -> dict[str, Any]:
-    value = 20_000.0
-    return {
-        "currency": "USD", "value_low": value - 2000, "value_expected": value,
-        "value_high": value + 2000, "payoff": value - equity, "equity_low": equity - 1500,
-        "equity_expected": equity, "equity_high": equity + 1500, "positive_from": None,
-    }  # fmt: skip
-
-
-def _fault(code: str, event: str) -> dict[str, Any]:
-    return {
-        "code": code, "event": event, "description": "catalyst", "severity": "high",
-        "repair": "catalytic converter", "currency": "USD", "cost_low": 900.0,
-        "cost_expected": 1304.0, "cost_high": 2000.0, "coverage": "none",
-    }  # fmt: skip
-
-
 def signals() -> list[tuple[str, bytes]]:
     """Per vehicle a daily evaluation over 150 days, each kind at its own hour: a warranty
     counting down to its end, a service falling due and done every 100 days (some bills big),
@@ -115,16 +81,18 @@ def signals() -> list[tuple[str, bytes]]:
             bill = 450.0 + 60.0 * n
             equity = 2_000.0 * (1 + n % 4) * (1 if (day // (30 + n)) % 2 else -0.2)
             at = base + timedelta(hours=1)
-            out.append((vin, _signal(vin, "warranty", at, "basic", _warranty(expiry, at, km_left))))
+            out.append(
+                (vin, _signal(vin, "warranty", at, "basic", warranty_body(expiry, at, km_left)))
+            )
             at = base + timedelta(hours=2)
-            out.append((vin, _signal(vin, "service", at, "", _service(due, at, bill))))
+            out.append((vin, _signal(vin, "service", at, "", service_body(due, at, bill))))
             if day % 3 == 0:
                 at = base + timedelta(hours=3)
-                out.append((vin, _signal(vin, "equity", at, "", _equity(equity))))
+                out.append((vin, _signal(vin, "equity", at, "", equity_body(equity))))
             if (day + 5 * n) % 40 in (10, 18):
                 event = "raised" if (day + 5 * n) % 40 == 10 else "cleared"
                 at = base + timedelta(hours=4)
-                out.append((vin, _signal(vin, "fault", at, "P0420", _fault("P0420", event))))
+                out.append((vin, _signal(vin, "fault", at, "P0420", fault_body(event))))
     return out
 
 

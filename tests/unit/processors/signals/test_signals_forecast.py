@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from signals_kit import DAY, HOUR, T0
 
-from processors.signals.forecast import days_to_reach, days_to_reach_quantile, distance_in
+from processors.signals.forecast import (
+    days_to_reach,
+    days_to_reach_one,
+    days_to_reach_quantile,
+    distance_in,
+)
 from processors.signals.usage import UsageState, estimate_usage, update_usage
 
 rates = st.floats(0.0, 500.0)
@@ -137,3 +142,13 @@ def test_calibration_on_a_synthetic_fleet() -> None:
         true_days = (crossing - est.as_of_ts_ms) / DAY
         inside += int(q.p10_days <= true_days <= q.p90_days)
     assert 0.70 <= inside / vehicles <= 0.90, inside / vehicles
+
+
+@given(st.floats(-1e3, 1e6), st.floats(0, 500), st.floats(0, 500), st.floats(0, 200))
+def test_the_scalar_path_equals_the_vectorised_one(
+    remaining_km: float, rate: float, spread: float, mean_sd: float
+) -> None:
+    one = days_to_reach_one(remaining_km, rate, spread, mean_sd)
+    many = days_to_reach(remaining_km, rate, spread, mean_sd)
+    expected = (many.p10_days, many.p50_days, many.p90_days)
+    np.testing.assert_allclose(one, np.array(expected, dtype=float), rtol=1e-12, atol=0)
