@@ -4,7 +4,9 @@ batch out.
 A batch's vehicle states (``journey_state``), timeline rows (``journey_events``), new alerts
 (``alerts``, ``ON CONFLICT DO NOTHING``), alert state changes (hidden, expired) and next offsets
 (``consumer_offsets``, never moving backwards) are written in one transaction. Every statement
-passes whole columns as arrays (``unnest``).
+passes whole columns as arrays (``unnest``), in PostgreSQL's binary format (``%b``): the text
+format quotes and escapes every array element with a regular expression, which took 40 % of
+the processor's CPU (as in the signals processor's store).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ WHERE v.vin = ANY(%s)
 _UPSERT_STATE = """
 INSERT INTO journey_state (vin, state, as_of_ts, wake_ts, kafka_partition)
 SELECT s.vin, s.state::jsonb, s.as_of_ts, s.wake_ts, s.kafka_partition
-FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::integer[])
+FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::integer[])
     AS s(vin, state, as_of_ts, wake_ts, kafka_partition)
 ON CONFLICT (vin) DO UPDATE
 SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, wake_ts = EXCLUDED.wake_ts,
@@ -55,8 +57,8 @@ INSERT INTO journey_events (event_id, vin, dealer_id, at_ts, event, gate, subjec
                             stage, alert_id, detail, figures, cause_id)
 SELECT e.event_id, e.vin, e.dealer_id, e.at_ts, e.event, e.gate, e.subject, e.episode_id,
        e.stage, e.alert_id, e.detail, e.figures::jsonb, e.cause_id
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[],
-            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[],
+            %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
      AS e(event_id, vin, dealer_id, at_ts, event, gate, subject, episode_id, stage, alert_id,
           detail, figures, cause_id)
 ON CONFLICT (event_id) DO NOTHING
@@ -68,16 +70,16 @@ INSERT INTO alerts (alert_id, episode_id, vin, dealer_id, alert_type, subject, s
 SELECT a.alert_id, a.episode_id, a.vin, a.dealer_id, a.alert_type, a.subject, a.stage,
        a.purpose, a.severity, a.priority, a.created_ts, a.expires_ts, a.reason, a.action,
        a.figures::jsonb, a.cause_signal_id
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::timestamptz[], %s::text[],
-            %s::text[], %s::text[], %s::text[])
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+            %b::text[], %b::text[], %b::int[], %b::timestamptz[], %b::timestamptz[], %b::text[],
+            %b::text[], %b::text[], %b::text[])
      AS a(alert_id, episode_id, vin, dealer_id, alert_type, subject, stage, purpose, severity,
           priority, created_ts, expires_ts, reason, action, figures, cause_signal_id)
 ON CONFLICT (alert_id) DO NOTHING
 """
 _UPDATE_ALERTS = """
 UPDATE alerts AS a SET state = c.state, state_changed_ts = c.at_ts
-FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS c(alert_id, state, at_ts)
+FROM unnest(%b::text[], %b::text[], %b::timestamptz[]) AS c(alert_id, state, at_ts)
 WHERE a.alert_id = c.alert_id AND a.state IN ('new', 'acknowledged')
 """
 
