@@ -10,10 +10,13 @@ the ``publish.service_history_years`` years before the period) goes to ``vehicle
 any telemetry; once the telemetry is published (and acknowledged), the dealer visits of the period
 up to the last simulated time reached follow. On a vehicle's partition (key = VIN) its visits are
 thus in time order. Each published visit is recorded by a ``service_published`` truth line.
+The owners' consent changes of the period go to ``vehicle.consent`` as the publishing passes
+their time (:mod:`simulator.publishing.consent`), the rest of them at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ from kernel.settings import Settings
 from reference.catalog import Catalog, load_catalog
 from simulator.publishing import metrics
 from simulator.publishing.clock import Pacer
+from simulator.publishing.consent import ConsentPublisher, period_changes
 from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan, build_plan
 from simulator.publishing.publisher import Publisher
 from simulator.publishing.registry import register_fleet, vehicle_records
@@ -161,6 +165,8 @@ def run_simulation(
 
     delivered: list[Delivered] | None = None
     history: list[Delivered] | None = None
+    consent: ConsentPublisher | None = None
+    consent_published: int | None = None
     with TruthWriter(params.truth_path) as truth:
         truth.write(
             header_line(plan, scenario, publish, settings.mqtt_topic_root, params.scenario_source)
@@ -177,6 +183,7 @@ def run_simulation(
                 history = publish_visits(settings, records)
                 for d in history:
                     truth.write(service_published_line(d, history=True))
+                consent = ConsentPublisher(settings, period_changes(plan))
             with publisher:
                 origin = time.monotonic()
                 last_sent: float | None = None
@@ -187,6 +194,8 @@ def run_simulation(
                         if delay > 0 and stop.wait(delay):
                             break
                         topic = topic_for(settings.mqtt_topic_root, msg.topic_vin)
+                        if consent is not None:
+                            consent.until(msg.publish_ms)
                         if stop.is_set() or not publisher.publish(topic, msg.payload, stop):
                             break
                         last_sent = time.monotonic() - origin
@@ -201,10 +210,17 @@ def run_simulation(
                     report(sim_ms)
             if publish.services:
                 until_ms = sim_ms if interrupted else to_ms(plan.now)
+                if consent is not None:
+                    consent.until(until_ms)
+                    consent_published = consent.close()
+                    consent = None
                 delivered = publish_visits(settings, visit_records(plan, until_ms))
                 for d in delivered:
                     truth.write(service_published_line(d))
         finally:
+            if consent is not None:  # interrupted by an error: stop the background producer
+                with contextlib.suppress(InfrastructureError):
+                    consent.close()
             truth.write(
                 end_line(
                     published=publisher.published,
@@ -214,6 +230,7 @@ def run_simulation(
                     elapsed_s=time.monotonic() - started,
                     services_published=None if delivered is None else len(delivered),
                     history_published=None if history is None else len(history),
+                    consent_published=consent_published,
                 )
             )
     return SimulationResult(
@@ -233,6 +250,7 @@ def run_simulation(
         truth_path=params.truth_path,
         services_published=None if delivered is None else len(delivered),
         history_published=None if history is None else len(history),
+        consent_published=consent_published,
     )
 
 

@@ -13,6 +13,7 @@ import select
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from journeygate.bench import mqttwire as w
@@ -53,6 +54,10 @@ class FeedPlan:
     """Event seconds per wall second of the messages' time stamps (paced plans only): above 1,
     a fleet's time accelerated, each message stamped as far in the past as makes the last one
     about now (never ahead of the wall clock)."""
+    dtcs: tuple[str, ...] = ()
+    """Diagnostic codes reported active (none by default): vehicle ``i`` reports them from its
+    ``i % rounds``-th message of the plan on (``rounds`` = count / fleet size), so that the
+    vehicles' first reports of them are spread evenly over the feed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +112,23 @@ def open_session(broker: Broker, client_id: str, topic_filter: str) -> None:
         sock.close()
 
 
+def dtc_schedule(plan: FeedPlan) -> Callable[[int], tuple[str, ...]]:
+    """The codes the plan's ``k``-th message reports (see :attr:`FeedPlan.dtcs`)."""
+    if not plan.dtcs:
+        return lambda _k: ()
+    rounds = max(1, plan.count // plan.fleet_size)
+
+    def codes(k: int) -> tuple[str, ...]:
+        index = (plan.first + k) % plan.fleet_size
+        return plan.dtcs if k // plan.fleet_size >= index % rounds else ()
+
+    return codes
+
+
 def feed(plan: FeedPlan) -> FeedResult:
     """Publish the plan's messages; returns when the broker acknowledged every one."""
     fleet = Fleet(plan.fleet_size, plan.fleet_tag)
+    codes = dtc_schedule(plan)
     root = plan.root
     sock = _connect(plan.broker, plan.client_id, clean=True)
     sock.setblocking(False)
@@ -130,7 +149,7 @@ def feed(plan: FeedPlan) -> FeedResult:
                     for _ in range(k):
                         if clock.accelerated:
                             ts_ms = clock.stamp_ms(sent)
-                        vin, body = message(fleet, plan.first + sent, ts_ms)
+                        vin, body = message(fleet, plan.first + sent, ts_ms, codes(sent))
                         packet_id = packet_id % w.MAX_PACKET_ID + 1
                         out += w.publish_qos1(f"{root}/{vin}/telemetry".encode(), packet_id, body)
                         sent += 1
@@ -189,6 +208,7 @@ class _EventClock:
 def plan_from_json(text: str) -> FeedPlan:
     data = json.loads(text)
     data["broker"] = Broker(**data["broker"])
+    data["dtcs"] = tuple(data.get("dtcs", ()))
     return FeedPlan(**data)
 
 

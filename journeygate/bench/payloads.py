@@ -93,8 +93,10 @@ def reading(index: int, seq: int) -> Reading:
     )
 
 
-def payload(vin: str, boot_id: str, seq: int, ts_ms: int, values: Reading) -> bytes:
-    """One message of payload v1 with a single sample: 15 fields."""
+def payload(
+    vin: str, boot_id: str, seq: int, ts_ms: int, values: Reading, dtcs: tuple[str, ...] = ()
+) -> bytes:
+    """One message of payload v1 with a single sample: 15 fields (``dtcs``: the active codes)."""
     return orjson.dumps(
         {
             "v": 1,
@@ -111,7 +113,7 @@ def payload(vin: str, boot_id: str, seq: int, ts_ms: int, values: Reading) -> by
                 "Vehicle.Powertrain.CombustionEngine.EngineOil.LifeRemaining": (
                     values.oil_life_remaining_s
                 ),
-                "Vehicle.Diagnostics.DTCList": [],
+                "Vehicle.Diagnostics.DTCList": list(dtcs),
                 "Vehicle.CurrentLocation.Latitude": values.latitude_deg,
                 "Vehicle.CurrentLocation.Longitude": values.longitude_deg,
             },
@@ -119,11 +121,11 @@ def payload(vin: str, boot_id: str, seq: int, ts_ms: int, values: Reading) -> by
     )
 
 
-def message(fleet: Fleet, n: int, ts_ms: int) -> tuple[str, bytes]:
+def message(fleet: Fleet, n: int, ts_ms: int, dtcs: tuple[str, ...] = ()) -> tuple[str, bytes]:
     """Message ``n`` of a run: the VIN it comes from and its payload."""
     index, seq = fleet.vehicle_of(n)
     vin = fleet.vin(index)
-    return vin, payload(vin, fleet.boot_id(index), seq, ts_ms, reading(index, seq))
+    return vin, payload(vin, fleet.boot_id(index), seq, ts_ms, reading(index, seq), dtcs)
 
 
 def raw_headers(topic: str, ingest_ts_ms: int, bridge_id: str) -> list[tuple[str, bytes]]:

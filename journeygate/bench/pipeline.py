@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import psycopg
 
 from journeygate.bench import drive
 from journeygate.bench.feeder import FeedPlan
 from journeygate.bench.kafkaio import StoredOffsets
-from journeygate.bench.lab import Lab, Scenario, register_fleet
+from journeygate.bench.lab import Lab, Scenario, register_consent, register_fleet
 from journeygate.bench.stages import STAGE_TIMEOUT_S, preload_mqtt
 from journeygate.bench.stats import Run, whole_run
 from journeygate.demo import BRIDGE_READY_METRIC
@@ -169,3 +170,95 @@ def _read_latency(sc: Scenario, rate_per_s: float, duration_s: float) -> Latency
         to_bridge_p50_ms=float(b50),
         to_bridge_p99_ms=float(b99),
     )
+
+
+# --- telemetry to dealer alert --------------------------------------------------------------
+
+ALERT_CODE = "P0420"
+"""The diagnostic code the alert-latency feed reports: medium severity, so it opens the
+``fault_active`` gate (processors/journey/alert_rules.toml)."""
+
+_ALERT_LATENCY_SQL = """
+SELECT count(*),
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s),
+       max(s)
+FROM (SELECT extract(epoch FROM stored_at - created_ts) * 1000 AS s
+      FROM alerts WHERE alert_type = 'fault_active') AS t
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLatency:
+    """From a telemetry sample that completes a gate to its dealer alert, fed at
+    ``offered_per_s`` for ``duration_s``."""
+
+    offered_per_s: float
+    duration_s: float
+    alerts: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+class _Count:
+    """A count in PostgreSQL, as :class:`~journeygate.bench.kafkaio.Progress`."""
+
+    def __init__(self, database_url: str, query: str) -> None:
+        self._url, self._query = database_url, query
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+
+    async def start(self) -> None:
+        self._conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+
+    async def total(self) -> int:
+        assert self._conn is not None
+        row = await (await self._conn.execute(self._query)).fetchone()
+        return int(row[0]) if row is not None else 0  # type: ignore[call-overload]
+
+    async def stop(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+
+def alert_latency(lab: Lab, fleet: int, rate_per_s: float, duration_s: float) -> AlertLatency:
+    """The whole pipeline with the signals and journey processors: warmed up with one message
+    per vehicle (each vehicle evaluated once, its journey live), then fed at ``rate_per_s``
+    with messages that report :data:`ALERT_CODE`. A vehicle's first such sample raises the code
+    (the signals processor evaluates at once on a change of codes), the journey opens
+    ``fault_active`` and raises a service alert (every owner consents to service reminders and
+    nothing else, so no other alert competes for the contact budget). Latency of an alert:
+    ``alerts.stored_at - created_ts``: ``created_ts`` is the sample's event time (stamped by the
+    feeder when it sends it), ``stored_at`` PostgreSQL's ``now()`` in the transaction that
+    stores the alert, which starts after ``dealer.alerts`` acknowledged it."""
+    sc = lab.scenario("alert-latency", fleet, signals=True)
+    running: list[drive.Stage] = []
+    count = max(1, round(rate_per_s * duration_s))
+    db = sc.settings.database_url
+    try:
+        register_fleet(db, sc.fleet)
+        given = datetime(2020, 1, 1, tzinfo=UTC)
+        rows = ((sc.fleet.vin(i), "service_reminders", True, given, "bench") for i in range(fleet))
+        register_consent(db, rows)
+        for stage in ("normalize", "store", "signals", "journey"):
+            running.append(drive.start_stage(sc, stage))
+        warm_up(sc, running)
+        live = _Count(db, "SELECT count(*) FROM journey_state")
+        asyncio.run(drive.watch(live, running, fleet, timeout_s=STAGE_TIMEOUT_S))
+        running.append(drive.start_stage(sc, "bridge"))
+        wait_ready([running[-1]])
+        plan = replace(_plan(sc, sc.fleet.size, count, rate_per_s), dtcs=(ALERT_CODE,))
+        drive.feed(plan, sc.log_dir)
+        goal = min(count, fleet)
+        raised = _Count(db, "SELECT count(*) FROM alerts WHERE alert_type = 'fault_active'")
+        asyncio.run(drive.watch(raised, running, goal, timeout_s=STAGE_TIMEOUT_S))
+        with psycopg.connect(db, autocommit=True) as conn:
+            row = conn.execute(_ALERT_LATENCY_SQL).fetchone()
+        assert row is not None
+        alerts, (p50, p95, p99), worst = row
+        return AlertLatency(
+            rate_per_s, duration_s, int(alerts), float(p50), float(p95), float(p99), float(worst)
+        )
+    finally:
+        drive.stop_all(running)
+        lab.release(sc)

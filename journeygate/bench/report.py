@@ -99,6 +99,19 @@ def pipeline_table(results: BenchResults) -> Table:
             "  P50 / P99 ms (event → bridge)",
             f"{_n(lat.to_bridge_p50_ms)} / {_n(lat.to_bridge_p99_ms)}",
         )
+    if p.alert_latency is not None:
+        a = p.alert_latency
+        table.add_row(
+            f"telemetry → dealer alert at {a.offered_per_s:,.0f} msg/s for {a.duration_s:g} s"
+            " (+ signals and journey processors)",
+            "",
+        )
+        table.add_row("  alerts", _n(a.alerts))
+        table.add_row(
+            "  P50 / P95 / P99 ms (sample → alert stored, after dealer.alerts)",
+            f"{_n(a.p50_ms)} / {_n(a.p95_ms)} / {_n(a.p99_ms)}",
+        )
+        table.add_row("  max ms", _n(a.max_ms))
     return table
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from journeygate.bench.pipeline import Latency
+from journeygate.bench.pipeline import AlertLatency, Latency
 from journeygate.bench.scale import ScaleResult, SignalsScale
 from journeygate.bench.stats import Figure, ratio
 
@@ -52,6 +52,8 @@ class PipelineResult:
     samples_per_message: float
     stage_cpu_us: dict[str, float]
     latency: Latency | None
+    alert_latency: AlertLatency | None = None
+    """Telemetry sample to dealer alert, with the signals and journey processors running."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,7 +174,7 @@ class _Step:
                 event_id=f"{self.cause}:{len(self.out.events)}",
                 vin=self.j.vin,
                 dealer_id=self.j.dealer_id,
-                at_ms=self.j.as_of_ms,
+                at_ms=kw.get("at_ms", self.j.as_of_ms),
                 event=event,
                 gate=gate,
                 subject=subject,
@@ -212,7 +212,11 @@ def step(j: VehicleJourney, item: Input, rules: Rules, *, decide: bool = True) -
     alerts that fire together compete by priority.
     """
     s = _Step(j, input_id(item), rules)
-    j.as_of_ms = max(j.as_of_ms, input_ms(item))
+    if not isinstance(item, ConsentChange):
+        # A consent change is heard when it is made, often before the signals of the hours
+        # before it are read: it takes effect at once (a withdrawal) or from its time (a grant,
+        # VehicleJourney.granted), but does not move the vehicle's clock past them.
+        j.as_of_ms = max(j.as_of_ms, input_ms(item))
     if isinstance(item, SignalRecord):
         _apply_signal(j, item)
         _note_live(j, input_ms(item))
@@ -294,31 +298,34 @@ def _apply_consent(s: _Step, change: ConsentChange) -> None:
     if change.kind == KIND_SOLD:
         if j.sold_ms is None or ms > j.sold_ms:
             j.sold_ms = ms
-            _leave(s, LEFT_SOLD)
+            _leave(s, LEFT_SOLD, ms)
         return
     purpose = change.purpose or ""
     stored = j.consent.get(purpose)
     if stored is not None and stored.changed_ms > ms:
         return  # an older change than the one in force
-    if stored is not None and stored.granted == change.granted and stored.changed_ms == ms:
-        return  # a repeat
+    if stored is not None and stored.granted == change.granted:
+        return  # a repeat, or a confirmation of the consent in force since its first change
     j.consent[purpose] = Consent(change.granted, ms)
-    s.event("consent", None, detail=f"{purpose} {'granted' if change.granted else 'withdrawn'}")
+    verb = "granted" if change.granted else "withdrawn"
+    s.event("consent", None, detail=f"{purpose} {verb}", at_ms=ms)  # at the change's own time
     if not change.granted:
         s.drop_alerts("hidden", lambda a: CONSENT_OF_PURPOSE[a.purpose] != purpose)
-        if not any(j.granted(p) for p in CONSENT_OF_PURPOSE.values()):
-            _leave(s, LEFT_CONSENT)
+        # Left when no purpose is consented to, now or from a later time already heard of.
+        ever = (j.consent.get(p) for p in CONSENT_OF_PURPOSE.values())
+        if not any(c is not None and c.granted for c in ever):
+            _leave(s, LEFT_CONSENT, ms)
     elif j.left is not None and (j.sold_ms is None or ms > j.sold_ms):
         j.left = None
-        s.event("rejoined", None, detail=f"{purpose} granted")
+        s.event("rejoined", None, detail=f"{purpose} granted", at_ms=ms)
 
 
-def _leave(s: _Step, why: str) -> None:
+def _leave(s: _Step, why: str, at_ms: int) -> None:
     if s.j.left == why:
         return
     s.j.left = why
     s.drop_alerts("hidden", lambda a: False)
-    s.event("left", None, detail=why)
+    s.event("left", None, detail=why, at_ms=at_ms)
 
 
 def _close_all(s: _Step, why: str) -> None:

@@ -150,8 +150,10 @@ class VehicleJourney:
         return g is not None and g.open
 
     def granted(self, purpose: str) -> bool:
+        """Consent to ``purpose`` in force at the state's instant: a grant counts from its
+        time (it may be read before signals older than it); a withdrawal stops at once."""
         c = self.consent.get(purpose)
-        return c is not None and c.granted
+        return c is not None and c.granted and c.changed_ms <= self.as_of_ms
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)  # dataclasses natively: the bytes asdict gave, 20x cheaper

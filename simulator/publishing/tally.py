@@ -49,6 +49,8 @@ class SimulationResult:
     services_published: int | None = None
     """Dealer visits of the period published to ``vehicle.services`` (None: ``--no-services``)."""
     history_published: int | None = None
+    consent_published: int | None = None
+    """Consent changes of the period sent to ``vehicle.consent`` (None: services off)."""
     """Service-history visits (before the period) published to ``vehicle.services`` before the
     telemetry (None: ``--no-services``)."""
 

@@ -140,6 +140,7 @@ def end_line(
     elapsed_s: float,
     services_published: int | None = None,
     history_published: int | None = None,
+    consent_published: int | None = None,
 ) -> bytes:
     return line(
         {
@@ -150,6 +151,7 @@ def end_line(
             "interrupted": interrupted,
             "services_published": services_published,
             "history_published": history_published,
+            "consent_published": consent_published,
             "elapsed_s": round(elapsed_s, 3),
         }
     )

@@ -65,6 +65,10 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
             assert figure["runs"], figure
             assert figure["rate_per_s"] > 0 and figure["per_cpu_s"] > 0 and figure["cpu_us"] > 0
         assert stage["ratio"] > 0
+    alert = data["pipeline"]["alert_latency"]
+    assert alert["alerts"] > 0, alert
+    assert 0 <= alert["p50_ms"] <= alert["p95_ms"] <= alert["p99_ms"] <= alert["max_ms"]
+    assert "telemetry → dealer alert" in result.stdout
     latency = data["pipeline"]["latency"]
     assert latency["samples"] > 0
     assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]

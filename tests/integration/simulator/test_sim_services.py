@@ -18,8 +18,9 @@ from aiokafka import TopicPartition
 
 from journeygate.embedded.procs import free_port
 from kernel.errors import InfrastructureError
-from kernel.kafka import VEHICLE_SERVICES, make_consumer, start_client
+from kernel.kafka import VEHICLE_CONSENT, VEHICLE_SERVICES, make_consumer, start_client
 from kernel.settings import Settings
+from schemas.consent import ConsentCodec
 from schemas.services import ServiceVisitCodec, ServiceVisitRecord
 from simulator.runner import plan_for, run_simulation
 from simulator.scenario.files import Scenario
@@ -63,16 +64,18 @@ def read_truth(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def read_visits(settings: Settings, expected: int, timeout_s: float = 20.0) -> list[Any]:
-    """Every record on vehicle.services, once at least ``expected`` have arrived."""
+def read_visits(
+    settings: Settings, expected: int, timeout_s: float = 20.0, topic: str | None = None
+) -> list[Any]:
+    """Every record on vehicle.services (or ``topic``), once at least ``expected`` arrived."""
 
     async def read() -> list[Any]:
-        topic = settings.topic(VEHICLE_SERVICES)
+        name = topic or settings.topic(VEHICLE_SERVICES)
         consumer = make_consumer(settings, group_id=f"test-services-{uuid.uuid4().hex[:8]}")
         await start_client(consumer, settings)
         try:
             await consumer.topics()
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             records: list[Any] = []
@@ -254,3 +257,40 @@ def test_services_need_kafka_unless_switched_off(settings: Settings, tmp_path: P
     assert not any(x["type"] == "service_published" for x in lines)
     assert lines[-1]["services_published"] is None and lines[-1]["history_published"] is None
     assert plan_for(settings, params(tmp_path / "c.jsonl")).params.horizon_days == 60
+
+
+def test_consent_changes_of_the_period_reach_vehicle_consent(
+    settings: Settings, tmp_path: Path
+) -> None:
+    truth = tmp_path / "truth.jsonl"
+    fickle = BUSY.model_copy(
+        update={"consent": BUSY.consent.model_copy(update={"changes_per_year": 40.0})}
+    )
+    result = run_simulation(settings, params(truth, scenario=fickle))
+    lines = read_truth(truth)
+    start_ms = round(datetime.fromisoformat(lines[0]["start"]).timestamp() * 1000)
+    now_ms = round(NOW.timestamp() * 1000)
+    changes = [
+        (x["vin"], x["purpose"], x["granted"], x["ts_ms"])
+        for x in lines
+        if x["type"] == "event"
+        and x["event"] == "consent_change"
+        and start_ms < x["ts_ms"] <= now_ms
+    ]
+    assert len(changes) >= 5, changes
+    assert result.consent_published == len(changes) == lines[-1]["consent_published"]
+    records = read_visits(settings, len(changes), topic=settings.topic(VEHICLE_CONSENT))
+    codec = ConsentCodec()
+    got = []
+    for rec in records:
+        change = codec.decode(rec.value)
+        assert rec.key == change.vin.encode() and change.source == "owner-app"
+        got.append(
+            (
+                change.vin,
+                change.purpose,
+                change.granted,
+                round(change.changed_at.timestamp() * 1000),
+            )
+        )
+    assert sorted(got) == sorted(changes)

@@ -3,9 +3,12 @@ the same values as a frame."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from journeygate.bench.feeder import Broker, FeedPlan, dtc_schedule
 from journeygate.bench.payloads import SERIALS, Fleet, fleet_vin, frame, message, raw_headers
 from kernel.vin import is_valid
 from processors.normalize.validate import Accepted, RawRecord, Rules, validate
@@ -69,3 +72,27 @@ def test_a_burst_frame_holds_consecutive_samples_ending_at_the_event_time() -> N
         1_700_000_010_000,
     ]
     assert len({s.odometer_m for s in f.samples}) == 1
+
+
+def test_a_feed_reports_codes_from_one_message_per_vehicle_on_spread_over_the_feed() -> None:
+    plan = FeedPlan(Broker("h", 1, None, None), "c", "r", 100, 1, 100, 450, dtcs=("P0420",))
+    codes = dtc_schedule(plan)
+    first: dict[int, int] = {}
+    for k in range(plan.count):
+        index = (plan.first + k) % plan.fleet_size
+        if codes(k):
+            first.setdefault(index, k)
+        else:
+            assert index not in first  # once reported, reported in every later message
+    assert len(first) == plan.fleet_size
+    by_round = Counter(k // plan.fleet_size for k in first.values())
+    assert sorted(by_round) == [0, 1, 2, 3] and max(by_round.values()) <= 25
+    assert dtc_schedule(FeedPlan(Broker("h", 1, None, None), "c", "r", 5, 1, 0, 9))(3) == ()
+
+
+def test_a_bench_message_with_codes_is_accepted_with_them() -> None:
+    vin, body = message(Fleet(10), 3, INGEST_MS - 1000, ("P0420",))
+    headers = raw_headers(f"vehicles/{vin}/telemetry", INGEST_MS, "bench")
+    outcome = validate(RawRecord("raw", 0, 3, vin.encode(), body, tuple(headers)), Rules(300_000))
+    assert isinstance(outcome, Accepted)
+    assert outcome.frame.samples[0].dtcs == ("P0420",)

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from journey_kit import (
     VIN,
+    at,
     consent,
     equity,
     fault,
@@ -228,3 +229,32 @@ def test_a_lapse_yields_exactly_one_alert(step_days: int) -> None:
     inputs += [service(day, 10 - day) for day in range(0, 300, step_days)]
     _, out = run(inputs)
     assert [a.alert_type for a in out.alerts].count("lapsed") == 1
+
+
+def test_a_consent_change_read_early_counts_from_its_time_and_keeps_the_clock() -> None:
+    # Heard when made (before the signals of the days before it): a grant of day 10 does not
+    # allow an alert on day 2; a withdrawal of day 10 stops alerts at once.
+    j = VehicleJourney(VIN, "dealer-7")
+    step(j, consent(-400, "service_reminders", True), RULES)
+    step(j, equity(0, 100.0), RULES)
+    step(j, consent(10, "marketing_offers", True), RULES)
+    assert j.as_of_ms == int(at(0).timestamp() * 1000)
+    early = step(j, equity(2, 9_000.0), RULES)
+    assert [a.alert_type for a in early.alerts if a.purpose == "marketing"] == []
+    later = step(j, equity(12, 9_000.0), RULES)
+    assert [a.alert_type for a in later.alerts] == ["equity_positive"]
+    step(j, consent(20, "service_reminders", False), RULES)
+    assert not j.granted("service_reminders")
+    assert j.as_of_ms == int(at(12).timestamp() * 1000)
+
+
+def test_registry_consent_read_before_any_signal_keeps_an_owner_with_one_purpose() -> None:
+    # The registry's consent at delivery comes first, while the vehicle has no clock yet: one
+    # purpose withdrawn, another given (from its own time) is not "no consent at all".
+    j = VehicleJourney(VIN, "dealer-7")
+    out = step(j, consent(-400, "marketing_offers", True), RULES)
+    out.events += step(j, consent(-400, "service_reminders", False), RULES).events
+    assert j.left is None and j.as_of_ms == 0
+    assert {e.at_ms for e in out.events} == {int(at(-400).timestamp() * 1000)}
+    raised = step(j, equity(0, 9_000.0), RULES)
+    assert [a.alert_type for a in raised.alerts] == ["equity_positive"]
