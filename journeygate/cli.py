@@ -237,6 +237,7 @@ def score_alerts(
 
 def _register_optional() -> None:
     """Commands that live beside their package (simulator, demo, bench)."""
+    from dealers.cli import register as register_dealers
     from journeygate.bench.cli import register as register_bench
     from journeygate.demo import register as register_demo
     from journeygate.funnel_cli import register as register_funnel
@@ -250,6 +251,7 @@ def _register_optional() -> None:
     register_registry(app)
     register_services(app)
     register_bench(app)
+    register_dealers(app)
 
 
 def main() -> None:

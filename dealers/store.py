@@ -1,0 +1,224 @@
+"""What the dealer API reads and writes in the journey store (psycopg 3, parametrised SQL).
+
+Every query of a dealer's data names the dealer: an alert or a vehicle of another dealer is
+indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from dealers.keys import generate_key, hash_key, same_hash
+
+Conn = psycopg.Connection[Any]
+
+# An alert the processor has not hidden yet whose purpose's consent is withdrawn (a change read
+# by the registry before the journey processor caught up) is not shown either.
+_VISIBLE = """
+NOT EXISTS (
+    SELECT 1 FROM consent_current c
+    WHERE c.vin = a.vin AND NOT c.granted
+      AND c.purpose = CASE a.purpose WHEN 'service' THEN 'service_reminders'
+                                     ELSE 'marketing_offers' END)
+"""
+_ALERT_COLUMNS = """
+a.alert_id, a.vin, a.alert_type, a.subject, a.stage, a.purpose, a.severity, a.priority,
+a.created_ts, a.expires_ts, a.reason, a.action, a.figures, a.state, a.acknowledged_at
+"""
+LISTED_STATES = ("new", "acknowledged", "expired")
+DEFAULT_STATES = ("new", "acknowledged")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key_id: int
+    dealer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    dealer_id: str
+    key_id: int
+    key: str
+    dealer_created: bool
+
+
+class UnknownDealer(LookupError):
+    """No dealer of that id."""
+
+
+def _utc(value: object) -> object:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _insert_key(conn: Conn, dealer_id: str) -> tuple[int, str]:
+    key = generate_key()
+    row = conn.execute(
+        "INSERT INTO dealer_keys (dealer_id, key_hash) VALUES (%s, %s) RETURNING key_id",
+        (dealer_id, hash_key(key)),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), key
+
+
+def add_dealer(conn: Conn, dealer_id: str, name: str | None) -> NewKey:
+    """Create the dealer if missing (a given name replaces the old one) and make a new key;
+    the dealer's other keys stay valid."""
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO dealers (dealer_id, name) VALUES (%s, %s)"
+            " ON CONFLICT (dealer_id) DO UPDATE SET name = COALESCE(EXCLUDED.name, dealers.name)"
+            " RETURNING (xmax = 0)",
+            (dealer_id, name),
+        ).fetchone()
+        assert row is not None
+        key_id, key = _insert_key(conn, dealer_id)
+    return NewKey(dealer_id, key_id, key, bool(row[0]))
+
+
+def rotate_key(conn: Conn, dealer_id: str) -> tuple[NewKey, int]:
+    """Revoke every key of the dealer and make a new one, in one transaction; the new key and
+    how many were revoked. :class:`UnknownDealer` if there is no such dealer."""
+    with conn.transaction():
+        found = conn.execute(
+            "SELECT 1 FROM dealers WHERE dealer_id = %s FOR UPDATE", (dealer_id,)
+        ).fetchone()
+        if found is None:
+            raise UnknownDealer(dealer_id)
+        revoked = conn.execute(
+            "UPDATE dealer_keys SET revoked_at = now() WHERE dealer_id = %s AND revoked_at IS NULL",
+            (dealer_id,),
+        ).rowcount
+        key_id, key = _insert_key(conn, dealer_id)
+    return NewKey(dealer_id, key_id, key, False), revoked
+
+
+def authenticate(conn: Conn, key_hash: bytes) -> Caller | None:
+    """The dealer of a live key with this hash, or None."""
+    row = conn.execute(
+        "SELECT k.key_id, k.dealer_id, k.key_hash FROM dealer_keys k"
+        " JOIN dealers d USING (dealer_id)"
+        " WHERE k.key_hash = %s AND k.revoked_at IS NULL",
+        (key_hash,),
+    ).fetchone()
+    if row is None or not same_hash(bytes(row[2]), key_hash):
+        return None
+    return Caller(int(row[0]), str(row[1]))
+
+
+def _alert(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _utc(v) for k, v in row.items()}
+
+
+def list_alerts(
+    conn: Conn,
+    dealer_id: str,
+    *,
+    states: Sequence[str],
+    alert_type: str | None,
+    since: datetime | None,
+    vin: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` of the dealer's visible alerts, newest first (created_ts, then alert_id,
+    both descending), after the cursor position ``after``."""
+    conditions = ["a.dealer_id = %s", "a.state = ANY(%s)", _VISIBLE]
+    params: list[object] = [dealer_id, [s for s in states if s in LISTED_STATES]]
+    if alert_type is not None:
+        conditions.append("a.alert_type = %s")
+        params.append(alert_type)
+    if since is not None:
+        conditions.append("a.created_ts >= %s")
+        params.append(since)
+    if vin is not None:
+        conditions.append("a.vin = %s")
+        params.append(vin)
+    if after is not None:
+        conditions.append("(a.created_ts, a.alert_id) < (%s, %s)")
+        params.extend(after)
+    params.append(limit)
+    query = (
+        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE {' AND '.join(conditions)}"  # noqa: S608
+        " ORDER BY a.created_ts DESC, a.alert_id DESC LIMIT %s"
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [_alert(r) for r in cur.execute(query, params).fetchall()]
+
+
+def acknowledge(conn: Conn, dealer_id: str, alert_id: str) -> dict[str, Any] | None:
+    """Set a new visible alert of the dealer to acknowledged; an acknowledged one is returned
+    as it is. None for any other alert (another dealer's, hidden, expired, unknown)."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"UPDATE alerts a SET state = 'acknowledged', acknowledged_at = now()"  # noqa: S608
+            f" WHERE a.alert_id = %s AND a.dealer_id = %s AND a.state = 'new' AND {_VISIBLE}"
+            f" RETURNING {_ALERT_COLUMNS}",
+            (alert_id, dealer_id),
+        ).fetchone()
+        if row is None:
+            row = cur.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts a"  # noqa: S608
+                f" WHERE a.alert_id = %s AND a.dealer_id = %s AND a.state = 'acknowledged'"
+                f" AND {_VISIBLE}",
+                (alert_id, dealer_id),
+            ).fetchone()
+    return None if row is None else _alert(row)
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleRecord:
+    registry: dict[str, Any]
+    consent: dict[str, bool]
+    state: dict[str, Any] | None
+    timeline: list[dict[str, Any]]
+
+
+def read_vehicle(
+    conn: Conn, dealer_id: str, vin: str, timeline_limit: int = 100
+) -> VehicleRecord | None:
+    """The registry row, consent in force, current predictions and the newest timeline events
+    (those of this dealer) of a vehicle of the dealer; None if it is not theirs or unknown."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        registry = cur.execute(
+            "SELECT vin, brand, model, model_year, powertrain, delivery_date, market, currency"
+            " FROM vehicles WHERE vin = %s AND dealer_id = %s",
+            (vin, dealer_id),
+        ).fetchone()
+        if registry is None:
+            return None
+        consent = {
+            str(r["purpose"]): bool(r["granted"])
+            for r in cur.execute(
+                "SELECT purpose, granted FROM consent_current WHERE vin = %s", (vin,)
+            ).fetchall()
+        }
+        state = cur.execute(
+            "SELECT as_of_ts, predicted_as_of_ts, odometer_m, usage, warranty, service, equity,"
+            " active_faults, last_service FROM vehicle_state WHERE vin = %s",
+            (vin,),
+        ).fetchone()
+        timeline = cur.execute(
+            "SELECT event_id, at_ts, event, gate, subject, episode_id, stage, alert_id, detail,"
+            " figures FROM journey_events WHERE vin = %s AND dealer_id = %s"
+            " ORDER BY at_ts DESC, event_id DESC LIMIT %s",
+            (vin, dealer_id, timeline_limit),
+        ).fetchall()
+    reg = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in registry.items()}
+    return VehicleRecord(
+        registry=reg,
+        consent=consent,
+        state=None if state is None else {k: _utc(v) for k, v in state.items()},
+        timeline=[{k: _utc(v) for k, v in e.items()} for e in timeline],
+    )
+
+
+def check_schema(conn: Conn) -> None:
+    """Raise psycopg.errors.UndefinedTable when migration 0009 is not applied."""
+    conn.execute("SELECT 1 FROM dealer_keys LIMIT 0")
