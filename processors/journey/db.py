@@ -2,7 +2,8 @@
 batch out.
 
 A batch's vehicle states (``journey_state``), timeline rows (``journey_events``), new alerts
-(``alerts``, ``ON CONFLICT DO NOTHING``), alert state changes (hidden, expired) and next offsets
+(``alerts``, ``ON CONFLICT DO NOTHING``), alert state changes (hidden, expired), the consent
+changes heard on ``vehicle.consent`` (``consent_changes``, registered vehicles) and next offsets
 (``consumer_offsets``, never moving backwards) are written in one transaction. Every statement
 passes whole columns as arrays (``unnest``), in PostgreSQL's binary format (``%b``): the text
 format quotes and escapes every array element with a regular expression, which took 40 % of
@@ -76,6 +77,15 @@ FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text
      AS a(alert_id, episode_id, vin, dealer_id, alert_type, subject, stage, purpose, severity,
           priority, created_ts, expires_ts, reason, action, figures, cause_signal_id)
 ON CONFLICT (alert_id) DO NOTHING
+"""
+_INSERT_CONSENT = """
+INSERT INTO consent_changes (vin, purpose, granted, changed_at, source)
+SELECT c.vin, c.purpose, c.granted, c.changed_at, c.source
+FROM unnest(%b::text[], %b::text[], %b::boolean[], %b::timestamptz[], %b::text[])
+     AS c(vin, purpose, granted, changed_at, source)
+WHERE c.purpose IN ('service_reminders', 'marketing_offers', 'location')
+  AND EXISTS (SELECT 1 FROM vehicles v WHERE v.vin = c.vin)
+ON CONFLICT (vin, purpose, changed_at) DO NOTHING
 """
 _UPDATE_ALERTS = """
 UPDATE alerts AS a SET state = c.state, state_changed_ts = c.at_ts
@@ -240,6 +250,18 @@ async def _write(
                     [x.detail for x in e],
                     [_json(x.values) for x in e],
                     [x.cause_id for x in e],
+                ),
+            )
+        if outcome.consent:
+            k = outcome.consent
+            await cur.execute(
+                _INSERT_CONSENT,
+                (
+                    [x.vin for x in k],
+                    [x.purpose for x in k],
+                    [x.granted for x in k],
+                    [x.changed_at for x in k],
+                    [x.source for x in k],
                 ),
             )
         return await store_offsets(cur, group, offsets)

@@ -36,7 +36,7 @@ from processors.journey.machine import (
 )
 from processors.journey.rules import Rules
 from processors.journey.state import HeldVisit, VehicleJourney
-from schemas.consent import ConsentChange
+from schemas.consent import KIND_CONSENT, ConsentChange
 from schemas.services import ServiceVisitRecord
 from schemas.signals import SignalRecord
 
@@ -121,6 +121,9 @@ class BatchOutcome:
     """Per vehicle, when to evaluate it next without an input (:mod:`.clock`)."""
     partitions: Mapping[str, int] = field(default_factory=dict)
     """Per vehicle of the batch, the partition of its inputs."""
+    consent: tuple[ConsentChange, ...] = ()
+    """The batch's consent changes, recorded in ``consent_changes`` (the registry's history,
+    read by every other path to a dealer, e.g. the API) as well as in the states."""
 
 
 MAX_TICKS = 64
@@ -174,6 +177,9 @@ def process_batch(
         tuple(out.changes),
         {v: next_wake_ms(states[v], rules) for v in limits},
         {v: p for v, p in decoded.partitions.items() if v in per_vin},
+        tuple(
+            i for i in decoded.inputs if isinstance(i, ConsentChange) and i.kind == KIND_CONSENT
+        ),
     )
 
 

@@ -86,9 +86,9 @@ async def produce_signals(settings: Settings, values: list[bytes]) -> None:
         await producer.stop()
 
 
-async def query(settings: Settings, sql: str) -> list[Any]:
+async def query(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
     async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
-        return await (await conn.execute(sql)).fetchall()
+        return await (await conn.execute(sql, params)).fetchall()
 
 
 async def wait_until(
@@ -175,5 +175,13 @@ def test_alert_raised_then_hidden_and_stopped_by_a_withdrawal(settings: Settings
         ]
         assert {key for key, _ in records} == {b"dealer-7"}
         assert records[0][1].detail is not None and records[1][1].detail is None
+        # the withdrawal heard on Kafka is in the registry's history too, for every other path
+        current = await query(
+            settings,
+            "SELECT granted, changed_at, source FROM consent_current"
+            " WHERE vin = %s AND purpose = 'service_reminders'",
+            (VIN,),
+        )
+        assert current == [(False, T0 + timedelta(days=1), "test")]
 
     asyncio.run(scenario())
