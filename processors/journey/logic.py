@@ -177,9 +177,7 @@ def process_batch(
         tuple(out.changes),
         {v: next_wake_ms(states[v], rules) for v in limits},
         {v: p for v, p in decoded.partitions.items() if v in per_vin},
-        tuple(
-            i for i in decoded.inputs if isinstance(i, ConsentChange) and i.kind == KIND_CONSENT
-        ),
+        tuple(i for i in decoded.inputs if isinstance(i, ConsentChange) and i.kind == KIND_CONSENT),
     )
 
 
