@@ -1,9 +1,10 @@
 """``journeygate dealers add|rotate-key`` and ``journeygate api``: the dealer HTTP API's keys
-and server (docs/api.md).
+and server; ``journeygate dealers webhook set|replay`` and ``journeygate webhooks``: the
+dealers' signed webhooks and their sender (docs/api.md).
 
-A key is printed once, alone on standard output; it is never logged and only its hash is
-stored. Exit status: 0 done, 1 unknown dealer or the store unreachable, 2 a bad option or a
-store without migration 0009.
+A key or a generated webhook secret is printed once, alone on standard output; neither is ever
+logged, and only a key's hash is stored. Exit status: 0 done, 1 unknown dealer or the store
+unreachable, 2 a bad option or a store without migration 0009 (0010 for webhooks).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from kernel.cliopts import DatabaseUrl, fail, settings_from
 from kernel.errors import InfrastructureError
 
 dealers_app = typer.Typer(help="Dealers of the HTTP API and their keys.", no_args_is_help=True)
+webhook_app = typer.Typer(help="A dealer's signed alert webhook.", no_args_is_help=True)
+dealers_app.add_typer(webhook_app, name="webhook")
 T = TypeVar("T")
 
 DealerId = Annotated[str, typer.Argument(help="The dealer id of the registry and the alerts")]
@@ -26,6 +29,7 @@ DealerId = Annotated[str, typer.Argument(help="The dealer id of the registry and
 def register(app: typer.Typer) -> None:
     app.add_typer(dealers_app, name="dealers")
     app.command("api")(api)
+    app.command("webhooks")(webhooks)
 
 
 def _checked_dealer_id(dealer_id: str) -> str:
@@ -49,8 +53,9 @@ def _with_store(
             return work(conn)
     except InfrastructureError as exc:
         raise fail(str(exc), 1) from None
-    except psycopg.errors.UndefinedTable:
-        raise fail("the store has no dealers table: run `journeygate migrate`") from None
+    except psycopg.errors.UndefinedTable as exc:
+        what = "webhook" if "webhook" in str(exc) else "dealers"
+        raise fail(f"the store has no {what} table: run `journeygate migrate`") from None
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise fail(f"PostgreSQL: {first}", 1) from None
@@ -127,3 +132,141 @@ def api(
     _with_store(settings.database_url, check_schema)
     app = create_app(settings, rate_per_second=rate, burst=burst)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@webhook_app.command("set")
+def webhook_set(
+    dealer_id: DealerId,
+    url: Annotated[str, typer.Argument(help="http:// or https:// URL that receives the alerts")],
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret",
+            envvar="JOURNEYGATE_WEBHOOK_SECRET",
+            help="Signing secret (16 to 200 characters; default: a new one, printed once)",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set the dealer's webhook URL and signing secret (replacing both)."""
+    from dealers.webhooks import (
+        UnknownDealerId,
+        generate_secret,
+        secret_problem,
+        set_webhook,
+        url_problem,
+    )
+    from kernel.settings import mask_url
+
+    _checked_dealer_id(dealer_id)
+    if (problem := url_problem(url)) is not None:
+        raise fail(f"URL: {problem}")
+    if secret is not None and (problem := secret_problem(secret)) is not None:
+        raise fail(f"--secret: {problem}")
+    settings = settings_from(database_url=database_url)
+    chosen = generate_secret() if secret is None else secret
+    try:
+        created = _with_store(
+            settings.database_url, lambda conn: set_webhook(conn, dealer_id, url, chosen)
+        )
+    except UnknownDealerId:
+        raise fail(f"no dealer {dealer_id!r}: add it with `journeygate dealers add`", 1) from None
+    what = "set" if created else "replaced"
+    if secret is None:
+        typer.echo(
+            f"dealer {dealer_id}: webhook {what} to {mask_url(url)}; new signing secret"
+            " (shown once, store it now):",
+            err=True,
+        )
+        typer.echo(chosen)
+    else:
+        typer.echo(
+            f"dealer {dealer_id}: webhook {what} to {mask_url(url)} with the given secret",
+            err=True,
+        )
+
+
+@webhook_app.command("replay")
+def webhook_replay(dealer_id: DealerId, database_url: DatabaseUrl = None) -> None:
+    """Queue the dealer's dead deliveries again (attempts reset, due now)."""
+    from dealers.webhooks import UnknownDealerId, replay_dead
+
+    _checked_dealer_id(dealer_id)
+    settings = settings_from(database_url=database_url)
+    try:
+        count = _with_store(settings.database_url, lambda conn: replay_dead(conn, dealer_id))
+    except UnknownDealerId:
+        raise fail(f"no dealer {dealer_id!r}: add it with `journeygate dealers add`", 1) from None
+    typer.echo(f"dealer {dealer_id}: {count} dead deliveries queued again")
+
+
+def webhooks(
+    once: Annotated[
+        bool, typer.Option("--once", help="Send what is due, then exit (no waiting for more)")
+    ] = False,
+    batch: Annotated[int, typer.Option("--batch", help="Deliveries claimed and sent at once")] = 20,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds a request may take")] = 5.0,
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            help="Seconds a claimed delivery is withheld from other senders (above --timeout);"
+            " a sender that dies sends nothing for that long",
+        ),
+    ] = 60.0,
+    max_attempts: Annotated[
+        int,
+        typer.Option(
+            "--max-attempts",
+            envvar="JOURNEYGATE_WEBHOOK_MAX_ATTEMPTS",
+            help="Attempts before a delivery is dead",
+        ),
+    ] = 8,
+    retry_base: Annotated[
+        float, typer.Option("--retry-base", help="Backoff base in seconds (full jitter)")
+    ] = 1.0,
+    retry_cap: Annotated[
+        float, typer.Option("--retry-cap", help="Longest backoff in seconds")
+    ] = 300.0,
+    poll: Annotated[
+        float, typer.Option("--poll", help="Seconds between looks when nothing is due")
+    ] = 1.0,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Deliver dealer alert webhooks until Ctrl-C or SIGTERM (docs/api.md, "Webhooks")."""
+    import asyncio
+
+    from dealers.webhooks import SenderOptions, run_sender
+    from kernel.runtime import run_stage
+    from kernel.settings import Settings
+
+    if not 1 <= batch <= 1000:
+        raise fail(f"--batch: must be 1 to 1000, got {batch}")
+    if not 0 < timeout <= 600:
+        raise fail(f"--timeout: must be above 0 and at most 600, got {timeout:g}")
+    if not timeout < lease <= 86_400:
+        raise fail(
+            f"--lease: must be above --timeout ({timeout:g}) and at most 86400, got {lease:g}"
+        )
+    if not 1 <= max_attempts <= 100:
+        raise fail(f"--max-attempts: must be 1 to 100, got {max_attempts}")
+    if not 0 < retry_base <= retry_cap <= 86_400:
+        raise fail("--retry-base, --retry-cap: need 0 < base <= cap <= 86400")
+    if not 0 < poll <= 3600:
+        raise fail(f"--poll: must be above 0 and at most 3600, got {poll:g}")
+    settings = settings_from(database_url=database_url)
+    options = SenderOptions(
+        batch=batch,
+        timeout_s=timeout,
+        lease_s=lease,
+        max_attempts=max_attempts,
+        base_s=retry_base,
+        cap_s=retry_cap,
+        poll_s=poll,
+    )
+
+    async def main(stage_settings: Settings, stop: asyncio.Event) -> None:
+        await run_sender(stage_settings.database_url, options, stop, once=once)
+
+    raise typer.Exit(run_stage("webhooks", main, settings))

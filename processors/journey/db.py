@@ -2,7 +2,8 @@
 batch out.
 
 A batch's vehicle states (``journey_state``), timeline rows (``journey_events``), new alerts
-(``alerts``, ``ON CONFLICT DO NOTHING``), alert state changes (hidden, expired), the consent
+(``alerts``, ``ON CONFLICT DO NOTHING``) with a webhook delivery (``webhook_outbox``) for each
+one inserted whose dealer has a webhook, alert state changes (hidden, expired), the consent
 changes heard on ``vehicle.consent`` (``consent_changes``, registered vehicles) and next offsets
 (``consumer_offsets``, never moving backwards) are written in one transaction. Every statement
 passes whole columns as arrays (``unnest``), in PostgreSQL's binary format (``%b``): the text
@@ -25,6 +26,7 @@ from database.offsets import store_offsets
 from kernel.offsets import Partition
 from processors.journey.alerts import when
 from processors.journey.logic import ALLOWED_LATENESS_MS, BatchOutcome, tick_until
+from processors.journey.machine import Alert
 from processors.journey.state import Consent, VehicleJourney
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
@@ -77,6 +79,16 @@ FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text
      AS a(alert_id, episode_id, vin, dealer_id, alert_type, subject, stage, purpose, severity,
           priority, created_ts, expires_ts, reason, action, figures, cause_signal_id)
 ON CONFLICT (alert_id) DO NOTHING
+RETURNING alert_id
+"""
+# One webhook delivery per alert this transaction inserted (RETURNING above) for a dealer with a
+# webhook (docs/api.md, "Webhooks"); the delivery id of a raised alert is its alert id.
+_INSERT_OUTBOX = """
+INSERT INTO webhook_outbox (delivery_id, dealer_id, alert_id, payload)
+SELECT o.alert_id, o.dealer_id, o.alert_id, o.payload::jsonb
+FROM unnest(%b::text[], %b::text[], %b::text[]) AS o(alert_id, dealer_id, payload)
+JOIN dealer_webhooks USING (dealer_id)
+ON CONFLICT (delivery_id) DO NOTHING
 """
 _INSERT_CONSENT = """
 INSERT INTO consent_changes (vin, purpose, granted, changed_at, source)
@@ -104,6 +116,32 @@ class Registered:
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _iso(ms: int) -> str:
+    return when(ms).isoformat().replace("+00:00", "Z")
+
+
+def _webhook_payload(x: Alert, figures: str) -> str:
+    return _json(
+        {
+            "event": "alert.raised",
+            "alert_id": x.alert_id,
+            "vin": x.vin,
+            "dealer_id": x.dealer_id,
+            "alert_type": x.alert_type,
+            "subject": x.subject,
+            "stage": x.stage,
+            "purpose": x.purpose,
+            "severity": x.severity,
+            "priority": x.priority,
+            "created_ts": _iso(x.at_ms),
+            "expires_ts": _iso(x.expires_ms),
+            "reason": x.reason,
+            "action": x.action,
+            "figures": orjson.loads(figures),
+        }
+    )
 
 
 def _ms(value: object) -> int:
@@ -197,6 +235,15 @@ async def _write(
             )
         if outcome.alerts:
             a = outcome.alerts
+            figures = [
+                _json(
+                    [
+                        {"name": f.name, "value": f.value, "unit": f.unit, "text": f.text}
+                        for f in x.figures
+                    ]
+                )
+                for x in a
+            ]
             await cur.execute(
                 _INSERT_ALERTS,
                 (
@@ -214,18 +261,21 @@ async def _write(
                     [when(x.expires_ms) for x in a],
                     [x.reason for x in a],
                     [x.action for x in a],
-                    [
-                        _json(
-                            [
-                                {"name": f.name, "value": f.value, "unit": f.unit, "text": f.text}
-                                for f in x.figures
-                            ]
-                        )
-                        for x in a
-                    ],
+                    figures,
                     [x.cause_id for x in a],
                 ),
             )
+            inserted = {str(r[0]) for r in await cur.fetchall()}
+            raised = [(x, f) for x, f in zip(a, figures, strict=True) if x.alert_id in inserted]
+            if raised:
+                await cur.execute(
+                    _INSERT_OUTBOX,
+                    (
+                        [x.alert_id for x, _ in raised],
+                        [x.dealer_id for x, _ in raised],
+                        [_webhook_payload(x, f) for x, f in raised],
+                    ),
+                )
         if outcome.changes:
             c = outcome.changes
             await cur.execute(
