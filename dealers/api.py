@@ -1,8 +1,10 @@
 """The dealer HTTP API (FastAPI): ``create_app(settings)``; run by ``journeygate api``.
 
-Endpoints under ``/v1`` (docs/api.md): a dealer's alerts, acknowledging one, a vehicle's view.
-Each request opens its own connection to the store (autocommit). Errors are RFC 9457 problem
-details; an alert or vehicle of another dealer gives the same 404 as one that does not exist.
+Endpoints under ``/v1`` (docs/api.md): a dealer's alerts, a live stream of its new alerts
+(server-sent events, dealers/stream.py), acknowledging one, a vehicle's view. Each request opens
+its own connection to the store (autocommit); a stream holds one while it is open. Errors are
+RFC 9457 problem details; an alert or vehicle of another dealer gives the same 404 as one that
+does not exist.
 """
 
 from __future__ import annotations
@@ -10,23 +12,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from database.db import connect
 from dealers import store
-from dealers.cursor import BadCursor, decode_cursor, encode_cursor
+from dealers.cursor import BadCursor, decode_cursor, decode_event_id, encode_cursor
 from dealers.keys import hash_key, looks_like_key
 from dealers.ratelimit import RateLimiter
+from dealers.stream import StreamOptions, Window, events
 from kernel.errors import InfrastructureError
 from kernel.settings import Settings
 
@@ -146,6 +149,7 @@ class _Config:
     database_url: str
     limiter: RateLimiter
     marketing_gates: frozenset[str]
+    stream: StreamOptions
 
 
 def _config(request: Request) -> _Config:
@@ -161,12 +165,9 @@ def _connection(request: Request) -> Iterator[store.Conn]:
 Connection = Annotated[store.Conn, Depends(_connection)]
 
 
-def _caller(
-    request: Request,
-    conn: Connection,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+def _authorize(
+    request: Request, conn: store.Conn, credentials: HTTPAuthorizationCredentials | None
 ) -> store.Caller:
-    """The dealer of the request's key, within its rate; else 401 or 429."""
     challenge = {"WWW-Authenticate": 'Bearer realm="journeygate"'}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(
@@ -188,7 +189,26 @@ def _caller(
     return found
 
 
+def _caller(
+    request: Request,
+    conn: Connection,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> store.Caller:
+    """The dealer of the request's key, within its rate; else 401 or 429."""
+    return _authorize(request, conn, credentials)
+
+
+def _stream_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> store.Caller:
+    """As :func:`_caller`, on a connection closed at once (not held for the stream)."""
+    with connect(_config(request).database_url, autocommit=True) as conn:
+        return _authorize(request, conn, credentials)
+
+
 Dealer = Annotated[store.Caller, Depends(_caller)]
+StreamDealer = Annotated[store.Caller, Depends(_stream_caller)]
 router = APIRouter(prefix="/v1", responses=_PROBLEMS)
 
 
@@ -242,6 +262,74 @@ def list_alerts(
     return AlertPage(items=[Alert(**_scrub(r)) for r in page], next_cursor=next_cursor)
 
 
+_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: `event: alert`, `id: <event id>`, `data: <alert>`",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get(
+    "/alerts/stream",
+    response_class=StreamingResponse,
+    responses=_STREAM_RESPONSES,
+    tags=["alerts"],
+)
+def stream_alerts(
+    request: Request,
+    dealer: StreamDealer,
+    since: Annotated[
+        str | None,
+        Query(
+            description="Without an event id: start with the alerts stored at or after this"
+            " ISO 8601 date-time with a zone (default: those stored from now on)"
+        ),
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Query(
+            max_length=1024,
+            description="Resume after this event id (the Last-Event-ID"
+            " header, which wins when both are given)",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    """The caller's new alerts as server-sent events, in the order they were stored; hidden
+    alerts are never sent. Resumable: reconnect with the last event id."""
+    options = _config(request).stream
+    overlap = timedelta(seconds=options.overlap_s)
+    resume = request.headers.get("last-event-id") or last_event_id
+    position: tuple[datetime, str] | None = None
+    if resume:
+        try:
+            position = decode_event_id(resume)
+        except BadCursor:
+            raise Problem(400, "Last-Event-ID: not an event id of this stream") from None
+    elif since is not None:
+        position = (_parse_since(since), "")
+    conn = connect(_config(request).database_url, autocommit=True)
+    try:
+        if position is None:
+            now, known = store.stream_start(conn, dealer.dealer_id, overlap)
+            window = Window.from_now(now, known, overlap)
+        else:
+            window = Window.after(position, overlap)
+    except BaseException:
+        conn.close()
+        raise
+    body = events(request, conn, dealer.dealer_id, window, options, _render_alert)
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _render_alert(row: dict[str, Any]) -> str:
+    return Alert(**_scrub(row)).model_dump_json()
+
+
 @router.post("/alerts/{alert_id}/ack", response_model=Alert, tags=["alerts"])
 def acknowledge(dealer: Dealer, conn: Connection, alert_id: str) -> Alert:
     """Acknowledge a new alert of the caller (an acknowledged one: unchanged)."""
@@ -279,10 +367,15 @@ def vehicle(request: Request, dealer: Dealer, conn: Connection, vin: str) -> dic
 
 
 def create_app(
-    settings: Settings, *, rate_per_second: float = DEFAULT_RATE, burst: int = DEFAULT_BURST
+    settings: Settings,
+    *,
+    rate_per_second: float = DEFAULT_RATE,
+    burst: int = DEFAULT_BURST,
+    stream: StreamOptions | None = None,
 ) -> FastAPI:
     """The API over the store of ``settings.database_url``, limiting each key to
-    ``rate_per_second`` requests with bursts of ``burst``."""
+    ``rate_per_second`` requests with bursts of ``burst``; ``stream`` times the alert stream
+    (default :class:`StreamOptions`: poll 1 s, keep-alive 15 s, overlap 5 s)."""
     app = FastAPI(
         title="journeygate dealer API",
         version="1",
@@ -295,6 +388,7 @@ def create_app(
         database_url=settings.database_url,
         limiter=RateLimiter(rate_per_second, burst),
         marketing_gates=_marketing_gates(),
+        stream=stream or StreamOptions(),
     )
     app.include_router(router)
 

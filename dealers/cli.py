@@ -131,7 +131,7 @@ def api(
     settings = settings_from(database_url=database_url)
     _with_store(settings.database_url, check_schema)
     app = create_app(settings, rate_per_second=rate, burst=burst)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 @webhook_app.command("set")

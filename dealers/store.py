@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -148,6 +148,46 @@ def list_alerts(
         f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE {' AND '.join(conditions)}"  # noqa: S608
         " ORDER BY a.created_ts DESC, a.alert_id DESC LIMIT %s"
     )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [_alert(r) for r in cur.execute(query, params).fetchall()]
+
+
+def stream_start(
+    conn: Conn, dealer_id: str, overlap: timedelta
+) -> tuple[datetime, dict[str, datetime]]:
+    """The store's clock now, and the dealer's alerts (any state) stored since ``overlap``
+    before it, id to stored_at; read in one statement, so from one snapshot: these alerts are
+    the ones committed before the stream starts."""
+    rows = conn.execute(
+        "WITH t AS (SELECT now() AS now)"
+        " SELECT t.now, a.alert_id, a.stored_at FROM t"
+        " LEFT JOIN alerts a ON a.dealer_id = %s AND a.stored_at >= t.now - %s",
+        (dealer_id, overlap),
+    ).fetchall()
+    now = rows[0][0]
+    assert isinstance(now, datetime)
+    seen = {str(r[1]): r[2].astimezone(UTC) for r in rows if r[1] is not None}
+    return now.astimezone(UTC), seen
+
+
+def stream_alerts(
+    conn: Conn,
+    dealer_id: str,
+    *,
+    after: tuple[datetime, str],
+    exclude: Sequence[str],
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` of the dealer's visible alerts (not hidden, consent not withdrawn) in
+    stored order (stored_at, then alert_id) strictly after the position ``after``, leaving out
+    the ids of ``exclude``. Each row has the alert's fields and its ``stored_at``."""
+    query = (
+        f"SELECT {_ALERT_COLUMNS}, a.stored_at FROM alerts a"  # noqa: S608
+        f" WHERE a.dealer_id = %s AND a.state = ANY(%s) AND {_VISIBLE}"
+        " AND (a.stored_at, a.alert_id) > (%s, %s) AND NOT (a.alert_id = ANY(%s::text[]))"
+        " ORDER BY a.stored_at, a.alert_id LIMIT %s"
+    )
+    params = (dealer_id, list(LISTED_STATES), after[0], after[1], list(exclude), limit)
     with conn.cursor(row_factory=dict_row) as cur:
         return [_alert(r) for r in cur.execute(query, params).fetchall()]
 
