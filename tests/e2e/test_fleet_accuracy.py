@@ -10,7 +10,9 @@ sets of assertions read it:
 - ``journeygate score`` compares what the store predicts at the end of the period with that
   future, beside the naive and oracle forecasters (docs/signals.md, "Accuracy");
 - ``journeygate score-alerts`` compares the alerts with the truth (docs/journey.md, "Measured
-  against the truth").
+  against the truth");
+- five dealers, given API keys and a webhook before the run, get exactly their alerts through
+  the HTTP API and, signed, through the webhook sender (docs/api.md).
 """
 
 from __future__ import annotations
@@ -20,18 +22,31 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from pipeline_kit import stage_env, start_pipeline
 from psycopg import sql
 
+from dealers.api import create_app
+from dealers.store import add_dealer
+from dealers.webhooks import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    SenderOptions,
+    run_sender,
+    set_webhook,
+    verify_signature,
+)
 from journeygate.demo_alerts import journey_caught_up
 from journeygate.embedded.stack import StackEndpoints
 from kernel.kafka import ensure_topics
@@ -72,6 +87,34 @@ def signals_caught_up(settings: Settings, visits: int) -> bool:
     return caught_up and stored_visits is not None and stored_visits[0] >= visits
 
 
+DEALERS = tuple(f"DLR-{n:03d}" for n in range(1, 6))
+"""Dealers with an API key and a webhook set before the fleet runs."""
+
+
+class WebhookInbox:
+    """A local webhook receiver: every request's delivery id, signature and body."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str, bytes]] = []
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                inbox.received.append(
+                    (self.headers[DELIVERY_HEADER], self.headers[SIGNATURE_HEADER], body)
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @dataclass(frozen=True, slots=True)
 class FleetRun:
     verdict: dict[str, Any]
@@ -81,6 +124,11 @@ class FleetRun:
     """``journeygate score-alerts --json``."""
     funnel: dict[str, Any]
     seconds: float
+    settings: Settings
+    keys: dict[str, str]
+    """API key per dealer of :data:`DEALERS`."""
+    secret: str
+    inbox: WebhookInbox
 
 
 def _db_url(url: str, dbname: str) -> str:
@@ -129,6 +177,11 @@ def fleet(fleet_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     root = tmp_path_factory.mktemp("fleet")
     started = time.monotonic()
     pipeline = start_pipeline(settings, root / "logs")
+    inbox, secret, keys = WebhookInbox(), "whsec_fleet-test-secret", {}
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for dealer in DEALERS:
+            keys[dealer] = add_dealer(conn, dealer, None).key
+            set_webhook(conn, dealer, inbox.url, secret)
     try:
         truth = root / "truth.jsonl"
         journeygate(settings, "simulate", *FLEET, "--now", NOW, "--truth", str(truth))
@@ -149,9 +202,14 @@ def fleet(fleet_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         predictions = json.loads(journeygate(settings, "score", "--truth", str(truth), "--json"))
         alerts = json.loads(journeygate(settings, "score-alerts", "--truth", str(truth), "--json"))
         funnel = json.loads(journeygate(settings, "funnel", "--json"))
-        yield FleetRun(verdict, predictions, alerts, funnel, time.monotonic() - started)
+        asyncio.run(run_sender(settings.database_url, SenderOptions(), asyncio.Event(), once=True))
+        yield FleetRun(
+            verdict, predictions, alerts, funnel, time.monotonic() - started, settings, keys,
+            secret, inbox,
+        )  # fmt: skip
     finally:
         pipeline.stop_all()
+        inbox.server.shutdown()
 
 
 def test_predictions_beat_the_naive_forecaster_with_calibrated_intervals(
@@ -209,3 +267,43 @@ def test_alerts_match_the_truth_within_budget_and_consent(fleet: FleetRun) -> No
     assert doc["contacts"]["owners_over_budget"] == 0, doc["contacts"]
     assert doc["repeated_chases"]["count"] == 0, doc["repeated_chases"]
     assert any(g["entered"] > 0 and g["alerted"] > 0 for g in funnel["gates"])
+
+
+def test_dealers_get_their_alerts_through_the_api_and_signed_webhooks(fleet: FleetRun) -> None:
+    """From simulated telemetry to what a dealer's systems receive: each dealer's API key lists
+    exactly its own alerts in force, another dealer's key gets 404 for them, and the webhook
+    received each alert raised for the dealer and not hidden since, once, signed."""
+    client = TestClient(create_app(fleet.settings))
+    with psycopg.connect(fleet.settings.database_url) as conn:
+        rows = conn.execute(
+            "SELECT alert_id, dealer_id, state FROM alerts WHERE dealer_id = ANY(%s)",
+            (list(DEALERS),),
+        ).fetchall()
+    listed: dict[str, set[str]] = {}
+    for dealer in DEALERS:
+        auth = {"Authorization": f"Bearer {fleet.keys[dealer]}"}
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+            page = client.get("/v1/alerts", params=params, headers=auth)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            ids += [a["alert_id"] for a in body["items"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        listed[dealer] = set(ids)
+        assert len(ids) == len(listed[dealer])
+        in_force = {a for a, d, st in rows if d == dealer and st in ("new", "acknowledged")}
+        assert listed[dealer] == in_force, dealer
+    assert sum(len(v) for v in listed.values()) >= 10, listed
+    mine, other = next((d for d in DEALERS if listed[d]), DEALERS[0]), DEALERS[-1]
+    alert_id = sorted(listed[mine])[0]
+    auth = {"Authorization": f"Bearer {fleet.keys[other if other != mine else DEALERS[0]]}"}
+    assert client.post(f"/v1/alerts/{alert_id}/ack", headers=auth).status_code == 404
+
+    delivered = [d for d, _, _ in fleet.inbox.received]
+    assert len(delivered) == len(set(delivered))
+    assert set(delivered) == {a for a, _, st in rows if st != "hidden"}
+    assert all(verify_signature(fleet.secret, b, sig) for _, sig, b in fleet.inbox.received)
