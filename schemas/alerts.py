@@ -32,6 +32,10 @@ class Figure:
     unit: str
     text: str
 
+    def as_json(self) -> dict[str, Any]:
+        """The figure as the alert's Avro record, the ``alerts`` table and webhooks carry it."""
+        return {"name": self.name, "value": self.value, "unit": self.unit, "text": self.text}
+
 
 @dataclass(frozen=True, slots=True)
 class AlertDetail:
@@ -69,9 +73,7 @@ def _detail(d: AlertDetail | None) -> dict[str, Any] | None:
         "expires_at": d.expires_at,
         "episode_id": d.episode_id,
         "cause_signal_id": d.cause_signal_id,
-        "figures": [
-            {"name": f.name, "value": f.value, "unit": f.unit, "text": f.text} for f in d.figures
-        ],
+        "figures": [f.as_json() for f in d.figures],
     }
 
 

@@ -148,12 +148,11 @@ class CommittedOffsets:
             await self._consumer.stop()
 
 
-class StoredOffsets:
-    """Sum of the next offsets a store-writer group committed in PostgreSQL."""
+class StoreCount:
+    """A number PostgreSQL counts (``query`` with ``params``: one integer), as :class:`Progress`."""
 
-    def __init__(self, database_url: str, group: str) -> None:
-        self._url = database_url
-        self._group = group
+    def __init__(self, database_url: str, query: str, params: tuple[object, ...] = ()) -> None:
+        self._url, self._query, self._params = database_url, query, params
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
 
     async def start(self) -> None:
@@ -161,13 +160,21 @@ class StoredOffsets:
 
     async def total(self) -> int:
         assert self._conn is not None
-        cur = await self._conn.execute(
-            "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = %s",
-            (self._group,),
-        )
+        cur = await self._conn.execute(self._query, self._params)
         row = await cur.fetchone()
         return int(row[0]) if row is not None else 0  # type: ignore[call-overload]
 
     async def stop(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+
+
+class StoredOffsets(StoreCount):
+    """Sum of the next offsets a consumer group committed in PostgreSQL."""
+
+    def __init__(self, database_url: str, group: str) -> None:
+        super().__init__(
+            database_url,
+            "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = %s",
+            (group,),
+        )

@@ -23,7 +23,7 @@ import psycopg
 
 from journeygate.bench import drive
 from journeygate.bench.feeder import FeedPlan
-from journeygate.bench.kafkaio import StoredOffsets
+from journeygate.bench.kafkaio import StoreCount, StoredOffsets
 from journeygate.bench.lab import Lab, Scenario, register_consent, register_fleet
 from journeygate.bench.stages import STAGE_TIMEOUT_S, preload_mqtt
 from journeygate.bench.stats import Run, whole_run
@@ -201,26 +201,6 @@ class AlertLatency:
     max_ms: float
 
 
-class _Count:
-    """A count in PostgreSQL, as :class:`~journeygate.bench.kafkaio.Progress`."""
-
-    def __init__(self, database_url: str, query: str) -> None:
-        self._url, self._query = database_url, query
-        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
-
-    async def start(self) -> None:
-        self._conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-
-    async def total(self) -> int:
-        assert self._conn is not None
-        row = await (await self._conn.execute(self._query)).fetchone()
-        return int(row[0]) if row is not None else 0  # type: ignore[call-overload]
-
-    async def stop(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-
-
 def alert_latency(lab: Lab, fleet: int, rate_per_s: float, duration_s: float) -> AlertLatency:
     """The whole pipeline with the signals and journey processors: warmed up with one message
     per vehicle (each vehicle evaluated once, its journey live), then fed at ``rate_per_s``
@@ -243,14 +223,14 @@ def alert_latency(lab: Lab, fleet: int, rate_per_s: float, duration_s: float) ->
         for stage in ("normalize", "store", "signals", "journey"):
             running.append(drive.start_stage(sc, stage))
         warm_up(sc, running)
-        live = _Count(db, "SELECT count(*) FROM journey_state")
+        live = StoreCount(db, "SELECT count(*) FROM journey_state")
         asyncio.run(drive.watch(live, running, fleet, timeout_s=STAGE_TIMEOUT_S))
         running.append(drive.start_stage(sc, "bridge"))
         wait_ready([running[-1]])
         plan = replace(_plan(sc, sc.fleet.size, count, rate_per_s), dtcs=(ALERT_CODE,))
         drive.feed(plan, sc.log_dir)
         goal = min(count, fleet)
-        raised = _Count(db, "SELECT count(*) FROM alerts WHERE alert_type = 'fault_active'")
+        raised = StoreCount(db, "SELECT count(*) FROM alerts WHERE alert_type = 'fault_active'")
         asyncio.run(drive.watch(raised, running, goal, timeout_s=STAGE_TIMEOUT_S))
         with psycopg.connect(db, autocommit=True) as conn:
             row = conn.execute(_ALERT_LATENCY_SQL).fetchone()

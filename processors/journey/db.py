@@ -122,7 +122,7 @@ def _iso(ms: int) -> str:
     return when(ms).isoformat().replace("+00:00", "Z")
 
 
-def _webhook_payload(x: Alert, figures: str) -> str:
+def _webhook_payload(x: Alert, figures: list[dict[str, Any]]) -> str:
     return _json(
         {
             "event": "alert.raised",
@@ -139,7 +139,7 @@ def _webhook_payload(x: Alert, figures: str) -> str:
             "expires_ts": _iso(x.expires_ms),
             "reason": x.reason,
             "action": x.action,
-            "figures": orjson.loads(figures),
+            "figures": figures,
         }
     )
 
@@ -235,15 +235,7 @@ async def _write(
             )
         if outcome.alerts:
             a = outcome.alerts
-            figures = [
-                _json(
-                    [
-                        {"name": f.name, "value": f.value, "unit": f.unit, "text": f.text}
-                        for f in x.figures
-                    ]
-                )
-                for x in a
-            ]
+            figures = [[f.as_json() for f in x.figures] for x in a]
             await cur.execute(
                 _INSERT_ALERTS,
                 (
@@ -261,7 +253,7 @@ async def _write(
                     [when(x.expires_ms) for x in a],
                     [x.reason for x in a],
                     [x.action for x in a],
-                    figures,
+                    [_json(f) for f in figures],
                     [x.cause_id for x in a],
                 ),
             )

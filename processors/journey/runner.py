@@ -285,7 +285,9 @@ def _with_registry(
     decoded: Decoded, stored: Mapping[str, VehicleJourney], registry: Mapping[str, Registered]
 ) -> Decoded:
     """``decoded`` with, first, a consent change for each registry consent newer than the
-    vehicle's state knows (imports that published nothing, e.g. the simulator's registry)."""
+    vehicle's state knows and different from it (imports that published nothing, e.g. the
+    simulator's registry; a later change to the same consent changes nothing, as in
+    :func:`~processors.journey.machine.step`, and would come back with every batch)."""
     extra = []
     for vin in decoded.vins:
         reg = registry.get(vin)
@@ -294,7 +296,7 @@ def _with_registry(
         known = stored[vin].consent if vin in stored else {}
         for purpose, c in sorted(reg.consent.items()):
             k = known.get(purpose)
-            if k is None or c.changed_ms > k.changed_ms:
+            if k is None or (c.changed_ms > k.changed_ms and c.granted != k.granted):
                 extra.append(
                     consent_change(vin, purpose, c.granted, when(c.changed_ms), "registry")
                 )
