@@ -202,7 +202,7 @@ def fleet(fleet_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         predictions = json.loads(journeygate(settings, "score", "--truth", str(truth), "--json"))
         alerts = json.loads(journeygate(settings, "score-alerts", "--truth", str(truth), "--json"))
         funnel = json.loads(journeygate(settings, "funnel", "--json"))
-        asyncio.run(run_sender(settings.database_url, SenderOptions(), asyncio.Event(), once=True))
+        deliver_every_webhook(settings.database_url)
         yield FleetRun(
             verdict, predictions, alerts, funnel, time.monotonic() - started, settings, keys,
             secret, inbox,
@@ -210,6 +210,24 @@ def fleet(fleet_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     finally:
         pipeline.stop_all()
         inbox.server.shutdown()
+
+
+def deliver_every_webhook(database_url: str) -> None:
+    """Run the sender until the outbox has nothing left to deliver (a request that timed out on
+    a loaded machine is retried after a short backoff) or a minute has passed."""
+    options = SenderOptions(timeout_s=30.0, base_s=0.2, cap_s=1.0)
+    deadline = time.monotonic() + 60
+    while True:
+        asyncio.run(run_sender(database_url, options, asyncio.Event(), once=True))
+        with psycopg.connect(database_url) as conn:
+            left = conn.execute(
+                "SELECT delivery_id, state, attempts, last_error FROM webhook_outbox"
+                " WHERE state = 'new'"
+            ).fetchall()
+        if not left or time.monotonic() > deadline:
+            assert not left, left
+            return
+        time.sleep(0.5)
 
 
 def test_predictions_beat_the_naive_forecaster_with_calibrated_intervals(
