@@ -37,6 +37,7 @@ class Reason(StrEnum):
     MISSING_HEADERS = "missing_headers"
     INVALID_JSON = "invalid_json"
     NON_FINITE_NUMBER = "non_finite_number"
+    DUPLICATE_KEY = "duplicate_key"
     UNSUPPORTED_VERSION = "unsupported_version"
     SCHEMA = "schema"
     BAD_VIN = "bad_vin"
@@ -82,6 +83,10 @@ REASONS: Mapping[Reason, ReasonInfo] = {
     Reason.NON_FINITE_NUMBER: _info(
         STAGE_NORMALIZE,
         "a `NaN`, `Infinity` or `-Infinity` literal, or a number that overflows a double",
+    ),
+    Reason.DUPLICATE_KEY: _info(
+        STAGE_NORMALIZE,
+        "an object repeats a key, at any depth (parsers disagree on which copy counts)",
     ),
     Reason.UNSUPPORTED_VERSION: _info(STAGE_NORMALIZE, "`v` is missing or is not the number 1"),
     Reason.SCHEMA: _info(

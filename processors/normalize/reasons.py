@@ -13,6 +13,7 @@ CHECK_ORDER: tuple[Reason, ...] = (
     Reason.MISSING_HEADERS,
     Reason.INVALID_JSON,
     Reason.NON_FINITE_NUMBER,
+    Reason.DUPLICATE_KEY,
     Reason.UNSUPPORTED_VERSION,
     Reason.SCHEMA,
     Reason.BAD_VIN,

@@ -114,6 +114,11 @@ def _sig(**signals: Any) -> dict[str, Any]:
     return _with(BASE, sample={**SAMPLE, **extra})
 
 
+def _twice(key: str, first: str) -> bytes:
+    """BASE as JSON with ``key`` written twice: first as ``first``, then with BASE's value."""
+    return json.dumps(BASE).replace(f'"{key}"', f'"{key}": {first}, "{key}"', 1).encode()
+
+
 EXAMPLES: list[tuple[str, RawRecord, Reason]] = [
     ("no headers", p.record(BASE, hdrs=()), Reason.MISSING_HEADERS),
     ("no ingest_ts_ms", p.record(BASE, hdrs=(("bridge_id", b"b"),)), Reason.MISSING_HEADERS),
@@ -140,6 +145,8 @@ EXAMPLES: list[tuple[str, RawRecord, Reason]] = [
     ("Infinity", p.record(BASE, value=b'{"v": Infinity}'), Reason.NON_FINITE_NUMBER),
     ("-Infinity", p.record(BASE, value=b"[-Infinity]"), Reason.NON_FINITE_NUMBER),
     ("1e400", p.record(BASE, value=b'{"v": 1, "seq": 1e400}'), Reason.NON_FINITE_NUMBER),
+    ("vin twice", p.record(BASE, value=_twice("vin", f'"{EU_VIN}"')), Reason.DUPLICATE_KEY),
+    ("ts_ms twice", p.record(BASE, value=_twice("ts_ms", "1")), Reason.DUPLICATE_KEY),
     ("no v", p.record(_with(BASE, v=...)), Reason.UNSUPPORTED_VERSION),
     ("v 2", p.record(_with(BASE, v=2)), Reason.UNSUPPORTED_VERSION),
     ("v '1'", p.record(_with(BASE, v="1")), Reason.UNSUPPORTED_VERSION),
