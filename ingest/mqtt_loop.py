@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.logic import Inbound, subscription_filter
 from ingest.mqtt_client import connect_blocking, make_client
@@ -168,7 +169,12 @@ class MqttLink:
             self._refuse(f"connection refused: {reason}")
             return
         self._session_present = flags.session_present
-        client.subscribe(self.topic_filter, qos=1)
+        if self._settings.mqtt_protocol == "5":
+            # A retained publish reaches the bridge once, live; not again at each subscription.
+            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+            client.subscribe(self.topic_filter, options=options)
+        else:
+            client.subscribe(self.topic_filter, qos=1)
 
     def _on_subscribe(
         self, _c: Client, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any

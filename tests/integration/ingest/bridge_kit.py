@@ -32,7 +32,9 @@ def topic_for(settings: Settings, vehicle: str) -> str:
     return f"{settings.mqtt_topic_root}/{vehicle}/telemetry"
 
 
-def _publish_blocking(settings: Settings, messages: Sequence[tuple[str, bytes]]) -> None:
+def _publish_blocking(
+    settings: Settings, messages: Sequence[tuple[str, bytes]], retain: bool = False
+) -> None:
     target = parse_mqtt_url(settings.mqtt_url)
     client = Client(
         CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=MQTTv311
@@ -42,7 +44,9 @@ def _publish_blocking(settings: Settings, messages: Sequence[tuple[str, bytes]])
     client.connect(target.host, target.port)
     client.loop_start()
     try:
-        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        infos = [
+            client.publish(topic, payload, qos=1, retain=retain) for topic, payload in messages
+        ]
         for info in infos:
             info.wait_for_publish(timeout=30)
             assert info.is_published(), "the broker did not acknowledge a publish"
@@ -51,9 +55,11 @@ def _publish_blocking(settings: Settings, messages: Sequence[tuple[str, bytes]])
         client.loop_stop()
 
 
-async def publish(settings: Settings, messages: Sequence[tuple[str, bytes]]) -> None:
+async def publish(
+    settings: Settings, messages: Sequence[tuple[str, bytes]], retain: bool = False
+) -> None:
     """Publish at QoS 1 and return once the broker acknowledged every message."""
-    await asyncio.to_thread(_publish_blocking, settings, messages)
+    await asyncio.to_thread(_publish_blocking, settings, messages, retain)
 
 
 async def consume_until(

@@ -169,3 +169,31 @@ def test_bridges_in_a_share_group_forward_every_message_once_between_them(
     assert sorted(rec.value for rec in records) == sorted(p for _, p in sent)
     ids = {header(rec.headers, h.HEADER_BRIDGE_ID) for rec in records}
     assert ids <= {first.bridge_id.encode(), second.bridge_id.encode()}
+
+
+@pytest.mark.parametrize(("protocol", "repeats"), [("5", 0), ("3.1.1", 1)])
+def test_a_retained_publish_is_forwarded_when_published_and_not_again_under_mqtt_5(
+    make_settings: Callable[..., Settings], protocol: str, repeats: int
+) -> None:
+    """docs/payload.md, "Retained publishes": the broker keeps a retained message and sends it to
+    each new subscription. Under MQTT 5 the bridge subscribes with Retain Handling 2 (never at
+    subscription); under 3.1.1 the broker re-sends it at each subscription, and the repeat is
+    absorbed downstream as any repeat of (vin, boot_id, seq)."""
+    settings = make_settings(mqtt_protocol=protocol)
+    raw = Topics.from_settings(settings).raw
+    car = vin(8)
+    topic = topic_for(settings, car)
+
+    async def scenario() -> list[Record]:
+        async with running_bridge(settings):
+            await publish(settings, [(topic, payload(car, 0))], retain=True)
+            await consume_until(settings, raw, lambda rs: len(rs) >= 1)
+        async with running_bridge(settings):
+            await publish(settings, [(topic, payload(car, 1))])
+            return await consume_until(settings, raw, lambda rs: any(seq_of(r) == 1 for r in rs))
+
+    try:
+        records = asyncio.run(scenario())
+    finally:
+        asyncio.run(publish(settings, [(topic, b"")], retain=True))  # clears the retained message
+    assert [seq_of(rec) for rec in records] == [0] * (1 + repeats) + [1]
