@@ -16,7 +16,7 @@ from typing import Any
 
 import fastavro
 
-from schemas.codec import CodecError, load_avro_schema
+from schemas.codec import CodecError, load_avro_schema, read_avro
 
 ACTIONS = ("raised", "hidden", "expired")
 PURPOSES = ("service", "marketing")
@@ -105,10 +105,7 @@ class AlertCodec:
         return out.getvalue()
 
     def decode(self, data: bytes) -> AlertMessage:
-        try:
-            rec: Any = fastavro.schemaless_reader(io.BytesIO(data), self._schema, None)
-        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-            raise CodecError(f"not a DealerAlert: {exc!r}") from exc
+        rec: Any = read_avro(data, self._schema, "DealerAlert")
         d = rec["detail"]
         detail = (
             None

@@ -42,6 +42,20 @@ def load_avro_schema(name: str) -> Schema:
     return fastavro.parse_schema(json.loads(text))
 
 
+# What fastavro raises for bytes that are not a record of the schema: a short read, a bad union
+# branch or enum index, text that is not UTF-8, a timestamp outside Python's years 1-9999.
+_READ_ERRORS = (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError, OverflowError)
+
+
+def read_avro(data: bytes, schema: Schema, what: str) -> Any:
+    """Schemaless Avro ``data`` read with ``schema``; :class:`CodecError` naming ``what`` if the
+    bytes are not such a record."""
+    try:
+        return fastavro.schemaless_reader(io.BytesIO(data), schema, None)
+    except _READ_ERRORS as exc:
+        raise CodecError(f"not a {what}: {exc!r}") from exc
+
+
 @cache
 def load_json_schema(name: str) -> dict[str, Any]:
     """Load ``schemas/{name}.schema.json`` (the device payload contract)."""
@@ -105,10 +119,7 @@ class FrameCodec:
             raise CodecError(f"cannot encode frame {fid}: {exc}") from exc
 
     def decode(self, data: bytes) -> TelemetryFrame:
-        try:
-            rec: Any = fastavro.schemaless_reader(io.BytesIO(data), self._schema, None)
-        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-            raise CodecError(f"not a TelemetryFrame: {exc!r}") from exc
+        rec: Any = read_avro(data, self._schema, "TelemetryFrame")
         samples = tuple(
             Sample(**{**s, "dtcs": tuple(s["dtcs"]) if s["dtcs"] is not None else None})
             for s in rec["samples"]

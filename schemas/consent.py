@@ -15,7 +15,7 @@ from typing import Any
 
 import fastavro
 
-from schemas.codec import CodecError, load_avro_schema
+from schemas.codec import CodecError, load_avro_schema, read_avro
 
 PURPOSES = ("service_reminders", "marketing_offers", "location")
 KIND_CONSENT = "consent"
@@ -68,10 +68,7 @@ class ConsentCodec:
         return out.getvalue()
 
     def decode(self, data: bytes) -> ConsentChange:
-        try:
-            rec: Any = fastavro.schemaless_reader(io.BytesIO(data), self._schema, None)
-        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-            raise CodecError(f"not a ConsentChange: {exc!r}") from exc
+        rec: Any = read_avro(data, self._schema, "ConsentChange")
         if rec["kind"] == KIND_CONSENT and rec["purpose"] is None:
             raise CodecError(f"ConsentChange {rec['change_id']} of kind consent has no purpose")
         return ConsentChange(

@@ -16,7 +16,7 @@ from typing import Any
 
 import fastavro
 
-from schemas.codec import CodecError, load_avro_schema
+from schemas.codec import CodecError, load_avro_schema, read_avro
 
 ITEM_KINDS = ("scheduled", "wear", "repair", "other")
 
@@ -80,10 +80,7 @@ class ServiceVisitCodec:
         return out.getvalue()
 
     def decode(self, data: bytes) -> ServiceVisitRecord:
-        try:
-            rec: Any = fastavro.schemaless_reader(io.BytesIO(data), self._schema, None)
-        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-            raise CodecError(f"not a ServiceVisit: {exc!r}") from exc
+        rec: Any = read_avro(data, self._schema, "ServiceVisit")
         return ServiceVisitRecord(
             visit_id=rec["visit_id"],
             vin=rec["vin"],

@@ -18,7 +18,7 @@ from typing import Any, Protocol, cast
 
 import fastavro
 
-from schemas.codec import CodecError, load_avro_schema
+from schemas.codec import CodecError, load_avro_schema, read_avro
 
 KINDS = ("usage", "warranty", "service", "equity", "fault", "quality")
 
@@ -473,10 +473,7 @@ class SignalCodec:
         return out.getvalue()
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        try:
-            rec: Any = fastavro.schemaless_reader(io.BytesIO(data), self._schema, None)
-        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-            raise CodecError(f"not a VehicleSignal: {exc!r}") from exc
+        rec: Any = read_avro(data, self._schema, "VehicleSignal")
         if not isinstance(rec, dict):
             raise CodecError("not a VehicleSignal record")
         return rec
