@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/journeygate demo $(DEMO_ARGS)
 
 test: $(STAMP)
+	bash deploy/test-packages.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

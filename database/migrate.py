@@ -14,6 +14,7 @@ from psycopg import sql
 
 from database.db import connect
 from kernel.errors import ConfigError
+from kernel.retry import retry_within
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x6A6F75726E6579  # "journey"
@@ -81,6 +82,19 @@ def migrate(database_url: str) -> list[Migration]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+def migrate_within(database_url: str, wait_s: float) -> list[Migration]:
+    """Create the database if needed and apply pending migrations (:func:`ensure_database`,
+    :func:`migrate`), retried with backoff for up to ``wait_s`` seconds while PostgreSQL is
+    unreachable (``journeygate migrate --wait-s``: a deployment may run it before the server
+    accepts connections). Returns the migrations applied now."""
+
+    def once() -> list[Migration]:
+        ensure_database(database_url)
+        return migrate(database_url)
+
+    return retry_within(once, wait_s=wait_s, what="migrations")
 
 
 def timescaledb_enabled(database_url: str) -> bool:

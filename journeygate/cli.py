@@ -14,6 +14,7 @@ from kernel.cliopts import (
     MetricsPort,
     MqttUrl,
     TopicPrefix,
+    WaitS,
     fail,
     settings_from,
 )
@@ -31,15 +32,13 @@ app.add_typer(process_app, name="process")
 
 
 @app.command()
-def migrate(database_url: DatabaseUrl = None) -> None:
+def migrate(database_url: DatabaseUrl = None, wait_s: WaitS = 0.0) -> None:
     """Create the database if needed and apply pending migrations."""
-    from database.migrate import ensure_database
-    from database.migrate import migrate as apply
+    from database.migrate import migrate_within
 
     settings = settings_from(database_url=database_url)
     try:
-        ensure_database(settings.database_url)
-        applied = apply(settings.database_url)
+        applied = migrate_within(settings.database_url, wait_s)
     except InfrastructureError as exc:
         raise fail(str(exc), 1) from None
     if applied:
@@ -183,15 +182,15 @@ def process_journey(
 
 
 @app.command()
-def topics(kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = None) -> None:
+def topics(
+    kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = None, wait_s: WaitS = 0.0
+) -> None:
     """Create the pipeline's Kafka topics if they are missing."""
-    import asyncio
-
-    from kernel.kafka import Topics, ensure_topics
+    from kernel.kafka import Topics, ensure_topics_within
 
     settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     try:
-        asyncio.run(ensure_topics(settings))
+        ensure_topics_within(settings, wait_s)
     except InfrastructureError as exc:
         raise fail(str(exc), 1) from None
     for name in Topics.from_settings(settings).__slots__:

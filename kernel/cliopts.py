@@ -34,6 +34,15 @@ MetricsPort = Annotated[
     ),
 ]
 
+WaitS = Annotated[
+    float,
+    typer.Option(
+        "--wait-s",
+        min=0,
+        help="Retry an unreachable server with backoff for up to this many seconds (0: try once)",
+    ),
+]
+
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error and return the Exit to raise."""

@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from kernel import headers as h
 from kernel.errors import InfrastructureError
 from kernel.partitioner import partitions_of
+from kernel.retry import retry_within
 from kernel.settings import Settings
 
 TELEMETRY_RAW = "telemetry.raw"
@@ -208,8 +209,22 @@ async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) 
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
+    except KafkaError as exc:  # e.g. a broker still electing its controller
+        raise InfrastructureError(
+            f"Kafka at {settings.kafka_bootstrap} did not create the topics: {exc}"
+        ) from exc
     finally:
         await admin.close()
+
+
+def ensure_topics_within(settings: Settings, wait_s: float) -> None:
+    """:func:`ensure_topics`, retried with backoff for up to ``wait_s`` seconds while Kafka is
+    unreachable (``journeygate topics --wait-s``: a deployment may run it before Kafka is up)."""
+    retry_within(
+        lambda: asyncio.run(ensure_topics(settings)),
+        wait_s=wait_s,
+        what="topics",
+    )
 
 
 async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, settings: Settings) -> None:

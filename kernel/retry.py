@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -106,3 +107,32 @@ async def retry_until_stopped(
             )
             on_retry()
             await wait_or_stop(delay_s, stop)
+
+
+def retry_within(
+    operation: Callable[[], T],
+    *,
+    wait_s: float,
+    what: str,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    logger: logging.Logger = log,
+) -> T:
+    """Run the blocking ``operation``, retrying after each retriable
+    :class:`InfrastructureError` with ``backoff`` (default: 1 s doubling up to 15 s) for up to
+    ``wait_s`` seconds from the first try; then the last failure propagates. With ``wait_s``
+    0 it runs once. For one-shot commands that may start before their server (e.g.
+    ``journeygate migrate --wait-s``)."""
+    backoff = backoff if backoff is not None else Backoff(base_s=1.0, max_s=15.0)
+    deadline = clock() + wait_s
+    while True:
+        try:
+            return operation()
+        except InfrastructureError as exc:
+            left_s = deadline - clock()
+            if not exc.retriable or left_s <= 0:
+                raise
+            delay_s = min(backoff.next_s(), left_s)
+            logger.warning("%s: %s; retrying in %.1f s", what, exc, delay_s)
+            sleep(delay_s)
