@@ -239,6 +239,7 @@ def _register_optional() -> None:
     from dealers.cli import register as register_dealers
     from journeygate.bench.cli import register as register_bench
     from journeygate.demo import register as register_demo
+    from journeygate.dlq_cli import register as register_dlq
     from journeygate.funnel_cli import register as register_funnel
     from journeygate.registry_cli import register as register_registry
     from journeygate.services_cli import register as register_services
@@ -251,6 +252,7 @@ def _register_optional() -> None:
     register_services(app)
     register_bench(app)
     register_dealers(app)
+    register_dlq(app)
 
 
 def main() -> None:

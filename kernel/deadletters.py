@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from aiokafka import TopicPartition
 
@@ -145,6 +146,28 @@ class DeadLetter:
     source_partition: int
     source_offset: int
     original_sha256: str
+    partition: int = -1
+    """Where the dead letter is on the dead-letter topic (with :attr:`offset`)."""
+    offset: int = -1
+    ts_ms: int | None = None
+    """When it was dead-lettered (the ``dlq_ts_ms`` header)."""
+    headers: tuple[tuple[str, bytes], ...] = ()
+    """The original record's headers (those of the stage that rejected it removed)."""
+    cut: bool = False
+    """The value was cut to the size limit (``oversize``): it is not the whole payload."""
+
+    @property
+    def position(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterLog:
+    """The dead-letter topic read back: its dead letters, and the positions of those replayed
+    (``journeygate dlq replay`` marks each one it replays)."""
+
+    letters: list[DeadLetter]
+    replayed: frozenset[str]
 
 
 def _text(value: bytes | None) -> str:
@@ -152,7 +175,12 @@ def _text(value: bytes | None) -> str:
 
 
 async def read_dead_letters(settings: Settings, *, idle_ms: int = 500) -> list[DeadLetter]:
-    """Every record on the dead-letter topic, from the beginning up to its current end.
+    """Every dead letter on the dead-letter topic, from the beginning up to its current end."""
+    return (await read_dead_letter_log(settings, idle_ms=idle_ms)).letters
+
+
+async def read_dead_letter_log(settings: Settings, *, idle_ms: int = 500) -> DeadLetterLog:
+    """The dead-letter topic from the beginning up to its current end.
 
     The end is the high-watermark reported with fetched data (``ListOffsets`` answers are not
     trusted: some Kafka-protocol brokers report less than what is stored).
@@ -167,14 +195,21 @@ async def read_dead_letters(settings: Settings, *, idle_ms: int = 500) -> list[D
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
-            return []
+            return DeadLetterLog([], frozenset())
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         letters: list[DeadLetter] = []
+        replayed: set[str] = set()
         while True:
             batch = await consumer.getmany(*tps, timeout_ms=idle_ms)
             for records in batch.values():
-                letters.extend(_letter(rec.key, rec.value, list(rec.headers)) for rec in records)
+                for rec in records:
+                    hs = list(rec.headers)
+                    marker = header(hs, h.HEADER_DLQ_REPLAY_OF)
+                    if marker is not None:
+                        replayed.add(_text(marker))
+                    else:
+                        letters.append(_letter(rec, hs))
             if batch:
                 continue
             caught_up = True
@@ -183,12 +218,15 @@ async def read_dead_letters(settings: Settings, *, idle_ms: int = 500) -> list[D
                 if high is not None and await consumer.position(tp) < high:
                     caught_up = False
             if caught_up:
-                return letters
+                return DeadLetterLog(letters, frozenset(replayed))
     finally:
         await consumer.stop()
 
 
-def _letter(key: bytes | None, value: bytes | None, hs: list[tuple[str, bytes]]) -> DeadLetter:
+def _letter(rec: Any, hs: list[tuple[str, bytes]]) -> DeadLetter:
+    key: bytes | None = rec.key
+    value: bytes | None = rec.value
+    ts = _text(header(hs, h.HEADER_DLQ_TS_MS))
     return DeadLetter(
         stage=_text(header(hs, h.HEADER_DLQ_STAGE)),
         reason=_text(header(hs, h.HEADER_DLQ_REASON)),
@@ -201,6 +239,11 @@ def _letter(key: bytes | None, value: bytes | None, hs: list[tuple[str, bytes]])
         source_offset=int(_text(header(hs, h.HEADER_DLQ_SOURCE_OFFSET)) or -1),
         original_sha256=_text(header(hs, h.HEADER_DLQ_ORIGINAL_SHA256))
         or hashlib.sha256(value or b"").hexdigest(),
+        partition=rec.partition,
+        offset=rec.offset,
+        ts_ms=int(ts) if ts.isdigit() else None,
+        headers=tuple((k, v) for k, v in hs if not k.startswith("dlq_")),
+        cut=header(hs, h.HEADER_DLQ_ORIGINAL_BYTES) is not None,
     )
 
 

@@ -16,3 +16,10 @@ HEADER_DLQ_TS_MS = "dlq_ts_ms"
 # Set when a dead letter's value was cut (oversize): the size and digest of the whole payload.
 HEADER_DLQ_ORIGINAL_BYTES = "dlq_original_bytes"
 HEADER_DLQ_ORIGINAL_SHA256 = "dlq_original_sha256"
+# On a record that marks a dead letter as replayed (`journeygate dlq replay`): the dead letter's
+# "partition:offset" on the dead-letter topic. Such a marker is not itself a dead letter.
+HEADER_DLQ_REPLAY_OF = "dlq_replay_of"
+# On a replayed record: where its dead letter was ("topic:partition:offset"), and when it was
+# replayed (ms since the epoch; the normalizer judges an unknown VIN's registry by it).
+HEADER_REPLAYED_FROM = "replayed_from"
+HEADER_REPLAYED_TS_MS = "replayed_ts_ms"

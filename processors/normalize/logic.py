@@ -11,8 +11,9 @@ from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
+from kernel import headers as h
 from kernel.deadletters import Reason
-from kernel.kafka import SourceRecord
+from kernel.kafka import SourceRecord, header
 from processors.normalize.dedupe import DedupeWindow
 from processors.normalize.validate import (
     Accepted,
@@ -74,9 +75,19 @@ def validate_batch(records: Sequence[SourceRecord], rules: Rules) -> list[Outcom
     return [validate(record, rules) for record in records]
 
 
-def unknown_vin_ingest_times(outcomes: Iterable[Outcome], known_vins: Container[str]) -> list[int]:
-    """``ingest_ts_ms`` of each valid message whose VIN is not in ``known_vins``."""
-    return [o.ingest_ts_ms for o in outcomes if isinstance(o, Accepted) and o.vin not in known_vins]
+def unknown_vin_ingest_times(
+    records: Sequence[SourceRecord], outcomes: Sequence[Outcome], known_vins: Container[str]
+) -> list[int]:
+    """When each valid message whose VIN is not in ``known_vins`` came in: its ``ingest_ts_ms``,
+    or, for a dead letter replayed since (``journeygate dlq replay``), the replay's time, since
+    the operator fixed the registry before replaying it."""
+    times = []
+    for record, o in zip(records, outcomes, strict=True):
+        if isinstance(o, Accepted) and o.vin not in known_vins:
+            replayed = header(record.headers, h.HEADER_REPLAYED_TS_MS)
+            again = int(replayed) if replayed is not None and replayed.isdigit() else 0
+            times.append(max(o.ingest_ts_ms, again))
+    return times
 
 
 def should_refresh(

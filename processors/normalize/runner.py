@@ -113,7 +113,7 @@ class _Normalizer:
 
     async def handle(self, records: list[SourceRecord], stop: asyncio.Event) -> None:
         outcomes = logic.validate_batch(records, self.rules)
-        unknown = logic.unknown_vin_ingest_times(outcomes, self.registry.vins)
+        unknown = logic.unknown_vin_ingest_times(records, outcomes, self.registry.vins)
         if unknown and logic.should_refresh(
             unknown,
             self.registry.loaded_at_ms,

@@ -87,7 +87,15 @@ def test_unknown_vin_ingest_times_lists_only_valid_unregistered_messages() -> No
         p.record({"v": 1}),
     ]
     outcomes = validate_batch(records, RULES)
-    assert unknown_vin_ingest_times(outcomes, {KNOWN}) == [p.INGEST_TS_MS + 5]
+    assert unknown_vin_ingest_times(records, outcomes, {KNOWN}) == [p.INGEST_TS_MS + 5]
+
+
+def test_a_replayed_unknown_vin_counts_from_its_replay() -> None:
+    replayed_ms = p.INGEST_TS_MS + 86_400_000
+    hdrs = (*p.headers(), ("replayed_ts_ms", str(replayed_ms).encode()))
+    records = [p.record(p.simple_payload(NEW), hdrs=hdrs)]
+    outcomes = validate_batch(records, RULES)
+    assert unknown_vin_ingest_times(records, outcomes, {KNOWN}) == [replayed_ms]
 
 
 def test_refresh_policy_cases() -> None:
