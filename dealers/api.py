@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from database.db import connect
@@ -101,10 +101,41 @@ class AlertPage(BaseModel):
     next_cursor: str | None
 
 
+class Vehicle(BaseModel):
+    vin: str
+    registry: dict[str, Any]
+    consent: dict[str, bool]
+    predictions: dict[str, Any] | None
+    timeline: list[dict[str, Any]]
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}}
+    status: {"content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
     for status in (400, 401, 404, 429, 503)
 }
+# An ISO 8601 date-time with a zone, parsed by _parse_since (its errors are problems).
+DateTimeText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+AlertState = Literal["new", "acknowledged", "expired"]
+
+
+class _DealerApi(FastAPI):
+    """FastAPI whose OpenAPI document says what the handlers answer: errors are problem
+    details (:data:`_PROBLEMS`), and a request that fails validation is a 400 problem, never
+    FastAPI's 422."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is not None:
+            return self.openapi_schema
+        doc = super().openapi()
+        for operations in doc.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        schemas["ProblemDetails"] = ProblemDetails.model_json_schema()
+        return doc
 
 
 def _locating(key: str) -> bool:
@@ -124,14 +155,28 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+# An earlier (later) ``since`` selects what these do; a day inside Python's range, so that the
+# stream's overlap can be taken from them.
+_SINCE_RANGE = (
+    datetime.min.replace(tzinfo=UTC) + timedelta(days=1),
+    datetime.max.replace(tzinfo=UTC) - timedelta(days=1),
+)
+
+
 def _parse_since(text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # RFC 3339 allows a lower-case "t" and "z"
+        value = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         raise Problem(400, f"since: not an ISO 8601 date-time: {text[:64]!r}") from None
     if value.tzinfo is None:
         raise Problem(400, "since: a date-time needs a zone (e.g. 2026-03-01T00:00:00Z)")
-    return value.astimezone(UTC)
+    earliest, latest = _SINCE_RANGE
+    try:
+        at = value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before 0001-01-01 in UTC
+        at = earliest if value.year == 1 else latest
+    return min(max(at, earliest), latest)
 
 
 def _marketing_gates() -> frozenset[str]:
@@ -220,11 +265,12 @@ def list_alerts(
         str | None, Query(alias="type", max_length=64, description="Alert type (gate)")
     ] = None,
     state: Annotated[
-        list[str] | None,
+        list[AlertState] | None,
         Query(description="new, acknowledged or expired; repeatable (default: new, acknowledged)"),
     ] = None,
     since: Annotated[
-        str | None, Query(description="Created at or after this ISO 8601 date-time with a zone")
+        DateTimeText | None,
+        Query(description="Created at or after this ISO 8601 date-time with a zone"),
     ] = None,
     vehicle: Annotated[str | None, Query(max_length=17, description="VIN")] = None,
     cursor: Annotated[
@@ -235,10 +281,7 @@ def list_alerts(
     ] = DEFAULT_LIMIT,
 ) -> AlertPage:
     """The caller's alerts, newest first; hidden alerts are never listed."""
-    states = tuple(state) if state else store.DEFAULT_STATES
-    for s in states:
-        if s not in store.LISTED_STATES:
-            raise Problem(400, f"state: must be one of {', '.join(store.LISTED_STATES)}")
+    states: tuple[str, ...] = tuple(state) if state else store.DEFAULT_STATES
     try:
         after = None if cursor is None else decode_cursor(cursor)
     except BadCursor:
@@ -280,7 +323,7 @@ def stream_alerts(
     request: Request,
     dealer: StreamDealer,
     since: Annotated[
-        str | None,
+        DateTimeText | None,
         Query(
             description="Without an event id: start with the alerts stored at or after this"
             " ISO 8601 date-time with a zone (default: those stored from now on)"
@@ -339,7 +382,7 @@ def acknowledge(dealer: Dealer, conn: Connection, alert_id: str) -> Alert:
     return Alert(**_scrub(row))
 
 
-@router.get("/vehicles/{vin}", tags=["vehicles"])
+@router.get("/vehicles/{vin}", response_model=Vehicle, tags=["vehicles"])
 def vehicle(request: Request, dealer: Dealer, conn: Connection, vin: str) -> dict[str, Any]:
     """A vehicle the caller looks after: registry, current predictions, journey timeline.
     Equity and the marketing gates' timeline only with the owner's marketing consent."""
@@ -376,7 +419,7 @@ def create_app(
     """The API over the store of ``settings.database_url``, limiting each key to
     ``rate_per_second`` requests with bursts of ``burst``; ``stream`` times the alert stream
     (default :class:`StreamOptions`: poll 1 s, keep-alive 15 s, overlap 5 s)."""
-    app = FastAPI(
+    app = _DealerApi(
         title="journeygate dealer API",
         version="1",
         summary="A dealer's alerts and the vehicles they look after.",

@@ -47,7 +47,8 @@ def _decode(text: str) -> object:
 
 
 def _position(micros: object, alert_id: object) -> tuple[datetime, str]:
-    if type(micros) is not int or not isinstance(alert_id, str):
+    # an alert id with NUL cannot be stored (PostgreSQL text), so no position has one
+    if type(micros) is not int or not isinstance(alert_id, str) or "\x00" in alert_id:
         raise BadCursor("not a cursor of this API")
     try:
         return _EPOCH + timedelta(microseconds=micros), alert_id
@@ -78,4 +79,9 @@ def decode_event_id(text: str) -> tuple[datetime, str]:
     value = _decode(text)
     if not isinstance(value, list) or len(value) != 3 or value[0] != _EVENT_TAG:
         raise BadCursor("not an event id of this API")
-    return _position(value[1], value[2])
+    position = _position(value[1], value[2])
+    # stored_at is the store's clock: never before the epoch (nor near Python's first day, from
+    # which the stream could not take its overlap)
+    if position[0] < _EPOCH:
+        raise BadCursor("not an event id of this API")
+    return position

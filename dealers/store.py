@@ -53,6 +53,12 @@ class UnknownDealer(LookupError):
     """No dealer of that id."""
 
 
+def _storable(*texts: str | None) -> bool:
+    """Whether PostgreSQL can hold every one of ``texts`` (text cannot contain NUL): a value
+    that cannot be stored is in no row."""
+    return not any(t is not None and "\x00" in t for t in texts)
+
+
 def _utc(value: object) -> object:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
@@ -129,6 +135,8 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` of the dealer's visible alerts, newest first (created_ts, then alert_id,
     both descending), after the cursor position ``after``."""
+    if not _storable(alert_type, vin, None if after is None else after[1]):
+        return []
     conditions = ["a.dealer_id = %s", "a.state = ANY(%s)", _VISIBLE]
     params: list[object] = [dealer_id, [s for s in states if s in LISTED_STATES]]
     if alert_type is not None:
@@ -195,6 +203,8 @@ def stream_alerts(
 def acknowledge(conn: Conn, dealer_id: str, alert_id: str) -> dict[str, Any] | None:
     """Set a new visible alert of the dealer to acknowledged; an acknowledged one is returned
     as it is. None for any other alert (another dealer's, hidden, expired, unknown)."""
+    if not _storable(alert_id):
+        return None
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             f"UPDATE alerts a SET state = 'acknowledged', acknowledged_at = now()"  # noqa: S608
@@ -225,6 +235,8 @@ def read_vehicle(
 ) -> VehicleRecord | None:
     """The registry row, consent in force, current predictions and the newest timeline events
     (those of this dealer) of a vehicle of the dealer; None if it is not theirs or unknown."""
+    if not _storable(vin):
+        return None
     with conn.cursor(row_factory=dict_row) as cur:
         registry = cur.execute(
             "SELECT vin, brand, model, model_year, powertrain, delivery_date, market, currency"

@@ -70,8 +70,9 @@ def bench(
     """Measure throughput, CPU cost per message, latency and scale against raw ceilings.
 
     Starts private Mosquitto, Kafka-protocol and PostgreSQL servers (or uses the three given),
-    runs each raw ceiling and each stage alone several times, then the whole pipeline and a
-    simulated fleet, and prints a table per stage and the targets met or missed.
+    runs each raw ceiling and each stage alone several times, then the whole pipeline, a
+    simulated fleet, and the dealer API and webhook sender beside minimal ones, and prints a
+    table per stage and the targets met or missed.
     """
     chosen = tuple(p.strip() for p in parts.split(",") if p.strip())
     unknown = set(chosen) - set(PARTS)

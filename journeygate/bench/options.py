@@ -29,6 +29,15 @@ class Sizes:
     scale_rounds: float
     """How many report periods the scale run lasts (the first one warms up)."""
     partitions: int = 4
+    api_alerts: int = 2_000
+    """Alerts of the dealer whose first page the API part lists."""
+    api_clients: int = 8
+    """Concurrent clients of the API part (threads, one keep-alive connection each)."""
+    api_duration_s: float = 1.5
+    """How long the clients request each server per repetition."""
+    webhook_deliveries: int = 500
+    """Outbox rows the webhook sender delivers per repetition (and signed POSTs of its
+    ceiling)."""
 
     def __post_init__(self) -> None:
         if self.reps < 1 or self.fleet < 1 or self.scale_fleet < 1:
@@ -61,6 +70,9 @@ FULL = Sizes(
     scale_fleet=1_000_000,
     scale_acceleration=1.0,
     scale_rounds=2.0,
+    api_alerts=5_000,
+    api_duration_s=2.0,
+    webhook_deliveries=1_000,
 )
 
 QUICK = Sizes(

@@ -71,6 +71,8 @@ def print_report(results: BenchResults, console: Console) -> None:
         console.print(pipeline_table(results))
     if results.scale is not None:
         console.print(scale_table(results))
+    if results.api is not None:
+        console.print(api_table(results))
     console.print(targets_table(results))
 
 
@@ -159,6 +161,38 @@ def scale_table(results: BenchResults) -> Table:
             f"{p.end_bytes / MIB:,.0f} / {p.peak_bytes / MIB:,.0f} "
             f"({p.growth_after_warmup_pct:+.1f}%)",
         )
+    return table
+
+
+def api_table(results: BenchResults) -> Table:
+    a = results.api
+    assert a is not None
+    table = Table(
+        title=f"Dealer API and webhooks: {a.clients} clients for {a.duration_s:g} s,"
+        f" {a.deliveries:,} deliveries",
+        title_justify="left",
+    )
+    for col in ("figure", "per s", "per CPU-s", "CPU µs each", "P50 / P99 ms", "ratio", "runs"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    rows = (
+        (f"GET /v1/alerts (50 of {a.alerts:,} alerts)", a.listing.figure, a.listing,
+         f"{a.listing_ratio:.2f}"),
+        ("  ceiling: minimal FastAPI endpoint", a.listing_ceiling.figure, a.listing_ceiling,
+         "1.00"),
+        ("webhook sender, deliveries", a.webhooks, None, f"{a.webhooks_ratio:.2f}"),
+        ("  ceiling: signed POSTs, one client", a.webhooks_ceiling, None, "1.00"),
+    )  # fmt: skip
+    for label, f, http, share in rows:
+        latency = "" if http is None else f"{_n(http.p50_ms, 1)} / {_n(http.p99_ms, 1)}"
+        spread = f" ±{f.spread_pct:.0f}%" if len(f.runs) > 1 else ""
+        table.add_row(
+            label, _n(f.rate_per_s), _n(f.per_cpu_s), _n(f.cpu_us, 1), latency, share,
+            f"{len(f.runs)}{spread}",
+        )  # fmt: skip
+    table.add_row(
+        "  per CPU-second of the server (sender) over the ceiling's", "", "", "", "",
+        f"{a.listing_cpu_ratio:.2f} ({a.webhooks_cpu_ratio:.2f})", "",
+    )  # fmt: skip
     return table
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from journeygate.bench.api import ApiResult
 from journeygate.bench.pipeline import AlertLatency, Latency
 from journeygate.bench.scale import ScaleResult, SignalsScale
 from journeygate.bench.stats import Figure, ratio
@@ -78,6 +79,8 @@ class BenchResults:
     pipeline: PipelineResult | None
     scale: ScaleResult | None
     targets: tuple[Target, ...]
+    api: ApiResult | None = None
+    """The dealer API's alert listing and the webhook sender, each against its ceiling."""
 
 
 def stage_targets(stages: tuple[StageResult, ...]) -> list[Target]:

@@ -1,4 +1,5 @@
-"""A whole benchmark run: servers, ceilings and stages (interleaved, N times), pipeline, scale."""
+"""A whole benchmark run: servers, ceilings and stages (interleaved, N times), pipeline, scale,
+the dealer API and webhook sender."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from journeygate.bench import pipeline, stages
+from journeygate.bench.api import run_api
 from journeygate.bench.lab import Lab
 from journeygate.bench.options import Sizes
 from journeygate.bench.payloads import Fleet, message
@@ -33,7 +35,7 @@ from journeygate.bench.stats import Figure, Run, combined, figure
 from journeygate.embedded.stack import StackEndpoints, embedded_stack
 
 Say = Callable[[str], None]
-PARTS = ("stages", "pipeline", "scale")
+PARTS = ("stages", "pipeline", "scale", "api")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,7 @@ def run_bench(
                 f"for {sizes.scale_duration_s:.0f} s"
             )
             scale = run_scale(lab, sizes, bridges=bridges, normalizers=normalizers)
+        api = run_api(lab, sizes, say) if "api" in parts else None
     stage_results = _stage_results(figures, pipe)
     targets: list[Target] = stage_targets(stage_results)
     if pipe is not None and pipe.latency is not None:
@@ -172,6 +175,7 @@ def run_bench(
         pipeline=pipe,
         scale=scale,
         targets=tuple(targets),
+        api=api,
     )
 
 

@@ -24,6 +24,7 @@ TITLES = (
     "Journey processor: vehicle.signals",
     "Whole pipeline",
     "Scale:",
+    "Dealer API and webhooks",
     "Targets",
 )
 
@@ -84,6 +85,13 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
     assert signals["committed"] > 0 and signals["vehicles_with_state"] > 0, signals
     assert signals["state_bytes_per_vehicle"] > 0 and signals["evaluations"] > 0, signals
     assert "signals: lost / doubled" in result.stdout
+    api = data["api"]
+    for http in (api["listing"], api["listing_ceiling"]):
+        assert http["figure"]["rate_per_s"] > 0 and http["figure"]["runs"], http
+        assert 0 < http["p50_ms"] <= http["p99_ms"], http
+    for figure in (api["webhooks"], api["webhooks_ceiling"]):
+        assert figure["runs"][0]["count"] == api["deliveries"] and figure["rate_per_s"] > 0
+    assert api["listing_ratio"] > 0 and api["webhooks_ratio"] > 0
     assert all(isinstance(t["met"], bool) for t in data["targets"])
     assert len(data["targets"]) == 5 + 1 + 5 + 3
     assert any(t["name"].startswith("signals processor vs") for t in data["targets"])

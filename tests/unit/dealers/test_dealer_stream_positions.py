@@ -51,6 +51,18 @@ def test_anything_else_is_refused(text: str) -> None:
         decode_event_id(text)
 
 
+def test_positions_no_store_can_hold_are_refused() -> None:
+    """An alert id with NUL (not storable in PostgreSQL: its error was a 500) and an event id
+    before the epoch (the stream's overlap taken from Python's first day overflowed)."""
+    for encode, decode in ((encode_cursor, decode_cursor), (encode_event_id, decode_event_id)):
+        with pytest.raises(BadCursor):
+            decode(encode(T, "A-\x00"))
+    first_day = datetime(1, 1, 1, tzinfo=UTC)
+    assert decode_cursor(encode_cursor(first_day, "A")) == (first_day, "A")
+    with pytest.raises(BadCursor):
+        decode_event_id(encode_event_id(first_day, "A"))
+
+
 def test_a_naive_time_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         encode_event_id(datetime(2026, 3, 1), "A")  # noqa: DTZ001
