@@ -31,8 +31,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from pipeline_kit import stage_env, start_pipeline
 from psycopg import sql
@@ -48,6 +50,7 @@ from dealers.webhooks import (
     verify_signature,
 )
 from journeygate.demo_alerts import journey_caught_up
+from journeygate.embedded.procs import free_port
 from journeygate.embedded.stack import StackEndpoints
 from kernel.kafka import ensure_topics
 from kernel.settings import Settings, load_settings
@@ -325,3 +328,68 @@ def test_dealers_get_their_alerts_through_the_api_and_signed_webhooks(fleet: Fle
     assert len(delivered) == len(set(delivered))
     assert set(delivered) == {a for a, _, st in rows if st != "hidden"}
     assert all(verify_signature(fleet.secret, b, sig) for _, sig, b in fleet.inbox.received)
+
+
+def test_a_dealers_stream_from_the_start_sends_exactly_its_visible_alerts_once(
+    fleet: FleetRun,
+) -> None:
+    """The live stream (GET /v1/alerts/stream, served by uvicorn as `journeygate api` serves it),
+    started at the epoch, sends each alert the dealer may see (what GET /v1/alerts lists in any
+    listed state) once, and nothing else."""
+    client = TestClient(create_app(fleet.settings))
+    listed: dict[str, set[str]] = {}
+    for dealer in DEALERS:
+        auth = {"Authorization": f"Bearer {fleet.keys[dealer]}"}
+        params = {"limit": "200", "state": ["new", "acknowledged", "expired"]}
+        ids: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page = client.get("/v1/alerts", params={**params, "cursor": cursor or []}, headers=auth)
+            assert page.status_code == 200, page.text
+            ids |= {a["alert_id"] for a in page.json()["items"]}
+            cursor = page.json()["next_cursor"]
+            if not cursor:
+                break
+        listed[dealer] = ids
+    dealer = max(DEALERS, key=lambda d: len(listed[d]))
+    assert listed[dealer], listed
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(fleet.settings), host="127.0.0.1", port=port, log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+    )  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    got: list[str] = []
+    try:
+        with (
+            httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", timeout=httpx.Timeout(5.0, read=3.0)
+            ) as http,
+            http.stream(
+                "GET",
+                "/v1/alerts/stream",
+                params={"since": "1970-01-01T00:00:00Z"},
+                headers={"Authorization": f"Bearer {fleet.keys[dealer]}"},
+            ) as response,
+        ):
+            assert response.status_code == 200
+            try:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        got.append(json.loads(line.removeprefix("data: "))["alert_id"])
+                    assert time.monotonic() < deadline + 60, f"{len(got)} still coming"
+            except httpx.ReadTimeout:
+                pass  # 3 s without a line: it polls every second, keeps alive every 15 s
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert len(got) == len(set(got))
+    assert set(got) == listed[dealer]
