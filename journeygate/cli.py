@@ -243,6 +243,7 @@ def _register_optional() -> None:
     from journeygate.funnel_cli import register as register_funnel
     from journeygate.registry_cli import register as register_registry
     from journeygate.services_cli import register as register_services
+    from journeygate.status_cli import register as register_status
     from simulator.cli import register as register_simulator
 
     register_simulator(app)
@@ -253,6 +254,7 @@ def _register_optional() -> None:
     register_bench(app)
     register_dealers(app)
     register_dlq(app)
+    register_status(app)
 
 
 def main() -> None:
