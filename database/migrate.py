@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 
 from psycopg import sql
@@ -82,6 +83,35 @@ def migrate(database_url: str) -> list[Migration]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationState:
+    version: int
+    name: str
+    applied_at: datetime | None
+    """None: pending."""
+
+
+def migration_status(database_url: str) -> list[MigrationState]:
+    """Every shipped migration with when it was applied (None: pending), and any version the
+    database has that this package does not ship (a newer release ran against it)."""
+    with connect(database_url, autocommit=True) as conn:
+        present = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        rows = (
+            conn.execute("SELECT version, name, applied_at FROM schema_migrations").fetchall()
+            if present and present[0]
+            else []
+        )
+    applied: dict[int, tuple[str, datetime | None]] = {
+        int(str(v)): (str(n), at if isinstance(at, datetime) else None) for v, n, at in rows
+    }
+    states = [
+        MigrationState(m.version, m.name, applied.pop(m.version, (m.name, None))[1])
+        for m in available_migrations()
+    ]
+    states += [MigrationState(v, n, at) for v, (n, at) in applied.items()]
+    return sorted(states, key=lambda m: m.version)
 
 
 def migrate_within(database_url: str, wait_s: float) -> list[Migration]:

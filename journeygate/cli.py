@@ -32,11 +32,21 @@ app.add_typer(process_app, name="process")
 
 
 @app.command()
-def migrate(database_url: DatabaseUrl = None, wait_s: WaitS = 0.0) -> None:
+def migrate(
+    database_url: DatabaseUrl = None,
+    wait_s: WaitS = 0.0,
+    status: Annotated[
+        bool,
+        typer.Option("--status", help="List applied and pending migrations; exit 1 if pending"),
+    ] = False,
+) -> None:
     """Create the database if needed and apply pending migrations."""
     from database.migrate import migrate_within
 
     settings = settings_from(database_url=database_url)
+    if status:
+        _migration_status(settings.database_url)
+        return
     try:
         applied = migrate_within(settings.database_url, wait_s)
     except InfrastructureError as exc:
@@ -46,6 +56,24 @@ def migrate(database_url: DatabaseUrl = None, wait_s: WaitS = 0.0) -> None:
             typer.echo(f"applied {m.version:04d}_{m.name}")
     else:
         typer.echo("database is up to date")
+
+
+def _migration_status(database_url: str) -> None:
+    from database.migrate import available_migrations, migration_status
+
+    try:
+        states = migration_status(database_url)
+    except InfrastructureError as exc:
+        raise fail(str(exc), 1) from None
+    shipped = {m.version for m in available_migrations()}
+    for m in states:
+        when = "pending" if m.applied_at is None else f"applied {m.applied_at.isoformat()}"
+        extra = "" if m.version in shipped else " (not in this release: a newer one ran here)"
+        typer.echo(f"{m.version:04d}_{m.name:<28} {when}{extra}")
+    pending = sum(m.applied_at is None for m in states)
+    typer.echo(f"{pending} pending" if pending else "database is up to date")
+    if pending:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -185,16 +213,34 @@ def process_journey(
 def topics(
     kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = None, wait_s: WaitS = 0.0
 ) -> None:
-    """Create the pipeline's Kafka topics if they are missing."""
-    from kernel.kafka import Topics, ensure_topics_within
+    """Create the pipeline's Kafka topics if they are missing (with their retention), then list
+    each with its partitions and retention as the broker has them."""
+    import asyncio
+
+    from kernel.kafka import describe_topics, ensure_topics_within
 
     settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     try:
         ensure_topics_within(settings, wait_s)
+        described = asyncio.run(describe_topics(settings))
     except InfrastructureError as exc:
         raise fail(str(exc), 1) from None
-    for name in Topics.from_settings(settings).__slots__:
-        typer.echo(getattr(Topics.from_settings(settings), name))
+    for t in described:
+        note = ""
+        if t.retention_ms is not None and t.retention_ms != t.wanted_retention_ms:
+            note = f" (setting: {_retention(t.wanted_retention_ms)}; the topic was made before)"
+        typer.echo(
+            f"{t.name:<32} {t.partitions:>4} partitions  retention {_retention(t.retention_ms)}"
+            + note
+        )
+
+
+def _retention(ms: int | None) -> str:
+    if ms is None:
+        return "not reported"
+    if ms < 0:
+        return "forever"
+    return f"{ms / 86_400_000:g} d"
 
 
 @app.command("score-alerts")

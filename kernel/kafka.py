@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from kernel import headers as h
-from kernel.errors import InfrastructureError
+from kernel.errors import ConfigError, InfrastructureError
 from kernel.partitioner import partitions_of
 from kernel.retry import retry_within
 from kernel.settings import Settings
@@ -189,9 +190,51 @@ async def send_batches(
     return [d for d in deliveries if d is not None]
 
 
+# How long each topic keeps its records (days; -1 forever), for the topics `journeygate topics`
+# creates: long enough to rebuild a stage's output by replay (docs/operations.md, "Replay"); the
+# visits and consent changes are the history the signals and journey processors fold, kept.
+DEFAULT_RETENTION_DAYS: Mapping[str, float] = {
+    TELEMETRY_RAW: 7,
+    TELEMETRY_FRAMES: 30,
+    TELEMETRY_DLQ: 30,
+    VEHICLE_SIGNALS: 30,
+    DEALER_ALERTS: 30,
+    VEHICLE_SERVICES: -1,
+    VEHICLE_CONSENT: -1,
+}
+MS_PER_DAY = 86_400_000
+
+
+def retention_ms(settings: Settings) -> dict[str, int]:
+    """Retention of each topic (prefixed name) in ms, -1 for forever; ConfigError for a setting
+    that names no topic of the pipeline or a retention neither positive nor -1."""
+    days = dict(DEFAULT_RETENTION_DAYS)
+    for name, value in settings.kafka_retention_days.items():
+        if name not in days:
+            raise ConfigError(
+                f"kafka_retention_days: {name!r} is not a topic (one of {', '.join(days)})"
+            )
+        if value != -1 and value <= 0:
+            raise ConfigError(f"kafka_retention_days: {name}: {value} (positive, or -1: forever)")
+        days[name] = value
+    return {
+        settings.topic(name): -1 if d == -1 else round(d * MS_PER_DAY) for name, d in days.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    name: str
+    partitions: int
+    retention_ms: int | None
+    """As the broker reports it (-1: forever; None: not reported)."""
+    wanted_retention_ms: int
+
+
 async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) -> None:
-    """Create the pipeline's topics if they do not exist (idempotent)."""
+    """Create the pipeline's topics if they do not exist (idempotent), with their retention."""
     wanted = list(names) if names is not None else [settings.topic(name) for name in ALL_TOPICS]
+    retention = retention_ms(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
         await admin.start()
@@ -202,7 +245,14 @@ async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) 
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(name, settings.kafka_partitions, settings.kafka_replication_factor)
+            NewTopic(
+                name,
+                settings.kafka_partitions,
+                settings.kafka_replication_factor,
+                topic_configs=(
+                    {"retention.ms": str(retention[name])} if name in retention else None
+                ),
+            )
             for name in wanted
             if name not in existing
         ]
@@ -215,6 +265,42 @@ async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) 
         ) from exc
     finally:
         await admin.close()
+
+
+async def describe_topics(settings: Settings) -> list[TopicInfo]:
+    """The pipeline's topics as the broker has them: partitions and retention."""
+    wanted = retention_ms(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        raise InfrastructureError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+        ) from exc
+    try:
+        existing = set(await admin.list_topics())
+        names = [n for n in wanted if n in existing]
+        described = await admin.describe_topics(names) if names else []
+        partitions = {str(t["topic"]): len(t["partitions"]) for t in described}
+        retention: dict[str, int] = {}
+        if names:
+            resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+            for response in await admin.describe_configs(resources):
+                for resource in response.resources:
+                    for entry in resource[4]:
+                        if entry[0] == "retention.ms" and entry[1] is not None:
+                            retention[str(resource[3])] = int(entry[1])
+    except KafkaError as exc:
+        raise InfrastructureError(
+            f"Kafka at {settings.kafka_bootstrap} did not describe the topics: {exc}"
+        ) from exc
+    finally:
+        await admin.close()
+    return [
+        TopicInfo(n, partitions.get(n, 0), retention.get(n), wanted[n])
+        for n in wanted
+        if n in existing
+    ]
 
 
 def ensure_topics_within(settings: Settings, wait_s: float) -> None:

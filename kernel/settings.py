@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     kafka_idempotence: bool = True
     kafka_partitions: int = Field(default=12, ge=1, le=10_000)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_retention_days: dict[str, float] = Field(default_factory=dict)
+    """Retention of topics created by ``journeygate topics``, by topic name without the prefix
+    (-1: forever), over :data:`kernel.kafka.DEFAULT_RETENTION_DAYS`; JSON in the environment."""
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     topic_prefix: str = ""
