@@ -34,6 +34,7 @@ import orjson
 import psycopg
 
 from database.db import Reconnecting
+from dealers import webhook_metrics as metrics
 from kernel.errors import ConfigError, InfrastructureError
 
 log = logging.getLogger("journeygate.webhooks")
@@ -300,6 +301,7 @@ async def deliver(client: httpx.AsyncClient, item: Claimed, timeout_s: float) ->
         EVENT_HEADER: item.event,
         SIGNATURE_HEADER: signature_header(item.secret, item.body, int(time.time())),
     }
+    started = time.perf_counter()
     try:
         response = await client.post(
             item.url, content=item.body, headers=headers, timeout=timeout_s
@@ -308,6 +310,8 @@ async def deliver(client: httpx.AsyncClient, item: Claimed, timeout_s: float) ->
         return Outcome(False, f"timeout after {timeout_s:g} s ({type(exc).__name__})")
     except httpx.HTTPError as exc:
         return Outcome(False, _short(exc)[:MAX_ERROR_LENGTH])
+    finally:
+        metrics.request_took(time.perf_counter() - started)
     if 200 <= response.status_code < 300:
         return Outcome(True)
     return Outcome(False, f"HTTP {response.status_code}")
@@ -351,10 +355,12 @@ async def send_round(
     """Claim due rows, send them concurrently and record the answers; the counts."""
     items, exhausted = await claim(conn, options)
     if not items:
+        metrics.recorded({"dead": exhausted})
         return {"delivered": 0, "retry": 0, "dead": exhausted}
     outcomes = await asyncio.gather(*(deliver(client, i, options.timeout_s) for i in items))
     counts = await record(conn, list(zip(items, outcomes, strict=True)), options)
     counts["dead"] += exhausted
+    metrics.recorded(counts)
     return counts
 
 
@@ -387,6 +393,7 @@ async def run_sender(
                 except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                     if once:
                         raise InfrastructureError(f"PostgreSQL: {_short(exc)}") from None
+                    metrics.store_failed()
                     log.warning("store unavailable (%s); retrying", _short(exc))
                     counts = None
                 except InfrastructureError as exc:

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+import dealers.webhook_metrics
 import ingest.metrics
 import processors.journey.metrics
 import processors.normalize.metrics
 import processors.signals.metrics
 import processors.store.metrics
-from kernel.metrics import registry, served_registry
+from kernel.metrics import served_registry
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
@@ -32,7 +33,7 @@ SCRAPED_STAGES = (
     processors.store.metrics.STAGE,
     processors.signals.metrics.STAGE,
     processors.journey.metrics.STAGE,
-    "webhooks",  # serves the process metrics only
+    dealers.webhook_metrics.STAGE,
 )
 MADE_BY_PROMETHEUS = {"up"}
 
@@ -96,7 +97,7 @@ def test_the_stages_export_what_the_registries_hold() -> None:
     assert "journeygate_signals_bill_abs_pct_error_bucket" in names
     assert "journeygate_journey_alerts_raised_total" in names
     assert "process_cpu_seconds_total" in names
-    assert registry("webhooks") is not None
+    assert "journeygate_webhooks_deliveries_total" in names
 
 
 @pytest.mark.parametrize("path", RULES, ids=lambda p: p.name)

@@ -24,6 +24,7 @@ import typer
 from test_webhooks_outbox import alert, batch, write
 from typer.testing import CliRunner
 
+from dealers import webhook_metrics
 from dealers.cli import register
 from dealers.webhooks import (
     DELIVERY_HEADER,
@@ -32,6 +33,7 @@ from dealers.webhooks import (
     run_sender,
     verify_signature,
 )
+from kernel.metrics import registry
 from kernel.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -179,6 +181,15 @@ def test_failures_and_timeouts_then_every_alert_delivered_once_per_id(
     assert receiver.url not in caplog.text
 
 
+def delivered_metric(outcome: str | None) -> float:
+    """``journeygate_webhooks_deliveries_total{outcome}``, or the requests timed (None)."""
+    reg = registry(webhook_metrics.STAGE)
+    if outcome is None:
+        return reg.get_sample_value("journeygate_webhooks_request_seconds_count") or 0.0
+    name = "journeygate_webhooks_deliveries_total"
+    return reg.get_sample_value(name, {"outcome": outcome}) or 0.0
+
+
 def test_dead_after_the_attempts_then_replayed(settings: Settings, receiver: Receiver) -> None:
     secret = set_up(settings, receiver.url)
     raised = alert(1, "DLR-W")
@@ -186,9 +197,15 @@ def test_dead_after_the_attempts_then_replayed(settings: Settings, receiver: Rec
     receiver.answer = lambda _d, _n: 500
     options = SenderOptions(batch=3, timeout_s=1.0, lease_s=2.0, max_attempts=3, base_s=0.02,
                             cap_s=0.05, poll_s=0.05)  # fmt: skip
+    before = {o: delivered_metric(o) for o in ("delivered", "retry", "dead")}
+    requests_before = delivered_metric(None)
     drive(settings, options, lambda: states(settings)[raised.alert_id][0] == "dead", 10)
     assert states(settings) == {raised.alert_id: ("dead", 3, "HTTP 500")}
     assert receiver.nth(raised.alert_id) == 3
+    # what the alert rule JourneygateWebhookDeadLetters watches (deploy/prometheus)
+    after = {o: delivered_metric(o) - before[o] for o in before}
+    assert after == {"delivered": 0, "retry": 2, "dead": 1}
+    assert delivered_metric(None) - requests_before == 3
 
     # Nothing more is sent for a dead delivery.
     asyncio.run(run_sender(settings.database_url, options, asyncio.Event(), once=True))
