@@ -213,8 +213,10 @@ def process_journey(
 def topics(
     kafka_bootstrap: KafkaBootstrap = None, topic_prefix: TopicPrefix = None, wait_s: WaitS = 0.0
 ) -> None:
-    """Create the pipeline's Kafka topics if they are missing (with their retention), then list
-    each with its partitions and retention as the broker has them."""
+    """Create the missing Kafka topics, then list each with its partitions and retention.
+
+    A topic is made with JOURNEYGATE_KAFKA_PARTITIONS and its retention (docs/operations.md,
+    "Topics and migrations"); an existing topic is never altered."""
     import asyncio
 
     from kernel.kafka import describe_topics, ensure_topics_within
