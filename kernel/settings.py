@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from kernel.errors import ConfigError
 
@@ -80,6 +80,15 @@ class Settings(BaseSettings):
             raise ValueError("must look like mqtt://[user:password@]host:port")
         return value
 
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server.strip()!r}: give host:port[,host:port...]")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _pg_scheme(cls, value: str) -> str:
@@ -117,3 +126,5 @@ def load_settings(**overrides: Any) -> Settings:
         field = ".".join(str(p) for p in first["loc"]) or "settings"
         env = f"JOURNEYGATE_{field.upper()}"
         raise ConfigError(f"invalid setting {field} ({env}): {first['msg']}") from None
+    except SettingsError as exc:  # a JSON-valued variable that is not JSON
+        raise ConfigError(f"invalid setting: {exc}") from None
