@@ -1,7 +1,8 @@
 """The dealer HTTP API (FastAPI): ``create_app(settings)``; run by ``journeygate api``.
 
 Endpoints under ``/v1`` (docs/api.md): a dealer's alerts, a live stream of its new alerts
-(server-sent events, dealers/stream.py), acknowledging one, a vehicle's view. Each request opens
+(server-sent events, dealers/stream.py), acknowledging one, a vehicle's view; the dealer inbox
+page under ``/inbox`` (HTML, dealers/inbox.py). Each request opens
 its own connection to the store (autocommit); a stream holds one while it is open. Errors are
 RFC 9457 problem details; an alert or vehicle of another dealer gives the same 404 as one that
 does not exist.
@@ -27,8 +28,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from database.db import connect
 from dealers import store
 from dealers.cursor import BadCursor, decode_cursor, decode_event_id, encode_cursor
+from dealers.inbox import mount_inbox
 from dealers.keys import hash_key, looks_like_key
 from dealers.ratelimit import RateLimiter
+from dealers.sessions import DEFAULT_LIFETIME_S
 from dealers.stream import StreamOptions, Window, events
 from kernel.errors import InfrastructureError
 from kernel.settings import Settings
@@ -415,10 +418,13 @@ def create_app(
     rate_per_second: float = DEFAULT_RATE,
     burst: int = DEFAULT_BURST,
     stream: StreamOptions | None = None,
+    session_lifetime_s: float = DEFAULT_LIFETIME_S,
 ) -> FastAPI:
     """The API over the store of ``settings.database_url``, limiting each key to
     ``rate_per_second`` requests with bursts of ``burst``; ``stream`` times the alert stream
-    (default :class:`StreamOptions`: poll 1 s, keep-alive 15 s, overlap 5 s)."""
+    (default :class:`StreamOptions`: poll 1 s, keep-alive 15 s, overlap 5 s). The dealer inbox
+    page is served under ``/inbox`` (dealers/inbox.py), its sessions lasting
+    ``session_lifetime_s``."""
     app = _DealerApi(
         title="journeygate dealer API",
         version="1",
@@ -434,6 +440,12 @@ def create_app(
         stream=stream or StreamOptions(),
     )
     app.include_router(router)
+    mount_inbox(
+        app,
+        settings.database_url,
+        limiter=app.state.dealer_api.limiter,
+        session_lifetime_s=session_lifetime_s,
+    )
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> Any:

@@ -114,9 +114,18 @@ def api(
         int,
         typer.Option("--burst", envvar="JOURNEYGATE_API_BURST", help="Requests at once per key"),
     ] = 40,
+    session_hours: Annotated[
+        float,
+        typer.Option(
+            "--session-hours",
+            envvar="JOURNEYGATE_INBOX_SESSION_HOURS",
+            help="Lifetime of a session of the inbox page (/inbox)",
+        ),
+    ] = 12.0,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Serve the dealer HTTP API (docs/api.md; OpenAPI at /openapi.json)."""
+    """Serve the dealer HTTP API (docs/api.md; OpenAPI at /openapi.json) and the dealer inbox
+    page (/inbox)."""
     import uvicorn
 
     from dealers.api import create_app
@@ -128,9 +137,15 @@ def api(
         raise fail(f"--rate: must be above 0 and at most 100000, got {rate:g}")
     if not 1 <= burst <= 100_000:
         raise fail(f"--burst: must be 1 to 100000, got {burst}")
+    if not 0 < session_hours <= 8784:
+        raise fail(
+            f"--session-hours: must be above 0 and at most 8784 (a year), got {session_hours:g}"
+        )
     settings = settings_from(database_url=database_url)
     _with_store(settings.database_url, check_schema)
-    app = create_app(settings, rate_per_second=rate, burst=burst)
+    app = create_app(
+        settings, rate_per_second=rate, burst=burst, session_lifetime_s=session_hours * 3600
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 

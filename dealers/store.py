@@ -122,6 +122,29 @@ def _alert(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _utc(v) for k, v in row.items()}
 
 
+def _alert_filters(
+    dealer_id: str,
+    states: Sequence[str],
+    alert_type: str | None,
+    since: datetime | None,
+    vin: str | None,
+) -> tuple[list[str], list[object]]:
+    """The conditions (on ``alerts a``) and parameters selecting the dealer's visible alerts in
+    ``states`` with the filters given (None: any)."""
+    conditions = ["a.dealer_id = %s", "a.state = ANY(%s)", _VISIBLE]
+    params: list[object] = [dealer_id, [s for s in states if s in LISTED_STATES]]
+    if alert_type is not None:
+        conditions.append("a.alert_type = %s")
+        params.append(alert_type)
+    if since is not None:
+        conditions.append("a.created_ts >= %s")
+        params.append(since)
+    if vin is not None:
+        conditions.append("a.vin = %s")
+        params.append(vin)
+    return conditions, params
+
+
 def list_alerts(
     conn: Conn,
     dealer_id: str,
@@ -137,17 +160,7 @@ def list_alerts(
     both descending), after the cursor position ``after``."""
     if not _storable(alert_type, vin, None if after is None else after[1]):
         return []
-    conditions = ["a.dealer_id = %s", "a.state = ANY(%s)", _VISIBLE]
-    params: list[object] = [dealer_id, [s for s in states if s in LISTED_STATES]]
-    if alert_type is not None:
-        conditions.append("a.alert_type = %s")
-        params.append(alert_type)
-    if since is not None:
-        conditions.append("a.created_ts >= %s")
-        params.append(since)
-    if vin is not None:
-        conditions.append("a.vin = %s")
-        params.append(vin)
+    conditions, params = _alert_filters(dealer_id, states, alert_type, since, vin)
     if after is not None:
         conditions.append("(a.created_ts, a.alert_id) < (%s, %s)")
         params.extend(after)
@@ -155,6 +168,31 @@ def list_alerts(
     query = (
         f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE {' AND '.join(conditions)}"  # noqa: S608
         " ORDER BY a.created_ts DESC, a.alert_id DESC LIMIT %s"
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [_alert(r) for r in cur.execute(query, params).fetchall()]
+
+
+def alerts_by_priority(
+    conn: Conn,
+    dealer_id: str,
+    *,
+    states: Sequence[str],
+    alert_type: str | None,
+    vin: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` of the dealer's visible alerts (the selection of :func:`list_alerts`),
+    the most pressing first: priority, then severity, both descending, then newest first."""
+    if not _storable(alert_type, vin):
+        return []
+    conditions, params = _alert_filters(dealer_id, states, alert_type, None, vin)
+    params.append(limit)
+    query = (
+        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE {' AND '.join(conditions)}"  # noqa: S608
+        " ORDER BY a.priority DESC,"
+        " CASE a.severity WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC,"
+        " a.created_ts DESC, a.alert_id DESC LIMIT %s"
     )
     with conn.cursor(row_factory=dict_row) as cur:
         return [_alert(r) for r in cur.execute(query, params).fetchall()]
@@ -271,6 +309,27 @@ def read_vehicle(
     )
 
 
+def odometer_days(conn: Conn, dealer_id: str, vin: str, span: timedelta) -> list[tuple[date, int]]:
+    """The odometer of a vehicle of the dealer at the end of each UTC day with a reading (the
+    day's last reading, metres), oldest first, over ``span`` up to its newest reading; empty if
+    the vehicle is not theirs or has none. Never reads the telemetry's positions."""
+    if not _storable(vin):
+        return []
+    rows = conn.execute(
+        "SELECT DISTINCT ON (day) day, odometer_m FROM ("
+        " SELECT (t.event_ts AT TIME ZONE 'UTC')::date AS day, t.event_ts, t.seq, t.sample_idx,"
+        " t.odometer_m FROM telemetry t"
+        " WHERE t.vin = %s AND t.odometer_m IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM vehicles v WHERE v.vin = t.vin AND v.dealer_id = %s)"
+        " AND t.event_ts > (SELECT max(event_ts) FROM telemetry"
+        " WHERE vin = %s AND odometer_m IS NOT NULL) - %s"
+        ") d ORDER BY day, event_ts DESC, seq DESC, sample_idx DESC",
+        (vin, dealer_id, vin, span),
+    ).fetchall()
+    return [(row[0], int(row[1])) for row in rows]
+
+
 def check_schema(conn: Conn) -> None:
-    """Raise psycopg.errors.UndefinedTable when migration 0009 is not applied."""
+    """Raise psycopg.errors.UndefinedTable when migration 0009 or 0012 is not applied."""
     conn.execute("SELECT 1 FROM dealer_keys LIMIT 0")
+    conn.execute("SELECT 1 FROM dealer_sessions LIMIT 0")
