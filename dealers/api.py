@@ -104,12 +104,19 @@ class AlertPage(BaseModel):
     next_cursor: str | None
 
 
+class Position(BaseModel):
+    event_ts: datetime
+    latitude_deg: float
+    longitude_deg: float
+
+
 class Vehicle(BaseModel):
     vin: str
     registry: dict[str, Any]
     consent: dict[str, bool]
     predictions: dict[str, Any] | None
     timeline: list[dict[str, Any]]
+    location: Position | None
 
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
@@ -387,8 +394,9 @@ def acknowledge(dealer: Dealer, conn: Connection, alert_id: str) -> Alert:
 
 @router.get("/vehicles/{vin}", response_model=Vehicle, tags=["vehicles"])
 def vehicle(request: Request, dealer: Dealer, conn: Connection, vin: str) -> dict[str, Any]:
-    """A vehicle the caller looks after: registry, current predictions, journey timeline.
-    Equity and the marketing gates' timeline only with the owner's marketing consent."""
+    """A vehicle the caller looks after: registry, current predictions, journey timeline and
+    newest position. Equity and the marketing gates' timeline only with the owner's marketing
+    consent, the position only with their location consent."""
     record = store.read_vehicle(conn, dealer.dealer_id, vin, TIMELINE_LIMIT)
     if record is None:
         raise Problem(404, _VEHICLE_NOT_FOUND)
@@ -409,6 +417,8 @@ def vehicle(request: Request, dealer: Dealer, conn: Connection, vin: str) -> dic
         },
         "predictions": _scrub(predictions),
         "timeline": _scrub(timeline),
+        # the newest position, only under the owner's location consent in force
+        "location": record.location if record.consent.get("location", False) else None,
     }
 
 

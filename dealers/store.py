@@ -266,6 +266,8 @@ class VehicleRecord:
     consent: dict[str, bool]
     state: dict[str, Any] | None
     timeline: list[dict[str, Any]]
+    location: dict[str, Any] | None = None
+    """The newest position in the telemetry: read only under the owner's location consent."""
 
 
 def read_vehicle(
@@ -300,13 +302,27 @@ def read_vehicle(
             " ORDER BY at_ts DESC, event_id DESC LIMIT %s",
             (vin, dealer_id, timeline_limit),
         ).fetchall()
+        # Positions are read only when the owner's consent in force grants them.
+        position = (
+            cur.execute(_NEWEST_POSITION, (vin,)).fetchone()
+            if consent.get("location", False)
+            else None
+        )
     reg = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in registry.items()}
     return VehicleRecord(
         registry=reg,
         consent=consent,
         state=None if state is None else {k: _utc(v) for k, v in state.items()},
         timeline=[{k: _utc(v) for k, v in e.items()} for e in timeline],
+        location=None if position is None else {k: _utc(v) for k, v in position.items()},
     )
+
+
+_NEWEST_POSITION = """
+SELECT event_ts, latitude_deg, longitude_deg FROM telemetry
+WHERE vin = %s AND latitude_deg IS NOT NULL AND longitude_deg IS NOT NULL
+ORDER BY event_ts DESC LIMIT 1
+"""
 
 
 def odometer_days(conn: Conn, dealer_id: str, vin: str, span: timedelta) -> list[tuple[date, int]]:

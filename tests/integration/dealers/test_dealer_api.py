@@ -372,6 +372,38 @@ def test_the_vehicle_view_with_marketing_consent_has_equity(
     assert "equity" not in body["predictions"]
 
 
+def test_the_newest_position_is_served_only_under_location_consent(
+    client: TestClient, world: World
+) -> None:
+    with world.connect() as conn:
+        for seq, (day, lat, lon) in enumerate(
+            [(0, 52.52, 13.40), (1, 48.14, 11.58), (2, None, None)]
+        ):
+            conn.execute(
+                "INSERT INTO telemetry (vin, boot_id, seq, sample_idx, event_ts, ingest_ts,"
+                " latitude_deg, longitude_deg) VALUES (%s, 'b', %s, 0, %s, %s, %s, %s)",
+                (vin(1), seq, T0 + timedelta(days=day), T0 + timedelta(days=day), lat, lon),
+            )
+    url = f"/v1/vehicles/{vin(1)}"
+    body = client.get(url, headers=auth(world.key_a)).json()
+    assert body["consent"]["location"] is False and body["location"] is None
+    assert "48.14" not in str(body) and "52.52" not in str(body)
+
+    with world.connect() as conn:
+        consent(conn, vin(1), "location", True, 0)
+    body = client.get(url, headers=auth(world.key_a)).json()
+    assert body["location"] == {  # the newest sample that has a position
+        "event_ts": "2026-03-02T00:00:00Z", "latitude_deg": 48.14, "longitude_deg": 11.58,
+    }  # fmt: skip
+    served = {k for part in ("predictions", "timeline") for k in keys_of(body[part])}
+    assert not served & set(LOCATION_WORDS)  # nowhere else
+    assert_problem(client.get(url, headers=auth(world.key_b)), 404)  # not the other dealer's
+
+    with world.connect() as conn:  # a withdrawal takes it away at once
+        consent(conn, vin(1), "location", False, 1)
+    assert client.get(url, headers=auth(world.key_a)).json()["location"] is None
+
+
 def test_a_vehicle_without_predictions_and_the_openapi_document(
     client: TestClient, world: World
 ) -> None:
