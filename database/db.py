@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from kernel.errors import InfrastructureError
 from kernel.settings import mask_url
@@ -24,6 +26,43 @@ def connect(
         raise InfrastructureError(
             f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}"
         ) from exc
+
+
+Pool = ConnectionPool[psycopg.Connection[tuple[object, ...]]]
+
+
+def connection_pool(database_url: str, *, max_size: int, timeout_s: float = 5.0) -> Pool:
+    """A pool of up to ``max_size`` autocommit connections, opened at its first use (see
+    :func:`pooled`); each connection is checked as it is handed out, so a restarted server costs
+    no failed request."""
+    return ConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True, "connect_timeout": 10},
+        open=False,
+        timeout=timeout_s,
+        check=ConnectionPool.check_connection,
+        name="journeygate",
+    )
+
+
+@contextmanager
+def pooled(pool: Pool) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A connection of ``pool`` for the block; InfrastructureError when none can be had within
+    the pool's timeout (the server down, or every connection busy)."""
+    pool.open()
+    try:
+        conn = pool.getconn()
+    except PoolTimeout as exc:
+        where = mask_url(pool.conninfo) if isinstance(pool.conninfo, str) else "the store"
+        raise InfrastructureError(
+            f"no PostgreSQL connection within {pool.timeout:g} s at {where}"
+        ) from exc
+    try:
+        yield conn
+    finally:
+        pool.putconn(conn)
 
 
 async def aconnect(

@@ -11,7 +11,8 @@ does not exist.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -25,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from database.db import connect
+from database.db import Pool, connect, connection_pool, pooled
 from dealers import store
 from dealers.cursor import BadCursor, decode_cursor, decode_event_id, encode_cursor
 from dealers.inbox import mount_inbox
@@ -44,6 +45,7 @@ MAX_LIMIT = 200
 DEFAULT_RATE = 20.0
 DEFAULT_BURST = 40
 TIMELINE_LIMIT = 100
+DEFAULT_POOL_SIZE = 10
 # Keys of the store's JSON that would place a vehicle; none is served (location data needs the
 # owner's location consent, and no endpoint serves location yet), wherever they appear.
 _LOCATION_KEYS = frozenset({"lat", "lon", "lng", "geo", "position", "heading", "address"})
@@ -202,6 +204,8 @@ _bearer = HTTPBearer(auto_error=False, description="A dealer API key: `jg_...`")
 @dataclass(frozen=True, slots=True)
 class _Config:
     database_url: str
+    pool: Pool
+    """Connections of the requests (a stream opens its own: it holds it while open)."""
     limiter: RateLimiter
     marketing_gates: frozenset[str]
     stream: StreamOptions
@@ -213,7 +217,7 @@ def _config(request: Request) -> _Config:
 
 
 def _connection(request: Request) -> Iterator[store.Conn]:
-    with connect(_config(request).database_url, autocommit=True) as conn:
+    with pooled(_config(request).pool) as conn:
         yield conn
 
 
@@ -257,8 +261,8 @@ def _stream_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> store.Caller:
-    """As :func:`_caller`, on a connection closed at once (not held for the stream)."""
-    with connect(_config(request).database_url, autocommit=True) as conn:
+    """As :func:`_caller`, on a connection given back at once (not held for the stream)."""
+    with pooled(_config(request).pool) as conn:
         return _authorize(request, conn, credentials)
 
 
@@ -429,13 +433,23 @@ def create_app(
     burst: int = DEFAULT_BURST,
     stream: StreamOptions | None = None,
     session_lifetime_s: float = DEFAULT_LIFETIME_S,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> FastAPI:
     """The API over the store of ``settings.database_url``, limiting each key to
     ``rate_per_second`` requests with bursts of ``burst``; ``stream`` times the alert stream
     (default :class:`StreamOptions`: poll 1 s, keep-alive 15 s, overlap 5 s). The dealer inbox
     page is served under ``/inbox`` (dealers/inbox.py), its sessions lasting
-    ``session_lifetime_s``."""
+    ``session_lifetime_s``. Requests share a pool of up to ``pool_size`` connections, closed
+    when the server stops."""
+    pool = connection_pool(settings.database_url, max_size=pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        pool.close()
+
     app = _DealerApi(
+        lifespan=lifespan,
         title="journeygate dealer API",
         version="1",
         summary="A dealer's alerts and the vehicles they look after.",
@@ -445,6 +459,7 @@ def create_app(
     )
     app.state.dealer_api = _Config(
         database_url=settings.database_url,
+        pool=pool,
         limiter=RateLimiter(rate_per_second, burst),
         marketing_gates=_marketing_gates(),
         stream=stream or StreamOptions(),
@@ -452,7 +467,7 @@ def create_app(
     app.include_router(router)
     mount_inbox(
         app,
-        settings.database_url,
+        pool,
         limiter=app.state.dealer_api.limiter,
         session_lifetime_s=session_lifetime_s,
     )

@@ -313,6 +313,9 @@ def test_the_stream_lets_go_of_its_connection_when_the_client_leaves(
         assert row is not None
         return int(row[0])
 
+    # the requests' pool holds its connections; the stream opens one of its own
+    warm = http.get("/v1/alerts", headers={"Authorization": f"Bearer {api.key_a}"})
+    assert warm.status_code == 200
     idle = backends()
     with open_stream(http, api.key_a) as s:
         s.quiet(0.3)
