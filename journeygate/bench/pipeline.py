@@ -3,7 +3,9 @@
 *Maximum rate*: bridge, normalizer and store writer run together (the normalizer and store
 writer have joined their groups first) and drain a queue preloaded into the bridge's MQTT
 session; the rate is rows stored per second from the first row to the last, while all three
-compete for the machine's cores as they do under a sustained load.
+compete for the machine's cores as they do under a sustained load. The same with the signals
+and journey processors beside them (:func:`drain_to_alerts`) gives the rate at which the
+telemetry-to-alert latency is measured (half of it).
 
 *Latency*: a fresh pipeline, warmed up with one message per vehicle, is fed at half the maximum
 rate by a paced feeder that stamps each message's event time when it sends it; the latency of a
@@ -28,6 +30,7 @@ from journeygate.bench.lab import Lab, Scenario, register_consent, register_flee
 from journeygate.bench.stages import STAGE_TIMEOUT_S, preload_mqtt
 from journeygate.bench.stats import Run, whole_run
 from journeygate.demo import BRIDGE_READY_METRIC
+from processors.signals.runner import GROUP as SIGNALS_GROUP
 from processors.store.runner import GROUP as STORE_GROUP
 
 STAGES = ("bridge", "normalize", "store")
@@ -86,35 +89,54 @@ def store_group(scenario: Scenario) -> str:
 def drain(lab: Lab, fleet: int, count: int) -> DrainRun:
     """One repetition of the maximum-rate measurement."""
     sc = lab.scenario("pipeline", fleet)
+    register_fleet(sc.settings.database_url, sc.fleet)
+    return _drain(lab, sc, count, ("normalize", "store"), STORE_GROUP)
+
+
+def drain_to_alerts(lab: Lab, fleet: int, count: int) -> DrainRun:
+    """The maximum rate of the five-stage pipeline (the signals and journey processors beside
+    the three; every owner consents to service reminders): frames the signals processor
+    committed per second, the slowest of them, while all five share the cores."""
+    sc = lab.scenario("pipeline-alerts", fleet, signals=True)
+    register_fleet(sc.settings.database_url, sc.fleet)
+    given = datetime(2020, 1, 1, tzinfo=UTC)
+    rows = ((sc.fleet.vin(i), "service_reminders", True, given, "bench") for i in range(fleet))
+    register_consent(sc.settings.database_url, rows)
+    stages = ("normalize", "store", "signals", "journey")
+    return _drain(lab, sc, count, stages, SIGNALS_GROUP)
+
+
+def _drain(lab: Lab, sc: Scenario, count: int, stages: tuple[str, ...], group: str) -> DrainRun:
+    """``stages`` started and warmed up, then the bridge drains ``count`` preloaded messages;
+    the rate is that of ``group``'s stored offsets, from its first record to its last."""
     running: list[drive.Stage] = []
     try:
-        register_fleet(sc.settings.database_url, sc.fleet)
-        running += [drive.start_stage(sc, "normalize"), drive.start_stage(sc, "store")]
-        warm_up(sc, running)
+        running += [drive.start_stage(sc, stage) for stage in stages]
+        warm_up(sc, running, group)
         preload_mqtt(sc, sc.settings.bridge_id, count, first=sc.fleet.size)
         running.append(drive.start_stage(sc, "bridge"))
-        progress = StoredOffsets(sc.settings.database_url, store_group(sc))
+        progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(group))
         goal = sc.fleet.size + count
         probes = asyncio.run(drive.watch(progress, running, goal, timeout_s=STAGE_TIMEOUT_S))
     finally:
         drive.stop_all(running)
         lab.release(sc)
     shifted = {name: [p.shifted(sc.fleet.size) for p in ps] for name, ps in probes.items()}
-    stages = {name: whole_run(ps, count) for name, ps in shifted.items()}
-    first = next(iter(stages.values()))
-    total = Run(first.count, first.wall_s, sum(r.cpu_s for r in stages.values()))
-    return DrainRun(total, stages)
+    runs = {name: whole_run(ps, count) for name, ps in shifted.items()}
+    first = next(iter(runs.values()))
+    total = Run(first.count, first.wall_s, sum(r.cpu_s for r in runs.values()))
+    return DrainRun(total, runs)
 
 
-def warm_up(scenario: Scenario, running: list[drive.Stage]) -> None:
+def warm_up(scenario: Scenario, running: list[drive.Stage], group: str = STORE_GROUP) -> None:
     """Send one message per vehicle through a temporary bridge so that every consumer has
-    joined its group and every cache is warm; waits until they are all stored."""
+    joined its group and every cache is warm; waits until ``group`` has them all."""
     sc = scenario
     bridge = drive.start_stage(sc, "bridge", label="bridge-warmup")
     try:
         wait_ready([bridge])
         drive.feed(_plan(sc, 0, sc.fleet.size, 0.0), sc.log_dir)
-        progress = StoredOffsets(sc.settings.database_url, store_group(sc))
+        progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(group))
         asyncio.run(drive.watch(progress, running, sc.fleet.size, timeout_s=READY_TIMEOUT_S))
     finally:
         bridge.child.stop()

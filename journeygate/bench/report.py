@@ -101,6 +101,12 @@ def pipeline_table(results: BenchResults) -> Table:
             "  P50 / P99 ms (event → bridge)",
             f"{_n(lat.to_bridge_p50_ms)} / {_n(lat.to_bridge_p99_ms)}",
         )
+    if p.alert_max_rate is not None:
+        table.add_row(
+            "maximum rate with the signals and journey processors, msg/s",
+            _n(p.alert_max_rate.rate_per_s),
+        )
+        table.add_row("  msg per CPU-s (all five stages)", _n(p.alert_max_rate.per_cpu_s))
     if p.alert_latency is not None:
         a = p.alert_latency
         table.add_row(

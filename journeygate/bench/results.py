@@ -55,6 +55,9 @@ class PipelineResult:
     latency: Latency | None
     alert_latency: AlertLatency | None = None
     """Telemetry sample to dealer alert, with the signals and journey processors running."""
+    alert_max_rate: Figure | None = None
+    """The maximum rate of the pipeline with the signals and journey processors (frames the
+    signals processor commits per second); the alert latency is measured at half of it."""
 
 
 @dataclass(frozen=True, slots=True)

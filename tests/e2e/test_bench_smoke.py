@@ -68,6 +68,10 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
         assert stage["ratio"] > 0
     alert = data["pipeline"]["alert_latency"]
     assert alert["alerts"] > 0, alert
+    alert_max = data["pipeline"]["alert_max_rate"]
+    assert alert_max["rate_per_s"] > 0 and alert_max["runs"], alert_max
+    assert alert["offered_per_s"] == pytest.approx(alert_max["rate_per_s"] / 2)
+    assert "maximum rate with the signals and journey processors" in result.stdout
     assert 0 <= alert["p50_ms"] <= alert["p95_ms"] <= alert["p99_ms"] <= alert["max_ms"]
     assert "telemetry → dealer alert" in result.stdout
     latency = data["pipeline"]["latency"]
