@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -10,6 +12,9 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from kernel.errors import InfrastructureError
+from kernel.health import Readiness
+from kernel.kafka import startup_backoff
+from kernel.retry import wait_until_up
 from kernel.settings import mask_url
 
 T = TypeVar("T")
@@ -108,3 +113,28 @@ class Reconnecting:
         except (psycopg.OperationalError, psycopg.InterfaceError):
             await self.close()
             raise
+
+
+STORE_FAILURES = (psycopg.OperationalError, psycopg.InterfaceError, InfrastructureError)
+"""What a stage waits out (retrying) when PostgreSQL is unreachable."""
+
+
+async def wait_for_store(
+    connect: Callable[[], Awaitable[object]],
+    ready: Readiness,
+    stop: asyncio.Event,
+    logger: logging.Logger,
+) -> None:
+    """Run ``connect`` until it succeeds, waiting with backoff while PostgreSQL is unreachable
+    (one log line per kind of failure); the stage is not ready for ``postgresql`` meanwhile.
+    Raises :class:`~kernel.retry.Stopped` if ``stop`` is set first."""
+    await wait_until_up(
+        connect,
+        retriable=STORE_FAILURES,
+        stop=stop,
+        what="connecting to PostgreSQL",
+        backoff=startup_backoff(),
+        on_failure=lambda exc: ready.unmet("postgresql", str(exc).splitlines()[0]),
+        logger=logger,
+    )
+    ready.met("postgresql")

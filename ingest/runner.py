@@ -11,6 +11,10 @@ QoS 1 messages at a time (Mosquitto ``max_inflight_messages``, 1000 in the embed
 receive maximum on MQTT 5), so messages/s <= window / ack latency (1000 / 20 ms = 50,000 msg/s).
 Below that, one bridge process is bound by its CPU (MQTT decoding and the Kafka client); run more
 instances on a shared subscription (``bridge_share_group``) to go further.
+
+At start-up the bridge waits for Kafka and the MQTT broker with backoff, however long they take
+(one log line per kind of failure). Readiness (:mod:`kernel.health`): Kafka reached and an MQTT
+session open.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from ingest.forwarder import End, Forwarder, KafkaUnavailable
 from ingest.logic import RouteConfig
 from ingest.mqtt_loop import MqttLink, MqttUnavailable
 from kernel.errors import InfrastructureError
-from kernel.kafka import make_producer, start_client
+from kernel.health import readiness
+from kernel.kafka import make_producer, start_client, startup_backoff
 from kernel.mqtt import parse_mqtt_url
-from kernel.retry import Backoff, Stopped, pause, retry_until_stopped
+from kernel.retry import Backoff, Stopped, pause, retry_until_stopped, wait_until_up
 from kernel.settings import Settings
 
-STARTUP_DEADLINE_S = 10.0
+STAGE = "bridge"
 OPEN_TIMEOUT_S = 10.0
 DRAIN_S = 10.0
 PRODUCER_STOP_S = 10.0
@@ -48,8 +53,7 @@ log = logging.getLogger("journeygate.bridge")
 async def run_bridge(settings: Settings, stop: asyncio.Event) -> None:
     """Forward ``{root}/{VIN}/telemetry`` messages to ``telemetry.raw`` until ``stop`` is set.
 
-    Raises :class:`InfrastructureError` if Kafka is unreachable at start, or if the MQTT broker
-    cannot be reached within ~10 s of start. Later outages are retried without end.
+    Servers unreachable at start are waited for, and later outages retried, without end.
     """
     await _Bridge(settings, stop).run()
 
@@ -64,16 +68,33 @@ class _Bridge:
         self._backoff = Backoff(
             RECONNECT_BASE_S, settings.bridge_reconnect_max_s, jitter=random.random
         )
+        self._ready = readiness(STAGE)
 
     async def run(self) -> None:
-        self._producer = await self._start_producer()
+        ready = self._ready
+        ready.require("kafka", f"not connected to Kafka at {self._settings.kafka_bootstrap} yet")
+        ready.require("mqtt", f"not connected to the MQTT broker at {self._address} yet")
+        try:
+            self._producer = await wait_until_up(
+                self._start_producer,
+                retriable=(InfrastructureError,),
+                stop=self._stop,
+                what="starting the Kafka producer",
+                backoff=startup_backoff(),
+                on_failure=lambda exc: ready.unmet("kafka", str(exc)),
+                logger=log,
+            )
+        except Stopped:
+            return
+        ready.met("kafka")
         try:
             await self._sessions()
         finally:
             await self._stop_producer()
 
     async def _sessions(self) -> None:
-        started, connected_once = time.monotonic(), False
+        connected_once = False
+        logged: str | None = None  # the failure to reach the broker last logged
         while not self._stop.is_set() and self._producer is not None:
             forwarder = Forwarder(
                 self._producer, self._cfg, linger_s=self._settings.bridge_kafka_linger_ms / 1000
@@ -82,21 +103,21 @@ class _Bridge:
             try:
                 session_present = await link.open(OPEN_TIMEOUT_S)
             except MqttUnavailable as exc:
-                left_s = STARTUP_DEADLINE_S - (time.monotonic() - started)
-                if not connected_once and left_s <= 0:
-                    raise InfrastructureError(
-                        f"cannot reach MQTT broker at {self._address}: {exc}"
-                    ) from None
-                delay = self._next_delay(None if connected_once else left_s)
-                log.warning(
-                    "cannot reach MQTT broker at %s: %s; retrying in %.1f s",
-                    self._address,
-                    exc,
-                    delay,
-                )
+                why = f"cannot reach MQTT broker at {self._address}: {exc}"
+                self._ready.unmet("mqtt", why)
+                delay = self._next_delay()
+                if why != logged:  # one line per kind of failure, not one per attempt
+                    logged = why
+                    log.warning(
+                        "%s; retrying with backoff (up to %.0f s apart) until it succeeds",
+                        why,
+                        self._settings.bridge_reconnect_max_s,
+                    )
                 await self._pause(delay)
                 continue
+            logged = None
             self._connected(connected_once, session_present, link.topic_filter)
+            self._ready.met("mqtt")
             connected_once = True
             began = time.monotonic()
             try:
@@ -106,13 +127,17 @@ class _Bridge:
             finally:
                 await link.close()
                 metrics.disconnected()
+                self._ready.unmet("mqtt", "disconnected from the MQTT broker")
             if end is End.STOPPED:
                 return
             if forwarder.acked or time.monotonic() - began >= self._settings.bridge_reconnect_max_s:
                 self._backoff.reset()
             if isinstance(end, KafkaUnavailable):
                 log.warning("%s; disconnected from MQTT so that the broker redelivers", end)
+                self._ready.unmet("kafka", str(end))
                 await self._restart_producer()
+                if self._producer is not None:
+                    self._ready.met("kafka")
             else:
                 log.warning("lost MQTT broker at %s (%s)", self._address, link.closed.result())
             await self._pause(self._next_delay())
@@ -181,9 +206,8 @@ class _Bridge:
         except (TimeoutError, KafkaError) as exc:
             log.warning("Kafka producer did not stop cleanly: %r", exc)
 
-    def _next_delay(self, limit_s: float | None = None) -> float:
-        delay = self._backoff.next_s()
-        return delay if limit_s is None else max(0.0, min(delay, limit_s))
+    def _next_delay(self) -> float:
+        return self._backoff.next_s()
 
     async def _pause(self, delay_s: float) -> None:
         """Sleep ``delay_s``, returning early when the bridge is asked to stop."""

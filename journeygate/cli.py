@@ -1,12 +1,19 @@
-"""The ``journeygate`` command line. Entry points are a few lines each; the work lives elsewhere."""
+"""The ``journeygate`` command line. Entry points are a few lines each; the work lives elsewhere.
+
+Commands that live beside their package (the simulator, the demo, the benchmark, the dealer API,
+...) are loaded only when used: their modules import much (numpy, the Kafka and database
+clients, the benchmark), and ``journeygate --help`` or ``--version`` should not wait for that.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from kernel.cliopts import (
     DatabaseUrl,
@@ -20,13 +27,123 @@ from kernel.cliopts import (
 )
 from kernel.errors import ConfigError, InfrastructureError
 
+# Commands loaded on use: name -> (module with ``register(app)``, the command's summary as its
+# help shows it; tests/integration/journeygate/test_cli.py checks both against the real one).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": (
+        "simulator.cli",
+        "Publish a reproducible fleet's telemetry over MQTT, registering its vehicles first.",
+    ),
+    "verify": (
+        "simulator.cli",
+        "Judge what the store and telemetry.dlq hold against a simulation's truth file.",
+    ),
+    "score": (
+        "simulator.cli",
+        "Score the store's predictions against a simulation's hidden future.",
+    ),
+    "demo": (
+        "journeygate.demo",
+        "Start the embedded stack, run a simulated fleet through every stage, print what happened.",
+    ),
+    "funnel": (
+        "journeygate.funnel_cli",
+        "Per gate and dealer: entered, alerted, acknowledged, came in; where owners left; bills.",
+    ),
+    "registry": ("journeygate.registry_cli", "Import or export the vehicle registry."),
+    "services": ("journeygate.services_cli", "Import completed service visits."),
+    "bench": (
+        "journeygate.bench.cli",
+        "Measure throughput, CPU cost per message, latency and scale against raw ceilings.",
+    ),
+    "dealers": ("dealers.cli", "Dealers of the HTTP API and their keys."),
+    "api": (
+        "dealers.cli",
+        "Serve the dealer HTTP API (docs/api.md; OpenAPI at /openapi.json) and the dealer inbox"
+        " page (/inbox).",
+    ),
+    "webhooks": (
+        "dealers.cli",
+        'Deliver dealer alert webhooks until Ctrl-C or SIGTERM (docs/api.md, "Webhooks").',
+    ),
+    "dlq": (
+        "journeygate.dlq_cli",
+        "Read the dead-letter topic and replay dead letters after a fix.",
+    ),
+    "status": (
+        "journeygate.status_cli",
+        "Where each stage stands, and whether the pipeline is healthy (exit 1 if not).",
+    ),
+}
+
+
+# Typed Any below: the click classes are typer's (vendored in recent releases, click's own in
+# older ones).
+
+
+def load_command(name: str) -> Any:
+    """The real command ``name`` of :data:`LAZY_COMMANDS` (a click command), importing its
+    module."""
+    module, _ = LAZY_COMMANDS[name]
+    scratch = typer.Typer()
+    importlib.import_module(module).register(scratch)
+    return typer.main.get_group(scratch).commands[name]
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: :data:`LAZY_COMMANDS` are listed from their summaries and loaded
+    only when one of them is run (or its own help asked for)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        eager = super().list_commands(ctx)
+        return eager + [name for name in LAZY_COMMANDS if name not in eager]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in LAZY_COMMANDS:
+            return found
+        # A stand-in that only tells its summary, for the list of commands in --help.
+        return TyperCommand(cmd_name, help=LAZY_COMMANDS[cmd_name][1])
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] in LAZY_COMMANDS and args[0] not in self.commands:
+            self.add_command(load_command(args[0]), args[0])
+        return super().resolve_command(ctx, args)
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"journeygate {version('journeygate')}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="journeygate",
     help="Connected-vehicle telemetry pipeline: MQTT → Kafka → PostgreSQL, and its tools.",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit",
+        ),
+    ] = False,
+) -> None:
+    """Connected-vehicle telemetry pipeline: MQTT → Kafka → PostgreSQL, and its tools."""
+
+
 process_app = typer.Typer(help="Run one stream processor.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
 
@@ -282,31 +399,7 @@ def score_alerts(
         Console(width=160).print(alerts_score_table(doc))
 
 
-def _register_optional() -> None:
-    """Commands that live beside their package (simulator, demo, bench)."""
-    from dealers.cli import register as register_dealers
-    from journeygate.bench.cli import register as register_bench
-    from journeygate.demo import register as register_demo
-    from journeygate.dlq_cli import register as register_dlq
-    from journeygate.funnel_cli import register as register_funnel
-    from journeygate.registry_cli import register as register_registry
-    from journeygate.services_cli import register as register_services
-    from journeygate.status_cli import register as register_status
-    from simulator.cli import register as register_simulator
-
-    register_simulator(app)
-    register_demo(app)
-    register_funnel(app)
-    register_registry(app)
-    register_services(app)
-    register_bench(app)
-    register_dealers(app)
-    register_dlq(app)
-    register_status(app)
-
-
 def main() -> None:
-    _register_optional()
     try:
         app()
     except ConfigError as exc:

@@ -1,13 +1,19 @@
-"""Option types and helpers shared by every command line of the project (one line per error)."""
+"""Option types and helpers shared by every command line of the project (one line per error).
+
+Settings are imported when a command reads them, not with this module: ``journeygate --help``
+does not wait for pydantic.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kernel.errors import ConfigError
-from kernel.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from kernel.settings import Settings
 
 MqttUrl = Annotated[
     str | None, typer.Option("--mqtt-url", help="MQTT broker URL (env JOURNEYGATE_MQTT_URL)")
@@ -51,6 +57,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def settings_from(**flags: Any) -> Settings:
+    from kernel.settings import load_settings
+
     try:
         return load_settings(**flags)
     except ConfigError as exc:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,8 +21,9 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from kernel import headers as h
 from kernel.errors import ConfigError, InfrastructureError
+from kernel.health import Readiness
 from kernel.partitioner import partitions_of
-from kernel.retry import retry_within
+from kernel.retry import Backoff, retry_within, until_stopped, wait_until_up
 from kernel.settings import Settings
 
 TELEMETRY_RAW = "telemetry.raw"
@@ -321,6 +323,101 @@ async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, settings: Se
         raise InfrastructureError(
             f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
         ) from exc
+
+
+# Waiting for Kafka (or PostgreSQL) at start-up: 0.5 s doubling up to 15 s between attempts.
+STARTUP_RETRY_BASE_S = 0.5
+STARTUP_RETRY_MAX_S = 15.0
+# How long closing a client may take before it is abandoned (e.g. while Kafka is away).
+CLIENT_STOP_S = 10.0
+
+
+def startup_backoff() -> Backoff:
+    """The delays between attempts to reach a server at start-up."""
+    return Backoff(STARTUP_RETRY_BASE_S, STARTUP_RETRY_MAX_S)
+
+
+async def start_client_until_stopped(
+    client: AIOKafkaProducer | AIOKafkaConsumer,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    logger: logging.Logger,
+    what: str = "connecting to Kafka",
+    on_failure: Callable[[BaseException], None] = lambda exc: None,
+) -> None:
+    """Start ``client``, waiting with backoff while Kafka is unreachable (one log line per kind
+    of failure); raises :class:`~kernel.retry.Stopped` if ``stop`` is set first. A consumer
+    subscribed to topics returns once it has joined its group."""
+    await wait_until_up(
+        lambda: until_stopped(start_client(client, settings), stop),
+        retriable=(InfrastructureError,),
+        stop=stop,
+        what=what,
+        backoff=startup_backoff(),
+        on_failure=on_failure,
+        logger=logger,
+    )
+
+
+async def start_clients_until_stopped(
+    clients: Sequence[AIOKafkaProducer | AIOKafkaConsumer],
+    settings: Settings,
+    stop: asyncio.Event,
+    ready: Readiness,
+    logger: logging.Logger,
+) -> None:
+    """:func:`start_client_until_stopped` for each of ``clients`` in order (a subscribed
+    consumer last: its start joins the group); ``kafka`` is met once the first is started."""
+    for client in clients:
+        await start_client_until_stopped(
+            client,
+            settings,
+            stop,
+            logger=logger,
+            on_failure=lambda exc: ready.unmet("kafka", str(exc)),
+        )
+        ready.met("kafka")  # reached: what a consumer waits for next is its partitions
+
+
+async def ensure_topics_until_stopped(
+    settings: Settings,
+    names: Sequence[str],
+    stop: asyncio.Event,
+    *,
+    logger: logging.Logger,
+    on_failure: Callable[[BaseException], None] = lambda exc: None,
+) -> None:
+    """:func:`ensure_topics`, waiting with backoff while Kafka is unreachable; raises
+    :class:`~kernel.retry.Stopped` if ``stop`` is set first."""
+    await wait_until_up(
+        lambda: until_stopped(ensure_topics(settings, names), stop),
+        retriable=(InfrastructureError,),
+        stop=stop,
+        what="waiting for Kafka",
+        backoff=startup_backoff(),
+        on_failure=on_failure,
+        logger=logger,
+    )
+
+
+async def stop_client(
+    client: AIOKafkaProducer | AIOKafkaConsumer,
+    logger: logging.Logger,
+    timeout_s: float = CLIENT_STOP_S,
+) -> None:
+    """Close ``client`` without raising: while Kafka is away, aiokafka's consumer may raise
+    CancelledError from its fetcher, and a producer may wait for its last requests; either is
+    logged and the stage goes on closing. Cancellation of the caller itself still propagates."""
+    task = asyncio.current_task()
+    try:
+        await asyncio.wait_for(client.stop(), timeout_s)
+    except asyncio.CancelledError:
+        if task is not None and task.cancelling():
+            raise
+        logger.warning("the Kafka client was cancelled while closing (Kafka unreachable?)")
+    except (TimeoutError, KafkaError, OSError) as exc:
+        logger.warning("the Kafka client did not close cleanly: %r", exc)
 
 
 def dlq_headers(

@@ -27,6 +27,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from kernel.errors import InfrastructureError
+from kernel.health import Readiness
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 
 Partition = tuple[str, int]
@@ -63,7 +64,8 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
     positioned again (:meth:`position`), since polling moved them past the dropped records.
     ``backoff`` makes the delays of each retried read of the stored offsets, ``retriable`` names
     the failures of ``load_offsets`` worth retrying, ``on_revoked`` lets the stage forget what it
-    cached of the partitions it loses.
+    cached of the partitions it loses. With ``readiness``, its condition ``partitions`` is met
+    while partitions are assigned and positioned.
     """
 
     def __init__(
@@ -78,8 +80,10 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
         logger: logging.Logger,
         on_revoked: Callable[[], None] = lambda: None,
         on_db_retry: Callable[[], None] = lambda: None,
+        readiness: Readiness | None = None,
     ) -> None:
         self._consumer = consumer
+        self._ready = readiness
         self._load = load_offsets
         self._lock = batch_lock
         self._stop = stop
@@ -94,6 +98,8 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
         async with self._lock:
             self.generation += 1
+            if self._ready is not None:
+                self._ready.unmet("partitions", "rebalancing")
             self._on_revoked()
             self._log.info(
                 "partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked)
@@ -107,6 +113,9 @@ class OffsetListener(ConsumerRebalanceListener):  # type: ignore[misc]
         except Exception as exc:
             self.failure = exc
             raise
+        if self._ready is not None:
+            assigned_now = bool(self._consumer.assignment())
+            self._ready.set("partitions", assigned_now, "no partitions assigned")
 
     def raise_if_failed(self) -> None:
         """Re-raise, in the runner's task, a failure that happened during assignment."""

@@ -2,17 +2,19 @@
 
 Every stage retries the same way: the delay doubles from a base per failed attempt up to a cap,
 optionally with "equal jitter" (half fixed, half random), and every wait ends as soon as the
-stage's stop event is set.
+stage's stop event is set. Waiting for a server at start-up (:func:`wait_until_up`) logs one line
+per kind of failure, not one per attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kernel.errors import InfrastructureError
 
@@ -136,3 +138,75 @@ def retry_within(
             delay_s = min(backoff.next_s(), left_s)
             logger.warning("%s: %s; retrying in %.1f s", what, exc, delay_s)
             sleep(delay_s)
+
+
+async def until_stopped(
+    work: Coroutine[Any, Any, T], stop: asyncio.Event, grace_s: float = 0.0
+) -> T:
+    """Await ``work``; once ``stop`` is set, let it finish for up to ``grace_s`` more seconds,
+    then cancel it and raise :class:`Stopped`. For a call that may wait long while a server is
+    away (a Kafka consumer's start waits for its partitions, a produce for its acknowledgement),
+    so that a stop is never held up by it for long."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and grace_s > 0:
+            await asyncio.wait((task,), timeout=grace_s)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise Stopped
+
+
+async def wait_until_up(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    retriable: tuple[type[BaseException], ...],
+    stop: asyncio.Event,
+    what: str,
+    backoff: Backoff,
+    on_failure: Callable[[BaseException], None] = lambda exc: None,
+    logger: logging.Logger = log,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """:func:`retry_until_stopped` for reaching a server at start-up, which may take minutes:
+    a failure is logged (WARNING) only when its kind (exception type) differs from the previous
+    one, and success after failures once (INFO) with the attempts and time it took.
+    ``on_failure`` hears every failure (e.g. to report the reason as the stage's readiness)."""
+    started_s = clock()
+    attempts = 0
+    kind: type[BaseException] | None = None
+    while True:
+        try:
+            result = await operation()
+        except retriable as exc:
+            if isinstance(exc, InfrastructureError) and not exc.retriable:
+                raise
+            attempts += 1
+            on_failure(exc)
+            if type(exc) is not kind:
+                kind = type(exc)
+                logger.warning(
+                    "%s: %s; retrying with backoff (up to %.0f s apart) until it succeeds",
+                    what,
+                    exc,
+                    backoff.max_s,
+                )
+            await wait_or_stop(backoff.next_s(), stop)
+            continue
+        if attempts:
+            logger.info(
+                "%s: succeeded after %d failed attempts in %.1f s",
+                what,
+                attempts,
+                clock() - started_s,
+            )
+        return result

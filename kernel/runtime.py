@@ -1,8 +1,16 @@
-"""Running a stage as a process: signal handling, metrics endpoint, one-line fatal errors."""
+"""Running a stage as a process: signal handling, metrics and health endpoint, logs, one-line
+fatal errors.
+
+SIGTERM or SIGINT sets the stage's stop event: the stage finishes or abandons the batch in
+hand (committing nothing that is not durable), closes its clients and returns, and the process
+exits 0, whether or not its servers are reachable then. The port ``metrics_port`` serves the
+stage's metrics, ``/healthz`` and ``/readyz`` (:mod:`kernel.health`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -10,9 +18,9 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from prometheus_client import start_http_server
-
+from kernel import health
 from kernel.errors import ConfigError, InfrastructureError
+from kernel.logs import configure_logging
 from kernel.metrics import served_registry
 from kernel.settings import Settings
 
@@ -35,14 +43,7 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+__all__ = ["GC_THRESHOLDS", "StageMain", "configure_logging", "run_stage", "tune_gc"]
 
 
 def run_stage(name: str, main: StageMain, settings: Settings) -> int:
@@ -51,29 +52,76 @@ def run_stage(name: str, main: StageMain, settings: Settings) -> int:
     ``name`` is the stage's name (as in its metric names): the metrics endpoint serves that
     stage's metrics only (see :func:`kernel.metrics.served_registry`).
 
-    Returns the process exit status: 0 on a clean stop, 1 for an infrastructure failure, 2 for
-    bad configuration. Unexpected exceptions propagate (the stage crashes loudly).
+    The port ``settings.metrics_port`` (if not 0) serves the stage's metrics, ``/healthz``
+    (200 while the event loop turns) and ``/readyz`` (200 once the conditions the stage declared
+    in :func:`kernel.health.readiness` are met, and the stage is not stopping).
+
+    Returns the process exit status: 0 on a clean stop (also when the stop came while a server
+    was unreachable), 1 for an infrastructure failure, 2 for bad configuration. Unexpected
+    exceptions propagate (the stage crashes loudly).
     """
-    configure_logging()
+    configure_logging(settings.log_level, settings.log_format)
+    ready = health.readiness(name)
+    ready.reset()
+    ready.require(health.RUNNING, "starting")
+    alive = health.liveness(name)
+    alive.beat()
+    server = None
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="0.0.0.0", registry=served_registry(name))
+        try:
+            server = health.serve(settings.metrics_port, name, served_registry(name))
+        except OSError as exc:  # e.g. the port is taken
+            print(
+                f"journeygate {name}: cannot serve metrics on port {settings.metrics_port}"
+                f" (metrics_port, JOURNEYGATE_METRICS_PORT): {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
     log.info("%s starting with %s", name, settings)
     tune_gc()
+    stopping = False
+
+    async def _beat(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            alive.beat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), health.BEAT_INTERVAL_S)
 
     async def _amain() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def _stop() -> None:
+            nonlocal stopping
+            stopping = True
+            ready.unmet(health.RUNNING, "stopping")
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await main(settings, stop)
+            loop.add_signal_handler(sig, _stop)
+        beating = asyncio.create_task(_beat(stop))
+        ready.met(health.RUNNING)
+        try:
+            await main(settings, stop)
+        finally:
+            ready.unmet(health.RUNNING, "stopping")
+            stop.set()
+            await beating
 
     try:
         asyncio.run(_amain())
     except InfrastructureError as exc:
-        print(f"journeygate {name}: {exc}", file=sys.stderr)
-        return 1
+        if not stopping:
+            print(f"journeygate {name}: {exc}", file=sys.stderr)
+            return 1
+        # Asked to stop while a server was failing: what was not durable was not committed.
+        log.warning("%s stopped while a server was unreachable: %s", name, exc)
     except ConfigError as exc:
         print(f"journeygate {name}: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     log.info("%s stopped", name)
     return 0

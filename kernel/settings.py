@@ -1,34 +1,66 @@
 """One immutable settings object per process, read from the environment and flags in one place.
 
 Every field has its unit in its name. Values come from ``JOURNEYGATE_*`` environment variables;
-command-line flags override them through :func:`load_settings`. Secrets inside URLs are masked
-whenever settings are printed.
+command-line flags override them through :func:`load_settings`. A ``JOURNEYGATE_*`` variable that
+names no setting is an error naming the closest one (a typo would otherwise be ignored silently).
+Secrets inside URLs are masked whenever settings are printed.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 import socket
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from kernel.errors import ConfigError
 
+ENV_PREFIX = "JOURNEYGATE_"
+# JOURNEYGATE_* variables that are not settings: options of single commands (read by their
+# flags), the Compose file's secrets (which it puts into URLs) and the test suite's.
+OTHER_VARIABLES = frozenset(
+    {
+        "JOURNEYGATE_API_RATE",
+        "JOURNEYGATE_API_BURST",
+        "JOURNEYGATE_WEBHOOK_SECRET",
+        "JOURNEYGATE_WEBHOOK_MAX_ATTEMPTS",
+        "JOURNEYGATE_BRIDGE_MQTT_PASSWORD",
+        "JOURNEYGATE_SIMULATOR_MQTT_PASSWORD",
+        "JOURNEYGATE_MQTT_HEALTHCHECK_PASSWORD",
+        "JOURNEYGATE_FUZZ_EXAMPLES",
+    }
+)
+OTHER_PREFIXES = ("JOURNEYGATE_TEST_",)
+# Query parameters of a URL that carry a secret (libpq takes ``password`` there too).
+_SECRET_PARAMS = frozenset({"password", "pass", "passwd", "secret", "token", "api_key", "apikey"})
+
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
+    """Return ``url`` with any password (in its user part or its query) replaced by ``***``."""
     try:
         parts = urlsplit(url)
+        port = parts.port
+        query = parse_qsl(parts.query, keep_blank_values=True)
     except ValueError:
         return "***"
-    if parts.password is None:
+    netloc = parts.netloc
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        netloc = f"{user}:***@{host}" + (f":{port}" if port else "")
+    masked_query = parts.query
+    if any(key.lower() in _SECRET_PARAMS for key, _ in query):
+        masked_query = urlencode(
+            [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in query], safe="*"
+        )
+    if netloc == parts.netloc and masked_query == parts.query:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, masked_query, parts.fragment))
 
 
 class Settings(BaseSettings):
@@ -72,6 +104,18 @@ class Settings(BaseSettings):
     future_tolerance_s: int = Field(default=300, ge=0)
     registry_refresh_min_s: float = Field(default=1.0, ge=0)
 
+    # --- logs ------------------------------------------------------------------------------
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (time in UTC, level, logger, message, exception)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _case(cls, value: object, info: Any) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
+
     @field_validator("mqtt_url")
     @classmethod
     def _mqtt_scheme(cls, value: str) -> str:
@@ -113,11 +157,46 @@ class Settings(BaseSettings):
     __str__ = __repr__
 
 
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The ``JOURNEYGATE_*`` names in ``environ`` that are neither a setting nor one of the
+    :data:`OTHER_VARIABLES`, sorted."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    return sorted(
+        name
+        for name in environ
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper() not in known
+        and name.upper() not in OTHER_VARIABLES
+        and not name.upper().startswith(OTHER_PREFIXES)
+    )
+
+
+def closest_setting(variable: str) -> str:
+    """The setting's variable that ``variable`` most likely meant to name."""
+    known = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    return difflib.get_close_matches(variable.upper(), known, n=1, cutoff=0.0)[0]
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`ConfigError` for the first unknown ``JOURNEYGATE_*`` variable, naming the
+    closest setting."""
+    unknown = unknown_variables(os.environ if environ is None else environ)
+    if unknown:
+        name = unknown[0]
+        more = f" (and {len(unknown) - 1} more unknown)" if len(unknown) > 1 else ""
+        raise ConfigError(
+            f"unknown setting {name}{more}: did you mean {closest_setting(name)}?"
+            ' (see the settings in README.md, "Configuration")'
+        )
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment plus explicit overrides (``None`` means not given).
 
-    Raises :class:`ConfigError` with a one-line message naming the offending field.
+    Raises :class:`ConfigError` with a one-line message naming the offending field, or the
+    first ``JOURNEYGATE_*`` variable that names no setting (:func:`check_environment`).
     """
+    check_environment()
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**given)

@@ -14,11 +14,20 @@ from typing import Annotated
 
 import typer
 
-from kernel.cliopts import DatabaseUrl, KafkaBootstrap, MqttUrl, TopicPrefix, fail, settings_from
+from kernel.cliopts import (
+    DatabaseUrl,
+    KafkaBootstrap,
+    MetricsPort,
+    MqttUrl,
+    TopicPrefix,
+    fail,
+    settings_from,
+)
 from kernel.errors import ConfigError, InfrastructureError
 from reference.catalog import load_catalog
 from simulator.console import plan_summary, progress_bar, summary
-from simulator.runner import plan_for, run_simulation
+from simulator.publishing.metrics import STAGE as METRICS_STAGE
+from simulator.runner import check_period, plan_for, run_simulation
 from simulator.scenario.files import BUILT_IN, Scenario, load_scenario, resolve_path
 from simulator.scenario.kinds import FAULT_KINDS
 from simulator.scenario.params import SimulationParams
@@ -108,6 +117,7 @@ def simulate(
         str | None,
         typer.Option("--mqtt-protocol", help="3.1.1 or 5 (env JOURNEYGATE_MQTT_PROTOCOL)"),
     ] = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Publish a reproducible fleet's telemetry over MQTT, registering its vehicles first."""
     settings = settings_from(
@@ -117,6 +127,7 @@ def simulate(
         topic_prefix=topic_prefix,
         mqtt_topic_root=mqtt_topic_root,
         mqtt_protocol=mqtt_protocol,
+        metrics_port=metrics_port,
     )
     quiet_kafka_client()
     try:
@@ -146,23 +157,54 @@ def simulate(
         )
         if plan_only:
             publish = params.publish
-            plan_summary(
-                plan_for(settings, params), publish.services, publish.service_history_years
-            )
+            plan = plan_for(settings, params)
+            plan_summary(plan, publish.services, publish.service_history_years)
+            check_period(settings, plan)  # as the run would: after the plan, which shows why
             return
     except ConfigError as exc:
         raise fail(str(exc)) from None
     stop = threading.Event()
     try:
-        with _stop_on_sigint(stop), progress_bar() as on_status:
+        with (
+            _stop_on_sigint(stop),
+            _metrics_served(settings.metrics_port),
+            progress_bar() as on_status,
+        ):
             result = run_simulation(settings, params, stop=stop, status=on_status)
     except (ConfigError, InfrastructureError) as exc:
         raise fail(str(exc), 2 if isinstance(exc, ConfigError) else 1) from None
     summary(result)
-    if result.acknowledged + result.rejected < result.messages_published:
+    if result.rejected:
+        reasons = ", ".join(f"{k} {v}" for k, v in result.rejected_reasons.items())
+        raise fail(
+            f"the broker rejected {result.rejected} of {result.messages_published} publishes"
+            f" ({reasons}): they were not delivered",
+            1,
+        )
+    if result.acknowledged < result.messages_published:
         raise fail("some publishes were never acknowledged by the broker", 1)
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@contextmanager
+def _metrics_served(port: int) -> Iterator[None]:
+    """Serve the simulator's metrics on ``port`` (0: not at all) while the run lasts."""
+    if not port:
+        yield
+        return
+    from kernel.health import serve
+    from kernel.metrics import served_registry
+
+    try:
+        server = serve(port, METRICS_STAGE, served_registry(METRICS_STAGE))
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port {port}: {exc}") from None
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def quiet_kafka_client() -> None:

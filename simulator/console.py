@@ -44,8 +44,9 @@ def progress_bar() -> Iterator[StatusCallback]:
         task = bar.add_task("simulate", total=None, detail="registering fleet")
 
         def update(p: SimulationProgress) -> None:
+            refused = f" rejected {p.rejected}" if p.rejected else ""
             detail = (
-                f"ack {p.acknowledged} dup {p.duplicates} bad {p.malformed}"
+                f"ack {p.acknowledged}{refused} dup {p.duplicates} bad {p.malformed}"
                 f" {fault_counts(p.faults)} {p.sim_time:%Y-%m-%d %H:%M}"
             )
             bar.update(task, total=p.planned, completed=p.published, detail=detail)
@@ -104,11 +105,13 @@ def _horizon(plan: Plan) -> str:
 
 def summary(r: SimulationResult) -> None:
     bad = ", ".join(f"{k} {v}" for k, v in r.malformed.items()) or "none"
+    refused = ", ".join(f"{k} {v}" for k, v in r.rejected_reasons.items())
+    refused = f": {refused}" if refused else ""
     faults = ", ".join(f"{k} {v}" for k, v in r.faults.items()) or "none"
     lines = [
         f"vehicles      {r.vehicles} ({r.registered} newly registered)",
         f"published     {r.messages_published} of {r.planned_messages}"
-        f" ({r.acknowledged} acknowledged, {r.rejected} rejected by the broker)",
+        f" ({r.acknowledged} acknowledged, {r.rejected} rejected by the broker{refused})",
         f"valid         {r.valid_messages} messages, {r.valid_samples} samples",
         f"duplicates    {r.duplicates}",
         f"to reject     {bad}",

@@ -65,6 +65,7 @@ __all__ = [
     "SimulationProgress",
     "SimulationResult",
     "StatusCallback",
+    "check_period",
     "plan_for",
     "run_simulation",
 ]
@@ -97,6 +98,17 @@ def plan_for(
     return build_plan(np.random.default_rng(generation.seed), generation, catalog, now)
 
 
+def check_period(settings: Settings, plan: Plan) -> None:
+    """ConfigError when the plan's period ends after the wall clock (past the pipeline's future
+    tolerance): every message would be rejected as ``future_timestamp``."""
+    wall_ms = to_ms(datetime.now(UTC))
+    if to_ms(plan.now) > wall_ms + settings.future_tolerance_s * 1000:
+        raise ConfigError(
+            f"the simulated period ends at {plan.now.isoformat()}, after the wall clock: the"
+            " pipeline would reject its messages as future_timestamp"
+        )
+
+
 def run_simulation(
     settings: Settings,
     params: SimulationParams,
@@ -113,12 +125,7 @@ def run_simulation(
     scenario = params.effective()
     publish = scenario.publish
     plan = plan_for(settings, params, catalog)
-    wall_ms = to_ms(datetime.now(UTC))
-    if to_ms(plan.now) > wall_ms + settings.future_tolerance_s * 1000:
-        raise ConfigError(
-            f"the simulated period ends at {plan.now.isoformat()}, after the wall clock: the"
-            " pipeline would reject its messages as future_timestamp"
-        )
+    check_period(settings, plan)
     dedicated: list[str] = []
     if publish.connection_per_vehicle:
         topics = {topic_for(settings.mqtt_topic_root, m.topic_vin): None for m in plan.messages}
@@ -145,7 +152,11 @@ def run_simulation(
 
     def report(sim_ms: int) -> None:
         live_metrics.update(
-            tally.kinds, publisher.acknowledged, publisher.outstanding, tally.faults
+            tally.kinds,
+            publisher.acknowledged,
+            publisher.outstanding,
+            tally.faults,
+            publisher.rejected_reasons,
         )
         if progress is not None:
             progress(publisher.published, len(plan.messages))
@@ -160,6 +171,7 @@ def run_simulation(
                     malformed=tally.kinds[KIND_MALFORMED],
                     sim_time=from_ms(sim_ms),
                     faults=dict(tally.faults),
+                    rejected=publisher.rejected,
                 )
             )
 
@@ -225,6 +237,7 @@ def run_simulation(
                 end_line(
                     published=publisher.published,
                     acknowledged=publisher.acknowledged,
+                    rejected=publisher.rejected,
                     planned=len(plan.messages),
                     interrupted=publisher.published < len(plan.messages),
                     elapsed_s=time.monotonic() - started,
@@ -251,6 +264,7 @@ def run_simulation(
         services_published=None if delivered is None else len(delivered),
         history_published=None if history is None else len(history),
         consent_published=consent_published,
+        rejected_reasons=dict(sorted(publisher.rejected_reasons.items())),
     )
 
 

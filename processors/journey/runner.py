@@ -31,18 +31,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
+from database.db import wait_for_store
 from database.offsets import load_offsets
 from kernel.errors import InfrastructureError
+from kernel.health import readiness
 from kernel.kafka import (
     OutRecord,
     Topics,
     dlq_headers,
-    ensure_topics,
+    ensure_topics_until_stopped,
     make_consumer,
     make_producer,
     poll_batch_first,
     send_batches,
-    start_client,
+    start_clients_until_stopped,
+    stop_client,
 )
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
@@ -101,9 +104,21 @@ async def run_journey_with(
     topics = Topics.from_settings(settings)
     group = settings.topic(options.group)
     inputs = [topics.signals, topics.services, topics.consent]
-    await ensure_topics(settings, [*inputs, topics.alerts, topics.dlq])
+    ready = readiness(STAGE)
+    ready.require("kafka", f"not connected to Kafka at {settings.kafka_bootstrap} yet")
+    ready.require("postgresql", "not connected to PostgreSQL yet")
+    ready.require("partitions", "no partitions assigned yet")
+    try:
+        await ensure_topics_until_stopped(
+            settings,
+            [*inputs, topics.alerts, topics.dlq],
+            stop,
+            logger=log,
+            on_failure=lambda exc: ready.unmet("kafka", str(exc)),
+        )
+    except Stopped:
+        return
     db = JourneyDb(settings.database_url, group)
-    await db.connection()
     consumer = make_consumer(
         settings,
         group,
@@ -123,17 +138,19 @@ async def run_journey_with(
         retriable=(psycopg.OperationalError, InfrastructureError),
         logger=log,
         on_db_retry=metrics.db_retry,
+        readiness=ready,
     )
-    consumer.subscribe(inputs, listener=listener)
     try:
-        await start_client(producer, settings)
-        await start_client(consumer, settings)
+        await wait_for_store(db.connection, ready, stop, log)
+        consumer.subscribe(inputs, listener=listener)
+        # the consumer's start joins the group
+        await start_clients_until_stopped((producer, consumer), settings, stop, ready, log)
         await loop.run(stop, lock, listener)
     except Stopped:
         log.info("stopped while retrying; the batch in flight will be read again")
     finally:
-        await consumer.stop()
-        await producer.stop()
+        await stop_client(consumer, log)
+        await stop_client(producer, log)
         await db.close()
 
 

@@ -3,9 +3,12 @@
 Per batch: validate (pure), reload the registry if the policy asks, plan the outputs (pure),
 produce them all, wait until Kafka acknowledged every one, and only then commit the consumed
 offsets (at-least-once; frames carry deterministic ids). Kafka and PostgreSQL failures are
-infrastructure: the registry load is retried with backoff until it succeeds or the stage is
-stopped; a produce that fails after the client's own retries stops the stage with
-:class:`InfrastructureError` and nothing of the batch is committed.
+infrastructure: at start-up the stage waits for both with backoff, the registry load is retried
+with backoff until it succeeds or the stage is stopped; a produce that fails after the client's
+own retries stops the stage with :class:`InfrastructureError` and nothing of the batch is
+committed. A stop lets the batch in hand finish for up to :data:`DRAIN_S`, then abandons it
+uncommitted. Readiness (:mod:`kernel.health`): Kafka reached, registry loaded, partitions
+assigned.
 """
 
 from __future__ import annotations
@@ -21,17 +24,21 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from database.registry import VehicleRegistry
 from kernel.errors import InfrastructureError
 from kernel.headers import HEADER_FRAME_ID
+from kernel.health import Readiness, readiness
 from kernel.kafka import (
     OutRecord,
     SourceRecord,
     Topics,
     dlq_headers,
+    ensure_topics_until_stopped,
     make_consumer,
     make_producer,
     send_batches,
-    start_client,
+    start_client_until_stopped,
+    startup_backoff,
+    stop_client,
 )
-from kernel.retry import Backoff, Stopped, retry_until_stopped
+from kernel.retry import Backoff, Stopped, retry_until_stopped, until_stopped, wait_until_up
 from kernel.settings import Settings
 from processors.normalize import logic
 from processors.normalize.dedupe import DedupeWindow
@@ -45,6 +52,8 @@ GROUP = "journeygate-normalize"
 # Registry loads are retried after 0.5 s, doubling up to 30 s.
 REGISTRY_RETRY_BASE_S = 0.5
 REGISTRY_RETRY_MAX_S = 30.0
+# After a stop, the batch in hand may take this long to be produced and committed.
+DRAIN_S = 5.0
 
 log = logging.getLogger("journeygate.normalize")
 
@@ -55,16 +64,19 @@ def group_id(settings: Settings) -> str:
 
 
 class _ForgetOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Clears the dedupe window when partitions move, so stale windows never count false gaps."""
+    """Clears the dedupe window when partitions move, so stale windows never count false gaps;
+    reports whether partitions are assigned as the stage's readiness."""
 
-    def __init__(self, window: DedupeWindow) -> None:
+    def __init__(self, window: DedupeWindow, ready: Readiness) -> None:
         self._window = window
+        self._ready = ready
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         self._window.clear()
+        self._ready.unmet("partitions", "rebalancing")
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+        self._ready.set("partitions", bool(assigned), "no partitions assigned")
 
 
 async def run_normalizer(settings: Settings, stop: asyncio.Event) -> None:
@@ -73,7 +85,7 @@ async def run_normalizer(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await stage.run(stop)
     except Stopped:
-        log.info("stopped while waiting for the vehicle registry; batch left uncommitted")
+        log.info("stopped while waiting for a server; the batch in hand was left uncommitted")
 
 
 class _Normalizer:
@@ -87,14 +99,40 @@ class _Normalizer:
         self.metrics = NormalizeMetrics()
         self.consumer: AIOKafkaConsumer = make_consumer(settings, group_id(settings))
         self.producer: AIOKafkaProducer = make_producer(settings)
+        self.ready = readiness(STAGE)
 
     async def run(self, stop: asyncio.Event) -> None:
+        ready = self.ready
+        ready.require("kafka", f"not connected to Kafka at {self.settings.kafka_bootstrap} yet")
+        ready.require("postgresql", "vehicle registry not loaded yet")
+        ready.require("partitions", "no partitions assigned yet")
+
+        def kafka_down(exc: BaseException) -> None:
+            ready.unmet("kafka", str(exc))
+
         try:
-            # Servers unreachable at start are a configuration problem: fail at once, in one line.
-            await start_client(self.producer, self.settings)
-            await start_client(self.consumer, self.settings)
-            self.metrics.registry_loaded(await self.registry.load())
-            self.consumer.subscribe([self.topics.raw], listener=_ForgetOnRevoke(self.window))
+            # Servers not up yet (a cold start of the whole deployment): wait for them.
+            topics = [self.topics.raw, self.topics.frames, self.topics.dlq]
+            await ensure_topics_until_stopped(
+                self.settings, topics, stop, logger=log, on_failure=kafka_down
+            )
+            for client in (self.producer, self.consumer):
+                await start_client_until_stopped(
+                    client, self.settings, stop, logger=log, on_failure=kafka_down
+                )
+                ready.met("kafka")
+            registered = await wait_until_up(
+                self.registry.load,
+                retriable=(InfrastructureError,),
+                stop=stop,
+                what="loading the vehicle registry",
+                backoff=startup_backoff(),
+                on_failure=lambda exc: ready.unmet("postgresql", str(exc)),
+                logger=log,
+            )
+            self.metrics.registry_loaded(registered)
+            ready.met("postgresql")
+            self.consumer.subscribe([self.topics.raw], listener=_ForgetOnRevoke(self.window, ready))
             while not stop.is_set():
                 try:
                     batch = await self.consumer.getmany(
@@ -105,10 +143,10 @@ class _Normalizer:
                     raise InfrastructureError(f"consuming {self.topics.raw} failed: {exc}") from exc
                 records = [msg for msgs in batch.values() for msg in msgs]
                 if records:
-                    await self.handle(records, stop)
+                    await until_stopped(self.handle(records, stop), stop, DRAIN_S)
         finally:
-            await self.consumer.stop()
-            await self.producer.stop()
+            await stop_client(self.consumer, log)
+            await stop_client(self.producer, log)
             await self.registry.close()
 
     async def handle(self, records: list[SourceRecord], stop: asyncio.Event) -> None:
@@ -121,6 +159,7 @@ class _Normalizer:
             min_interval_ms=int(self.settings.registry_refresh_min_s * 1000),
         ):
             await self.load_registry(stop)
+            self.ready.met("postgresql")
         plan = logic.plan_batch(records, outcomes, self.registry.vins, self.window, self.codec)
         await self.produce(plan)
         await self.commit(plan.next_offsets)
@@ -134,10 +173,14 @@ class _Normalizer:
             stop=stop,
             what="loading the vehicle registry",
             backoff=Backoff(REGISTRY_RETRY_BASE_S, REGISTRY_RETRY_MAX_S),
-            on_retry=self.metrics.registry_load_failed,
+            on_retry=self._registry_load_failed,
             logger=log,
         )
         self.metrics.registry_loaded(registered)
+
+    def _registry_load_failed(self) -> None:
+        self.metrics.registry_load_failed()
+        self.ready.unmet("postgresql", "the vehicle registry cannot be loaded")
 
     async def produce(self, plan: BatchPlan) -> None:
         """Send every output, then wait until Kafka acknowledged all of them.

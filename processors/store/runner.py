@@ -10,6 +10,10 @@ accumulates in memory.
 
 The batch lock is not held while polling: aiokafka's ``getmany`` waits, without a timeout, for a
 rebalance to finish, and the rebalance waits for the lock in ``on_partitions_revoked``.
+
+At start-up the writer waits with backoff for Kafka and PostgreSQL. Readiness
+(:mod:`kernel.health`): Kafka reached, PostgreSQL reached (and not failing writes), partitions
+assigned and positioned.
 """
 
 from __future__ import annotations
@@ -25,15 +29,18 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from database.db import wait_for_store
 from database.offsets import load_offsets
 from kernel.errors import InfrastructureError
+from kernel.health import Readiness, readiness
 from kernel.kafka import (
     Topics,
-    ensure_topics,
+    ensure_topics_until_stopped,
     make_consumer,
     make_producer,
     poll_batch,
-    start_client,
+    start_clients_until_stopped,
+    stop_client,
 )
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
@@ -47,6 +54,7 @@ from processors.store.metrics import StoreMetrics
 
 log = logging.getLogger("journeygate.store")
 
+STAGE = "store"
 GROUP = "journeygate-store"
 _DB_FAILURES = (psycopg.OperationalError, InfrastructureError)
 # Database writes, offset reads and dead-letter sends are retried after 0.1 s, doubling up to 10 s.
@@ -78,9 +86,21 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
     """:func:`run_store` with explicit :class:`StoreOptions`."""
     topics = Topics.from_settings(settings)
     group = settings.topic(options.group)
-    await ensure_topics(settings, [topics.frames, topics.dlq])
+    ready = readiness(STAGE)
+    ready.require("kafka", f"not connected to Kafka at {settings.kafka_bootstrap} yet")
+    ready.require("postgresql", "not connected to PostgreSQL yet")
+    ready.require("partitions", "no partitions assigned yet")
+    try:
+        await ensure_topics_until_stopped(
+            settings,
+            [topics.frames, topics.dlq],
+            stop,
+            logger=log,
+            on_failure=lambda exc: ready.unmet("kafka", str(exc)),
+        )
+    except Stopped:
+        return
     db = StoreDb(settings.database_url, group)
-    await db.connect()
     consumer = make_consumer(
         settings,
         group,
@@ -89,6 +109,11 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
     producer = make_producer(settings)
     metrics = StoreMetrics()
     lock = asyncio.Lock()
+
+    def db_retry() -> None:
+        metrics.db_retry()
+        ready.unmet("postgresql", "PostgreSQL is failing")
+
     listener = OffsetListener(
         consumer,
         lambda names: load_offsets(settings.database_url, group, names),
@@ -97,19 +122,21 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
         backoff=retry_backoff,
         retriable=(psycopg.OperationalError, InfrastructureError),
         logger=log,
-        on_db_retry=metrics.db_retry,
+        on_db_retry=db_retry,
+        readiness=ready,
     )
-    consumer.subscribe([topics.frames], listener=listener)
     try:
-        await start_client(producer, settings)
-        await start_client(consumer, settings)
-        loop = _Loop(settings, options, topics, db, consumer, producer, metrics)
+        await wait_for_store(db.connect, ready, stop, log)
+        consumer.subscribe([topics.frames], listener=listener)
+        # the consumer's start joins the group
+        await start_clients_until_stopped((producer, consumer), settings, stop, ready, log)
+        loop = _Loop(settings, options, topics, db, consumer, producer, metrics, ready)
         await loop.run(stop, lock, listener)
     except Stopped:
         log.info("stopped while retrying; the batch in flight will be read again")
     finally:
-        await consumer.stop()
-        await producer.stop()
+        await stop_client(consumer, log)
+        await stop_client(producer, log)
         await db.close()
 
 
@@ -128,10 +155,12 @@ class _Loop:
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
         metrics: StoreMetrics,
+        ready: Readiness,
     ) -> None:
         self.settings, self.options, self.topics, self.db = settings, options, topics, db
         self.consumer, self.producer = consumer, producer
         self.metrics = metrics
+        self.ready = ready
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         """Poll and store batches until ``stop`` is set."""
@@ -174,13 +203,18 @@ class _Loop:
             stop=stop,
             what="writing a batch to PostgreSQL",
             backoff=retry_backoff(),
-            on_retry=self.metrics.db_retry,
+            on_retry=self.db_retry,
             logger=log,
         )
+        self.ready.met("postgresql")
         self.metrics.batch_committed(
             rows=result.rows, inserted=result.inserted, seconds=time.perf_counter() - started
         )
         return result.offsets
+
+    def db_retry(self) -> None:
+        self.metrics.db_retry()
+        self.ready.unmet("postgresql", "PostgreSQL is failing")
 
     async def poll(self) -> list[Any]:
         """Up to ``batch_max_records`` records, waiting at most ``batch_max_wait_ms`` to fill."""

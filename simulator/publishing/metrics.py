@@ -20,6 +20,12 @@ _faults = counter(
     ("fault",),
 )
 _acknowledged = counter(STAGE, "messages_acknowledged_total", "Publishes acknowledged (PUBACK)")
+_rejected = counter(
+    STAGE,
+    "messages_rejected_total",
+    "Publishes the broker refused (MQTT 5 PUBACK reason code 0x80 or above), by reason",
+    ("reason",),
+)
 _inflight = gauge(STAGE, "inflight_messages", "Publishes waiting for their PUBACK")
 
 
@@ -29,6 +35,7 @@ class PublishMetrics:
     def __init__(self) -> None:
         self._published: dict[str, int] = {}
         self._faults: dict[str, int] = {}
+        self._rejected: dict[str, int] = {}
         self._acknowledged = 0
 
     def update(
@@ -37,9 +44,11 @@ class PublishMetrics:
         acknowledged: int,
         inflight: int,
         faults: Mapping[str, int] | None = None,
+        rejected_by_reason: Mapping[str, int] | None = None,
     ) -> None:
         _advance(_published, "kind", published_by_kind, self._published)
         _advance(_faults, "fault", faults or {}, self._faults)
+        _advance(_rejected, "reason", rejected_by_reason or {}, self._rejected)
         if acknowledged > self._acknowledged:
             _acknowledged.inc(acknowledged - self._acknowledged)
             self._acknowledged = acknowledged

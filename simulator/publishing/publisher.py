@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -62,6 +63,8 @@ class Publisher:
         self.published = 0
         self.acknowledged = 0
         self.rejected = 0
+        self.rejected_reasons: Counter[str] = Counter()
+        """Publishes the broker refused (MQTT 5 PUBACK reason code 0x80 or above), by reason."""
         self._cond = threading.Condition()
         self._connected = [threading.Event() for _ in range(connections)]
         # Per connection: publishes awaiting their PUBACK, and how many the broker accepts.
@@ -110,6 +113,7 @@ class Publisher:
             self._pending[index] -= 1
             if reason.is_failure:
                 self.rejected += 1
+                self.rejected_reasons[str(reason)] += 1
             else:
                 self.acknowledged += 1
             self._cond.notify_all()

@@ -24,6 +24,8 @@ class SimulationProgress:
     malformed: int
     sim_time: datetime
     faults: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    """Publishes the broker refused (MQTT 5 PUBACK reason code 0x80 or above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class SimulationResult:
     history_published: int | None = None
     consent_published: int | None = None
     """Consent changes of the period sent to ``vehicle.consent`` (None: services off)."""
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+    """``rejected`` by the broker's reason (e.g. ``Not authorized``): sent, never delivered."""
     """Service-history visits (before the period) published to ``vehicle.services`` before the
     telemetry (None: ``--no-services``)."""
 

@@ -141,12 +141,14 @@ def end_line(
     services_published: int | None = None,
     history_published: int | None = None,
     consent_published: int | None = None,
+    rejected: int = 0,
 ) -> bytes:
     return line(
         {
             "type": "end",
             "published": published,
             "acknowledged": acknowledged,
+            "rejected": rejected,
             "planned": planned,
             "interrupted": interrupted,
             "services_published": services_published,

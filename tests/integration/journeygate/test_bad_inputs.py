@@ -80,6 +80,8 @@ def rows(f: dict[str, str], busy: int) -> list[tuple[str, list[str], dict[str, s
         ("bad dead-letter position", ["dlq", "show", "x", *NOWHERE_KAFKA], {},
          "give PARTITION:OFFSET"),
         ("negative limit", ["status", "--max-lag", "-5"], {}, "--max-lag"),
+        ("busy metrics port", ["process", "store", "--metrics-port", str(busy), *NOWHERE_KAFKA,
+                               *NOWHERE_DB], {}, str(busy)),
         ("unreachable store", ["status", *NOWHERE_KAFKA, *NOWHERE_DB], {}, "127.0.0.1:1"),
         ("unreachable Kafka", ["dlq", "list", *NOWHERE_KAFKA], {}, "127.0.0.1:1"),
     ]  # fmt: skip

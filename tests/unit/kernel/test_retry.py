@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -12,7 +13,16 @@ from hypothesis import strategies as st
 
 from ingest.runner import RECONNECT_BASE_S
 from kernel.errors import InfrastructureError
-from kernel.retry import Backoff, Stopped, backoff_s, pause, retry_until_stopped, wait_or_stop
+from kernel.retry import (
+    Backoff,
+    Stopped,
+    backoff_s,
+    pause,
+    retry_until_stopped,
+    until_stopped,
+    wait_or_stop,
+    wait_until_up,
+)
 from processors.normalize.runner import REGISTRY_RETRY_BASE_S, REGISTRY_RETRY_MAX_S
 from processors.store.runner import RETRY_BASE_S, RETRY_MAX_S, retry_backoff
 
@@ -150,3 +160,48 @@ def test_retry_until_stopped_raises_stopped_while_waiting() -> None:
     with pytest.raises(Stopped):
         asyncio.run(scenario())
     assert time.monotonic() - started < 5
+
+
+def test_waiting_for_a_server_logs_one_line_per_kind_of_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failures = [OSError("refused")] * 5 + [InfrastructureError("no such database")] * 3
+    calls = 0
+
+    async def reach() -> str:
+        nonlocal calls
+        calls += 1
+        if failures:
+            raise failures.pop(0)
+        return "up"
+
+    async def scenario() -> str:
+        return await wait_until_up(
+            reach,
+            retriable=(OSError, InfrastructureError),
+            stop=asyncio.Event(),
+            what="connecting to PostgreSQL",
+            backoff=Backoff(0.001, 0.002),
+            logger=logging.getLogger("journeygate.test"),
+        )
+
+    with caplog.at_level(logging.INFO, logger="journeygate.test"):
+        assert asyncio.run(scenario()) == "up"
+    lines = [rec.getMessage() for rec in caplog.records]
+    assert calls == 9 and len(lines) == 3, lines
+    assert "refused" in lines[0] and "no such database" in lines[1]
+    assert "succeeded after 8 failed attempts" in lines[2]
+
+
+def test_work_in_hand_gets_its_grace_after_a_stop_then_is_abandoned() -> None:
+    async def scenario() -> tuple[str, bool]:
+        stop = asyncio.Event()
+        stop.set()
+        quick = await until_stopped(asyncio.sleep(0.01, "done"), stop, grace_s=1.0)
+        try:
+            await until_stopped(asyncio.sleep(10), stop, grace_s=0.05)
+        except Stopped:
+            return quick, True
+        return quick, False
+
+    assert asyncio.run(scenario()) == ("done", True)

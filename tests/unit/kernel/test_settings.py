@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.errors import ConfigError
-from kernel.settings import load_settings, mask_url
+from kernel.settings import OTHER_VARIABLES, load_settings, mask_url, unknown_variables
 
 
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,3 +76,43 @@ def test_mask_url_never_leaks_the_password(user: str, password: str, port: int) 
 
 def test_topic_prefix_applies() -> None:
     assert load_settings(topic_prefix="t1.").topic("telemetry.raw") == "t1.telemetry.raw"
+
+
+def test_an_unknown_variable_is_an_error_naming_it_and_the_closest_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JOURNEYGATE_DATABASE_ULR", "postgresql://db/x")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "\n" not in message
+    assert "JOURNEYGATE_DATABASE_ULR" in message
+    assert "did you mean JOURNEYGATE_DATABASE_URL?" in message
+
+
+def test_variables_of_single_commands_and_of_the_tests_are_not_settings_but_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (*OTHER_VARIABLES, "JOURNEYGATE_TEST_MQTT_URL"):
+        monkeypatch.setenv(name, "x")
+    assert unknown_variables({"JOURNEYGATE_KAFKA_PARTITIONS": "3", "HOME": "/"}) == []
+    load_settings()
+
+
+def test_log_format_and_level_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEYGATE_LOG_FORMAT", "JSON")
+    monkeypatch.setenv("JOURNEYGATE_LOG_LEVEL", "debug")
+    settings = load_settings()
+    assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
+    monkeypatch.setenv("JOURNEYGATE_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="JOURNEYGATE_LOG_FORMAT"):
+        load_settings()
+
+
+def test_a_password_in_a_query_string_is_masked_too() -> None:
+    settings = load_settings(
+        database_url="postgresql://db:5432/journeygate?user=jg&password=s3cr3t-q&sslmode=require"
+    )
+    for text in (repr(settings), str(settings.masked())):
+        assert "s3cr3t" not in text
+        assert "password=***" in text and "sslmode=require" in text

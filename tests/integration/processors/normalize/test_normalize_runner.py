@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from normalize_kit import (
 )
 from psycopg import sql
 
-from kernel.errors import InfrastructureError
+from kernel.health import readiness
 from kernel.kafka import Topics, header
 from kernel.metrics import registry
 from kernel.settings import Settings
@@ -278,14 +279,30 @@ def test_registry_outage_blocks_the_batch_without_dead_letters_or_commits(
     asyncio.run(scenario())
 
 
-def test_unreachable_registry_at_start_up_fails_at_once(make_settings: Any) -> None:
+def test_an_unreachable_registry_at_start_up_is_waited_for_until_stopped(
+    make_settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     with socket.socket() as sock:  # a port where, once closed, nothing listens
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     settings = make_settings(database_url=f"postgresql://postgres@127.0.0.1:{port}/none")
+    ready = readiness("normalize")
+    unmet: list[dict[str, str]] = []
 
     async def scenario() -> None:
-        with pytest.raises(InfrastructureError, match="cannot reach PostgreSQL"):
-            await asyncio.wait_for(run_normalizer(settings, asyncio.Event()), timeout=30)
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_normalizer(settings, stop))
+        deadline = time.monotonic() + 20
+        while "cannot reach" not in ready.reasons().get("postgresql", ""):
+            assert time.monotonic() < deadline, ready.reasons()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # more attempts, logged no more
+        unmet.append(ready.reasons())
+        stop.set()
+        await asyncio.wait_for(running, timeout=15)  # returns, raising nothing
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.INFO, logger="journeygate.normalize"):
+        asyncio.run(scenario())
+    assert "cannot reach PostgreSQL" in unmet[0]["postgresql"]
+    waits = [r for r in caplog.records if "cannot reach PostgreSQL" in r.getMessage()]
+    assert len(waits) == 1  # one line, not one per attempt

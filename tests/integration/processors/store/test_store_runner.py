@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kernel import headers as h
-from kernel.errors import InfrastructureError
+from kernel.health import readiness
 from kernel.kafka import Topics, make_producer
 from kernel.metrics import registry
 from kernel.settings import Settings
@@ -450,7 +450,24 @@ def test_writers_joining_and_leaving_store_each_sample_once(settings: Settings) 
     assert metric("duplicates_absorbed_total") - absorbed == 0
 
 
-def test_unreachable_database_at_start_is_an_infrastructure_error(make_settings: Any) -> None:
+def test_an_unreachable_database_at_start_is_waited_for_until_stopped(
+    make_settings: Any,
+) -> None:
     settings = make_settings(database_url="postgresql://postgres@127.0.0.1:9/nowhere")
-    with pytest.raises(InfrastructureError, match="cannot reach PostgreSQL"):
-        asyncio.run(run_store(settings, asyncio.Event()))
+    ready = readiness("store")
+    unmet: list[dict[str, str]] = []
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_store(settings, stop))
+        deadline = time.monotonic() + 20
+        while "cannot reach" not in ready.reasons().get("postgresql", ""):
+            assert time.monotonic() < deadline, ready.reasons()
+            await asyncio.sleep(0.05)
+        unmet.append(ready.reasons())
+        stop.set()
+        await asyncio.wait_for(running, timeout=15)  # returns, raising nothing
+
+    asyncio.run(scenario())
+    assert "cannot reach PostgreSQL" in unmet[0]["postgresql"]
+    assert "partitions" in unmet[0]
