@@ -33,9 +33,11 @@ import httpx
 import orjson
 import psycopg
 
-from database.db import Reconnecting
+from database.db import Reconnecting, wait_for_store
 from dealers import webhook_metrics as metrics
 from kernel.errors import ConfigError, InfrastructureError
+from kernel.health import readiness
+from kernel.retry import Stopped
 
 log = logging.getLogger("journeygate.webhooks")
 
@@ -377,15 +379,26 @@ async def run_sender(
 ) -> None:
     """Deliver due rows until ``stop`` is set; with ``once``, until nothing is due.
 
-    A lost store connection is retried every ``poll_s`` (with ``once`` it is an
-    InfrastructureError). A stop lets the requests in flight finish and record their answers.
+    At start it waits with backoff while the store is unreachable (with ``once`` that is an
+    InfrastructureError), and is ready (``/readyz``) once it reached it; a store connection
+    lost later is retried every ``poll_s``. A stop lets the requests in flight finish and
+    record their answers.
     """
     # httpx logs every request's URL at INFO, and a dealer's URL may carry a token.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
     db = Reconnecting(database_url)
+    ready = readiness(metrics.STAGE)
+    ready.require("postgresql", "not connected to PostgreSQL yet")
     try:
-        await db.guarded(check_schema)
+        if once:
+            await db.guarded(check_schema)
+        else:
+            try:
+                await wait_for_store(lambda: db.guarded(check_schema), ready, stop, log)
+            except Stopped:
+                return
+        ready.met("postgresql")
         async with httpx.AsyncClient(follow_redirects=False) as client:
             while not stop.is_set():
                 try:

@@ -20,7 +20,7 @@ from kernel.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 
-WAITING = ("bridge", "normalize", "store", "signals", "journey")
+WAITING = ("bridge", "normalize", "store", "signals", "journey", "webhooks")
 SECRET = "s3cr3t-never-logged"
 # Lines a stage may write while it waits a few seconds for servers that never come, and stops.
 MAX_LINES = 12
