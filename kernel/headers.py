@@ -6,6 +6,8 @@ HEADER_MQTT_TOPIC = "mqtt_topic"
 HEADER_INGEST_TS_MS = "ingest_ts_ms"
 HEADER_BRIDGE_ID = "bridge_id"
 HEADER_FRAME_ID = "frame_id"
+# On a frame: its newest sample's event time (ms since the epoch), for latency metrics downstream.
+HEADER_EVENT_TS_MS = "event_ts_ms"
 HEADER_DLQ_STAGE = "dlq_stage"
 HEADER_DLQ_REASON = "dlq_reason"
 HEADER_DLQ_DETAIL = "dlq_detail"

@@ -30,6 +30,9 @@ from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 5000, 10000)
+# Event time to an output: from a second to a day (a device's offline buffer, a replay).
+EVENT_LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+                           3600.0, 21600.0, 86400.0)  # fmt: skip
 # The "le" label of a bucket, written as prometheus_client writes it.
 _le_label: Callable[[float], str] = floatToGoString
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from kernel.metrics import BATCH_BUCKETS, counter, histogram
+from kernel.metrics import (
+    BATCH_BUCKETS,
+    EVENT_LATENCY_BUCKETS_S,
+    BatchHistogram,
+    counter,
+    histogram,
+)
 
 STAGE = "journey"
 
@@ -34,6 +40,15 @@ _batch_seconds = histogram(STAGE, "batch_seconds", "Time from a polled batch to 
 _compute_seconds = histogram(STAGE, "compute_seconds", "Time to fold a batch (pure logic).")
 
 
+_event_to_alert = BatchHistogram(
+    STAGE,
+    "event_to_alert_seconds",
+    "From the event time an alert is raised for (the sample's or the evaluation's) to the"
+    " commit that stored it, after dealer.alerts acknowledged it.",
+    EVENT_LATENCY_BUCKETS_S,
+)
+
+
 class JourneyMetrics:
     def consumed(self, counts: Counter[str]) -> None:
         for name, n in counts.items():
@@ -54,6 +69,9 @@ class JourneyMetrics:
 
     def dead_lettered(self, reason: str) -> None:
         _dead.labels(reason).inc()
+
+    def alerts_stored(self, now_ms: int, raised_at_ms: Iterable[int]) -> None:
+        _event_to_alert.observe_many([(now_ms - t) / 1000 for t in raised_at_ms])
 
     def committed(self, records: int, seconds: float) -> None:
         _batches.inc()

@@ -223,6 +223,7 @@ class _Loop:
             lambda: self.db.write_batch(outcome, decoded.next_offsets), stop, "writing a batch"
         )
         self.metrics.committed(len(records), time.perf_counter() - started)
+        self.metrics.alerts_stored(time.time_ns() // 1_000_000, (a.at_ms for a in outcome.alerts))
         return result
 
     async def _load(

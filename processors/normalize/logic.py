@@ -34,6 +34,9 @@ class FrameOut:
     value: bytes
     frame_id: str
     samples: int
+    ingest_ts_ms: int
+    event_ts_ms: int
+    """The newest sample's event time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,8 @@ def plan_batch(
                 value=value,
                 frame_id=outcome.frame_id,
                 samples=len(outcome.samples),
+                ingest_ts_ms=outcome.ingest_ts_ms,
+                event_ts_ms=max(s.ts_ms for s in outcome.samples),
             )
         )
     return BatchPlan(

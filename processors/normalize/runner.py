@@ -23,7 +23,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from database.registry import VehicleRegistry
 from kernel.errors import InfrastructureError
-from kernel.headers import HEADER_FRAME_ID
+from kernel.headers import HEADER_EVENT_TS_MS, HEADER_FRAME_ID, HEADER_INGEST_TS_MS
 from kernel.health import Readiness, readiness
 from kernel.kafka import (
     OutRecord,
@@ -188,7 +188,15 @@ class _Normalizer:
         Frames go out as one batch per partition; dead letters (rare) one by one.
         """
         frames = [
-            OutRecord(out.key, out.value, [(HEADER_FRAME_ID, out.frame_id.encode())])
+            OutRecord(
+                out.key,
+                out.value,
+                [
+                    (HEADER_FRAME_ID, out.frame_id.encode()),
+                    (HEADER_INGEST_TS_MS, str(out.ingest_ts_ms).encode()),
+                    (HEADER_EVENT_TS_MS, str(out.event_ts_ms).encode()),
+                ],
+            )
             for out in plan.outputs
             if isinstance(out, FrameOut)
         ]

@@ -5,7 +5,16 @@ Labels are bounded: ``reason`` is a stable code and ``partition`` a partition nu
 
 from __future__ import annotations
 
-from kernel.metrics import BATCH_BUCKETS, counter, gauge, histogram
+from collections.abc import Sequence
+
+from kernel.metrics import (
+    BATCH_BUCKETS,
+    EVENT_LATENCY_BUCKETS_S,
+    BatchHistogram,
+    counter,
+    gauge,
+    histogram,
+)
 
 STAGE = "store"
 
@@ -44,6 +53,20 @@ _lag = gauge(
 )
 
 
+_event_to_store = BatchHistogram(
+    STAGE,
+    "event_to_store_seconds",
+    "From a frame's newest sample's event time to the commit that stored it.",
+    EVENT_LATENCY_BUCKETS_S,
+)
+_ingest_to_store = BatchHistogram(
+    STAGE,
+    "ingest_to_store_seconds",
+    "From the bridge receiving a message to the commit that stored its frame.",
+    EVENT_LATENCY_BUCKETS_S,
+)
+
+
 class StoreMetrics:
     """What the runner reports; the only place that touches the metric objects."""
 
@@ -59,6 +82,11 @@ class StoreMetrics:
         _duplicates.inc(rows - inserted)
         _batch_rows.observe(rows)
         _commit_seconds.observe(seconds)
+
+    def stored(self, now_ms: int, event_ms: Sequence[int], ingest_ms: Sequence[int]) -> None:
+        """The latencies of a committed batch's frames (those whose headers carry the times)."""
+        _event_to_store.observe_many([(now_ms - t) / 1000 for t in event_ms])
+        _ingest_to_store.observe_many([(now_ms - t) / 1000 for t in ingest_ms])
 
     def offset_committed(self, partition: int, next_offset: int, highwater: int | None) -> None:
         _next_offset.labels(partition=str(partition)).set(next_offset)

@@ -32,6 +32,7 @@ from aiokafka.errors import KafkaError
 from database.db import wait_for_store
 from database.offsets import load_offsets
 from kernel.errors import InfrastructureError
+from kernel.headers import HEADER_EVENT_TS_MS, HEADER_INGEST_TS_MS
 from kernel.health import Readiness, readiness
 from kernel.kafka import (
     Topics,
@@ -140,6 +141,19 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
         await db.close()
 
 
+def frame_times(records: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """The event and ingest times (ms) the normalizer put in the frames' headers."""
+    events: list[int] = []
+    ingests: list[int] = []
+    for rec in records:
+        for key, value in rec.headers:
+            if key == HEADER_EVENT_TS_MS and value.isdigit():
+                events.append(int(value))
+            elif key == HEADER_INGEST_TS_MS and value.isdigit():
+                ingests.append(int(value))
+    return events, ingests
+
+
 def _bulk_copy(values: Sequence[bytes]) -> tuple[CopyRows, Sequence[int]]:
     result = batch_copy(values)
     return result.rows, result.rest
@@ -210,6 +224,7 @@ class _Loop:
         self.metrics.batch_committed(
             rows=result.rows, inserted=result.inserted, seconds=time.perf_counter() - started
         )
+        self.metrics.stored(time.time_ns() // 1_000_000, *frame_times(records))
         return result.offsets
 
     def db_retry(self) -> None:

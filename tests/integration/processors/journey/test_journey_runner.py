@@ -18,7 +18,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from journeygate.consent_publish import publish_consent
 from kernel.kafka import Topics, make_producer
+from kernel.metrics import registry
 from kernel.settings import Settings
+from processors.journey import metrics as journey_metrics
 from processors.journey.runner import JourneyOptions, run_journey_with
 from schemas.alerts import AlertCodec, AlertMessage
 from schemas.codec import load_avro_schema
@@ -132,8 +134,14 @@ async def published(settings: Settings, expected: int) -> list[tuple[bytes, Aler
         await consumer.stop()
 
 
+def alert_latencies() -> float:
+    name = "journeygate_journey_event_to_alert_seconds_count"
+    return registry(journey_metrics.STAGE).get_sample_value(name) or 0.0
+
+
 def test_alert_raised_then_hidden_and_stopped_by_a_withdrawal(settings: Settings) -> None:
     register(settings)
+    latencies_before = alert_latencies()
 
     async def scenario() -> None:
         async def count(sql: str, n: int) -> bool:
@@ -160,6 +168,7 @@ def test_alert_raised_then_hidden_and_stopped_by_a_withdrawal(settings: Settings
             settings, "SELECT alert_type, stage, purpose, dealer_id, reason FROM alerts"
         )
         assert len(rows) == 1
+        assert alert_latencies() - latencies_before == 1  # the alert's event time to its commit
         assert rows[0][:4] == ("warranty_ending", "early", "service", "dealer-7")
         assert rows[0][4].startswith("Basic warranty ends on ")
         events = await query(

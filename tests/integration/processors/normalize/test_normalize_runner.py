@@ -148,6 +148,16 @@ def test_valid_records_become_frames_and_invalid_ones_dead_letters(
             for s in (sent[0], sent[3], sent[8]):
                 fr = expected_frame(s)
                 assert by_id[fr.frame_id] == fr
+            # each frame carries its times for the latency metrics downstream
+            for rec in await read_all(settings, topics.frames):
+                fr = CODEC.decode(rec.value)
+                hdrs = list(rec.headers)
+                newest = max(smp.event_ts for smp in fr.samples)
+                assert header(hdrs, "event_ts_ms") == str(int(newest.timestamp() * 1000)).encode()
+                assert (
+                    header(hdrs, "ingest_ts_ms")
+                    == str(int(fr.ingest_ts.timestamp() * 1000)).encode()
+                )
 
             letters = await read_all(settings, topics.dlq)
             got = {

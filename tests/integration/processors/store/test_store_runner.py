@@ -95,6 +95,10 @@ offset of the last batch plus one, not the end of the log, when a batch holds se
 """
 
 
+def ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
 def note(ends: Ends, partition: int, offset: int) -> None:
     ends[partition] = max(ends.get(partition, 0), offset + 1)
 
@@ -112,7 +116,11 @@ async def produce(
                 value=codec.encode(f),
                 key=f.vin.encode(),
                 partition=partition,
-                headers=[(h.HEADER_FRAME_ID, f.frame_id.encode())],
+                headers=[
+                    (h.HEADER_FRAME_ID, f.frame_id.encode()),
+                    (h.HEADER_INGEST_TS_MS, str(ms(f.ingest_ts)).encode()),
+                    (h.HEADER_EVENT_TS_MS, str(max(ms(x.event_ts) for x in f.samples)).encode()),
+                ],
             )
             for f in frames
         ]
@@ -235,6 +243,8 @@ def metric(name: str, **labels: str) -> float:
 
 def test_frames_become_exactly_the_right_rows(settings: Settings) -> None:
     frames = make_frames(24, samples=3)
+    latencies_before = metric("event_to_store_seconds_count")
+    ingest_before = metric("ingest_to_store_seconds_count")
 
     async def scenario() -> None:
         ends: Ends = {}
@@ -242,6 +252,9 @@ def test_frames_become_exactly_the_right_rows(settings: Settings) -> None:
         async with running_store(settings) as task:
             await wait_until(lambda: drained(settings, ends), "the topic to be drained", task=task)
         assert await stored_rows(settings) == expected_rows(frames)
+        # one latency per frame, from the times the normalizer puts in its headers
+        assert metric("event_to_store_seconds_count") - latencies_before == len(frames)
+        assert metric("ingest_to_store_seconds_count") - ingest_before == len(frames)
         nulls = await query(settings, "SELECT count(*) FROM telemetry WHERE stored_at IS NULL")
         assert nulls[0][0] == 0
 
