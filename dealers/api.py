@@ -10,6 +10,7 @@ does not exist.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from pydantic import BaseModel, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from database.db import Pool, connect, connection_pool, pooled
-from dealers import store
+from dealers import api_metrics, store
 from dealers.cursor import BadCursor, decode_cursor, decode_event_id, encode_cursor
 from dealers.inbox import mount_inbox
 from dealers.keys import hash_key, looks_like_key
@@ -35,6 +36,7 @@ from dealers.ratelimit import RateLimiter
 from dealers.sessions import DEFAULT_LIFETIME_S
 from dealers.stream import StreamOptions, Window, events
 from kernel.errors import InfrastructureError
+from kernel.health import BEAT_INTERVAL_S, Liveness, liveness, readiness
 from kernel.settings import Settings
 
 log = logging.getLogger("journeygate.api")
@@ -217,8 +219,21 @@ def _config(request: Request) -> _Config:
 
 
 def _connection(request: Request) -> Iterator[store.Conn]:
-    with pooled(_config(request).pool) as conn:
-        yield conn
+    ready = readiness(api_metrics.STAGE)
+    try:
+        with pooled(_config(request).pool) as conn:
+            ready.met("postgresql")
+            yield conn
+    except InfrastructureError as exc:
+        ready.unmet("postgresql", str(exc))
+        raise
+
+
+async def _beat(alive: Liveness) -> None:
+    """The event loop turns: ``/healthz`` of ``--metrics-port`` says so."""
+    while True:
+        alive.beat()
+        await asyncio.sleep(BEAT_INTERVAL_S)
 
 
 Connection = Annotated[store.Conn, Depends(_connection)]
@@ -445,7 +460,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        beating = asyncio.create_task(_beat(liveness(api_metrics.STAGE)))
         yield
+        beating.cancel()
         pool.close()
 
     app = _DealerApi(
@@ -465,6 +482,7 @@ def create_app(
         stream=stream or StreamOptions(),
     )
     app.include_router(router)
+    app.add_middleware(api_metrics.RequestMetrics)
     mount_inbox(
         app,
         pool,

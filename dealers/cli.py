@@ -15,7 +15,7 @@ from typing import Annotated, TypeVar
 import psycopg
 import typer
 
-from kernel.cliopts import DatabaseUrl, fail, settings_from
+from kernel.cliopts import DatabaseUrl, MetricsPort, fail, settings_from
 from kernel.errors import InfrastructureError
 
 dealers_app = typer.Typer(help="Dealers of the HTTP API and their keys.", no_args_is_help=True)
@@ -122,14 +122,18 @@ def api(
             help="Lifetime of a session of the inbox page (/inbox)",
         ),
     ] = 12.0,
+    metrics_port: MetricsPort = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Serve the dealer HTTP API (docs/api.md; OpenAPI at /openapi.json) and the dealer inbox
     page (/inbox)."""
     import uvicorn
 
+    from dealers import api_metrics
     from dealers.api import create_app
     from dealers.store import check_schema
+    from kernel import health
+    from kernel.metrics import served_registry
 
     if not 0 <= port <= 65535:
         raise fail(f"--port: must be 0 to 65535, got {port}")
@@ -141,8 +145,18 @@ def api(
         raise fail(
             f"--session-hours: must be above 0 and at most 8784 (a year), got {session_hours:g}"
         )
-    settings = settings_from(database_url=database_url)
+    settings = settings_from(database_url=database_url, metrics_port=metrics_port)
+    ready = health.readiness(api_metrics.STAGE)
+    ready.require("postgresql", "not connected to PostgreSQL yet")
+    if settings.metrics_port:
+        try:
+            health.serve(
+                settings.metrics_port, api_metrics.STAGE, served_registry(api_metrics.STAGE)
+            )
+        except OSError as exc:
+            raise fail(f"--metrics-port {settings.metrics_port}: {exc.strerror or exc}") from None
     _with_store(settings.database_url, check_schema)
+    ready.met("postgresql")
     app = create_app(
         settings, rate_per_second=rate, burst=burst, session_lifetime_s=session_hours * 3600
     )

@@ -27,7 +27,7 @@ SECRETS = {
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
 }
 SERVERS = ("mosquitto", "kafka", "timescaledb")
-STAGES = ("bridge-1", "bridge-2", "normalize", "store", "signals", "journey", "webhooks")
+STAGES = ("bridge-1", "bridge-2", "normalize", "store", "signals", "journey", "webhooks", "api")
 
 
 def _compose_command() -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import dealers.api_metrics
 import dealers.webhook_metrics
 import ingest.metrics
 import processors.journey.metrics
@@ -34,6 +35,7 @@ SCRAPED_STAGES = (
     processors.signals.metrics.STAGE,
     processors.journey.metrics.STAGE,
     dealers.webhook_metrics.STAGE,
+    dealers.api_metrics.STAGE,
 )
 MADE_BY_PROMETHEUS = {"up"}
 
