@@ -12,7 +12,7 @@ whatever other stages' modules it happened to import.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from prometheus_client import (
@@ -128,3 +128,25 @@ class BatchHistogram(Collector):
 
     def describe(self) -> Iterator[HistogramMetricFamily]:
         yield HistogramMetricFamily(self.name, self.doc)
+
+
+class PartitionLag:
+    """``journeygate_<stage>_lag_records{topic,partition}``: records between a consumer's
+    committed position and the end of each partition it reads (the end as its last fetch saw
+    it)."""
+
+    def __init__(self, stage: str) -> None:
+        self._gauge = gauge(
+            stage,
+            "lag_records",
+            "Records between the committed offset and the partition end, per partition.",
+            ("topic", "partition"),
+        )
+
+    def committed(
+        self, offsets: Mapping[tuple[str, int], int], end: Callable[[str, int], int | None]
+    ) -> None:
+        for (topic, partition), next_offset in offsets.items():
+            last = end(topic, partition)
+            if last is not None:
+                self._gauge.labels(topic, str(partition)).set(max(0, last - next_offset))

@@ -7,12 +7,13 @@ Labels are bounded: ``input`` (signals, visits, consent), ``type`` (the nine ale
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from kernel.metrics import (
     BATCH_BUCKETS,
     EVENT_LATENCY_BUCKETS_S,
     BatchHistogram,
+    PartitionLag,
     counter,
     histogram,
 )
@@ -49,7 +50,16 @@ _event_to_alert = BatchHistogram(
 )
 
 
+_lag = PartitionLag(STAGE)
+
+
 class JourneyMetrics:
+    def positions(
+        self, offsets: Mapping[tuple[str, int], int], end: Callable[[str, int], int | None]
+    ) -> None:
+        """Committed positions (next offsets) and where each partition ends: the lag."""
+        _lag.committed(offsets, end)
+
     def consumed(self, counts: Counter[str]) -> None:
         for name, n in counts.items():
             _consumed.labels(name).inc(n)

@@ -282,6 +282,7 @@ class _Loop:
         )
 
     async def after_commit(self, offsets: Mapping[Partition, int]) -> None:
+        self.metrics.positions(offsets, lambda t, p: self.consumer.highwater(TopicPartition(t, p)))
         committed = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
         if not (self.options.commit_to_kafka and committed):
             return

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from kernel import metrics as m
+from kernel.metrics import PartitionLag
 from processors.normalize.logic import BatchPlan
 
 STAGE = "normalize"
@@ -32,8 +35,17 @@ _load_failures = m.counter(
 _registered = m.gauge(STAGE, "registry_vins", "VINs in the last registry load.")
 
 
+_lag = PartitionLag(STAGE)
+
+
 class NormalizeMetrics:
     """Records what one batch did and what the registry holds."""
+
+    def positions(
+        self, offsets: Mapping[tuple[str, int], int], end: Callable[[str, int], int | None]
+    ) -> None:
+        """Committed positions (next offsets) and where each partition ends: the lag."""
+        _lag.committed(offsets, end)
 
     def batch(self, consumed: int, plan: BatchPlan) -> None:
         _consumed.inc(consumed)

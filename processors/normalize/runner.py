@@ -238,5 +238,10 @@ class _Normalizer:
             await self.consumer.commit(owned)
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("commit refused after a rebalance (%r); records will come again", exc)
+            return
         except KafkaError as exc:
             raise InfrastructureError(f"committing offsets failed: {exc!r}") from exc
+        self.metrics.positions(
+            {(tp.topic, tp.partition): o for tp, o in owned.items()},
+            lambda t, p: self.consumer.highwater(TopicPartition(t, p)),
+        )

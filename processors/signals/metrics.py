@@ -6,9 +6,16 @@ stable code), ``partition`` a partition number. Never a VIN.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from kernel.metrics import BATCH_BUCKETS, BatchHistogram, counter, gauge, histogram
+from kernel.metrics import (
+    BATCH_BUCKETS,
+    BatchHistogram,
+    PartitionLag,
+    counter,
+    gauge,
+    histogram,
+)
 
 STAGE = "signals"
 STATE_BYTES_BUCKETS = (256, 384, 512, 768, 1024, 1536, 2048, 4096)
@@ -78,8 +85,17 @@ _next_offset = gauge(
 )
 
 
+_lag = PartitionLag(STAGE)
+
+
 class SignalsMetrics:
     """What the runner reports; the only place that touches the metric objects."""
+
+    def positions(
+        self, offsets: Mapping[tuple[str, int], int], end: Callable[[str, int], int | None]
+    ) -> None:
+        """Committed positions (next offsets) and where each partition ends: the lag."""
+        _lag.committed(offsets, end)
 
     def consumed(self, frames: int, visits: int) -> None:
         _consumed.labels(input="frames").inc(frames)

@@ -337,6 +337,7 @@ class _Loop:
         """Report the stored offsets and, if enabled, mirror them to Kafka (informational)."""
         for (topic, partition), next_offset in offsets.items():
             self.metrics.offset_committed(topic, partition, next_offset)
+        self.metrics.positions(offsets, lambda t, p: self.consumer.highwater(TopicPartition(t, p)))
         committed = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
         if not (self.options.commit_to_kafka and committed):
             return

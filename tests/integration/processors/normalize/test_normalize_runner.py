@@ -145,6 +145,10 @@ def test_valid_records_become_frames_and_invalid_ones_dead_letters(
             frames = await frames_on(settings)
             by_id = {f.frame_id: f for f in frames}
             assert len(frames) == 3, [f.frame_id for f in frames]  # the repeat was dropped
+            lag = registry(normalize_metrics.STAGE)
+            for p in {s.partition for s in sent}:  # caught up: nothing left on its partitions
+                labels = {"topic": topics.raw, "partition": str(p)}
+                assert lag.get_sample_value("journeygate_normalize_lag_records", labels) == 0.0
             for s in (sent[0], sent[3], sent[8]):
                 fr = expected_frame(s)
                 assert by_id[fr.frame_id] == fr
