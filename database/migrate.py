@@ -7,6 +7,7 @@ concurrent ``journeygate migrate`` runs safe; each migration runs in its own tra
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -132,3 +133,62 @@ def timescaledb_enabled(database_url: str) -> bool:
     with connect(database_url, autocommit=True) as conn:
         row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
         return row is not None
+
+
+# Ages (days) after which TimescaleDB drops and compresses each hypertable's chunks; -1: never.
+DEFAULT_RETENTION_DAYS: Mapping[str, float] = {"telemetry": 3 * 365, "signals": 2 * 365}
+DEFAULT_COMPRESS_AFTER_DAYS: Mapping[str, float] = {"telemetry": 30, "signals": 90}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    table: str
+    retention_days: float
+    compress_after_days: float
+
+
+def policies(retention: Mapping[str, float], compress: Mapping[str, float]) -> list[Policy]:
+    """The defaults with the settings over them; ConfigError naming a table that is not a
+    hypertable here, or an age neither positive nor -1."""
+    out = []
+    for name, given in (
+        ("store_retention_days", retention),
+        ("store_compress_after_days", compress),
+    ):
+        for table, days in given.items():
+            if table not in DEFAULT_RETENTION_DAYS:
+                known = ", ".join(DEFAULT_RETENTION_DAYS)
+                raise ConfigError(f"{name}: {table!r} is not a hypertable (one of {known})")
+            if days != -1 and days <= 0:
+                raise ConfigError(f"{name}: {table}: {days} (positive, or -1: never)")
+    for table in DEFAULT_RETENTION_DAYS:
+        out.append(
+            Policy(
+                table,
+                retention.get(table, DEFAULT_RETENTION_DAYS[table]),
+                compress.get(table, DEFAULT_COMPRESS_AFTER_DAYS[table]),
+            )
+        )
+    return out
+
+
+def apply_policies(database_url: str, chosen: Sequence[Policy]) -> bool:
+    """Set each hypertable's retention and compression policies (replacing the ones it had);
+    False, doing nothing, without TimescaleDB."""
+    if not timescaledb_enabled(database_url):
+        return False
+    with connect(database_url, autocommit=True) as conn, conn.transaction():
+        for p in chosen:
+            conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (p.table,))
+            conn.execute("SELECT remove_compression_policy(%s, if_exists => true)", (p.table,))
+            if p.retention_days != -1:
+                conn.execute(
+                    "SELECT add_retention_policy(%s, drop_after => %s * INTERVAL '1 day')",
+                    (p.table, p.retention_days),
+                )
+            if p.compress_after_days != -1:
+                conn.execute(
+                    "SELECT add_compression_policy(%s, compress_after => %s * INTERVAL '1 day')",
+                    (p.table, p.compress_after_days),
+                )
+    return True

@@ -158,14 +158,16 @@ def migrate(
     ] = False,
 ) -> None:
     """Create the database if needed and apply pending migrations."""
-    from database.migrate import migrate_within
+    from database.migrate import apply_policies, migrate_within, policies
 
     settings = settings_from(database_url=database_url)
     if status:
         _migration_status(settings.database_url)
         return
+    chosen = policies(settings.store_retention_days, settings.store_compress_after_days)
     try:
         applied = migrate_within(settings.database_url, wait_s)
+        timescale = apply_policies(settings.database_url, chosen)
     except InfrastructureError as exc:
         raise fail(str(exc), 1) from None
     if applied:
@@ -173,6 +175,13 @@ def migrate(
             typer.echo(f"applied {m.version:04d}_{m.name}")
     else:
         typer.echo("database is up to date")
+    if timescale:
+        for p in chosen:
+            keep = "forever" if p.retention_days == -1 else f"{p.retention_days:g} days"
+            pack = (
+                "never" if p.compress_after_days == -1 else f"after {p.compress_after_days:g} days"
+            )
+            typer.echo(f"TimescaleDB {p.table}: kept {keep}, compressed {pack}")
 
 
 def _migration_status(database_url: str) -> None:

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     kafka_idempotence: bool = True
     kafka_partitions: int = Field(default=12, ge=1, le=10_000)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    store_retention_days: dict[str, float] = Field(default_factory=dict)
+    """On TimescaleDB, days after which ``journeygate migrate`` has each hypertable's chunks
+    dropped (-1: never), over :data:`database.migrate.DEFAULT_RETENTION_DAYS`; JSON."""
+    store_compress_after_days: dict[str, float] = Field(default_factory=dict)
+    """The same for compression (:data:`database.migrate.DEFAULT_COMPRESS_AFTER_DAYS`)."""
     kafka_retention_days: dict[str, float] = Field(default_factory=dict)
     """Retention of topics created by ``journeygate topics``, by topic name without the prefix
     (-1: forever), over :data:`kernel.kafka.DEFAULT_RETENTION_DAYS`; JSON in the environment."""
