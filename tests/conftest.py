@@ -24,6 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from psycopg import sql
 
 from database.migrate import ensure_database, migrate
@@ -32,6 +34,14 @@ from kernel.kafka import ensure_topics
 from kernel.settings import Settings, load_settings
 
 _counter = itertools.count()
+
+
+# The suite runs on two workers beside servers and pipelines: input generation and examples can
+# be slow for reasons that are not the code under test, so neither is judged by the clock.
+hypothesis_settings.register_profile(
+    "journeygate", suppress_health_check=[HealthCheck.too_slow], deadline=None
+)
+hypothesis_settings.load_profile("journeygate")
 
 
 def _external_endpoints() -> StackEndpoints | None:

@@ -7,8 +7,10 @@ was reported.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,9 @@ TITLES = (
 
 def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    # Its servers' files outside pytest's base directory: another pytest session on the machine
+    # resets that directory's permissions, and PostgreSQL (its own user) loses its data.
+    servers = Path(tempfile.mkdtemp(prefix="jg-bench-smoke-"))
     result = subprocess.run(
         [
             sys.executable,
@@ -41,14 +46,17 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
             "--json",
             str(out),
             "--dir",
-            str(tmp_path / "servers"),
+            str(servers),
         ],
         capture_output=True,
         text=True,
         timeout=DEADLINE_S,
         check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-3000:] + f"\n(servers and logs kept in {servers})"
+    )
+    shutil.rmtree(servers, ignore_errors=True)
     for title in TITLES:
         assert title in result.stdout, (title, result.stdout[-3000:])
 
