@@ -138,6 +138,8 @@ def timescaledb_enabled(database_url: str) -> bool:
 # Ages (days) after which TimescaleDB drops and compresses each hypertable's chunks; -1: never.
 DEFAULT_RETENTION_DAYS: Mapping[str, float] = {"telemetry": 3 * 365, "signals": 2 * 365}
 DEFAULT_COMPRESS_AFTER_DAYS: Mapping[str, float] = {"telemetry": 30, "signals": 90}
+MAX_POLICY_DAYS = 100 * 365
+"""Longest age a setting may give (longer is -1, never); NaN and infinity are refused too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ class Policy:
 
 def policies(retention: Mapping[str, float], compress: Mapping[str, float]) -> list[Policy]:
     """The defaults with the settings over them; ConfigError naming a table that is not a
-    hypertable here, or an age neither positive nor -1."""
+    hypertable here, or an age neither -1 nor positive up to :data:`MAX_POLICY_DAYS`."""
     out = []
     for name, given in (
         ("store_retention_days", retention),
@@ -159,8 +161,10 @@ def policies(retention: Mapping[str, float], compress: Mapping[str, float]) -> l
             if table not in DEFAULT_RETENTION_DAYS:
                 known = ", ".join(DEFAULT_RETENTION_DAYS)
                 raise ConfigError(f"{name}: {table!r} is not a hypertable (one of {known})")
-            if days != -1 and days <= 0:
-                raise ConfigError(f"{name}: {table}: {days} (positive, or -1: never)")
+            if days != -1 and not 0 < days <= MAX_POLICY_DAYS:
+                raise ConfigError(
+                    f"{name}: {table}: {days} (positive up to {MAX_POLICY_DAYS}, or -1: never)"
+                )
     for table in DEFAULT_RETENTION_DAYS:
         out.append(
             Policy(

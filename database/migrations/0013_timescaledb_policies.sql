@@ -5,9 +5,10 @@
 -- and compression ages are applied by `journeygate migrate` from its settings on every run
 -- (docs/store.md, "TimescaleDB"), so they can change without a migration. Without TimescaleDB
 -- `daily_distance` is a plain view with the same columns, read with the same SQL.
--- Left plain: journey_events, alerts, bill_errors, service_visits (their keys do not hold a time
--- column, which a hypertable's unique indexes need, and they grow with alerts and visits, not
--- with telemetry).
+-- Left plain: journey_events, alerts, bill_errors, service_visits, webhook_outbox (their keys do
+-- not hold a time column, which a hypertable's unique indexes need, and they grow with alerts
+-- and visits, not with telemetry); consent_changes, whose key holds changed_at, because a
+-- retention policy would drop the only change of a purpose and with it the consent in force.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN

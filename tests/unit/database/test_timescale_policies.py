@@ -19,12 +19,17 @@ def test_defaults_and_settings_over_them() -> None:
     ("retention", "compress", "message"),
     [
         ({"alerts": 30}, {}, "store_retention_days: 'alerts' is not a hypertable"),
-        ({}, {"telemetry": 0}, "store_compress_after_days: telemetry: 0 (positive, or -1: never)"),
+        ({}, {"telemetry": 0}, "store_compress_after_days: telemetry: 0 (positive up to 36500,"),
         ({"signals": -3}, {}, "store_retention_days: signals: -3"),
+        ({"signals": float("nan")}, {}, "store_retention_days: signals: nan"),
+        ({}, {"signals": float("inf")}, "store_compress_after_days: signals: inf"),
+        ({"telemetry": 1e12}, {}, "store_retention_days: telemetry: 1000000000000.0"),
     ],
 )
 def test_a_bad_setting_is_one_line(
     retention: dict[str, float], compress: dict[str, float], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError) as raised:
         policies(retention, compress)
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
