@@ -205,6 +205,7 @@ DEFAULT_RETENTION_DAYS: Mapping[str, float] = {
     VEHICLE_CONSENT: -1,
 }
 MS_PER_DAY = 86_400_000
+MAX_RETENTION_DAYS = 36_500
 
 
 def retention_ms(settings: Settings) -> dict[str, int]:
@@ -216,8 +217,11 @@ def retention_ms(settings: Settings) -> dict[str, int]:
             raise ConfigError(
                 f"kafka_retention_days: {name!r} is not a topic (one of {', '.join(days)})"
             )
-        if value != -1 and value <= 0:
-            raise ConfigError(f"kafka_retention_days: {name}: {value} (positive, or -1: forever)")
+        if value != -1 and not 0 < value <= MAX_RETENTION_DAYS:  # NaN and infinity too
+            raise ConfigError(
+                f"kafka_retention_days: {name}: {value}"
+                f" (positive up to {MAX_RETENTION_DAYS}, or -1: forever)"
+            )
         days[name] = value
     return {
         settings.topic(name): -1 if d == -1 else round(d * MS_PER_DAY) for name, d in days.items()
@@ -233,10 +237,8 @@ class TopicInfo:
     wanted_retention_ms: int
 
 
-async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) -> None:
-    """Create the pipeline's topics if they do not exist (idempotent), with their retention."""
-    wanted = list(names) if names is not None else [settings.topic(name) for name in ALL_TOPICS]
-    retention = retention_ms(settings)
+async def _started_admin(settings: Settings) -> AIOKafkaAdminClient:
+    """An admin client connected to Kafka; a one-line InfrastructureError if it is not reached."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
         await admin.start()
@@ -244,6 +246,14 @@ async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) 
         raise InfrastructureError(
             f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
         ) from exc
+    return admin
+
+
+async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) -> None:
+    """Create the pipeline's topics if they do not exist (idempotent), with their retention."""
+    wanted = list(names) if names is not None else [settings.topic(name) for name in ALL_TOPICS]
+    retention = retention_ms(settings)
+    admin = await _started_admin(settings)
     try:
         existing = set(await admin.list_topics())
         new = [
@@ -272,13 +282,7 @@ async def ensure_topics(settings: Settings, names: Sequence[str] | None = None) 
 async def describe_topics(settings: Settings) -> list[TopicInfo]:
     """The pipeline's topics as the broker has them: partitions and retention."""
     wanted = retention_ms(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        raise InfrastructureError(
-            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
-        ) from exc
+    admin = await _started_admin(settings)
     try:
         existing = set(await admin.list_topics())
         names = [n for n in wanted if n in existing]

@@ -62,7 +62,9 @@ def test_topics_are_made_with_their_retention_and_listed_as_the_broker_has_them(
     ("value", "message"),
     [
         ('{"telemetry.nope": 3}', "'telemetry.nope' is not a topic"),
-        ('{"telemetry.raw": 0}', "telemetry.raw: 0.0 (positive, or -1: forever)"),
+        ('{"telemetry.raw": 0}', "telemetry.raw: 0.0 (positive up to 36500, or -1: forever)"),
+        ('{"telemetry.raw": NaN}', "telemetry.raw: nan (positive up to 36500"),
+        ('{"telemetry.raw": 1e12}', "telemetry.raw: 1000000000000.0 (positive up to 36500"),
     ],
 )
 def test_a_bad_retention_setting_is_one_line(settings: Settings, value: str, message: str) -> None:
