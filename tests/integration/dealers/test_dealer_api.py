@@ -59,15 +59,17 @@ def add_alert(
     state: str = "new",
     alert_type: str = "service_due",
     purpose: str = "service",
+    severity: str = "medium",
+    priority: int = 50,
+    reason: str = "due soon",
 ) -> None:
     conn.execute(
         "INSERT INTO alerts (alert_id, episode_id, vin, dealer_id, alert_type, stage, purpose,"
         " severity, priority, created_ts, expires_ts, reason, action, figures, state)"
-        " VALUES (%s, %s, %s, %s, %s, 'early', %s, 'medium', 50, %s, %s, 'due soon', 'book it',"
-        " %s, %s)",
-        (alert_id, f"{alert_id}:ep", v, dealer, alert_type, purpose, created,
-         created + timedelta(days=30), Jsonb([{"name": "days", "value": 12, "unit": "days"}]),
-         state),
+        " VALUES (%s, %s, %s, %s, %s, 'early', %s, %s, %s, %s, %s, %s, 'book it', %s, %s)",
+        (alert_id, f"{alert_id}:ep", v, dealer, alert_type, purpose, severity, priority, created,
+         created + timedelta(days=30), reason,
+         Jsonb([{"name": "days to service", "value": 12, "unit": "days"}]), state),
     )  # fmt: skip
 
 

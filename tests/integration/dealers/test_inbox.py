@@ -22,6 +22,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
+from test_dealer_api import T0, add_alert, add_vehicle, consent, vin
+from test_dealer_api import World as ApiWorld
 
 from dealers.api import create_app
 from dealers.keys import generate_key
@@ -30,25 +32,13 @@ from kernel.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
 XSS = "<script>alert('owned')</script> & \"quotes\""
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ALERT_IDS = re.compile(r'data-alert-id="([^"]+)"')
 
 
-def vin(n: int) -> str:
-    return f"1HGCM82633A{n:06d}"
-
-
 @dataclass
-class World:
-    settings: Settings
-    key_a: str
-    key_b: str
-
-    def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
-        return psycopg.connect(self.settings.database_url, autocommit=True)
-
+class World(ApiWorld):
     def alert_state(self, alert_id: str) -> str:
         with self.connect() as conn:
             row = conn.execute("SELECT state FROM alerts WHERE alert_id = %s", (alert_id,))
@@ -57,45 +47,9 @@ class World:
         return str(found[0])
 
 
-def add_alert(
-    conn: psycopg.Connection[Any],
-    alert_id: str,
-    v: str,
-    dealer: str,
-    created: datetime,
-    *,
-    state: str = "new",
-    alert_type: str = "service_due",
-    severity: str = "medium",
-    priority: int = 50,
-    reason: str = "due soon",
-) -> None:
-    conn.execute(
-        "INSERT INTO alerts (alert_id, episode_id, vin, dealer_id, alert_type, stage, purpose,"
-        " severity, priority, created_ts, expires_ts, reason, action, figures, state)"
-        " VALUES (%s, %s, %s, %s, %s, 'early', 'service', %s, %s, %s, %s, %s, 'book it', %s, %s)",
-        (alert_id, f"{alert_id}:ep", v, dealer, alert_type, severity, priority, created,
-         created + timedelta(days=30), reason,
-         Jsonb([{"name": "days to service", "value": 12, "unit": "days"}]), state),
-    )  # fmt: skip
-
-
-def consent(conn: psycopg.Connection[Any], v: str, purpose: str, granted: bool, day: int) -> None:
-    conn.execute(
-        "INSERT INTO consent_changes (vin, purpose, granted, changed_at, source)"
-        " VALUES (%s, %s, %s, %s, 'test')",
-        (v, purpose, granted, T0 + timedelta(days=day)),
-    )
-
-
 def seed_vehicle(conn: psycopg.Connection[Any], v: str, dealer: str) -> None:
     """A vehicle of ``dealer`` with 60 days of telemetry (40 km a day) and its predictions."""
-    conn.execute(
-        "INSERT INTO vehicles (vin, brand, model, model_year, powertrain, delivery_date,"
-        " dealer_id, market, currency) VALUES (%s, 'Honda', 'Accord', 2023, 'ice', '2023-04-01',"
-        " %s, 'US', 'USD')",
-        (v, dealer),
-    )
+    add_vehicle(conn, v, dealer)
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO telemetry (vin, boot_id, seq, sample_idx, event_ts, ingest_ts,"
