@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -89,19 +89,35 @@ class Catalog:
     depreciation: Depreciation
     markets: Mapping[str, Market]
     currency: str = FILE_CURRENCY
+    _by_name: Mapping[str, ModelSpec] = field(init=False, repr=False, compare=False)
+    _wear_by_powertrain: dict[str, tuple[WearItem, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # the first model of a name wins, as a scan of ``models`` would find it
+        by_name: dict[str, ModelSpec] = {}
+        for m in self.models:
+            by_name.setdefault(m.name, m)
+        object.__setattr__(self, "_by_name", MappingProxyType(by_name))
+        object.__setattr__(self, "_wear_by_powertrain", {})
 
     def warranty_for(self, brand: str) -> WarrantySpec:
         return self.warranty.get(brand, self.warranty["default"])
 
     def model_named(self, name: str) -> ModelSpec | None:
-        return next((m for m in self.models if m.name == name), None)
+        return self._by_name.get(name)
 
     def fault(self, code: str) -> FaultCode | None:
         """The catalogued code, or ``None`` for a code we do not price."""
         return self.fault_codes.get(code)
 
     def wear_for(self, powertrain: str) -> tuple[WearItem, ...]:
-        return tuple(w for w in self.wear if w.applies_to(powertrain))
+        found = self._wear_by_powertrain.get(powertrain)
+        if found is None:
+            found = tuple(w for w in self.wear if w.applies_to(powertrain))
+            self._wear_by_powertrain[powertrain] = found
+        return found
 
     def market(self, code: str) -> Market:
         """A market by ISO 3166 code (``US``, ``GB``, ``DE``...); ``KeyError`` if unknown."""

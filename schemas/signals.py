@@ -435,6 +435,16 @@ def _payload(kind: str, b: dict[str, Any]) -> PayloadRecord:
     return QualityRecord(b["reason"], b["detail"])
 
 
+def _record_branches(schema: Any) -> dict[str, str]:
+    """Each payload field's record type, by full name (``kind`` -> ``namespace.Name``)."""
+    branches: dict[str, str] = {}
+    for f in schema["fields"]:
+        if f["name"] in KINDS:
+            record = next(t for t in f["type"] if isinstance(t, dict))
+            branches[f["name"]] = record["name"]
+    return branches
+
+
 class SignalCodec:
     """Schemaless Avro of a signal. :meth:`decode` gives fastavro's dictionary (for tests and
     tools), :meth:`decode_signal` the typed :class:`SignalRecord`. :class:`CodecError` for
@@ -442,6 +452,7 @@ class SignalCodec:
 
     def __init__(self) -> None:
         self._schema = load_avro_schema("vehicle_signal")
+        self._branches = _record_branches(self._schema)
 
     def record(self, signal: SignalLike) -> dict[str, Any]:
         """The Avro record of ``signal`` as a dictionary."""
@@ -465,6 +476,9 @@ class SignalCodec:
             raise ValueError(
                 f"signal {signal.signal_id} of kind {signal.kind} carries another payload"
             ) from exc
+        # name the union branch of the payload: fastavro otherwise validates the whole payload
+        # against it to choose the branch (about 40 % of the encoding's time)
+        record[signal.kind] = (self._branches[signal.kind], record[signal.kind])
         out = io.BytesIO()
         try:
             fastavro.schemaless_writer(out, self._schema, record)

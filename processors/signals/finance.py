@@ -13,6 +13,7 @@ is contractual). The date equity turns positive is searched month by month up to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -117,8 +118,26 @@ def payoff_schedule(contract: FinanceContract, dates: Sequence[date]) -> Floats:
 
 
 def payoff_on(contract: FinanceContract, on: date) -> float:
-    """Amount to settle the contract on ``on``."""
-    return float(payoff_schedule(contract, [on])[0])
+    """Amount to settle the contract on ``on``: :func:`payoff_schedule` of one date in scalar
+    arithmetic (the same formulas; a vehicle is valued once per evaluation, where numpy's
+    per-call overhead would cost more than the math)."""
+    c = contract
+    k = payments_made(c, on)
+    if k >= c.term_months:
+        return c.balloon
+    paid_on = add_months(c.start, k)
+    frac = max((on - paid_on).days, 0) / (add_months(c.start, k + 1) - paid_on).days
+    r, n = c.apr / 12.0, c.term_months
+    if r == 0:
+        payment = (c.principal - c.balloon) / n
+        balance = c.principal - payment * k
+    else:
+        log_growth = math.log1p(r)
+        annuity = -math.expm1(-n * log_growth) / r
+        payment = (c.principal - c.balloon * math.exp(-n * log_growth)) / annuity
+        growth_m1 = math.expm1(k * log_growth)
+        balance = c.principal * (1.0 + growth_m1) - payment * growth_m1 / r
+    return balance * (1.0 + r * frac)
 
 
 def equity(

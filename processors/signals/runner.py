@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,10 @@ class SignalsOptions:
     commit_to_kafka: bool = True
     """Also commit offsets to Kafka after each batch, for lag monitoring."""
     params: LogicParams = field(default_factory=lambda: DEFAULT_LOGIC)
+    decoded_vehicles: int = 50_000
+    """Vehicles whose memories are also kept decoded, most recently used first: decoding a
+    memory costs about as much as folding a frame into it. Every cached vehicle's memory is
+    kept as bytes too (about 1 KB each), so this bounds only the extra (a few KB each)."""
 
 
 async def run_signals(settings: Settings, stop: asyncio.Event) -> None:
@@ -185,6 +190,8 @@ class _Loop:
         )
         self.memories: dict[str, bytes | None] = {}
         """Each cached vehicle's memory as stored (about 1 KB), None if it has none yet."""
+        self.decoded: OrderedDict[str, VehicleMemory] = OrderedDict()
+        """The most recently used of them decoded, at most ``options.decoded_vehicles``."""
         self.facts: dict[str, VehicleFacts] = {}
         self.unknown: dict[str, float] = {}
         """VINs not in the registry, and when they were last looked up (monotonic s)."""
@@ -192,6 +199,7 @@ class _Loop:
     def forget(self) -> None:
         """Drop every cached memory and fact (on revocation)."""
         self.memories.clear()
+        self.decoded.clear()
         self.facts.clear()
         self.unknown.clear()
 
@@ -217,7 +225,7 @@ class _Loop:
         self.metrics.consumed(len(decoded.frames), len(decoded.visits))
         await self.load(decoded, stop)
         vins = decoded.vins
-        memories = {vin: _memory(self.memories.get(vin)) for vin in vins}
+        memories = {vin: self.memory(vin) for vin in vins}
         facts = {vin: self.facts[vin] for vin in vins if vin in self.facts}
         computing = time.perf_counter()
         outcome: BatchOutcome = await asyncio.to_thread(
@@ -237,6 +245,7 @@ class _Loop:
             "writing a batch to PostgreSQL",
         )
         self.memories.update(states)
+        self.remember(outcome.memories)
         scored = [
             e.abs_pct_error
             for e in outcome.bill_errors
@@ -251,6 +260,23 @@ class _Loop:
             cached=len(self.memories),
         )
         return result.offsets
+
+    def memory(self, vin: str) -> VehicleMemory | None:
+        """A cached vehicle's memory, decoded (None if it has none yet)."""
+        found = self.decoded.get(vin)
+        if found is not None:
+            self.decoded.move_to_end(vin)
+            return found
+        return _memory(self.memories.get(vin))
+
+    def remember(self, memories: Mapping[str, VehicleMemory]) -> None:
+        """Keep the memories a batch committed decoded (they are immutable), within bounds."""
+        limit = self.options.decoded_vehicles
+        for vin, memory in memories.items():
+            self.decoded[vin] = memory
+            self.decoded.move_to_end(vin)
+        while len(self.decoded) > limit:
+            self.decoded.popitem(last=False)
 
     async def load(self, decoded: Decoded, stop: asyncio.Event) -> None:
         """Cache the memories and facts of the batch's vehicles not cached yet."""

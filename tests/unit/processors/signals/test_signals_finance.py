@@ -120,3 +120,23 @@ def test_schedule_invariants(
     assert float(balance_after(principal, apr, term, k, balloon)) == pytest.approx(
         owed[min(k, term)], abs=1e-6
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(1_000.0, 100_000.0),
+    st.sampled_from([0.0, 0.001, 0.049, 0.069, 0.25]) | st.floats(0.0, 0.25),
+    st.integers(6, 96),
+    st.floats(0.0, 0.6),
+    st.dates(date(2020, 1, 1), date(2033, 12, 31)),
+    st.dates(date(2023, 1, 1), date(2025, 12, 31)),
+)
+def test_payoff_on_is_the_schedule_of_one_date(
+    principal: float, apr: float, term: int, balloon_share: float, on: date, start: date
+) -> None:
+    """The scalar path gives what the vectorised schedule gives, before, during and after the
+    term, with and without interest and balloon."""
+    c = FinanceContract(principal, apr, term, start, balloon=principal * balloon_share)
+    assert payoff_on(c, on) == pytest.approx(
+        float(payoff_schedule(c, [on])[0]), rel=1e-12, abs=1e-7
+    )
