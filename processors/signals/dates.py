@@ -13,6 +13,13 @@ from datetime import UTC, date, datetime, timedelta
 
 MS_PER_DAY = 86_400_000
 MS_PER_HOUR = 3_600_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX = datetime.max.replace(tzinfo=UTC)
+_MIN = datetime.min.replace(tzinfo=UTC)
+_ONE_DAY = timedelta(days=1)
+_NEAR_DAYS = 36_500.0
+"""A shift shorter than a century from an instant of the years 100-9898 stays within what a
+datetime can hold (years 1-9999), so it skips the clamping."""
 
 
 def add_months(start: date, months: int) -> date:
@@ -35,24 +42,26 @@ def midnight_utc(day: date) -> datetime:
 
 def ms_to_datetime(ts_ms: int) -> datetime:
     """UTC-aware datetime of epoch milliseconds."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(ts_ms))
+    return _EPOCH + timedelta(milliseconds=int(ts_ms))
 
 
 def datetime_to_ms(instant: datetime) -> int:
     """Epoch milliseconds of an aware datetime (a naive one is refused: its zone is unknown)."""
     if instant.tzinfo is None:
         raise ValueError("naive datetime: time must be UTC-aware")
-    return int((instant - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1))
+    return int((instant - _EPOCH) // timedelta(milliseconds=1))
 
 
 def days_between(start: datetime, end: datetime) -> float:
     """Signed days from ``start`` to ``end``."""
-    return (end - start) / timedelta(days=1)
+    return (end - start) / _ONE_DAY
 
 
 def plus_days(instant: datetime, days: float) -> datetime:
     """``instant`` plus (possibly fractional, possibly infinite) days, clamped to what a datetime
     can hold (an infinite forecast becomes the far future, never an error)."""
-    latest = days_between(instant, datetime.max.replace(tzinfo=UTC)) - 1.0
-    earliest = days_between(instant, datetime.min.replace(tzinfo=UTC)) + 1.0
+    if -_NEAR_DAYS < days < _NEAR_DAYS and 100 < instant.year < 9899:
+        return instant + timedelta(days=days)
+    latest = days_between(instant, _MAX) - 1.0
+    earliest = days_between(instant, _MIN) + 1.0
     return instant + timedelta(days=min(max(days, earliest), latest))
