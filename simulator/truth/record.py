@@ -10,6 +10,7 @@ rendering is pure (and, except for the end line, reproducible from the scenario,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import timedelta
 from pathlib import Path
@@ -203,7 +204,21 @@ class TruthWriter:
 
     def write(self, line: bytes) -> None:
         if self._file is not None:
-            self._file.write(line)
+            try:
+                self._file.write(line)
+            except OSError as exc:  # a full disk, a file system gone read-only
+                self._abandon()
+                raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> ConfigError:
+        return ConfigError(f"cannot write truth file {self.path}: {exc.strerror or exc}")
+
+    def _abandon(self) -> None:
+        """Close after a failed write; what is still buffered cannot be written either."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
 
     def __exit__(
         self,
@@ -211,6 +226,11 @@ class TruthWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        file, self._file = self._file, None
+        if file is None:
+            return
+        try:
+            file.close()  # flushes the buffer: the disk may be full only now
+        except OSError as failure:
+            if exc is None:
+                raise self._failed(failure) from None
