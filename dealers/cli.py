@@ -9,6 +9,7 @@ unreachable, 2 a bad option or a store without migration 0009 (0010 for webhooks
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -160,6 +161,12 @@ def api(
     app = create_app(
         settings, rate_per_second=rate, burst=burst, session_lifetime_s=session_hours * 3600
     )
+    # uvicorn shuts down gracefully on SIGTERM / SIGINT, then raises the signal again under the
+    # handler it found: with Python's defaults the process would die by the signal (exit -15) or
+    # raise KeyboardInterrupt after a clean stop. Found handlers that ignore it, it exits 0, as
+    # every other journeygate process does.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: None)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 

@@ -62,6 +62,5 @@ def test_the_api_serves_its_metrics_and_health_on_its_own_port(settings: Setting
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
-    # uvicorn shuts down gracefully, then ends by the signal it caught
-    assert proc.returncode in (0, -signal.SIGTERM), err
+    assert proc.returncode == 0, err  # a clean stop, as every journeygate process
     assert "Application shutdown complete" in err and "Traceback" not in err, err
