@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from schemas.codec import INT_MAX, INT_MIN, _long, _string
+from schemas.codec import EPOCH, INT_MAX, INT_MIN, _long, _ms, _string
 
 Out = list[bytes]
 Writer = Callable[[Any, Out], None]
 
 _EPOCH_DAY = date(1970, 1, 1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_NAIVE = datetime(1970, 1, 1)  # noqa: DTZ001 - fastavro reads a naive datetime as UTC
 _NULL, _PRESENT, _END = b"\x00", b"\x02", b"\x00"
 _TRUE, _FALSE = b"\x01", b"\x00"
 _pack_double: Callable[[float], bytes] = struct.Struct("<d").pack
@@ -205,8 +203,7 @@ def _write_date(value: Any, out: Out) -> None:
 def _write_timestamp_ms(value: Any, out: Out) -> None:
     if isinstance(value, datetime):
         # truncated to the millisecond, a naive datetime read as UTC: as fastavro does
-        delta = value - (_EPOCH if value.tzinfo is not None else _EPOCH_NAIVE)
-        value = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+        value = _ms(value if value.tzinfo is not None else value.replace(tzinfo=EPOCH.tzinfo))
     out.append(_long(value))
 
 
