@@ -10,11 +10,13 @@ import hashlib
 import re
 from asyncio import CancelledError
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Generic, Protocol, TypeVar
 
 from kernel import headers as h
+from kernel.acks import ack_topic, decode_ack_lines, encode_ack
 from kernel.deadletters import Reason
 from kernel.errors import ConfigError, DataError
 from kernel.kafka import Headers, Topics, dlq_headers
@@ -204,3 +206,21 @@ class AckQueue(Generic[D]):
         dropped = list(self._items)
         self._items.clear()
         return dropped
+
+
+def ack_publishes(root: str, values: Iterable[bytes | None]) -> tuple[list[tuple[str, bytes]], int]:
+    """What the bridge publishes for records of ``telemetry.acks`` (lines of acknowledgements,
+    :mod:`kernel.acks`): per vehicle and boot the highest, as ``(topic, payload)`` on
+    ``{root}/{VIN}/ack``, in the order first seen; and how many lines were not acknowledgements."""
+    latest: dict[tuple[str, str], int] = {}
+    bad = 0
+    for value in values:
+        acks, wrong = decode_ack_lines(value)
+        bad += wrong
+        for ack in acks:
+            key = (ack.vin, ack.boot_id)
+            if ack.seq > latest.get(key, -1):
+                latest[key] = ack.seq
+    return [
+        (ack_topic(root, vin), encode_ack(boot_id, seq)) for (vin, boot_id), seq in latest.items()
+    ], bad

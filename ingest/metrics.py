@@ -59,3 +59,27 @@ def connected(again: bool) -> None:
 
 def disconnected() -> None:
     CONNECTED.set(0)
+
+
+ACKS_PUBLISHED = counter(
+    STAGE,
+    "acks_published_total",
+    "Acknowledgements from telemetry.acks published on vehicles' {root}/{VIN}/ack topics "
+    "(the broker acknowledged them).",
+)
+ACKS_SKIPPED = counter(
+    STAGE, "acks_skipped_total", "Lines of telemetry.acks records that were no acknowledgement."
+)
+ACK_RELAY_CONNECTED = gauge(
+    STAGE, "ack_relay_connected", "1 while the acknowledgement relay's MQTT connection is open."
+)
+
+
+def acks_published(count: int, skipped: int) -> None:
+    ACKS_PUBLISHED.inc(count)
+    if skipped:
+        ACKS_SKIPPED.inc(skipped)
+
+
+def ack_relay_connected(up: bool) -> None:
+    ACK_RELAY_CONNECTED.set(1 if up else 0)

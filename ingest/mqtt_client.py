@@ -171,38 +171,47 @@ class BufferedClient(Client):
             on_message(self, self._userdata, message)
 
 
-def make_client(settings: Settings, target: MqttTarget) -> BufferedClient:
-    """A client for ``settings.bridge_id`` with a persistent session and manual acks."""
+def make_client(
+    settings: Settings, target: MqttTarget, client_id: str | None = None
+) -> BufferedClient:
+    """A client for ``settings.bridge_id`` with a persistent session and manual acks; or, with
+    another ``client_id``, a publishing client with a clean session (nothing to resume: what it
+    had not published is read again from Kafka)."""
+    persistent = client_id is None
+    name = settings.bridge_id if client_id is None else client_id
     if settings.mqtt_protocol == "5":
         client = BufferedClient(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.bridge_id,
-            protocol=MQTTv5,
-            manual_ack=True,
+            CallbackAPIVersion.VERSION2, client_id=name, protocol=MQTTv5, manual_ack=persistent
         )
     else:
         client = BufferedClient(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.bridge_id,
+            client_id=name,
             protocol=MQTTv311,
-            clean_session=False,
-            manual_ack=True,
+            clean_session=not persistent,
+            manual_ack=persistent,
         )
+    if not persistent:
+        # No window of paho's own: the caller bounds what is unacknowledged. paho walks every
+        # unacknowledged message at each PUBACK while any waits for room in its window.
+        client.max_inflight_messages_set(0)
     client.connect_timeout = CONNECT_TIMEOUT_S
     target.configure(client)
     return client
 
 
-def connect_blocking(client: Client, target: MqttTarget, settings: Settings) -> None:
+def connect_blocking(
+    client: Client, target: MqttTarget, settings: Settings, *, persistent: bool = True
+) -> None:
     """Open the socket and send CONNECT (blocking; raises OSError when the broker is unreachable).
 
     The CONNACK arrives later, through the client's ``on_connect``.
     """
     if settings.mqtt_protocol == "5":
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = settings.bridge_session_expiry_s
+        props.SessionExpiryInterval = settings.bridge_session_expiry_s if persistent else 0
         rc = client.connect(
-            target.host, target.port, KEEPALIVE_S, clean_start=False, properties=props
+            target.host, target.port, KEEPALIVE_S, clean_start=not persistent, properties=props
         )
     else:
         rc = client.connect(target.host, target.port, KEEPALIVE_S)

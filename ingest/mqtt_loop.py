@@ -36,17 +36,27 @@ class MqttUnavailable(InfrastructureError):
 
 
 class MqttLink:
-    """A persistent-session QoS 1 subscription whose messages go to ``on_message``.
+    """A persistent-session QoS 1 subscription whose messages go to ``on_message``; or, given a
+    ``client_id`` of its own, a clean-session connection that only publishes (:meth:`publish`).
 
     ``closed`` resolves (with a reason) when the connection ends; it carries the exception if a
     callback failed unexpectedly, so the owner crashes instead of losing the error.
     """
 
-    def __init__(self, settings: Settings, on_message: Callable[[Inbound], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_message: Callable[[Inbound], None],
+        *,
+        client_id: str | None = None,
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self.target = parse_mqtt_url(settings.mqtt_url)
-        self.topic_filter = subscription_filter(
-            settings.mqtt_topic_root, settings.bridge_share_group
+        self._subscriber = client_id is None
+        self.topic_filter = (
+            subscription_filter(settings.mqtt_topic_root, settings.bridge_share_group)
+            if self._subscriber
+            else ""
         )
         self._settings = settings
         self._handler = on_message
@@ -55,17 +65,25 @@ class MqttLink:
         self._ready: asyncio.Future[bool] = self._loop.create_future()
         self.closed: asyncio.Future[str] = self._loop.create_future()
         self._misc: asyncio.Task[None] | None = None
+        self._unconfirmed: dict[int, asyncio.Future[None]] = {}
         self._received_s, self._ingest_ts_ms = time.monotonic(), time.time_ns() // 1_000_000
-        client = self._client = make_client(settings, self.target)
+        client = self._client = make_client(settings, self.target, client_id)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
 
     async def open(self, timeout_s: float) -> bool:
         """Connect and subscribe; True if the broker still had this client's session."""
         try:
-            await asyncio.to_thread(connect_blocking, self._client, self.target, self._settings)
+            await asyncio.to_thread(
+                connect_blocking,
+                self._client,
+                self.target,
+                self._settings,
+                persistent=self._subscriber,
+            )
         except OSError as exc:
             raise MqttUnavailable(str(exc) or type(exc).__name__) from exc
         self._attach()
@@ -95,6 +113,22 @@ class MqttLink:
         """Queue the PUBACK of message ``mid``; it is written when the socket is writable."""
         self._client.ack(mid, qos)
 
+    def publish(self, topic: str, payload: bytes) -> asyncio.Future[None]:
+        """Publish at QoS 1; the future resolves at the broker's PUBACK (and fails with
+        :class:`MqttUnavailable` if the connection ends first)."""
+        done: asyncio.Future[None] = self._loop.create_future()
+        if self.closed.done():
+            done.set_exception(MqttUnavailable("the connection is closed"))
+            return done
+        info = self._client.publish(topic, payload, qos=1)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            done.set_exception(MqttUnavailable(f"publishing failed: {info.rc.name}"))
+        elif info.is_published():
+            done.set_result(None)
+        else:
+            self._unconfirmed[info.mid] = done
+        return done
+
     def pause_reading(self) -> None:
         self._paused = True
         sock = self._client.socket()
@@ -116,6 +150,7 @@ class MqttLink:
             self.closed.set_result("closed by the bridge")
         if self._ready.done() and not self._ready.cancelled():
             self._ready.exception()  # retrieved: open() already reported it
+        self._fail_unconfirmed("the connection closed")
 
     # --- paho callbacks, all called on the event loop ------------------------------------
 
@@ -161,6 +196,14 @@ class MqttLink:
         for fut in (self._ready, self.closed):
             if not fut.done():
                 fut.set_exception(exc)
+        self._fail_unconfirmed(f"the connection failed: {exc!r}")
+
+    def _fail_unconfirmed(self, why: str) -> None:
+        unconfirmed, self._unconfirmed = self._unconfirmed, {}
+        for fut in unconfirmed.values():
+            if not fut.done():
+                fut.set_exception(MqttUnavailable(why))
+                fut.exception()  # retrieved here too: an owner that gave up need not
 
     def _on_connect(
         self, client: Client, _u: Any, flags: ConnectFlags, reason: ReasonCode, _p: Any
@@ -169,6 +212,10 @@ class MqttLink:
             self._refuse(f"connection refused: {reason}")
             return
         self._session_present = flags.session_present
+        if not self._subscriber:
+            if not self._ready.done():
+                self._ready.set_result(self._session_present)
+            return
         if self._settings.mqtt_protocol == "5":
             # A retained publish reaches the bridge once, live; not again at each subscription.
             options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
@@ -197,6 +244,15 @@ class MqttLink:
             )
         )
 
+    def _on_publish(self, _c: Client, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
+        done = self._unconfirmed.pop(mid, None)
+        if done is None or done.done():
+            return
+        if reason.is_failure:
+            done.set_exception(MqttUnavailable(f"the broker refused a publish: {reason}"))
+        else:
+            done.set_result(None)
+
     def _on_disconnect(
         self, _c: Client, _u: Any, _f: DisconnectFlags, reason: ReasonCode, _p: Any
     ) -> None:
@@ -204,6 +260,7 @@ class MqttLink:
         self._refuse(text)
         if not self.closed.done():
             self.closed.set_result(text)
+        self._fail_unconfirmed(text)
 
     def _refuse(self, text: str) -> None:
         if not self._ready.done():

@@ -12,6 +12,9 @@ receive maximum on MQTT 5), so messages/s <= window / ack latency (1000 / 20 ms 
 Below that, one bridge process is bound by its CPU (MQTT decoding and the Kafka client); run more
 instances on a shared subscription (``bridge_share_group``) to go further.
 
+Beside forwarding, the bridge relays the store writer's acknowledgements to the vehicles
+(:mod:`ingest.ack_relay`, unless ``bridge_ack_relay`` is off), on a connection of its own.
+
 At start-up the bridge waits for Kafka and the MQTT broker with backoff, however long they take
 (one log line per kind of failure). Readiness (:mod:`kernel.health`): Kafka reached and an MQTT
 session open.
@@ -28,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from ingest import metrics
+from ingest.ack_relay import AckRelay
 from ingest.forwarder import End, Forwarder, KafkaUnavailable
 from ingest.logic import RouteConfig
 from ingest.mqtt_loop import MqttLink, MqttUnavailable
@@ -87,9 +91,19 @@ class _Bridge:
         except Stopped:
             return
         ready.met("kafka")
+        tasks = [asyncio.create_task(self._sessions())]
+        if self._settings.bridge_ack_relay:
+            tasks.append(asyncio.create_task(AckRelay(self._settings).run(self._stop)))
         try:
-            await self._sessions()
+            pending = set(tasks)
+            while pending:  # both end when stopped; the first failure ends the bridge
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self._stop_producer()
 
     async def _sessions(self) -> None:

@@ -33,10 +33,15 @@ VEHICLE_SIGNALS = "vehicle.signals"
 DEALER_ALERTS = "dealer.alerts"
 VEHICLE_SERVICES = "vehicle.services"
 VEHICLE_CONSENT = "vehicle.consent"
+# End-to-end acknowledgement (kernel/acks.py): normalizer -> store writer, store writer -> bridge.
+TELEMETRY_RECEIPTS = "telemetry.receipts"
+TELEMETRY_ACKS = "telemetry.acks"
 ALL_TOPICS = (
     TELEMETRY_RAW,
     TELEMETRY_DLQ,
     TELEMETRY_FRAMES,
+    TELEMETRY_RECEIPTS,
+    TELEMETRY_ACKS,
     VEHICLE_SIGNALS,
     DEALER_ALERTS,
     VEHICLE_SERVICES,
@@ -100,6 +105,8 @@ class Topics:
     alerts: str
     services: str
     consent: str
+    receipts: str = TELEMETRY_RECEIPTS
+    acks: str = TELEMETRY_ACKS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topics:
@@ -111,6 +118,8 @@ class Topics:
             alerts=settings.topic(DEALER_ALERTS),
             services=settings.topic(VEHICLE_SERVICES),
             consent=settings.topic(VEHICLE_CONSENT),
+            receipts=settings.topic(TELEMETRY_RECEIPTS),
+            acks=settings.topic(TELEMETRY_ACKS),
         )
 
 
@@ -199,6 +208,9 @@ DEFAULT_RETENTION_DAYS: Mapping[str, float] = {
     TELEMETRY_RAW: 7,
     TELEMETRY_FRAMES: 30,
     TELEMETRY_DLQ: 30,
+    # Receipts and acks matter for as long as a device waits for its confirmation.
+    TELEMETRY_RECEIPTS: 7,
+    TELEMETRY_ACKS: 1,
     VEHICLE_SIGNALS: 30,
     DEALER_ALERTS: 30,
     VEHICLE_SERVICES: -1,

@@ -102,12 +102,22 @@ class Settings(BaseSettings):
     messages are waiting (with more it sends at once): fewer, larger produce requests against
     a few milliseconds of ack latency."""
     bridge_reconnect_max_s: float = Field(default=30.0, gt=0)
+    bridge_ack_relay: bool = True
+    """Publish the store writer's acknowledgements (``telemetry.acks``) on each vehicle's
+    ``{root}/{VIN}/ack`` topic, over a second MQTT connection of the bridge."""
 
     # --- processors ------------------------------------------------------------------------
     batch_max_records: int = Field(default=5000, ge=1)
     batch_max_wait_ms: int = Field(default=200, ge=1)
     future_tolerance_s: int = Field(default=300, ge=0)
     registry_refresh_min_s: float = Field(default=1.0, ge=0)
+    store_acks: bool = True
+    """Keep, per vehicle and boot, what is durably handled (``telemetry_acks``, the sequence
+    gaps) and send acknowledgements to ``telemetry.acks``; off: neither (devices that wait for
+    acknowledgements then wait in vain)."""
+    store_ack_interval_ms: int = Field(default=1000, ge=0, le=600_000)
+    """How often the store writer sends the acknowledgements of what it stored since it last
+    did (at most one per vehicle and boot each time); 0: after every batch."""
 
     # --- logs ------------------------------------------------------------------------------
     log_format: Literal["text", "json"] = "text"

@@ -102,6 +102,22 @@ def simulate(
             " vehicle.services [on]",
         ),
     ] = None,
+    acks: Annotated[
+        str | None,
+        typer.Option(
+            help="honour: devices keep each message until the pipeline acknowledges it on"
+            " {root}/{VIN}/ack and send again what is not; ignore: they forget it at its"
+            " PUBACK [honour]"
+        ),
+    ] = None,
+    resend_after_s: Annotated[
+        float | None,
+        typer.Option(help="Seconds before an unconfirmed message is sent again (doubling) [30]"),
+    ] = None,
+    device_buffer: Annotated[
+        int | None,
+        typer.Option(help="Unconfirmed messages a device keeps; past it the oldest drops [10000]"),
+    ] = None,
     plan_only: Annotated[
         bool, typer.Option("--plan-only", help="Check the scenario and print the plan; send none")
     ] = False,
@@ -153,6 +169,9 @@ def simulate(
             connection_per_vehicle=connection_per_vehicle,
             max_inflight=max_inflight,
             services=services,
+            acks=acks,
+            resend_after_s=resend_after_s,
+            device_buffer=device_buffer,
             truth_path=truth,
         )
         if plan_only:

@@ -123,6 +123,15 @@ def summary(r: SimulationResult) -> None:
             else f"{r.history_published} history and {r.services_published} period dealer"
             " visits published to vehicle.services"
         ),
+        "acks          "
+        + (
+            "ignored by the devices (--acks ignore)"
+            if r.downlink is None
+            else f"{r.downlink.confirmed} messages confirmed by {r.downlink.acks} acknowledgements,"
+            f" {r.downlink.resent} sent again, {r.downlink.unconfirmed} unconfirmed at the end,"
+            f" {r.downlink.dropped} dropped from full device outboxes"
+            + ("" if r.downlink.acks else " (no acknowledgement arrived: none waited for)")
+        ),
         f"elapsed       {r.elapsed_s:.1f} s" + ("  (interrupted)" if r.interrupted else ""),
     ]
     if r.truth_path is not None:

@@ -12,6 +12,12 @@ up to the last simulated time reached follow. On a vehicle's partition (key = VI
 thus in time order. Each published visit is recorded by a ``service_published`` truth line.
 The owners' consent changes of the period go to ``vehicle.consent`` as the publishing passes
 their time (:mod:`simulator.publishing.consent`), the rest of them at the end.
+
+With ``publish.acks = "honour"`` (the default) each device keeps its messages until the
+pipeline acknowledges them on ``{root}/{VIN}/ack`` and sends again what stays unconfirmed
+(:mod:`simulator.publishing.downlink`); the run ends once everything is confirmed, or
+confirmations stopped coming for ``confirm_timeout_s``. Sending again is not planning anew:
+the truth file lists each planned message once.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from reference.catalog import Catalog, load_catalog
 from simulator.publishing import metrics
 from simulator.publishing.clock import Pacer
 from simulator.publishing.consent import ConsentPublisher, period_changes
+from simulator.publishing.downlink import Downlink
 from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan, build_plan
+from simulator.publishing.outbox import Outboxes
 from simulator.publishing.publisher import Publisher
 from simulator.publishing.registry import register_fleet, vehicle_records
 from simulator.publishing.services import (
@@ -140,6 +148,11 @@ def run_simulation(
     registered = register_fleet(settings.database_url, vehicle_records(plan))
     pacer = Pacer(to_ms(plan.start), publish.speedup, publish.rate, publish.max_rate)
     tally = Tally()
+    downlink = (
+        Downlink(settings.mqtt_topic_root, Outboxes(publish.device_buffer, publish.resend_after_s))
+        if publish.acks == "honour"
+        else None
+    )
     publisher = Publisher(
         settings,
         connections=publish.connections,
@@ -147,8 +160,12 @@ def run_simulation(
         connect_timeout_s=params.connect_timeout_s,
         ack_timeout_s=params.ack_timeout_s,
         dedicated_topics=dedicated,
+        downlink_root=None if downlink is None else settings.mqtt_topic_root,
+        on_downlink=None if downlink is None else downlink.on_downlink,
+        on_reconnect=None if downlink is None else downlink.on_reconnect,
     )
     live_metrics = metrics.PublishMetrics()
+    planned_sent = 0  # messages of the plan published (sent again or not)
 
     def report(sim_ms: int) -> None:
         live_metrics.update(
@@ -157,15 +174,16 @@ def run_simulation(
             publisher.outstanding,
             tally.faults,
             publisher.rejected_reasons,
+            None if downlink is None else downlink.counts(),
         )
         if progress is not None:
-            progress(publisher.published, len(plan.messages))
+            progress(planned_sent, len(plan.messages))
         if status is not None:
             status(
                 SimulationProgress(
                     planned=len(plan.messages),
-                    published=publisher.published,
-                    acknowledged=publisher.acknowledged,
+                    published=planned_sent,
+                    acknowledged=min(planned_sent, publisher.acknowledged),
                     valid=tally.kinds[KIND_VALID],
                     duplicates=tally.kinds[KIND_DUPLICATE],
                     malformed=tally.kinds[KIND_MALFORMED],
@@ -210,6 +228,11 @@ def run_simulation(
                             consent.until(msg.publish_ms)
                         if stop.is_set() or not publisher.publish(topic, msg.payload, stop):
                             break
+                        planned_sent += 1
+                        if downlink is not None:
+                            if msg.device is not None:  # the device's own sequence
+                                downlink.keep(msg.vin, msg.boot_id, msg.seq, topic, msg.payload)
+                            downlink.resend(publisher, stop)
                         last_sent = time.monotonic() - origin
                         sim_ms = msg.publish_ms
                         truth.write(message_line(n, msg))
@@ -218,7 +241,10 @@ def run_simulation(
                             report(sim_ms)
                 finally:
                     publisher.drain(params.drain_timeout_s)
-                    interrupted = publisher.published < len(plan.messages)
+                    if downlink is not None and not stop.is_set():
+                        downlink.settle(publisher, stop, params.confirm_timeout_s)
+                        publisher.drain(params.drain_timeout_s)
+                    interrupted = planned_sent < len(plan.messages)
                     report(sim_ms)
             if publish.services:
                 until_ms = sim_ms if interrupted else to_ms(plan.now)
@@ -233,25 +259,28 @@ def run_simulation(
             if consent is not None:  # interrupted by an error: stop the background producer
                 with contextlib.suppress(InfrastructureError):
                     consent.close()
+            counts = None if downlink is None else downlink.counts()
             truth.write(
                 end_line(
-                    published=publisher.published,
-                    acknowledged=publisher.acknowledged,
+                    published=planned_sent,
+                    acknowledged=min(planned_sent, publisher.acknowledged),
                     rejected=publisher.rejected,
                     planned=len(plan.messages),
-                    interrupted=publisher.published < len(plan.messages),
+                    interrupted=planned_sent < len(plan.messages),
                     elapsed_s=time.monotonic() - started,
                     services_published=None if delivered is None else len(delivered),
                     history_published=None if history is None else len(history),
                     consent_published=consent_published,
+                    downlink=counts,
                 )
             )
+    counts = None if downlink is None else downlink.counts()
     return SimulationResult(
         vehicles=len(plan.fleet),
         registered=registered,
         planned_messages=len(plan.messages),
-        messages_published=publisher.published,
-        acknowledged=publisher.acknowledged,
+        messages_published=planned_sent,
+        acknowledged=min(planned_sent, publisher.acknowledged),
         rejected=publisher.rejected,
         valid_messages=tally.kinds[KIND_VALID],
         valid_samples=tally.samples,
@@ -265,6 +294,7 @@ def run_simulation(
         history_published=None if history is None else len(history),
         consent_published=consent_published,
         rejected_reasons=dict(sorted(publisher.rejected_reasons.items())),
+        downlink=counts,
     )
 
 

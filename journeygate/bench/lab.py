@@ -181,7 +181,7 @@ class Lab:
 def _topic_names(topics: Topics, signals: bool) -> list[str]:
     """The topics a scenario's stages use (with ``signals``, the signals and journey
     processors' too)."""
-    names = [topics.raw, topics.dlq, topics.frames]
+    names = [topics.raw, topics.dlq, topics.frames, topics.receipts, topics.acks]
     if not signals:
         return names
     return [*names, topics.services, topics.signals, topics.consent, topics.alerts]

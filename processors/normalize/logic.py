@@ -12,8 +12,10 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from kernel import headers as h
+from kernel.acks import RECEIPT_DEAD_LETTER, RECEIPT_REPEAT, encode_receipt
 from kernel.deadletters import Reason
-from kernel.kafka import SourceRecord, header
+from kernel.kafka import OutRecord, SourceRecord, header
+from kernel.vin import is_well_formed
 from processors.normalize.dedupe import DedupeWindow
 from processors.normalize.validate import (
     Accepted,
@@ -60,6 +62,10 @@ class BatchPlan:
     duplicates: int
     seq_gaps: int
     check_digit_warnings: int
+    receipts: tuple[OutRecord, ...] = ()
+    """For ``telemetry.receipts`` (kernel/acks.py), the store writer's acknowledgements: a
+    message of the record key's vehicle that produced no frame (dead-lettered, or dropped as a
+    repeat); produced once the outputs are acknowledged."""
 
     @property
     def frames(self) -> int:
@@ -132,24 +138,30 @@ def plan_batch(
 ) -> BatchPlan:
     """Turn validated records into outputs: frames, dead letters; recent repeats dropped.
 
-    ``window`` is updated with every registered valid message.
+    ``window`` is updated with every registered valid message. A dead letter whose ``boot_id``
+    and ``seq`` were read, and a dropped repeat, also get a receipt.
     """
     outputs: list[Output] = []
+    receipts: list[OutRecord] = []
     duplicates = gaps = warnings = 0
     for record, outcome in zip(records, outcomes, strict=True):
         if isinstance(outcome, Rejected):
             outputs.append(DeadLetterOut(record, outcome.reason, outcome.detail))
+            if outcome.boot_id is not None and outcome.seq is not None:
+                _receipt(receipts, record, RECEIPT_DEAD_LETTER, outcome.seq, outcome.boot_id)
             continue
         vin = outcome.vin
         warnings += outcome.check_digit_warning
         if vin not in known_vins:
             detail = f"vin {vin} is not in the vehicles registry"
             outputs.append(DeadLetterOut(record, Reason.UNKNOWN_VIN, detail))
+            _receipt(receipts, record, RECEIPT_DEAD_LETTER, outcome.seq, outcome.boot_id)
             continue
         seen = window.observe(vin, outcome.boot_id, outcome.seq)
         gaps += seen.gap_seqs
         if seen.duplicate:
             duplicates += 1
+            _receipt(receipts, record, RECEIPT_REPEAT, outcome.seq, outcome.boot_id)
             continue
         value = codec.encode_values(
             vin,
@@ -175,4 +187,15 @@ def plan_batch(
         duplicates=duplicates,
         seq_gaps=gaps,
         check_digit_warnings=warnings,
+        receipts=tuple(receipts),
     )
+
+
+def _receipt(
+    into: list[OutRecord], record: SourceRecord, kind: str, seq: int, boot_id: str
+) -> None:
+    """A receipt for the vehicle of the record key (the MQTT topic's: the device's identity),
+    if the key is a VIN."""
+    key = record.key
+    if key is not None and is_well_formed(key.decode("ascii", "replace")):
+        into.append(OutRecord(key, encode_receipt(kind, seq, boot_id), []))

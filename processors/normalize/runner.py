@@ -112,7 +112,7 @@ class _Normalizer:
 
         try:
             # Servers not up yet (a cold start of the whole deployment): wait for them.
-            topics = [self.topics.raw, self.topics.frames, self.topics.dlq]
+            topics = [self.topics.raw, self.topics.frames, self.topics.receipts, self.topics.dlq]
             await ensure_topics_until_stopped(
                 self.settings, topics, stop, logger=log, on_failure=kafka_down
             )
@@ -185,7 +185,8 @@ class _Normalizer:
     async def produce(self, plan: BatchPlan) -> None:
         """Send every output, then wait until Kafka acknowledged all of them.
 
-        Frames go out as one batch per partition; dead letters (rare) one by one.
+        Frames go out as one batch per partition; dead letters (rare) one by one. Receipts go
+        after Kafka acknowledged the dead letters they vouch for (they say "durably handled").
         """
         frames = [
             OutRecord(
@@ -206,6 +207,10 @@ class _Normalizer:
                 if isinstance(out, DeadLetterOut):
                     futures.append(await self._send_dead_letter(out))
             await asyncio.gather(*futures)
+            if plan.receipts:
+                await asyncio.gather(
+                    *await send_batches(self.producer, self.topics.receipts, plan.receipts)
+                )
         except KafkaError as exc:
             raise InfrastructureError(f"producing normalizer output failed: {exc!r}") from exc
 

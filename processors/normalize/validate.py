@@ -94,10 +94,13 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """An invalid message and why."""
+    """An invalid message and why; with its ``boot_id`` and ``seq`` when they were read (the
+    message's envelope was valid), so that its dead letter can count as handled."""
 
     reason: Reason
     detail: str
+    boot_id: str | None = None
+    seq: int | None = None
 
 
 Outcome = Accepted | Rejected
@@ -106,15 +109,28 @@ Outcome = Accepted | Rejected
 def validate(record: SourceRecord, rules: Rules) -> Outcome:
     """Decide whether ``record`` is a valid v1 message; convert it to a frame if so."""
     try:
-        return _validate(record, rules)
+        ingest_ts_ms, bridge_id = _bridge_headers(record.headers)
+        payload = decode_json(record.value)
+        vin, boot_id, seq = _envelope(payload)
     except DataError as exc:
         return Rejected(Reason(exc.reason), exc.detail)
+    try:
+        raw_samples = _samples(payload)
+        return _validate(record, rules, ingest_ts_ms, bridge_id, vin, boot_id, seq, raw_samples)
+    except DataError as exc:
+        return Rejected(Reason(exc.reason), exc.detail, boot_id, seq)
 
 
-def _validate(record: SourceRecord, rules: Rules) -> Accepted:
-    ingest_ts_ms, bridge_id = _bridge_headers(record.headers)
-    payload = decode_json(record.value)
-    vin, boot_id, seq, raw_samples = _envelope(payload)
+def _validate(
+    record: SourceRecord,
+    rules: Rules,
+    ingest_ts_ms: int,
+    bridge_id: str,
+    vin: str,
+    boot_id: str,
+    seq: int,
+    raw_samples: list[tuple[str, object]],
+) -> Accepted:
     parsed = [parse_sample(obj, where) for where, obj in raw_samples]
     if not is_well_formed(vin):
         raise DataError(Reason.BAD_VIN, f"vin {vin[:40]!r} is not 17 characters of [A-HJ-NPR-Z0-9]")
@@ -143,8 +159,8 @@ def _bridge_headers(headers: Sequence[tuple[str, bytes]]) -> tuple[int, str]:
     return int(raw_ts), raw_bridge.decode("utf-8", "replace")
 
 
-def _envelope(payload: Any) -> tuple[str, str, int, list[tuple[str, object]]]:
-    """Check the top-level object; returns vin, boot_id, seq and the samples with their paths."""
+def _envelope(payload: Any) -> tuple[str, str, int]:
+    """Check the top-level object (but its samples); returns vin, boot_id and seq."""
     if not isinstance(payload, dict):
         kind = type(payload).__name__
         raise DataError(Reason.INVALID_JSON, f"payload is a JSON {kind}, not an object")
@@ -166,7 +182,7 @@ def _envelope(payload: Any) -> tuple[str, str, int, list[tuple[str, object]]]:
         raise DataError(Reason.SCHEMA, "boot_id is not 1-64 characters of [A-Za-z0-9._:-]")
     if not is_integer(seq) or not 0 <= seq <= SEQ_MAX:
         raise DataError(Reason.SCHEMA, "seq is not an integer in [0, 2**53-1]")
-    return vin, boot_id, int(seq), _samples(payload)
+    return vin, boot_id, int(seq)
 
 
 def _samples(payload: dict[str, Any]) -> list[tuple[str, object]]:

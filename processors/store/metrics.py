@@ -53,6 +53,31 @@ _lag = gauge(
 )
 
 
+_receipts = counter(
+    STAGE,
+    "receipts_total",
+    "Receipts read from telemetry.receipts: messages the normalizer dead-lettered (covered) or "
+    "dropped as repeats.",
+    ("kind",),
+)
+_seq_gaps = counter(
+    STAGE,
+    "seq_gaps_total",
+    "Sequence numbers found missing below a vehicle boot's highest handled one (stored or "
+    "dead-lettered); a loss until a repeat fills it.",
+)
+_seq_gaps_filled = counter(
+    STAGE, "seq_gaps_filled_total", "Missing sequence numbers handled later (a gap filled)."
+)
+_acks_sent = counter(
+    STAGE,
+    "acks_sent_total",
+    "Acknowledgements sent to telemetry.acks (one per vehicle and boot per interval).",
+)
+_ack_send_failures = counter(
+    STAGE, "ack_send_failures_total", "Sends of acknowledgements Kafka refused (sent again later)."
+)
+
 _event_to_store = BatchHistogram(
     STAGE,
     "event_to_store_seconds",
@@ -95,6 +120,24 @@ class StoreMetrics:
 
     def db_retry(self) -> None:
         _db_retries.inc()
+
+    def receipts(self, covering: int, repeats: int) -> None:
+        if covering:
+            _receipts.labels(kind="dead_letter").inc(covering)
+        if repeats:
+            _receipts.labels(kind="repeat").inc(repeats)
+
+    def gaps(self, opened: int, filled: int) -> None:
+        if opened:
+            _seq_gaps.inc(opened)
+        if filled:
+            _seq_gaps_filled.inc(filled)
+
+    def acks_sent(self, count: int) -> None:
+        _acks_sent.inc(count)
+
+    def ack_send_failed(self) -> None:
+        _ack_send_failures.inc()
 
     def dlq_retry(self) -> None:
         _dlq_retries.inc()

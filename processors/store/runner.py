@@ -8,6 +8,15 @@ partitions are positioned from the offsets in PostgreSQL (see :mod:`kernel.offse
 While the database is down the loop retries the same batch and does not poll, so nothing
 accumulates in memory.
 
+Acknowledgements (:mod:`processors.store.acks`): the store writer also reads
+``telemetry.receipts`` (the normalizer's word on messages it dead-lettered or dropped as
+repeats), merges what each batch handled into ``telemetry_acks`` in the batch's transaction, and
+every ``store_ack_interval_ms`` sends to ``telemetry.acks`` the acknowledgements of the
+vehicles and boots whose contiguous high-water mark now covers some of what a batch handled
+since the last send (it advanced, or the device repeated a message), after the commit that made
+it true. An acknowledgement lost in a crash is sent again when the device, unconfirmed, sends
+its message again.
+
 The batch lock is not held while polling: aiokafka's ``getmany`` waits, without a timeout, for a
 rebalance to finish, and the rebalance waits for the lock in ``on_partitions_revoked``.
 
@@ -19,6 +28,7 @@ assigned and positioned.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -46,11 +56,12 @@ from kernel.kafka import (
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
+from processors.store.acks import PendingAcks, decode_receipts
 from processors.store.copybatch import batch_copy
 from processors.store.copybin import CopyRows, frame_copy
 from processors.store.db import StoreDb, WriteResult
 from processors.store.deadletters import send_dead_letters
-from processors.store.logic import decode_batch_in_bulk
+from processors.store.logic import decode_batch_in_bulk, next_offsets
 from processors.store.metrics import StoreMetrics
 
 log = logging.getLogger("journeygate.store")
@@ -61,6 +72,10 @@ _DB_FAILURES = (psycopg.OperationalError, InfrastructureError)
 # Database writes, offset reads and dead-letter sends are retried after 0.1 s, doubling up to 10 s.
 RETRY_BASE_S = 0.1
 RETRY_MAX_S = 10.0
+# How long Kafka may take to acknowledge a send of acknowledgements before they wait for the
+# next one (the batches go on meanwhile); on a stop, how long the last send may take.
+ACK_SEND_TIMEOUT_S = 10.0
+FINAL_ACKS_S = 2.0
 
 
 def retry_backoff() -> Backoff:
@@ -94,7 +109,7 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
     try:
         await ensure_topics_until_stopped(
             settings,
-            [topics.frames, topics.dlq],
+            [topics.frames, topics.receipts, topics.acks, topics.dlq],
             stop,
             logger=log,
             on_failure=lambda exc: ready.unmet("kafka", str(exc)),
@@ -128,11 +143,15 @@ async def run_store_with(settings: Settings, stop: asyncio.Event, options: Store
     )
     try:
         await wait_for_store(db.connect, ready, stop, log)
-        consumer.subscribe([topics.frames], listener=listener)
+        consumer.subscribe([topics.frames, topics.receipts], listener=listener)
         # the consumer's start joins the group
         await start_clients_until_stopped((producer, consumer), settings, stop, ready, log)
         loop = _Loop(settings, options, topics, db, consumer, producer, metrics, ready)
-        await loop.run(stop, lock, listener)
+        try:
+            await loop.run(stop, lock, listener)
+        finally:
+            with contextlib.suppress(TimeoutError, KafkaError):
+                await asyncio.wait_for(loop.send_acks(final=True), FINAL_ACKS_S)
     except Stopped:
         log.info("stopped while retrying; the batch in flight will be read again")
     finally:
@@ -175,6 +194,7 @@ class _Loop:
         self.consumer, self.producer = consumer, producer
         self.metrics = metrics
         self.ready = ready
+        self.pending = PendingAcks(settings.store_ack_interval_ms / 1000)
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         """Poll and store batches until ``stop`` is set."""
@@ -183,6 +203,7 @@ class _Loop:
             records = await self.poll()
             listener.raise_if_failed()
             if not records:
+                await self.send_acks()
                 continue
             async with lock:
                 if listener.generation != generation:
@@ -192,14 +213,18 @@ class _Loop:
                     continue
                 offsets = await self.store(records, stop)
             await self.after_commit(offsets)
+            await self.send_acks()
 
     async def store(self, records: Sequence[Any], stop: asyncio.Event) -> Mapping[Partition, int]:
         """Decode and durably store one batch; return the next offsets now in the database."""
         self.metrics.consumed(len(records))
-        batch = decode_batch_in_bulk(records, _bulk_copy, frame_copy)
-        if batch.rejected:
+        frames = [rec for rec in records if rec.topic != self.topics.receipts]
+        receipts = decode_receipts([rec for rec in records if rec.topic == self.topics.receipts])
+        batch = decode_batch_in_bulk(frames, _bulk_copy, frame_copy)
+        rejected = batch.rejected + receipts.rejected
+        if rejected:
             await retry_until_stopped(
-                lambda: send_dead_letters(self.producer, self.topics.dlq, batch.rejected),
+                lambda: send_dead_letters(self.producer, self.topics.dlq, rejected),
                 retriable=(KafkaError,),
                 stop=stop,
                 what="sending dead letters",
@@ -207,12 +232,19 @@ class _Loop:
                 on_retry=self.metrics.dlq_retry,
                 logger=log,
             )
-            for rej in batch.rejected:
+            for rej in rejected:
                 self.metrics.dead_lettered(rej.reason)
         rows = CopyRows.join(batch.frames)
+        offsets = next_offsets(records)
         started = time.perf_counter()
         result: WriteResult = await retry_until_stopped(
-            lambda: self.db.write_batch(rows, batch.next_offsets),
+            lambda: self.db.write_batch(
+                rows,
+                offsets,
+                receipts.covering,
+                receipts.repeats,
+                acknowledge=self.settings.store_acks,
+            ),
             retriable=_DB_FAILURES,
             stop=stop,
             what="writing a batch to PostgreSQL",
@@ -224,8 +256,29 @@ class _Loop:
         self.metrics.batch_committed(
             rows=result.rows, inserted=result.inserted, seconds=time.perf_counter() - started
         )
-        self.metrics.stored(time.time_ns() // 1_000_000, *frame_times(records))
+        self.metrics.stored(time.time_ns() // 1_000_000, *frame_times(frames))
+        self.metrics.receipts(len(receipts.covering), len(receipts.repeats))
+        self.metrics.gaps(result.acks.gaps_opened, result.acks.gaps_filled)
+        self.pending.add(result.acks.lines)
         return result.offsets
+
+    async def send_acks(self, *, final: bool = False) -> None:
+        """Send the pending acknowledgements to ``telemetry.acks`` once their interval is over
+        (``final``: now, when stopping); a failed send keeps them for the next one."""
+        now_s = time.monotonic()
+        if not (self.pending.due(now_s) or (final and len(self.pending))):
+            return
+        records = self.pending.take(now_s)
+        try:
+            sent = [await self.producer.send(self.topics.acks, value) for value in records]
+            await asyncio.wait_for(asyncio.gather(*sent), ACK_SEND_TIMEOUT_S)
+        except (KafkaError, TimeoutError) as exc:
+            for value in records:
+                self.pending.add(value)
+            self.metrics.ack_send_failed()
+            log.warning("sending acknowledgements failed (sent again later): %r", exc)
+            return
+        self.metrics.acks_sent(sum(value.count(b"\n") + 1 for value in records))
 
     def db_retry(self) -> None:
         self.metrics.db_retry()

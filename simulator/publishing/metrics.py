@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from prometheus_client import Counter
 
 from kernel.metrics import counter, gauge
+from simulator.publishing.downlink import DownlinkCounts
 
 STAGE = "simulator"
 
@@ -27,6 +28,22 @@ _rejected = counter(
     ("reason",),
 )
 _inflight = gauge(STAGE, "inflight_messages", "Publishes waiting for their PUBACK")
+_acks = counter(
+    STAGE, "acks_received_total", "Acknowledgements received on the vehicles' ack topics"
+)
+_resent = counter(
+    STAGE,
+    "messages_resent_total",
+    "Publishes of a message sent again: unconfirmed after a reconnect or a timeout",
+)
+_dropped = counter(
+    STAGE,
+    "messages_dropped_unconfirmed_total",
+    "Messages a device dropped unconfirmed because its outbox was full",
+)
+_unconfirmed = gauge(
+    STAGE, "unconfirmed_messages", "Messages devices keep until an acknowledgement covers them"
+)
 
 
 class PublishMetrics:
@@ -37,6 +54,7 @@ class PublishMetrics:
         self._faults: dict[str, int] = {}
         self._rejected: dict[str, int] = {}
         self._acknowledged = 0
+        self._downlink: dict[str, int] = {}
 
     def update(
         self,
@@ -45,8 +63,20 @@ class PublishMetrics:
         inflight: int,
         faults: Mapping[str, int] | None = None,
         rejected_by_reason: Mapping[str, int] | None = None,
+        downlink: DownlinkCounts | None = None,
     ) -> None:
         _advance(_published, "kind", published_by_kind, self._published)
+        if downlink is not None:
+            for metric, name, total in (
+                (_acks, "acks", downlink.acks),
+                (_resent, "resent", downlink.resent),
+                (_dropped, "dropped", downlink.dropped),
+            ):
+                delta = total - self._downlink.get(name, 0)
+                if delta > 0:
+                    metric.inc(delta)
+                self._downlink[name] = total
+            _unconfirmed.set(downlink.unconfirmed)
         _advance(_faults, "fault", faults or {}, self._faults)
         _advance(_rejected, "reason", rejected_by_reason or {}, self._rejected)
         if acknowledged > self._acknowledged:

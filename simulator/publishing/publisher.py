@@ -7,6 +7,12 @@ ones before a clean disconnect. A topic always goes through the same connection,
 vehicle's messages reach the broker in order: either one of a few shared connections (by hash
 of the topic) or, with ``dedicated_topics``, a connection of its own per topic, as a fleet of
 real devices would connect.
+
+With ``downlink_root``, each connection also subscribes (QoS 1) to the acknowledgements of its
+vehicles (``{root}/{VIN}/ack`` on a dedicated connection, ``{root}/+/ack`` on a shared one) at
+every connect, hands each one to ``on_downlink(topic, payload)`` and tells ``on_reconnect`` the
+index of a connection that came back after a loss (its devices send their unconfirmed messages
+again: :mod:`simulator.publishing.outbox`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from kernel.acks import ACK_LEAF, ack_subscription
 from kernel.errors import InfrastructureError
 from kernel.mqtt import parse_mqtt_url
 from kernel.settings import Settings
@@ -50,8 +57,18 @@ class Publisher:
         connect_timeout_s: float = 10.0,
         ack_timeout_s: float = 60.0,
         dedicated_topics: Sequence[str] = (),
+        downlink_root: str | None = None,
+        on_downlink: Callable[[str, bytes], None] | None = None,
+        on_reconnect: Callable[[int], None] | None = None,
     ) -> None:
         self._route = {topic: i for i, topic in enumerate(dedicated_topics)} or None
+        self._downlink: list[str] = []
+        if downlink_root is not None:
+            self._downlink = [ack_subscription(downlink_root)] * connections
+            if dedicated_topics:
+                self._downlink = [t.rsplit("/", 1)[0] + f"/{ACK_LEAF}" for t in dedicated_topics]
+        self._on_downlink = on_downlink
+        self._on_reconnect = on_reconnect
         if self._route is not None:
             connections = len(self._route)
         self.broker = parse_mqtt_url(settings.mqtt_url)
@@ -71,6 +88,7 @@ class Publisher:
         self._pending = [0] * connections
         self._limit = [max_inflight] * connections
         self._refused: ReasonCode | None = None
+        self._ever_connected = [False] * connections
         tag = uuid.uuid4().hex[:8]
         self._clients = [self._client(f"journeygate-sim-{tag}-{i}", i) for i in range(connections)]
 
@@ -94,7 +112,18 @@ class Publisher:
         client.on_connect = lambda c, u, flags, rc, props: self._on_connect(index, rc, props)
         client.on_disconnect = lambda c, u, flags, rc, props: self._connected[index].clear()
         client.on_publish = lambda c, u, mid, rc, props: self._on_publish(index, rc)
+        client.on_message = lambda c, u, msg: self._message(msg)
         return client
+
+    def _message(self, msg: mqtt.MQTTMessage) -> None:
+        if self._on_downlink is not None:
+            self._on_downlink(msg.topic, bytes(msg.payload))
+
+    def connection_of(self, topic: str) -> int:
+        """The index of the connection ``topic`` is published on."""
+        if self._route is not None:
+            return self._route[topic]
+        return connection_for(topic, len(self._clients))
 
     def _on_connect(self, index: int, reason: ReasonCode, props: Properties | None) -> None:
         with self._cond:
@@ -105,7 +134,13 @@ class Publisher:
                 receive_maximum = getattr(props, "ReceiveMaximum", None)
                 if isinstance(receive_maximum, int) and receive_maximum > 0:
                     self._limit[index] = min(self.max_inflight, receive_maximum)
+                if self._downlink:
+                    self._clients[index].subscribe(self._downlink[index], qos=1)
+                again = self._ever_connected[index]
+                self._ever_connected[index] = True
                 self._connected[index].set()
+                if again and self._on_reconnect is not None:
+                    self._on_reconnect(index)
             self._cond.notify_all()
 
     def _on_publish(self, index: int, reason: ReasonCode) -> None:
@@ -152,10 +187,7 @@ class Publisher:
 
         Raises :class:`InfrastructureError` when no PUBACK arrives for ``ack_timeout_s``.
         """
-        if self._route is not None:
-            index = self._route[topic]
-        else:
-            index = connection_for(topic, len(self._clients))
+        index = self.connection_of(topic)
 
         def room() -> bool:
             connection_has_room = self._pending[index] < self._limit[index]

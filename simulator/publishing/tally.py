@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from simulator.publishing.downlink import DownlinkCounts
 from simulator.publishing.plan import KIND_VALID, Outgoing
 from simulator.scenario.kinds import EXPECTATIONS
 
@@ -55,8 +56,9 @@ class SimulationResult:
     """Consent changes of the period sent to ``vehicle.consent`` (None: services off)."""
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     """``rejected`` by the broker's reason (e.g. ``Not authorized``): sent, never delivered."""
-    """Service-history visits (before the period) published to ``vehicle.services`` before the
-    telemetry (None: ``--no-services``)."""
+    downlink: DownlinkCounts | None = None
+    """What the pipeline's acknowledgements did (None: devices ignore them, ``acks = ignore``).
+    ``messages_published`` and ``acknowledged`` count the plan's messages, not resends."""
 
 
 # progress(published, planned): called every few hundred publishes and at the end.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -86,6 +86,14 @@ class PublishSection(Section):
     # Years of each vehicle's service history at its dealer published before the period's
     # telemetry (0: none).
     service_history_years: int = Field(default=3, ge=0, le=100)
+    # What a device does with the pipeline's acknowledgements ({root}/{VIN}/ack): "honour" keeps
+    # each message until one covers it and sends it again after a reconnect or a timeout;
+    # "ignore" forgets a message at its PUBACK, as devices did before (docs/simulator.md).
+    acks: Literal["honour", "ignore"] = "honour"
+    # Seconds an unconfirmed message waits before it is sent again (doubling at each attempt).
+    resend_after_s: float = Field(default=30.0, gt=0, le=86_400)
+    # Unconfirmed messages a device keeps at most; past it, the oldest is dropped and counted.
+    device_buffer: int = Field(default=10_000, ge=1, le=10_000_000)
 
     @model_validator(mode="after")
     def _one_pacing(self) -> PublishSection:

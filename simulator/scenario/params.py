@@ -47,6 +47,9 @@ OVERRIDES: dict[str, tuple[tuple[str, str], str]] = {
     "connection_per_vehicle": (("publish", "connection_per_vehicle"), "--connection-per-vehicle"),
     "max_inflight": (("publish", "max_inflight"), "--max-inflight"),
     "services": (("publish", "services"), "--services"),
+    "acks": (("publish", "acks"), "--acks"),
+    "resend_after_s": (("publish", "resend_after_s"), "--resend-after-s"),
+    "device_buffer": (("publish", "device_buffer"), "--device-buffer"),
 }
 
 
@@ -77,14 +80,20 @@ class SimulationParams:
     connection_per_vehicle: bool | None = None
     max_inflight: int | None = None
     services: bool | None = None
+    acks: str | None = None
+    resend_after_s: float | None = None
+    device_buffer: int | None = None
     truth_path: Path | None = None
     connect_timeout_s: float = 10.0
     ack_timeout_s: float = 60.0
     drain_timeout_s: float = 30.0
+    confirm_timeout_s: float = 60.0
+    """At the end, how long devices that honour acknowledgements wait for the next one while
+    messages are unconfirmed (sending them again meanwhile) before giving up."""
 
     def __post_init__(self) -> None:
         self.effective()
-        for name in ("connect_timeout_s", "ack_timeout_s", "drain_timeout_s"):
+        for name in ("connect_timeout_s", "ack_timeout_s", "drain_timeout_s", "confirm_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0")
 

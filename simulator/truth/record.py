@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from kernel.errors import ConfigError
+from simulator.publishing.downlink import DownlinkCounts
 from simulator.publishing.plan import KIND_DUPLICATE, KIND_MALFORMED, Outgoing, Plan
 from simulator.publishing.services import Delivered
 from simulator.scenario.files import PublishSection, Scenario
@@ -143,7 +144,20 @@ def end_line(
     history_published: int | None = None,
     consent_published: int | None = None,
     rejected: int = 0,
+    downlink: DownlinkCounts | None = None,
 ) -> bytes:
+    """The last line: what was published, and (devices that honour acknowledgements) what the
+    acknowledgements did: ``resent`` publishes, ``unconfirmed`` messages at the end,
+    ``dropped_unconfirmed`` from full device outboxes."""
+    acks: dict[str, int] | None = None
+    if downlink is not None:
+        acks = {
+            "received": downlink.acks,
+            "confirmed": downlink.confirmed,
+            "resent": downlink.resent,
+            "unconfirmed": downlink.unconfirmed,
+            "dropped_unconfirmed": downlink.dropped,
+        }
     return line(
         {
             "type": "end",
@@ -155,6 +169,7 @@ def end_line(
             "services_published": services_published,
             "history_published": history_published,
             "consent_published": consent_published,
+            "acks": acks,
             "elapsed_s": round(elapsed_s, 3),
         }
     )

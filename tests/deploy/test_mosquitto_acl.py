@@ -1,6 +1,6 @@
 """The shipped ACL (deploy/mosquitto/acl) on a real Mosquitto: a vehicle writes only its own
-telemetry and reads only its own downlink, the bridge reads telemetry through its share group,
-nobody else reads telemetry.
+telemetry and reads only its own downlink and acknowledgements, the bridge reads telemetry
+through its share group and writes the acknowledgements, nobody else reads telemetry.
 
 Mosquitto grants every SUBSCRIBE and filters what it delivers, so "reads nothing" is shown with a
 sentinel: a message the subscriber may read, published after the one it must not get; once the
@@ -183,6 +183,10 @@ def _downlink(vin: str) -> str:
     return f"vehicles/{vin}/downlink/command"
 
 
+def _ack(vin: str) -> str:
+    return f"vehicles/{vin}/ack"
+
+
 def test_a_wrong_password_is_refused(broker_port: int) -> None:
     session = Session(broker_port, VIN_A, password="not-the-secret")
     try:
@@ -216,6 +220,36 @@ def test_a_vehicle_reads_its_own_downlink_only(connect: Connect) -> None:
     a.wait_for(_downlink(VIN_A), b"for-a")
     b.wait_for(_downlink(VIN_B), b"for-b")
     assert a.received == [(_downlink(VIN_A), b"for-a")]
+
+
+def test_a_vehicle_reads_its_own_acknowledgements_only_and_only_the_bridge_writes_them(
+    connect: Connect,
+) -> None:
+    a, b = connect(VIN_A), connect(VIN_B)
+    assert a.subscribe(_ack(VIN_A), _ack(VIN_B), "vehicles/+/ack") == [1, 1, 1]
+    assert b.subscribe(_ack(VIN_B)) == [1]
+    # A vehicle cannot confirm its own messages, nor another's.
+    assert a.publish(_ack(VIN_A), b"forged") == NOT_AUTHORIZED
+    assert a.publish(_ack(VIN_B), b"forged") == NOT_AUTHORIZED
+    assert connect("journeygate-simulator").publish(_ack(VIN_A), b"forged") == NOT_AUTHORIZED
+    bridge = connect("journeygate-bridge")
+    assert bridge.publish(_ack(VIN_B), b"for-b") in ACCEPTED
+    assert bridge.publish(_ack(VIN_A), b"for-a") in ACCEPTED
+    a.wait_for(_ack(VIN_A), b"for-a")
+    b.wait_for(_ack(VIN_B), b"for-b")
+    # (once per matching subscription: Mosquitto delivers overlapping ones apart)
+    assert set(a.received) == {(_ack(VIN_A), b"for-a")}
+    assert b.received == [(_ack(VIN_B), b"for-b")]
+
+
+def test_the_simulator_reads_every_vehicles_acknowledgements(connect: Connect) -> None:
+    simulator = connect("journeygate-simulator")
+    assert simulator.subscribe("vehicles/+/ack") == [1]
+    bridge = connect("journeygate-bridge")
+    assert bridge.publish(_ack(VIN_A), b"a") in ACCEPTED
+    assert bridge.publish(_ack(VIN_B), b"b") in ACCEPTED
+    simulator.wait_for(_ack(VIN_B), b"b")
+    assert simulator.received == [(_ack(VIN_A), b"a"), (_ack(VIN_B), b"b")]
 
 
 def test_only_the_bridge_reads_telemetry_through_a_share_group(connect: Connect) -> None:

@@ -53,8 +53,15 @@ def test_bridge_session_survives_a_clean_restart_on_amqtt(
     try:
         pipeline.children["bridge"].stop()
         truth = tmp_path / "truth.jsonl"
+        # devices that waited for acknowledgements would wait for the bridge started after them
         params = SimulationParams(
-            vehicles=5, days=3, seed=4, duplicate_rate=0.0, malformed_rate=0.0, truth_path=truth
+            vehicles=5,
+            days=3,
+            seed=4,
+            duplicate_rate=0.0,
+            malformed_rate=0.0,
+            truth_path=truth,
+            acks="ignore",
         )
         result = run_simulation(settings, params)
         pipeline.start("bridge")

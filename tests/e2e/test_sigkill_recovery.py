@@ -76,6 +76,7 @@ def test_sigkill_bridge_normalizer_and_store_mid_stream(
         malformed_rate=0.01,
         truth_path=truth,
         rate_per_s=800.0,
+        acks="ignore",  # the pipeline's own guarantees, not the devices' resends
     )
     sim = BackgroundSimulation(settings, params)
 
@@ -121,6 +122,7 @@ def test_sigkill_bridge_repeatedly_loses_nothing(
         malformed_rate=0.0,
         truth_path=truth,
         rate_per_s=1000.0,
+        acks="ignore",  # the pipeline's own guarantees, not the devices' resends
     )
     sim = BackgroundSimulation(settings, params)
     for fraction in (0.15, 0.35, 0.55, 0.75):

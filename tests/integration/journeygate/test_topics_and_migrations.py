@@ -47,8 +47,10 @@ def test_topics_are_made_with_their_retention_and_listed_as_the_broker_has_them(
     made = topics(settings, prefix, **retention)
     assert made.returncode == 0, made.stderr
     lines = listed(made.stdout)
-    assert len(lines) == 7
+    assert len(lines) == 9
     assert "3 partitions  retention 3 d" in lines[f"{prefix}telemetry.raw"]
+    assert "retention 7 d" in lines[f"{prefix}telemetry.receipts"]
+    assert "retention 1 d" in lines[f"{prefix}telemetry.acks"]
     assert "retention 30 d" in lines[f"{prefix}telemetry.frames"]
     assert "retention forever" in lines[f"{prefix}vehicle.services"]
 

@@ -61,6 +61,8 @@ def _app() -> typer.Typer:
 def _simulate(settings: Settings, *args: str) -> list[str]:
     return [
         "simulate",
+        "--acks",
+        "ignore",
         "--database-url",
         settings.database_url,
         "--mqtt-topic-root",

@@ -104,6 +104,7 @@ def test_subscriber_receives_exactly_the_planned_messages(
 ) -> None:
     settings = make_settings(mqtt_protocol=protocol)
     params = SimulationParams(
+        acks="ignore",  # a bare broker: no pipeline acknowledges
         scenario=EVERY_KIND,
         vehicles=6,
         days=3,
@@ -156,7 +157,9 @@ def test_subscriber_receives_exactly_the_planned_messages(
 
 
 def test_fleet_is_registered_before_publishing_and_idempotently(settings: Settings) -> None:
-    params = SimulationParams(vehicles=12, days=1, seed=9, now=NOW, malformed_rate=0.0)
+    params = SimulationParams(
+        acks="ignore", vehicles=12, days=1, seed=9, now=NOW, malformed_rate=0.0
+    )
     before = published_metric("valid")
     result = run_simulation(settings, params)
     assert published_metric("valid") - before == result.valid_messages
@@ -180,6 +183,7 @@ def test_stop_ends_cleanly_and_truth_records_what_was_sent(
 ) -> None:
     stop = threading.Event()
     params = SimulationParams(
+        acks="ignore",  # a bare broker: no pipeline acknowledges
         vehicles=30,
         days=7,
         seed=4,
@@ -206,6 +210,7 @@ def test_stop_ends_cleanly_and_truth_records_what_was_sent(
 @pytest.mark.parametrize("pacing", ["max_rate_per_s", "rate_per_s"])
 def test_rate_target_and_cap_space_publishes(settings: Settings, pacing: str) -> None:
     params = SimulationParams(
+        acks="ignore",  # a bare broker: no pipeline acknowledges
         vehicles=2,
         days=1,
         seed=1,
@@ -224,7 +229,13 @@ def test_rate_target_and_cap_space_publishes(settings: Settings, pacing: str) ->
 
 def test_one_connection_per_vehicle(settings: Settings, tmp_path: Path) -> None:
     params = SimulationParams(
-        vehicles=5, days=1, seed=3, now=NOW, malformed_rate=0.0, connection_per_vehicle=True
+        acks="ignore",  # a bare broker: no pipeline acknowledges
+        vehicles=5,
+        days=1,
+        seed=3,
+        now=NOW,
+        malformed_rate=0.0,
+        connection_per_vehicle=True,
     )
     plan = plan_for(settings, params)
     topics = sorted({topic_for(settings.mqtt_topic_root, m.topic_vin) for m in plan.messages})
@@ -250,7 +261,7 @@ def test_unreachable_broker_is_an_infrastructure_error(
 ) -> None:
     settings = make_settings(mqtt_url=f"mqtt://127.0.0.1:{free_port()}")
     with pytest.raises(InfrastructureError, match="cannot reach MQTT broker"):
-        run_simulation(settings, SimulationParams(vehicles=2, days=1, now=NOW))
+        run_simulation(settings, SimulationParams(acks="ignore", vehicles=2, days=1, now=NOW))
 
 
 def test_simulate_command(settings: Settings, tmp_path: Path) -> None:
@@ -261,6 +272,8 @@ def test_simulate_command(settings: Settings, tmp_path: Path) -> None:
     app.command("noop")(lambda: None)
     common = [
         "simulate",
+        "--acks",
+        "ignore",
         "--mqtt-url",
         settings.mqtt_url,
         "--database-url",

@@ -55,6 +55,7 @@ def params(truth: Path, **changes: Any) -> SimulationParams:
         "now": NOW,
         "malformed_rate": 0.0,
         "truth_path": truth,
+        "acks": "ignore",  # no pipeline acknowledges
     }
     values.update(changes)
     return SimulationParams(**values)

@@ -46,7 +46,10 @@ def test_verify_reports_everything_missing_when_no_pipeline_ran(
     truth = tmp_path / "truth.jsonl"
     scenario = Scenario.model_validate({"faults": {"malformed": {"min_each": 1}}})
     result = run_simulation(
-        settings, SimulationParams(scenario=scenario, vehicles=3, days=1, seed=4, truth_path=truth)
+        settings,
+        SimulationParams(
+            acks="ignore", scenario=scenario, vehicles=3, days=1, seed=4, truth_path=truth
+        ),
     )
     out = CliRunner().invoke(app(), verify_args(settings, truth, "--json", "--wait-s", "1"))
     assert out.exit_code == 1, out.output
@@ -70,7 +73,9 @@ def test_verify_errors_are_one_line_with_distinct_exit_codes(
     assert bad.exit_code == 2
     assert bad.output.strip().count("\n") == 0 and "no journeygate-simulator-truth" in bad.output
     truth = tmp_path / "truth.jsonl"
-    run_simulation(settings, SimulationParams(vehicles=2, days=1, seed=2, truth_path=truth))
+    run_simulation(
+        settings, SimulationParams(acks="ignore", vehicles=2, days=1, seed=2, truth_path=truth)
+    )
     down = settings.model_copy(
         update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/x"}
     )

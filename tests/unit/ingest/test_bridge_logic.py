@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 from ingest.logic import (
     Inbound,
     RouteConfig,
+    ack_publishes,
     parse_topic,
     route,
     subscription_filter,
 )
 from kernel import headers as h
+from kernel.acks import encode_ack, encode_ack_lines
 from kernel.deadletters import Reason
 from kernel.errors import ConfigError, DataError
 from kernel.kafka import Topics, header
@@ -150,3 +152,19 @@ def test_mqtt_urls_give_host_port_and_credentials_without_showing_the_password()
     assert parse_mqtt_url("mqtts://h").port == 8883 and parse_mqtt_url("mqtts://h").tls
     with pytest.raises(ConfigError):
         parse_mqtt_url("mqtt://h:99999")
+
+
+def test_acknowledgements_go_to_their_vehicle_s_ack_topic_the_highest_per_boot() -> None:
+    other = "WVWZZZ1JZXW000002"
+    values = [
+        encode_ack_lines([(VIN, "b1", 4), (other, "x", 0), (VIN, "b2", 1)]),
+        b"garbage\n" + encode_ack_lines([(VIN, "b1", 6), (VIN, "b1", 5)]),
+        None,
+    ]
+    publishes, bad = ack_publishes("t/vehicles", values)
+    assert publishes == [
+        (f"t/vehicles/{VIN}/ack", encode_ack("b1", 6)),
+        (f"t/vehicles/{other}/ack", encode_ack("x", 0)),
+        (f"t/vehicles/{VIN}/ack", encode_ack("b2", 1)),
+    ]
+    assert bad == 2
