@@ -74,6 +74,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "journeygate.status_cli",
         "Where each stage stands, and whether the pipeline is healthy (exit 1 if not).",
     ),
+    "soak": (
+        "journeygate.soak_cli",
+        "Run the pipeline under a fleet with random faults; judge it and show memory over time.",
+    ),
 }
 
 

@@ -24,10 +24,15 @@ def tansu_binary() -> str:
 
 
 class EmbeddedKafka:
-    def __init__(self, root: Path) -> None:
+    """Tansu on a free port of its own. ``advertised_port``: the port named to clients in
+    metadata, when they reach the broker through something else (the fault proxy); a restart
+    (:meth:`stop`, :meth:`start`) keeps both ports but, storage being in memory, not the data."""
+
+    def __init__(self, root: Path, *, advertised_port: int | None = None) -> None:
         self.root = root
         self.host = "127.0.0.1"
         self.port = free_port()
+        self.advertised_port = advertised_port
         self.child: Child | None = None
 
     @property
@@ -37,13 +42,14 @@ class EmbeddedKafka:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port or self.port}"
         argv = [
             tansu_binary(),
             "broker",
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            advertised,
             "--storage-engine",
             "memory://tansu/",
         ]

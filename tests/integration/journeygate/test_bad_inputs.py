@@ -89,6 +89,11 @@ def rows(f: dict[str, str], busy: int) -> list[tuple[str, list[str], dict[str, s
                                *NOWHERE_DB], {}, str(busy)),
         ("unreachable store", ["status", *NOWHERE_KAFKA, *NOWHERE_DB], {}, "127.0.0.1:1"),
         ("unreachable Kafka", ["dlq", "list", *NOWHERE_KAFKA], {}, "127.0.0.1:1"),
+        ("soak of no time", ["soak", "--minutes", "0"], {}, "--minutes"),
+        ("soak minutes not a number", ["soak", "--minutes", "ten"], {}, "--minutes"),
+        ("soak at no rate", ["soak", "--rate", "0"], {}, "--rate"),
+        ("soak of one vehicle", ["soak", "--vehicles", "1"], {}, "--vehicles"),
+        ("soak faults never", ["soak", "--fault-interval-s", "-3"], {}, "--fault-interval-s"),
     ]  # fmt: skip
 
 
@@ -122,4 +127,5 @@ def test_the_table_covers_every_command(files: dict[str, str]) -> None:
     named = {row[1][0] for row in rows(files, 1)}
     cli = Path(__file__).resolve().parents[3] / "journeygate" / "cli.py"
     assert {"simulate", "topics", "process", "migrate", "bridge", "registry", "services",
-            "score", "verify", "funnel", "bench", "dlq", "status"} <= named, cli  # fmt: skip
+            "score", "verify", "funnel", "bench", "dlq", "status",
+            "soak"} <= named, cli  # fmt: skip
