@@ -17,6 +17,8 @@
     e   last evaluation [as_of_ms, odometer_m]    q   once-only quality reasons published
     x   dealer price level [lines, log_sum] (processors.signals.calibration)
     l   part life brackets [[item, low, high or null]] (processors.signals.wearlife)
+    n   days the owner came after each of the last 4 services fell due (processors.signals.
+        lateness; at most 26 bytes)
     k   odometer quality: [[reason, utc_day]]     last day each reason was published
     t   newest frame sample time, ms (the vehicle's telemetry clock)
     h   visits held until the telemetry reaches them: [[visit_id, vin, ms, odometer_m,
@@ -92,6 +94,8 @@ class VehicleMemory:
     prices: PriceLevel = field(default_factory=PriceLevel)
     wear_life: tuple[tuple[str, Bracket], ...] = ()
     """Each part's life-factor bracket from the dealer's replacements, sorted by item."""
+    lateness: tuple[int, ...] = ()
+    """Days the owner came after each of their last services fell due, oldest first."""
     frames_ms: int = 0
     """Newest event time of a frame sample: the vehicle's telemetry clock (0 before any)."""
     held: tuple[ServiceVisitRecord, ...] = ()
@@ -113,6 +117,8 @@ class VehicleMemory:
             active_faults=self.active_codes,
             price_factor=self.prices.factor,
             wear_factors=MappingProxyType({i: b.estimate for i, b in self.wear_life}),
+            wear_life=MappingProxyType(dict(self.wear_life)),
+            lateness=self.lateness,
         )
 
     def to_bytes(self) -> bytes:
@@ -174,6 +180,7 @@ def _tail(m: VehicleMemory) -> dict[str, Any]:
         "k": [list(k) for k in m.quality_days],
         "x": [m.prices.lines, m.prices.log_sum] if m.prices.lines else None,
         "l": [[i, b.low, _finite(b.high)] for i, b in m.wear_life],
+        "n": list(m.lateness),
         "p": {k: v for k, v in published.items() if v},
         "t": m.frames_ms,
         "h": [_held(v) for v in m.held],
@@ -249,6 +256,7 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
             (str(i), Bracket(float(lo), math.inf if hi is None else float(hi)))
             for i, lo, hi in t.get("l", [])
         ),
+        lateness=tuple(int(x) for x in t.get("n", [])),
         frames_ms=int(t.get("t", 0)),
         held=tuple(_to_held(h) for h in t.get("h", [])),
     )

@@ -8,8 +8,8 @@ the vehicle's newest event time, never the wall clock, so that a replay predicts
 - **Warranty**: basic and powertrain for every vehicle, traction battery for EVs and hybrids
   (the only powertrains with one), with the brand's terms (:meth:`Catalog.warranty_for`).
 - **Next service**: the powertrain's schedule from the last visit with a scheduled item (or
-  delivery); its bill (:mod:`.bill`) is priced at the P50 due date and the odometer forecast for
-  that date (overdue: now), in the market's currency (:mod:`.pricing`).
+  delivery); its bill (:mod:`.bill`) is priced at the visit the owner's own lateness makes
+  likely after the P50 due date (:mod:`.lateness`), in the market's currency (:mod:`.pricing`).
 - **Equity** (:mod:`.equity`): None when the model is not in the catalog (no MSRP or body).
 """
 
@@ -24,6 +24,7 @@ from processors.signals.bill import service_bill
 from processors.signals.dates import datetime_to_ms, days_between, midnight_utc, ms_to_datetime
 from processors.signals.equity import vehicle_equity
 from processors.signals.estimate import DEFAULT_MODEL, UsageEstimate, UsageModel, estimate_usage
+from processors.signals.lateness import next_visit
 from processors.signals.pricing import fault_view, pricing_for
 from processors.signals.service import ServiceInterval, next_service
 from processors.signals.upkeep import ServicePoint, Upkeep
@@ -189,9 +190,9 @@ def predict(
     else:
         when = due.p50
         at_km = due_km if due.binding == "distance" else min(km_on(when), due_km)
-    bill = service_bill(
-        vehicle, catalog, pricing, spec, upkeep, when.date(), at_km, est.mean_km_per_day
-    )
+    rate = est.mean_km_per_day
+    visits = next_visit(due, at_km, odo_km, odo_at, as_of, rate, upkeep.lateness)
+    bill = service_bill(vehicle, catalog, pricing, spec, upkeep, visits, rate)
     service = ServiceView(
         due_p10=due.p10.date(),
         due_p50=due.p50.date(),

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from processors.signals.wearlife import Bracket
+
 
 @dataclass(frozen=True, slots=True)
 class ServicePoint:
@@ -31,6 +33,12 @@ class Upkeep:
     wear_factors: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     """Wear item id -> its life relative to the catalog's, from the dealer's replacements
     (:mod:`processors.signals.wearlife`; 1.0 when absent)."""
+    wear_life: Mapping[str, Bracket] = field(default_factory=lambda: MappingProxyType({}))
+    """Wear item id -> what the dealer's replacements say of its life factor (the bracket whose
+    estimate is in ``wear_factors``; no bound when absent)."""
+    lateness: tuple[int, ...] = ()
+    """Days the owner came after each of their last services fell due, oldest first
+    (:mod:`processors.signals.lateness`)."""
     price_factor: float = 1.0
     """The dealer's prices relative to the catalog's, from past invoices
     (:mod:`processors.signals.calibration`)."""

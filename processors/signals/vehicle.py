@@ -31,6 +31,7 @@ from processors.signals import explain
 from processors.signals.bill import learn_from_visit
 from processors.signals.calibration import observe
 from processors.signals.dates import MS_PER_DAY, datetime_to_ms, ms_to_datetime
+from processors.signals.lateness import observed_lateness
 from processors.signals.materiality import DEFAULT_THRESHOLDS, Thresholds, material_changes
 from processors.signals.memory import RECENT_VISITS, PredictedBill, VehicleMemory
 from processors.signals.predict import (
@@ -327,24 +328,21 @@ class VehicleRun:
         self.prediction = pred
 
     def observe_wear(self, m: VehicleMemory, visit: ServiceVisitRecord) -> VehicleMemory:
-        """``m`` with what a full service at the dealer says of each part's life (in order
-        only: a visit older than the last service is history already accounted for)."""
+        """``m`` with what a full service at the dealer says of each part's life and of the
+        owner's lateness (in order only: a visit older than the last service is history
+        already accounted for)."""
         facts = self.facts
         if facts is None or not any(i.kind == "scheduled" for i in visit.items):
             return m
         ts = _ms(visit)
         if m.last_service is not None and ts <= m.last_service.ts_ms:
             return m
+        upkeep, day, km = m.upkeep(), ms_to_datetime(ts).date(), visit.odometer_m / 1000.0
         brackets = learn_from_visit(
-            dict(m.wear_life),
-            facts,
-            self.catalog,
-            m.upkeep(),
-            ms_to_datetime(ts).date(),
-            visit.odometer_m / 1000.0,
-            set(visit.covers("wear")),
+            dict(m.wear_life), facts, self.catalog, upkeep, day, km, set(visit.covers("wear"))
         )
-        return replace(m, wear_life=tuple(sorted(brackets.items())))
+        late = observed_lateness(m.lateness, facts, self.catalog, upkeep, day, km)
+        return replace(m, wear_life=tuple(sorted(brackets.items())), lateness=late)
 
     def observe_prices(self, m: VehicleMemory, visit: ServiceVisitRecord) -> VehicleMemory:
         """``m`` with the visit's invoice lines in its dealer price level (own dealer only)."""

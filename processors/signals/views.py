@@ -132,7 +132,8 @@ class ServiceView:
     km_remaining: float
     """Signed: negative when overdue by distance."""
     forecast_odometer_m: int
-    """Forecast odometer on the P50 date (the point the bill is priced at)."""
+    """Forecast odometer on the P50 due date (overdue: today); the bill is priced at the visit
+    the owner will most likely make after it (:mod:`processors.signals.lateness`)."""
     bill: Bill
 
     def as_json(self) -> Json:

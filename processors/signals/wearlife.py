@@ -14,7 +14,9 @@ The bounds accumulate over visits and replacements (the factor belongs to the ve
 part, not to one piece), and when two visits contradict each other (a part replaced elsewhere in
 between, a garage's judgement) the newer bound wins. The factor used for forecasts is the median
 of the lognormal prior truncated to the bracket: 1 without evidence, the bracket's middle (in
-log terms) once both bounds are known.
+log terms) once both bounds are known. :meth:`Bracket.chance` is the probability that the factor
+is at most a given share: the chance a garage replaces the part when it would have used that share
+of its catalog life by the following service.
 """
 
 from __future__ import annotations
@@ -41,9 +43,26 @@ class Bracket:
     low: float = 0.0
     high: float = math.inf
     estimate: float = field(default=1.0, compare=False)
+    cdf: tuple[float, float] = field(default=(0.0, 1.0), init=False, compare=False, repr=False)
+    """The prior's cumulative probability at ``low`` and at ``high``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimate", self.factor())
+        lo = _cdf(math.log(self.low) / LIFE_SIGMA) if self.low > 0 else 0.0
+        hi = _cdf(math.log(self.high) / LIFE_SIGMA) if math.isfinite(self.high) else 1.0
+        object.__setattr__(self, "cdf", (lo, hi))
+
+    def chance(self, used: float) -> float:
+        """Probability that the factor is at most ``used`` (lognormal(0, :data:`LIFE_SIGMA`)
+        truncated to the bracket)."""
+        if used <= self.low:
+            return 0.0
+        if used >= self.high:
+            return 1.0
+        lo, hi = self.cdf
+        if hi - lo < _EDGE:  # far in a tail: the estimate decides
+            return 1.0 if used >= self.estimate else 0.0
+        return min(max((_cdf(math.log(used) / LIFE_SIGMA) - lo) / (hi - lo), 0.0), 1.0)
 
     def replaced_at(self, used: float) -> Bracket:
         """The part was replaced when it would have used ``used`` of its catalog life."""
@@ -64,6 +83,11 @@ class Bracket:
         mid = min(max((lo + hi) / 2.0, _EDGE), 1.0 - _EDGE)
         # far in a tail the normal's precision runs out: the bracket itself is the answer
         return min(max(math.exp(sigma * _NORMAL.inv_cdf(mid)), self.low), self.high)
+
+
+def _cdf(z: float) -> float:
+    """The standard normal's cumulative probability at ``z``."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
 def used_share(

@@ -48,9 +48,10 @@ def test_the_bill_has_the_hand_computed_lines() -> None:
     assert service.overdue and not service.due_soon
     assert service.due_date == date(2024, 1, 10)  # delivery + 12 months
     assert service.due_odometer_m == 16_093_000
-    # Overdue: priced now, at 20,000 km. The following service comes after 16,093 km (at 45
-    # km/day, 12 months would be 16,436 km), so parts past their life by 36,093 km (or by
-    # 2025-02-21, 357 days on) are on the bill.
+    # Overdue: it fell due when the odometer passed 16,093 km, about 2023-12-05 at 45 km/day
+    # back from 20,000 km; owners with no history come 0-60 days late (the prior), all before
+    # today, so the visit is expected now, at 20,000 km. The following service comes after
+    # 16,093 km (at 45 km/day, 12 months would be 16,436 km): 357 days on, at 36,093 km.
     assert service.forecast_odometer_m == 20_000_000
     lines = [(x.kind, x.code, x.low, x.expected, x.high, x.covered) for x in service.bill.lines]
     assert lines == [
@@ -61,12 +62,39 @@ def test_the_bill_has_the_hand_computed_lines() -> None:
         ("repair", "P0420", 0.0, 0.0, 0.0, True),  # basic warranty: to 2026-01-10, 57,936 km
         ("repair", "P0457", 0.0, 19.50, 31.20, False),  # coverage none: $0 / $25 / $40
     ]
-    assert (service.bill.currency, service.bill.low) == ("GBP", 225.42)
-    assert (service.bill.expected, service.bill.high) == (343.20, 573.30)
+    # Chances (no bracket: the factor is lognormal(0, 0.25)): the wipers will have used 2.1
+    # lives by the following service (sure); the cabin filter 36,093 / 32,000 = 1.128 of its
+    # life, P(factor <= 1.128) = Phi(ln 1.128 / 0.25) = 0.68; the engine filter 1.504: 0.95.
+    # The invoice: 257.40 sure, + 46.80 (0.68) + 39.00 (0.95): 343.20 with probability 0.65,
+    # 296.40 with 0.30, 304.20 with 0.03, 257.40 with 0.02; 343.20 is the best bill. Low and
+    # high: the 10 % and 90 % points (296.40 and 343.20) times exp(-/+1.2816 x 0.10).
+    assert (service.bill.currency, service.bill.low) == ("GBP", 260.75)
+    assert (service.bill.expected, service.bill.high) == (343.20, 390.13)
     reasons = {x.code: x.reason for x in service.bill.lines}
-    assert reasons["cabin_air_filter"] == "Cabin (pollen) air filter due at about 32,000 km"
+    assert reasons["cabin_air_filter"] == (
+        "Cabin (pollen) air filter due at about 32,000 km; 68% likely to be replaced at the visit"
+    )
+    assert reasons["engine_air_filter"].endswith("; 95% likely to be replaced at the visit")
     assert reasons["wiper_blades"] == "Wiper blades, front pair due by 2024-01-10 (12 months)"
     assert reasons["P0420"].endswith("covered by the basic warranty")
+    assert reasons[None].startswith(
+        "Scheduled service (every 16,093 km or 12 months) due about 2023-12-05; already later"
+    )
+    assert reasons[None].endswith("visit expected from 2024-03-01 at about 20,000 km")
+
+
+def test_a_late_owner_s_bill_is_priced_later_and_finds_more_worn() -> None:
+    serviced = replace(UPKEEP, last_service=VISIT)
+    on_time = predict(CAMRY, CATALOG, None, serviced, AS_OF_MS).service
+    late = replace(serviced, lateness=(100, 100, 100))
+    later = predict(CAMRY, CATALOG, None, late, AS_OF_MS).service
+    # the same due date: only the visit, and so the bill, move
+    assert (later.due_p50, later.due_odometer_m) == (on_time.due_p50, on_time.due_odometer_m)
+    assert "(100 days after it falls due, as at this owner's last 3 visits)" in (
+        later.bill.lines[0].reason
+    )
+    assert later.bill.expected >= on_time.bill.expected
+    assert later.bill.high >= on_time.bill.high
 
 
 def test_a_line_is_covered_only_while_its_warranty_is_in_force() -> None:
