@@ -5,8 +5,10 @@ committed offsets for the normalizer, the ``consumer_offsets`` table for the sta
 with their rows), how long the oldest of them has waited (the Kafka timestamp of the record at
 the committed position), and when it last committed (``consumer_offsets.updated_at``; for the
 normalizer, the newest record on its output topic). Beside them: the dead letters by stage and
-reason, approximate row counts of the store's tables, and the age of the newest prediction and
-alert. :func:`judge` says what is unhealthy; the I/O is :func:`gather`.
+reason, approximate row counts of the store's tables, the sequence numbers missing below each
+vehicle boot's highest handled one (``telemetry_acks``: what devices lost and never sent again),
+and the age of the newest prediction and alert. :func:`judge` says what is unhealthy; the I/O
+is :func:`gather`.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ class StageSpec:
 
 STAGES = (
     StageSpec("normalize", "journeygate-normalize", ("raw",), KAFKA_COMMITTED, output="frames"),
-    StageSpec("store", "journeygate-store", ("frames",), STORED),
+    StageSpec("store", "journeygate-store", ("frames", "receipts"), STORED),
     StageSpec("signals", "journeygate-signals", ("frames", "services"), STORED),
     StageSpec("journey", "journeygate-journey", ("signals", "services", "consent"), STORED),
+    StageSpec("ack-relay", "journeygate-ack-relay", ("acks",), KAFKA_COMMITTED),
 )
 TABLES = ("telemetry", "vehicle_state", "signals", "journey_events", "alerts", "webhook_outbox")
 
@@ -71,6 +74,16 @@ class StageStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Gaps:
+    """Sequence numbers never handled below a vehicle boot's highest handled one: a loss between
+    the device and the pipeline that nobody sent again (docs/operations.md, "Detecting loss")."""
+
+    vehicles: int
+    """Vehicles with at least one."""
+    missing_seqs: int
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     stages: tuple[StageStatus, ...]
     dead_letters: tuple[Count, ...]
@@ -78,6 +91,7 @@ class Status:
     """Approximate row counts (the planner's estimate)."""
     newest_prediction_age_s: float | None
     newest_alert_age_s: float | None
+    gaps: Gaps = field(default_factory=lambda: Gaps(0, 0))
     problems: tuple[str, ...] = field(default=())
 
     @property
@@ -114,6 +128,7 @@ class Readings:
     rows: Mapping[str, int]
     newest_prediction_ms: int | None
     newest_alert_ms: int | None
+    gaps: Gaps = field(default_factory=lambda: Gaps(0, 0))
 
 
 def judge(readings: Readings, topics: Topics, prefix: str, limits: Limits) -> Status:
@@ -152,6 +167,7 @@ def judge(readings: Readings, topics: Topics, prefix: str, limits: Limits) -> St
         readings.rows,
         age_s(readings.newest_prediction_ms),
         age_s(readings.newest_alert_ms),
+        readings.gaps,
     )
 
 
@@ -171,6 +187,10 @@ SELECT (SELECT (extract(epoch FROM max(updated_at)) * 1000)::bigint FROM vehicle
         WHERE predicted_as_of_ts IS NOT NULL),
        (SELECT (extract(epoch FROM max(stored_at)) * 1000)::bigint FROM alerts)
 """
+_GAPS = """
+SELECT count(DISTINCT vin), coalesce(sum(missing_seqs), 0)::bigint
+FROM telemetry_acks WHERE missing_seqs > 0
+"""
 
 
 def gather(settings: Settings) -> Readings:
@@ -184,6 +204,7 @@ def gather(settings: Settings) -> Readings:
             commits = {str(g): _int(t) for g, t in conn.execute(_LAST_COMMIT).fetchall()}
             rows = {str(n): max(0, _int(c) or 0) for n, c in conn.execute(_ROWS, (list(TABLES),))}
             newest = conn.execute(_NEWEST).fetchone() or (None, None)
+            vehicles, missing = conn.execute(_GAPS).fetchone() or (0, 0)
     except psycopg.Error as exc:
         raise InfrastructureError(f"cannot read the store: {exc}") from exc
     positions: dict[str, dict[Partition, int]] = {s.name: {} for s in STAGES}
@@ -206,6 +227,7 @@ def gather(settings: Settings) -> Readings:
         rows=rows,
         newest_prediction_ms=_int(newest[0]),
         newest_alert_ms=_int(newest[1]),
+        gaps=Gaps(_int(vehicles) or 0, _int(missing) or 0),
     )
 
 

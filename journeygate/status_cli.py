@@ -1,6 +1,7 @@
 """``journeygate status [--json]``: each stage's lag, oldest waiting record and last commit, the
-dead letters, the store's rows and the newest prediction and alert (docs/operations.md,
-"Status"). Exit status: 0 healthy, 1 unhealthy or a server unreachable, 2 bad options."""
+dead letters, the store's rows, the sequence gaps and the newest prediction and alert
+(docs/operations.md, "Status"). Exit status: 0 healthy, 1 unhealthy or a server unreachable,
+2 bad options."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ def status(
             "rows": dict(result.rows),
             "newest_prediction_age_s": result.newest_prediction_age_s,
             "newest_alert_age_s": result.newest_alert_age_s,
+            "seq_gaps": asdict(result.gaps),
         }
         typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -89,6 +91,11 @@ def status(
         letters = sum(c.count - c.replayed for c in result.dead_letters)
         by = ", ".join(f"{c.stage}/{c.reason} {c.count - c.replayed}" for c in result.dead_letters)
         console.print(f"dead letters not replayed: {letters:,}" + (f" ({by})" if by else ""))
+        gaps = result.gaps
+        console.print(
+            f"sequence gaps: {gaps.missing_seqs:,} messages never received"
+            f" from {gaps.vehicles:,} vehicle{'' if gaps.vehicles == 1 else 's'}"
+        )
         console.print("rows (approx.): " + ", ".join(f"{t} {n:,}" for t, n in result.rows.items()))
         console.print(
             f"newest prediction: {_age(result.newest_prediction_age_s)} ago, "

@@ -101,6 +101,26 @@ def test_a_stage_behind_with_an_old_record_waiting_is_unhealthy_until_it_commits
     assert status(settings, "--max-lag", "-1").exit_code == 2
 
 
+def test_sequence_gaps_in_the_store_are_counted_per_vehicle(settings: Settings) -> None:
+    assert json.loads(status(settings, "--json").stdout)["seq_gaps"] == {
+        "vehicles": 0, "missing_seqs": 0,
+    }  # fmt: skip
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        # one boot of VIN missing seqs 3-4 and another missing 9; one complete boot elsewhere
+        for vin, boot, seqs in ((VIN, "b1", [0, 1, 2, 5]), (VIN, "b2", [*range(9), 10]),
+                                ("1HGCM82633A004352", "b1", [0, 1])):  # fmt: skip
+            conn.execute(
+                "INSERT INTO telemetry_acks (vin, boot_id, acked_seq, ahead_seqs, high_seq,"
+                " missing_seqs, missing_change, last_low_seq) SELECT %s, %s, m.acked_seq,"
+                " m.ahead_seqs, m.high_seq, m.missing_seqs, m.missing_seqs, 0"
+                " FROM merged_acks(-1, '{}', seq_ranges(%s)) AS m",
+                (vin, boot, seqs),
+            )
+    doc = json.loads(status(settings, "--json").stdout)
+    assert doc["seq_gaps"] == {"vehicles": 1, "missing_seqs": 3}
+    assert "sequence gaps: 3 messages never received from 1 vehicle" in status(settings).stdout
+
+
 def test_an_unreachable_store_is_one_line_and_exit_1(settings: Settings) -> None:
     out = status(settings, database_url="postgresql://nobody@127.0.0.1:1/none")
     assert out.exit_code == 1

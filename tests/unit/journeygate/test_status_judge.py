@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from journeygate.status import Limits, PartitionView, Readings, judge
+from journeygate.status import Gaps, Limits, PartitionView, Readings, judge
 from kernel.kafka import Topics
 
-TOPICS = Topics("raw", "dlq", "frames", "signals", "alerts", "services", "consent")
+TOPICS = Topics(
+    "raw", "dlq", "frames", "signals", "alerts", "services", "consent", "receipts", "acks"
+)
 NOW_MS = 1_800_000_000_000
 
 
@@ -56,3 +58,22 @@ def test_more_waiting_than_the_limit_is_unhealthy_and_within_limits_is_healthy()
     status = judge(readings(), TOPICS, "", Limits(max_lag=4, max_wait_s=1_000))
     assert [s.name for s in status.stages if s.unhealthy] == ["signals"]
     assert status.stages[2].unhealthy == ("5 records waiting (limit 4)",)
+
+
+def test_the_store_lags_on_receipts_too_the_relay_on_acks_and_gaps_are_reported() -> None:
+    parts = {
+        **readings().partitions,
+        ("receipts", 0): PartitionView(5, NOW_MS - 10_000),
+        ("acks", 0): PartitionView(7, NOW_MS - 1_000),
+    }
+    positions = {**readings().positions, "ack-relay": {("acks", 0): 3}}
+    status = judge(
+        readings(partitions=parts, positions=positions, gaps=Gaps(2, 40)),
+        TOPICS,
+        "",
+        Limits(max_lag=100, max_wait_s=1_000),
+    )
+    by = {s.name: s for s in status.stages}
+    assert by["store"].lag == 3 + 5 and by["ack-relay"].lag == 4
+    assert by["ack-relay"].group == "journeygate-ack-relay"
+    assert status.gaps == Gaps(2, 40) and status.healthy  # a device's loss is not the pipeline's
