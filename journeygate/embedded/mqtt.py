@@ -7,6 +7,8 @@ the stock ``max_queued_messages 1000`` silently drops QoS 1 messages past the li
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import sys
 from pathlib import Path
@@ -26,6 +28,11 @@ def find_mosquitto() -> str | None:
 
 def mosquitto_config(port: int, persistence_dir: Path | None) -> str:
     lines = [
+        # Started as root, Mosquitto switches to the user named here (by default "mosquitto");
+        # changing its user would clear the death signal that stops it with its parent
+        # (procs.Child), and a SIGKILLed demo or test would leave it running. It stays the user
+        # that started it.
+        f"user {pwd.getpwuid(os.geteuid()).pw_name}",
         f"listener {port} 127.0.0.1",
         "allow_anonymous true",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",

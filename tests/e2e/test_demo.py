@@ -6,11 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import psutil
 import pytest
+
+from journeygate.embedded.mqtt import find_mosquitto
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +107,32 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     assert proc.returncode == 130, "".join(output) + rest
     assert "all processes stopped" in rest
     assert processes_marked(mark) == []
+
+
+def test_a_sigkilled_demo_leaves_no_server_or_stage_running(tmp_path: Path) -> None:
+    """Every child dies with the demo even when the demo cannot stop them (the kernel's
+    parent-death signal; procs.Child), the MQTT broker included."""
+    mark = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        demo_argv(tmp_path / "demo", "--keep-running"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=marked_env(mark),
+    )
+    assert proc.stdout is not None
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        if "press Ctrl-C" in line:
+            break
+    running = processes_marked(mark)
+    broker = "mosquitto" if find_mosquitto() else "amqtt"
+    for name in ("postgres", "tansu", broker, "bridge", "normalize", "store"):
+        assert any(name in line for line in running), (name, running, "".join(output))
+    proc.kill()
+    proc.communicate()
+    deadline = time.monotonic() + 30
+    while (left := processes_marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == [], left
