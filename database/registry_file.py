@@ -45,10 +45,14 @@ FIELDS = (
     *(f"consent_{p}" for p in PURPOSES),
     "consent_at",
     "list_price",
+    "owner_id",
 )
 REQUIRED = ("vin", "brand", "model", "model_year", "powertrain", "delivery_date", "dealer_id")
 _MARKET = re.compile(r"[A-Z]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+OWNER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
+"""An owner id: 1-64 characters of letters, digits and ``. _ : @ -``, starting with a letter or
+digit (the store's check on ``vehicles.owner_id``, migration 0015)."""
 _TRUE, _FALSE = {"true", "yes", "1", "y"}, {"false", "no", "0", "n"}
 
 
@@ -84,6 +88,9 @@ class VehicleRecord:
     consent_at: datetime
     list_price: Decimal | None = None
     """The vehicle's list price as built (options included), in ``currency``; None if unknown."""
+    owner_id: str | None = None
+    """Who owns the vehicle, shared by all of an owner's vehicles (the contact budget is per
+    owner); None: the vehicle is its own owner."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +147,12 @@ def parse_row(row: Mapping[str, Any]) -> VehicleRecord:
     list_price = _decimal(values, "list_price")
     if list_price is not None and list_price <= 0:
         raise RowError(f"list_price {values['list_price']!r} is not a positive amount")
+    owner_id = values.get("owner_id") or None
+    if owner_id is not None and OWNER_ID.fullmatch(owner_id) is None:
+        raise RowError(
+            f"owner_id {owner_id[:40]!r} is not 1-64 characters of letters, digits and ._:@- "
+            "(starting with a letter or digit)"
+        )
     return VehicleRecord(
         vin=vin,
         brand=values["brand"],
@@ -155,6 +168,7 @@ def parse_row(row: Mapping[str, Any]) -> VehicleRecord:
         consent=consent,
         consent_at=consent_at,
         list_price=list_price,
+        owner_id=owner_id,
     )
 
 
@@ -200,6 +214,7 @@ def record_row(r: VehicleRecord) -> dict[str, str]:
         },
         "consent_at": r.consent_at.isoformat() if r.consent else "",
         "list_price": _opt(r.list_price),
+        "owner_id": r.owner_id or "",
     }
 
 

@@ -23,8 +23,8 @@ UPSERT_VEHICLE = """
 INSERT INTO vehicles (vin, brand, model, model_year, powertrain, delivery_date,
                       delivery_odometer_m, dealer_id, market, currency, finance_kind,
                       finance_amount, finance_apr_pct, finance_term_months, finance_start,
-                      finance_balloon, list_price)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                      finance_balloon, list_price, owner_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (vin) DO UPDATE SET
     brand = EXCLUDED.brand, model = EXCLUDED.model, model_year = EXCLUDED.model_year,
     powertrain = EXCLUDED.powertrain, delivery_date = EXCLUDED.delivery_date,
@@ -34,7 +34,7 @@ ON CONFLICT (vin) DO UPDATE SET
     finance_apr_pct = EXCLUDED.finance_apr_pct,
     finance_term_months = EXCLUDED.finance_term_months,
     finance_start = EXCLUDED.finance_start, finance_balloon = EXCLUDED.finance_balloon,
-    list_price = EXCLUDED.list_price, updated_at = now()
+    list_price = EXCLUDED.list_price, owner_id = EXCLUDED.owner_id, updated_at = now()
 """
 INSERT_CONSENT = """
 INSERT INTO consent_changes (vin, purpose, granted, changed_at, source)
@@ -48,7 +48,7 @@ SELECT_VEHICLES = """
 SELECT v.vin, v.brand, v.model, v.model_year, v.powertrain, v.delivery_date,
        v.delivery_odometer_m, v.dealer_id, v.market, v.currency, v.finance_kind,
        v.finance_amount, v.finance_apr_pct, v.finance_term_months, v.finance_start,
-       v.finance_balloon, v.list_price,
+       v.finance_balloon, v.list_price, v.owner_id,
        coalesce(array_agg(c.purpose ORDER BY c.purpose) FILTER (WHERE c.vin IS NOT NULL), '{}'),
        coalesce(array_agg(c.granted ORDER BY c.purpose) FILTER (WHERE c.vin IS NOT NULL), '{}'),
        max(c.changed_at)
@@ -59,6 +59,7 @@ GROUP BY v.vin ORDER BY v.vin
 VehicleRow = tuple[
     str, str, str, int, str, date, int, str, str, str, str,
     Decimal | None, Decimal | None, int | None, date | None, Decimal | None, Decimal | None,
+    str | None,
 ]  # fmt: skip
 
 
@@ -67,7 +68,7 @@ def vehicle_row(r: VehicleRecord) -> VehicleRow:
     return (
         r.vin, r.brand, r.model, r.model_year, r.powertrain, r.delivery_date,
         r.delivery_odometer_m, r.dealer_id, r.market, r.currency, f.kind,
-        f.amount, f.apr_pct, f.term_months, f.start, f.balloon, r.list_price,
+        f.amount, f.apr_pct, f.term_months, f.start, f.balloon, r.list_price, r.owner_id,
     )  # fmt: skip
 
 
@@ -146,7 +147,7 @@ def read_vehicles(database_url: str) -> list[VehicleRecord]:
 
 def _record(row: tuple[object, ...]) -> VehicleRecord:
     (vin, brand, model, year, powertrain, delivery, odo_m, dealer, market, currency, kind, amount,
-     apr, term, start, balloon, list_price, purposes, granted, consent_at) = row  # fmt: skip
+     apr, term, start, balloon, list_price, owner, purposes, granted, consent_at) = row  # fmt: skip
     assert isinstance(delivery, date) and isinstance(purposes, list)
     assert isinstance(granted, list)
     finance = (
@@ -170,6 +171,7 @@ def _record(row: tuple[object, ...]) -> VehicleRecord:
         consent=tuple(zip((str(p) for p in purposes), (bool(g) for g in granted), strict=True)),
         consent_at=at if at is not None else datetime.combine(delivery, time(), UTC),
         list_price=_dec(list_price),
+        owner_id=None if owner is None else str(owner),
     )
 
 

@@ -14,8 +14,9 @@ Distance-based conditions are not timed: the distance driven only comes with a n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from processors.journey.budget import next_free_ms
 from processors.journey.gates import MS_PER_DAY
 from processors.journey.rules import Rules
 from processors.journey.state import VehicleJourney
@@ -42,19 +43,22 @@ def _after(day_ms: int, offsets: Iterable[int], now_ms: int) -> list[int]:
     return [t for t in (day0 + k * MS_PER_DAY for k in offsets) if t > now_ms]
 
 
-def next_wake_ms(j: VehicleJourney, rules: Rules) -> int | None:
+def next_wake_ms(j: VehicleJourney, rules: Rules, others: Sequence[int] = ()) -> int | None:
     """When to take up the vehicle again without a new input: its next tick, or the time of
     the first visit it holds (:func:`processors.journey.logic.process_batch`) if earlier."""
-    tick = next_tick_ms(j, rules)
+    tick = next_tick_ms(j, rules, others)
     if not j.held_visits:
         return tick
     held = j.held_visits[0].at_ms
     return held if tick is None else min(tick, held)
 
 
-def next_tick_ms(j: VehicleJourney, rules: Rules) -> int | None:
+def next_tick_ms(j: VehicleJourney, rules: Rules, others: Sequence[int] = ()) -> int | None:
     """The earliest instant after ``j.as_of_ms`` at which the vehicle should be evaluated again
-    without a new input; None when nothing is timed (or the owner left the journey)."""
+    without a new input; None when nothing is timed (or the owner left the journey).
+    ``others``: the contacts made to the owner's other vehicles (:mod:`.budget`): while one of
+    the vehicle's alerts is held back, their leaving the budget window or the minimum gap may
+    free it."""
     if j.left is not None:
         return None
     now = j.as_of_ms
@@ -71,5 +75,15 @@ def next_tick_ms(j: VehicleJourney, rules: Rules) -> int | None:
     if j.contacts_ms:
         found += [t + c.budget_window_days * MS_PER_DAY for t in j.contacts_ms]
         found.append(max(j.contacts_ms) + c.min_days_between * MS_PER_DAY)
+    if others and _held_back(j):
+        free = next_free_ms(now, [*j.contacts_ms, *others], c)
+        if free is not None:
+            found.append(free)
     later = [t for t in found if t > now]
     return min(later) if later else None
+
+
+def _held_back(j: VehicleJourney) -> bool:
+    """Whether a stage of an open gate was suppressed and not alerted since (by the budget,
+    the gap or a missing consent: the first two may be freed by time)."""
+    return any(g.open and g.blocked > g.stage_sent for g in j.gates.values())

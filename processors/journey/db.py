@@ -13,7 +13,7 @@ the processor's CPU (as in the signals processor's store).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,8 +32,13 @@ from processors.journey.state import Consent, VehicleJourney
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
 
 _SELECT_STATE = "SELECT vin, state::text FROM journey_state WHERE vin = ANY(%s)"
+# The owner, and whether it has other vehicles (its contact budget is then shared: docs/journey.md,
+# "Alerts"); a vehicle without owner_id is its own owner and costs nothing more.
 _SELECT_REGISTRY = """
-SELECT v.vin, v.dealer_id, c.purpose, c.granted, c.changed_at
+SELECT v.vin, v.dealer_id, c.purpose, c.granted, c.changed_at, v.owner_id,
+       CASE WHEN v.owner_id IS NULL THEN false
+            ELSE EXISTS (SELECT 1 FROM vehicles o WHERE o.owner_id = v.owner_id AND o.vin <> v.vin)
+       END
 FROM vehicles v LEFT JOIN consent_current c ON c.vin = v.vin
 WHERE v.vin = ANY(%s)
 """
@@ -48,12 +53,37 @@ SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, wake_ts = EXCLUDED.wak
     updated_at = now()
 """
 _SELECT_WOKEN = """
-SELECT s.vin, s.state::text, w.until_ts
+SELECT s.vin, s.state::text, w.until_ts, v.owner_id,
+       CASE WHEN v.owner_id IS NULL THEN false
+            ELSE EXISTS (SELECT 1 FROM vehicles o WHERE o.owner_id = v.owner_id AND o.vin <> v.vin)
+       END
 FROM unnest(%s::integer[], %s::timestamptz[]) AS w(kafka_partition, until_ts)
 JOIN journey_state s ON s.kafka_partition = w.kafka_partition AND s.wake_ts <= w.until_ts
+LEFT JOIN vehicles v ON v.vin = s.vin
 WHERE NOT s.vin = ANY(%s)
 ORDER BY s.vin
 LIMIT %s
+"""
+# One transaction-scoped advisory lock per owner of several vehicles, taken in key order (so two
+# members locking overlapping owners cannot deadlock), held until the batch commits; the first
+# key is a constant naming the use ('JG' 'OC': journeygate owner contacts).
+_OWNER_LOCK_CLASS = 0x4A474F43
+_LOCK_OWNERS = """
+SELECT count(pg_advisory_xact_lock(%s::integer, k)) FROM unnest(%s::integer[]) AS k
+"""
+_OWNER_KEYS = """
+SELECT k FROM (SELECT DISTINCT hashtext(o) AS k FROM unnest(%s::text[]) AS o) AS x ORDER BY k
+"""
+_SELECT_OWNER_CONTACTS = """
+SELECT owner_id, vin, contact_ts FROM owner_contacts
+WHERE owner_id = ANY(%s) AND contact_ts > %s
+"""
+_INSERT_OWNER_CONTACTS = """
+INSERT INTO owner_contacts (owner_id, vin, contact_ts, alert_id)
+SELECT c.owner_id, c.vin, c.contact_ts, c.alert_id
+FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[])
+     AS c(owner_id, vin, contact_ts, alert_id)
+ON CONFLICT (vin, contact_ts) DO NOTHING
 """
 _INSERT_EVENTS = """
 INSERT INTO journey_events (event_id, vin, dealer_id, at_ts, event, gate, subject, episode_id,
@@ -108,10 +138,24 @@ WHERE a.alert_id = c.alert_id AND a.state IN ('new', 'acknowledged')
 
 @dataclass(frozen=True, slots=True)
 class Registered:
-    """What the registry says of a vehicle: its dealer and the consent in force."""
+    """What the registry says of a vehicle: its dealer, the consent in force and its owner."""
 
     dealer_id: str
     consent: Mapping[str, Consent]
+    owner_id: str | None = None
+    """None: the vehicle is its own owner."""
+    shared: bool = False
+    """The owner has other registered vehicles (one contact budget for all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Woken:
+    """A vehicle woken by time: its state, how far to evaluate it, its owner."""
+
+    state: VehicleJourney
+    until_ms: int
+    owner_id: str | None = None
+    shared: bool = False
 
 
 def _json(value: Any) -> str:
@@ -169,36 +213,45 @@ class JourneyDb(Reconnecting):
 
     async def load_woken(
         self, watermarks: Mapping[int, int], skip: Sequence[str], limit: int
-    ) -> dict[str, tuple[VehicleJourney, int]]:
+    ) -> dict[str, Woken]:
         """States of the vehicles of these partitions (not in ``skip``) due to be evaluated by
         time by the partition's watermark (epoch ms; :func:`~processors.journey.logic.tick_until`),
-        with that watermark; at most ``limit``."""
+        with that watermark and their owner; at most ``limit``."""
         if not watermarks:
             return {}
         parts = sorted(watermarks)
 
-        async def work(conn: Conn) -> dict[str, tuple[VehicleJourney, int]]:
+        async def work(conn: Conn) -> dict[str, Woken]:
             cur = await conn.execute(
                 _SELECT_WOKEN,
                 (parts, [when(tick_until(watermarks[p])) for p in parts], list(skip), limit),
             )
             return {
-                str(vin): (VehicleJourney.from_bytes(str(state)), _ms(until) + ALLOWED_LATENESS_MS)
-                for vin, state, until in await cur.fetchall()
+                str(vin): Woken(
+                    VehicleJourney.from_bytes(str(state)),
+                    _ms(until) + ALLOWED_LATENESS_MS,
+                    None if owner is None else str(owner),
+                    bool(shared),
+                )
+                for vin, state, until, owner, shared in await cur.fetchall()
             }
 
-        result: dict[str, tuple[VehicleJourney, int]] = await self.guarded(work)
+        result: dict[str, Woken] = await self.guarded(work)
         return result
 
     async def load_registry(self, vins: Sequence[str]) -> dict[str, Registered]:
         async def work(conn: Conn) -> dict[str, Registered]:
             cur = await conn.execute(_SELECT_REGISTRY, (list(vins),))
-            found: dict[str, tuple[str, dict[str, Consent]]] = {}
-            for vin, dealer, purpose, granted, changed in await cur.fetchall():
-                entry = found.setdefault(str(vin), (str(dealer), {}))
+            found: dict[str, Registered] = {}
+            for vin, dealer, purpose, granted, changed, owner, shared in await cur.fetchall():
+                entry = found.get(str(vin))
+                if entry is None:
+                    owner_id = None if owner is None else str(owner)
+                    entry = found[str(vin)] = Registered(str(dealer), {}, owner_id, bool(shared))
                 if purpose is not None:
-                    entry[1][str(purpose)] = Consent(bool(granted), _ms(changed))
-            return {vin: Registered(d, c) for vin, (d, c) in found.items()}
+                    assert isinstance(entry.consent, dict)
+                    entry.consent[str(purpose)] = Consent(bool(granted), _ms(changed))
+            return found
 
         result: dict[str, Registered] = await self.guarded(work)
         return result
@@ -213,6 +266,44 @@ class JourneyDb(Reconnecting):
 
         result: dict[Partition, int] = await self.guarded(work)
         return result
+
+    async def in_owners_transaction(
+        self, owners: Sequence[str], since_ms: int, work: OwnersWork
+    ) -> dict[Partition, int]:
+        """Run a batch whose vehicles share owners with other vehicles in one transaction: lock
+        ``owners`` (in key order), read their contacts newer than ``since_ms``, then ``work``
+        (fold, publish, and write with the writer it is given, all before the commit). Another
+        member's batch touching one of these owners waits for the commit, then reads the
+        contacts it made."""
+
+        async def run(conn: Conn) -> dict[Partition, int]:
+            async with conn.transaction():
+                async with conn.cursor() as cur:
+                    await cur.execute(_OWNER_KEYS, (list(owners),))
+                    keys = [int(str(k)) for (k,) in await cur.fetchall()]
+                    await cur.execute(_LOCK_OWNERS, (_OWNER_LOCK_CLASS, keys))
+                    await cur.execute(_SELECT_OWNER_CONTACTS, (list(owners), when(since_ms)))
+                    found: dict[str, list[tuple[str, int]]] = {}
+                    for owner, vin, at in await cur.fetchall():
+                        found.setdefault(str(owner), []).append((str(vin), _ms(at)))
+                contacts = {o: tuple(sorted(c)) for o, c in found.items()}
+
+                async def write(
+                    outcome: BatchOutcome, offsets: Mapping[Partition, int]
+                ) -> dict[Partition, int]:
+                    return await _write(conn, self._group, outcome, offsets)
+
+                return await work(contacts, write)
+
+        result: dict[Partition, int] = await self.guarded(run)
+        return result
+
+
+Writer = Callable[[BatchOutcome, Mapping[Partition, int]], Awaitable[dict[Partition, int]]]
+OwnersWork = Callable[
+    [Mapping[str, tuple[tuple[str, int], ...]], Writer], Awaitable[dict[Partition, int]]
+]
+"""Given the owners' stored contacts and the transaction's writer, fold, publish and write."""
 
 
 async def _write(
@@ -294,6 +385,17 @@ async def _write(
                     [x.cause_id for x in e],
                 ),
             )
+        contacts = _owner_contacts(outcome)
+        if contacts:
+            await cur.execute(
+                _INSERT_OWNER_CONTACTS,
+                (
+                    [o for o, _, _, _ in contacts],
+                    [v for _, v, _, _ in contacts],
+                    [when(t) for _, _, t, _ in contacts],
+                    [a for _, _, _, a in contacts],
+                ),
+            )
         if outcome.consent:
             k = outcome.consent
             await cur.execute(
@@ -307,3 +409,21 @@ async def _write(
                 ),
             )
         return await store_offsets(cur, group, offsets)
+
+
+def _owner_contacts(outcome: BatchOutcome) -> list[tuple[str, str, int, str | None]]:
+    """The contacts to record in ``owner_contacts`` (owner, VIN, epoch ms, alert id): those of
+    every vehicle with an owner that the batch raised an alert for, with its other contacts
+    still in the budget window (held in its state from before its owner was known: idempotent),
+    and of every vehicle of an owner of several vehicles that the batch folded."""
+    if not outcome.owners:
+        return []
+    ids = {(a.vin, a.at_ms): a.alert_id for a in outcome.alerts}
+    alerted = {a.vin for a in outcome.alerts}
+    rows = []
+    for vin, owner in sorted(outcome.owners.items()):
+        state = outcome.states.get(vin)
+        if state is None or not (vin in alerted or vin in outcome.shared):
+            continue
+        rows += [(owner, vin, ms, ids.get((vin, ms))) for ms in sorted(set(state.contacts_ms))]
+    return rows

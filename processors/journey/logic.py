@@ -9,7 +9,9 @@ signals of one evaluation) are folded before an alert is chosen. Between a vehic
 after them up to the batch's event time in the vehicle's partition (its *watermark*), the
 vehicle is evaluated at each instant time alone changes its gates (:mod:`.clock`); vehicles
 with no input in the batch whose next such instant the watermark passed are woken the same way.
-Nothing here does I/O.
+The contact budget is the owner's (:mod:`.budget`): a vehicle whose owner has other vehicles
+is decided with the contacts made to them (:class:`Owners`: those stored, and those of the
+owner's other vehicles in the batch, folded before it in VIN order). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -112,6 +114,55 @@ def decode_batch(records: Sequence[SourceRecord], d: Decoders) -> Decoded:
 
 
 @dataclass(frozen=True, slots=True)
+class Owners:
+    """Who owns the batch's vehicles, as far as the contact budget needs to know."""
+
+    of: Mapping[str, str] = field(default_factory=dict)
+    """The owner of each vehicle of the batch that names one in the registry (a vehicle without
+    is its own owner)."""
+    shared: frozenset[str] = frozenset()
+    """The owners among them with other registered vehicles: their budget is shared."""
+    contacts: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    """Per shared owner, the contacts stored (``owner_contacts``: VIN, epoch ms), read under
+    the owner's lock in the batch's transaction."""
+
+    def owner(self, vin: str) -> str | None:
+        """The vehicle's owner if its budget is shared with other vehicles, else None."""
+        o = self.of.get(vin)
+        return o if o is not None and o in self.shared else None
+
+    def vehicles(self) -> dict[str, list[str]]:
+        """The batch's vehicles of each shared owner."""
+        out: dict[str, list[str]] = {}
+        for vin, o in self.of.items():
+            if o in self.shared:
+                out.setdefault(o, []).append(vin)
+        return out
+
+
+NO_OWNERS = Owners()
+
+
+def others_contacts(
+    vin: str,
+    owners: Owners,
+    states: Mapping[str, VehicleJourney],
+    vehicles: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[int, ...]:
+    """The contacts (epoch ms) made to the other vehicles of ``vin``'s owner: stored ones, and
+    those in the states of the batch's other vehicles of the owner (the latest); empty for a
+    vehicle that is its own owner. ``vehicles``: :meth:`Owners.vehicles`, if at hand."""
+    owner = owners.owner(vin)
+    if owner is None:
+        return ()
+    seen = {(v, ms) for v, ms in owners.contacts.get(owner, ()) if v != vin}
+    for v in (owners.vehicles() if vehicles is None else vehicles).get(owner, ()):
+        if v != vin and v in states:
+            seen.update((v, ms) for ms in states[v].contacts_ms)
+    return tuple(sorted(ms for _, ms in seen))
+
+
+@dataclass(frozen=True, slots=True)
 class BatchOutcome:
     states: Mapping[str, VehicleJourney]
     events: tuple[JourneyEvent, ...]
@@ -124,6 +175,11 @@ class BatchOutcome:
     consent: tuple[ConsentChange, ...] = ()
     """The batch's consent changes, recorded in ``consent_changes`` (the registry's history,
     read by every other path to a dealer, e.g. the API) as well as in the states."""
+    owners: Mapping[str, str] = field(default_factory=dict)
+    """The owner of each vehicle of the batch that names one: its contacts are recorded in
+    ``owner_contacts``."""
+    shared: frozenset[str] = frozenset()
+    """The vehicles of the batch whose owner has other vehicles."""
 
 
 MAX_TICKS = 64
@@ -144,11 +200,13 @@ def process_batch(
     states: Mapping[str, VehicleJourney],
     rules: Rules,
     woken: Mapping[str, int] | None = None,
+    owners: Owners = NO_OWNERS,
 ) -> BatchOutcome:
     """Fold every vehicle's inputs into its state (``states`` holds one per VIN of the batch,
     loaded or new, and one per VIN of ``woken``; they are mutated and returned). ``woken``: the
     vehicles without input in the batch whose next timed instant their partition's watermark
-    passed, with that watermark."""
+    passed, with that watermark. ``owners``: who owns them, and the contacts of the owners of
+    several vehicles."""
     per_vin: dict[str, list[Input]] = {}
     for item in decoded.inputs:
         per_vin.setdefault(item.vin, []).append(item)
@@ -157,8 +215,10 @@ def process_batch(
         mark = decoded.watermarks.get(decoded.partitions.get(vin, -1))
         limits[vin] = tick_until(mark) if mark is not None else 0
     out = _Collected()
+    members = owners.vehicles()
     for vin in sorted(limits):
         j = states[vin]
+        others = others_contacts(vin, owners, states, members)
         ordered = sorted(per_vin.get(vin, ()), key=lambda i: (input_ms(i), input_rank(i)))
         vouched = max(
             [limits[vin], j.as_of_ms]
@@ -166,18 +226,23 @@ def process_batch(
         )
         kept = [i for i in ordered if not _hold(j, i, vouched)]
         for n, item in enumerate(kept):
-            _tick(j, input_ms(item) - 1, rules, out)
+            _tick(j, input_ms(item) - 1, rules, out, others)
             last = n + 1 == len(kept) or input_ms(kept[n + 1]) != input_ms(item)
-            out.add(step(j, item, rules, decide=last))
-        _tick(j, limits[vin], rules, out)
+            out.add(step(j, item, rules, decide=last, others=others))
+        _tick(j, limits[vin], rules, out, others)
     return BatchOutcome(
         {v: states[v] for v in limits},
         tuple(out.events),
         tuple(out.alerts),
         tuple(out.changes),
-        {v: next_wake_ms(states[v], rules) for v in limits},
+        {
+            v: next_wake_ms(states[v], rules, others_contacts(v, owners, states, members))
+            for v in limits
+        },
         {v: p for v, p in decoded.partitions.items() if v in per_vin},
         tuple(i for i in decoded.inputs if isinstance(i, ConsentChange) and i.kind == KIND_CONSENT),
+        {v: o for v, o in owners.of.items() if v in limits},
+        frozenset(v for v in limits if owners.owner(v) is not None),
     )
 
 
@@ -207,17 +272,20 @@ def _hold(j: VehicleJourney, item: Input, vouched_ms: int) -> bool:
     return True
 
 
-def _tick(j: VehicleJourney, until_ms: int, rules: Rules, out: _Collected) -> None:
+def _tick(
+    j: VehicleJourney, until_ms: int, rules: Rules, out: _Collected, others: Sequence[int] = ()
+) -> None:
     """Evaluate ``j`` at each instant up to ``until_ms`` at which time alone changes it, and
     fold the visits it holds up to then, in time order."""
     for _ in range(MAX_TICKS):
-        at = next_tick_ms(j, rules)
+        at = next_tick_ms(j, rules, others)
         if j.held_visits and j.held_visits[0].at_ms <= until_ms:
             h = j.held_visits[0]
             if at is None or h.at_ms <= at:
                 j.held_visits.pop(0)
-                out.add(step(j, VisitInput(h.visit_id, j.vin, h.at_ms, h.dealer_id), rules))
+                visit = VisitInput(h.visit_id, j.vin, h.at_ms, h.dealer_id)
+                out.add(step(j, visit, rules, others=others))
                 continue
         if at is None or at > until_ms:
             return
-        out.add(step(j, Tick(j.vin, at), rules))
+        out.add(step(j, Tick(j.vin, at), rules, others=others))

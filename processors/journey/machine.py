@@ -11,7 +11,8 @@
    timeline event with the figures that caused it;
 4. at most one alert is raised (once every input of the same instant is folded): of the stages
    reached and not yet alerted, the one of highest priority whose purpose the owner consented
-   to, if the contact budget and the minimum gap allow. A lapsed owner gets the lapse alert and
+   to, if the contact budget and the minimum gap allow (the owner's, across the owner's
+   vehicles: :mod:`.budget`). A lapsed owner gets the lapse alert and
    nothing else until a dealer visit; an owner who left gets nothing. An upgrade window covers
    the pending stages of its parts.
 
@@ -20,10 +21,12 @@ Everything is in event time, so a replay gives the same ids and the same alerts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from processors.journey.alerts import content
+from processors.journey.budget import CONTACT_BUDGET, MIN_GAP, contact_block
 from processors.journey.gates import MS_PER_DAY, GateView, evaluate
 from processors.journey.rules import SERVICE_GATES, Rules
 from processors.journey.state import (
@@ -162,8 +165,10 @@ def episode_id(vin: str, key: str, since_ms: int) -> str:
 
 
 class _Step:
-    def __init__(self, j: VehicleJourney, cause: str, rules: Rules) -> None:
-        self.j, self.cause, self.rules = j, cause, rules
+    def __init__(
+        self, j: VehicleJourney, cause: str, rules: Rules, others: Sequence[int] = ()
+    ) -> None:
+        self.j, self.cause, self.rules, self.others = j, cause, rules, others
         self.out = StepOutput()
 
     def event(self, event: str, key: str | None = None, **kw: Any) -> None:
@@ -204,14 +209,23 @@ def _split(key: str) -> tuple[str, str | None]:
     return gate, subject or None
 
 
-def step(j: VehicleJourney, item: Input, rules: Rules, *, decide: bool = True) -> StepOutput:
+def step(
+    j: VehicleJourney,
+    item: Input,
+    rules: Rules,
+    *,
+    decide: bool = True,
+    others: Sequence[int] = (),
+) -> StepOutput:
     """Fold ``item`` into ``j`` (mutated) and return the events and alerts it caused.
 
     ``decide`` False defers the choice of an alert to the next input: the signals of one
     evaluation (warranty, service, equity at the same instant) are folded together, and the
-    alerts that fire together compete by priority.
+    alerts that fire together compete by priority. ``others``: the contacts (epoch ms) made to
+    the owner's other vehicles, which count against the same contact budget
+    (:mod:`.budget`); empty for a vehicle that is its own owner.
     """
-    s = _Step(j, input_id(item), rules)
+    s = _Step(j, input_id(item), rules, others)
     if not isinstance(item, ConsentChange):
         # A consent change is heard when it is made, often before the signals of the hours
         # before it are read: it takes effect at once (a withdrawal) or from its time (a grant,
@@ -390,19 +404,19 @@ def _raise_one(s: _Step, views: list[GateView]) -> None:
     for v in pending:
         kind = rules.alerts[v.gate]
         g = j.gate(v.key)
-        block = _blocked(j, kind.purpose, rules)
+        block = _blocked(j, kind.purpose, rules, s.others)
         if block is not None:
             if g.blocked < v.stage:
                 g.blocked = v.stage
                 s.event("suppressed", v.key, stage=_stage_name(v.gate, v.stage), detail=block)
-            if block in ("contact_budget", "min_gap"):
+            if block in (CONTACT_BUDGET, MIN_GAP):
                 return  # no contact possible now, whatever the purpose
             continue
         _raise(s, v)
         return
 
 
-def _blocked(j: VehicleJourney, purpose: str, rules: Rules) -> str | None:
+def _blocked(j: VehicleJourney, purpose: str, rules: Rules, others: Sequence[int]) -> str | None:
     if not j.granted(CONSENT_OF_PURPOSE[purpose]):
         return "no_consent"
     if j.dealer_id is None:
@@ -410,11 +424,13 @@ def _blocked(j: VehicleJourney, purpose: str, rules: Rules) -> str | None:
     c = rules.contact
     window_start = j.as_of_ms - c.budget_window_days * MS_PER_DAY
     j.contacts_ms = [t for t in j.contacts_ms if t > window_start]
-    if len(j.contacts_ms) >= c.budget:
-        return "contact_budget"
-    if j.contacts_ms and j.as_of_ms - max(j.contacts_ms) < c.min_days_between * MS_PER_DAY:
-        return "min_gap"
-    return None
+    if not others:  # the vehicle is its own owner: its contacts are all at or before now
+        if len(j.contacts_ms) >= c.budget:
+            return CONTACT_BUDGET
+        if j.contacts_ms and j.as_of_ms - max(j.contacts_ms) < c.min_days_between * MS_PER_DAY:
+            return MIN_GAP
+        return None
+    return contact_block(j.as_of_ms, [*j.contacts_ms, *others], c)
 
 
 def _raise(s: _Step, v: GateView) -> None:

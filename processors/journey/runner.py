@@ -12,6 +12,13 @@ acknowledgement, then write states, timeline, alerts and next offsets in one tra
 before the commit replays the batch from the stored offsets and states: the same alert ids,
 stored once (a consumer of dealer.alerts keeps the latest record per alert_id).
 
+The contact budget is per owner (docs/journey.md, "Alerts"). A batch whose vehicles all are their
+own owners, or the only vehicle of theirs, takes the path above. A batch with vehicles of an
+owner of several vehicles (possibly on other partitions, folded by other members) opens its
+transaction first: it locks those owners (advisory locks in key order), reads their contacts
+(``owner_contacts``), folds, publishes and writes before the commit; each alert to a vehicle with
+an owner is recorded in ``owner_contacts`` in the batch's transaction.
+
 The three topics are keyed by VIN and must have the same number of partitions (range assignor:
 one member folds all of a vehicle's inputs).
 """
@@ -22,7 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +58,13 @@ from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.journey.alerts import when
-from processors.journey.db import JourneyDb, Registered
+from processors.journey.db import JourneyDb, Registered, Writer
+from processors.journey.gates import MS_PER_DAY
 from processors.journey.logic import (
     BatchOutcome,
     Decoded,
     Decoders,
+    Owners,
     Rejected,
     decode_batch,
     process_batch,
@@ -83,6 +92,19 @@ WAKE_LIMIT = 5_000
 
 def retry_backoff() -> Backoff:
     return Backoff(0.1, 10.0)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A batch ready to fold: its inputs, the states (mutated by the fold), the woken vehicles'
+    horizons and the owners."""
+
+    decoded: Decoded
+    states: dict[str, VehicleJourney]
+    woken: dict[str, int]
+    owners: Owners
+    used: bool = field(default=False, compare=False)
+    """Folded once already (a retry loads the states again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,33 +227,78 @@ class _Loop:
         started = time.perf_counter()
         decoded = decode_batch(records, self.decoders)
         self.metrics.consumed(decoded.counts)
-        vins = decoded.vins
-        stored, registry = await self.retry(lambda: self._load(vins), stop, "reading states")
-        decoded = _with_registry(decoded, stored, registry)
-        states = {v: stored.get(v) or _fresh(v, registry.get(v)) for v in vins}
-        woken = await self.retry(
-            lambda: self.db.load_woken(decoded.watermarks, vins, WAKE_LIMIT), stop, "waking"
-        )
-        states.update({v: j for v, (j, _) in woken.items()})
-        computing = time.perf_counter()
-        outcome = process_batch(
-            decoded, states, self.rules, {v: until for v, (_, until) in woken.items()}
-        )
-        self.metrics.computed(time.perf_counter() - computing)
-        await self.publish(decoded.rejected, outcome, stop)
-        result: dict[Partition, int] = await self.retry(
-            lambda: self.db.write_batch(outcome, decoded.next_offsets), stop, "writing a batch"
-        )
+        batch = await self.retry(lambda: self._load(decoded), stop, "reading states")
+        if not batch.owners.shared:
+            outcome = self.compute(batch)
+            await self.publish(decoded.rejected, outcome, stop)
+            result: dict[Partition, int] = await self.retry(
+                lambda: self.db.write_batch(outcome, decoded.next_offsets), stop, "writing a batch"
+            )
+            self.metrics.alerts_stored(
+                time.time_ns() // 1_000_000, (a.at_ms for a in outcome.alerts)
+            )
+        else:
+            result = await self.retry(
+                lambda: self._shared(decoded, batch, stop), stop, "writing a batch"
+            )
         self.metrics.committed(len(records), time.perf_counter() - started)
-        self.metrics.alerts_stored(time.time_ns() // 1_000_000, (a.at_ms for a in outcome.alerts))
         return result
 
-    async def _load(
+    async def _load(self, decoded: Decoded) -> _Batch:
+        """The states of the batch's vehicles and of those woken by time, and their owners."""
+        vins = decoded.vins
+        stored, registry = ({}, {}) if not vins else await self._states(vins)
+        decoded = _with_registry(decoded, stored, registry)
+        states = {v: stored.get(v) or _fresh(v, registry.get(v)) for v in vins}
+        woken = await self.db.load_woken(decoded.watermarks, vins, WAKE_LIMIT)
+        states.update({v: w.state for v, w in woken.items()})
+        of = {v: r.owner_id for v, r in registry.items() if r.owner_id is not None}
+        of.update({v: w.owner_id for v, w in woken.items() if w.owner_id is not None})
+        shared = {r.owner_id for r in registry.values() if r.shared and r.owner_id is not None}
+        shared |= {w.owner_id for w in woken.values() if w.shared and w.owner_id is not None}
+        until = {v: w.until_ms for v, w in woken.items()}
+        return _Batch(decoded, states, until, Owners(of, frozenset(shared)))
+
+    async def _states(
         self, vins: list[str]
     ) -> tuple[dict[str, VehicleJourney], dict[str, Registered]]:
-        if not vins:
-            return {}, {}
         return await self.db.load_states(vins), await self.db.load_registry(vins)
+
+    def compute(self, batch: _Batch) -> BatchOutcome:
+        computing = time.perf_counter()
+        outcome = process_batch(batch.decoded, batch.states, self.rules, batch.woken, batch.owners)
+        self.metrics.computed(time.perf_counter() - computing)
+        return outcome
+
+    async def _shared(
+        self, decoded: Decoded, first: _Batch, stop: asyncio.Event
+    ) -> dict[Partition, int]:
+        """A batch with vehicles of owners of several vehicles (who may sit on other partitions
+        and other members): loaded again if this is a retry (the fold mutates the states), then
+        folded, published and written in one transaction holding the owners' locks."""
+        batch = first if not first.used else await self._load(decoded)
+        batch.used = True
+        owners = sorted(batch.owners.shared)
+        shared = [v for v in batch.states if batch.owners.owner(v) is not None]
+        since = min(batch.states[v].as_of_ms for v in shared) - self._window_ms
+
+        raised: list[int] = []
+
+        async def work(
+            contacts: Mapping[str, tuple[tuple[str, int], ...]], write: Writer
+        ) -> dict[Partition, int]:
+            outcome = self.compute(replace(batch, owners=replace(batch.owners, contacts=contacts)))
+            await self.publish(decoded.rejected, outcome, stop)
+            raised[:] = [a.at_ms for a in outcome.alerts]
+            return await write(outcome, decoded.next_offsets)
+
+        result = await self.db.in_owners_transaction(owners, since, work)
+        self.metrics.alerts_stored(time.time_ns() // 1_000_000, raised)
+        return result
+
+    @property
+    def _window_ms(self) -> int:
+        return self.rules.contact.budget_window_days * MS_PER_DAY
 
     async def publish(
         self, rejected: Sequence[Rejected], outcome: BatchOutcome, stop: asyncio.Event

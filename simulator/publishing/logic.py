@@ -43,7 +43,7 @@ from simulator.world.messages import (
     encode,
     max_samples_per_message,
 )
-from simulator.world.owners import generate_owner
+from simulator.world.owners import generate_owner, group_owners
 from simulator.world.prices import Garage, draw_dealers, mean_one
 from simulator.world.timeline import live
 from simulator.world.usage import Trip, plan_days, to_ms
@@ -96,6 +96,9 @@ def build_plan(
     )
     bad = malformed_messages(fault_rng, fleet, kinds, start_ms, now_ms, params.max_payload_bytes)
     messages = _order(stream, valid, repeats, bad)
+    # Drawn last, from a stream of its own: the grouping changes no other draw.
+    (owners_rng,) = rng.spawn(1)
+    owner_ids = group_owners(owners_rng, len(fleet), params.owners.multi_vehicle_share)
     return Plan(
         now,
         start,
@@ -106,6 +109,7 @@ def build_plan(
         dealers=tuple(dealers.values()),
         market=catalog.market(params.market),
         market_factor=market_factor,
+        owner_ids=owner_ids,
     )
 
 

@@ -85,6 +85,9 @@ class Plan:
     dealers: tuple[Garage, ...] = ()
     market: Market | None = None
     market_factor: float = 1.0
+    owner_ids: tuple[str, ...] = ()
+    """The owner of each vehicle of ``vehicles`` (registry ``owner_id``; some own several:
+    :func:`simulator.world.owners.group_owners`); empty: each vehicle its own owner."""
 
     def kind_counts(self) -> Counter[str]:
         return Counter(m.kind for m in self.messages)

@@ -3,7 +3,8 @@
 Each vehicle is written with everything the predictions need (:func:`vehicle_records`): model,
 delivery date and odometer, selling dealer, market and currency, the finance contract (kind,
 amount financed, APR, term, start, balloon; amounts in the market's currency) and the owner's
-initial consent per purpose, given at delivery (00:00 UTC). It goes through
+initial consent per purpose, given at delivery (00:00 UTC), and its owner (``owner_id``: some
+owners have several of the fleet's vehicles, docs/simulator.md). It goes through
 :func:`database.vehicles.upsert_vehicles`, so a repeated run rewrites the same rows: registering
 is idempotent. :func:`register_fleet` returns how many VINs were not registered before.
 """
@@ -49,7 +50,11 @@ def finance_record(contract: FinanceContract, market: Market) -> Finance:
 
 
 def vehicle_record(
-    vehicle: Vehicle, owner: Owner, market: Market, list_price_usd: float | None = None
+    vehicle: Vehicle,
+    owner: Owner,
+    market: Market,
+    list_price_usd: float | None = None,
+    owner_id: str | None = None,
 ) -> VehicleRecord:
     return VehicleRecord(
         vin=vehicle.vin,
@@ -69,16 +74,19 @@ def vehicle_record(
         list_price=None
         if list_price_usd is None
         else Decimal(f"{list_price_usd * market.per_usd:.2f}"),
+        owner_id=owner_id,
     )
 
 
 def vehicle_records(plan: Plan) -> list[VehicleRecord]:
-    """The registry rows of a plan's fleet, in fleet order."""
+    """The registry rows of a plan's fleet, in fleet order, with each vehicle's owner."""
     market = plan.market
     if market is None:
         raise ValueError("the plan has no market")
+    owners = plan.owner_ids or (None,) * len(plan.vehicles)
     return [
-        vehicle_record(t.vehicle, t.owner, market, t.value.list_price_usd) for t in plan.vehicles
+        vehicle_record(t.vehicle, t.owner, market, t.value.list_price_usd, owner_id)
+        for t, owner_id in zip(plan.vehicles, owners, strict=True)
     ]
 
 

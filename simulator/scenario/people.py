@@ -68,6 +68,9 @@ class OwnersSection(Section):
     # A lapsing owner services at the dealer this many times after delivery, then independently.
     lapse_after_services: IntRange = (0, 2)
     trade_in_per_year: Rate = Field(default=0.1, le=10.0)
+    # Share of owners who own 2 or 3 of the fleet's vehicles (half each): one owner_id in the
+    # registry, one contact budget (assumption: households and small businesses).
+    multi_vehicle_share: Probability = 0.1
     response: ResponseSection = ResponseSection()
 
     @model_validator(mode="after")

@@ -71,6 +71,8 @@ class _Vehicle:
     value_factor: float = 1.0
     trade_in_ms: int | None = None
     last_service_where_before: dict[int, str] = field(default_factory=dict)
+    owner_id: str = ""
+    """Who owns it (truth ``owner.owner_id``; the VIN in truth files without one)."""
 
     def odometer_on(self, day: date) -> float | None:
         if self.first_day is None or not self.odometer_m:
@@ -151,6 +153,7 @@ def read_alert_truth(path: Path) -> AlertTruth:
             v.consent0 = {str(k): bool(x) for k, x in doc["consent"].items()}
             v.warranty = {w["coverage"]: w for w in doc["warranty"]}
             v.finance = doc["finance"]
+            v.owner_id = str(doc.get("owner", {}).get("owner_id") or doc["vin"])
         elif kind == "trajectory":
             v = vehicles[doc["vin"]]
             v.first_day, v.odometer_m = date.fromisoformat(doc["first_day"]), doc["odometer_m"]
@@ -285,6 +288,8 @@ class _Counts:
     true_alerts: int = 0
     entered: int = 0
     entered_alerted: int = 0
+    owner_budget: int = 0
+    """Missed, and left out: the owner's budget went to their other vehicles."""
     false_examples: list[str] = field(default_factory=list)
     missed_examples: list[str] = field(default_factory=list)
 
@@ -299,6 +304,7 @@ class _Counts:
             "entered": self.entered,
             "entered_alerted": self.entered_alerted,
             "recall": ratio(self.entered_alerted, self.entered),
+            "left_out_owner_budget": self.owner_budget,
             "false_examples": self.false_examples[:5],
             "missed_examples": self.missed_examples[:5],
         }
@@ -331,6 +337,7 @@ def score_alerts(truth: AlertTruth, alerts: list[StoredAlert], catalog: Catalog)
     last = truth.now.date() - timedelta(days=GRACE_DAYS)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     now_ms = _ms(truth.now)
+    others = _others_alerts(fleet, by_vin)
     for vin, v in sorted(fleet.items()):
         if v.trade_in_ms is not None and v.trade_in_ms <= now_ms:
             continue
@@ -351,8 +358,11 @@ def score_alerts(truth: AlertTruth, alerts: list[StoredAlert], catalog: Catalog)
             if v.last_where_before(opened_ms) == "independent" or _truly_lapsed(v, opened):
                 continue  # left for an independent garage, or lapsed: silence by design
             c = counts[kind]
-            c.entered += 1
             got = any(_covers(a, kind, subject, v, catalog) for a in by_vin.get(vin, []))
+            if not got and _budget_spent_elsewhere(others.get(vin, []), opened_ms):
+                c.owner_budget += 1  # the owner heard of another of their vehicles: by design
+                continue
+            c.entered += 1
             if got:
                 c.entered_alerted += 1
             else:
@@ -367,6 +377,30 @@ def score_alerts(truth: AlertTruth, alerts: list[StoredAlert], catalog: Catalog)
         "consent_violations": _consent_violations(fleet, mine),
         "repeated_chases": _repeated_chases(fleet, by_vin),
     }
+
+
+def _others_alerts(
+    fleet: dict[str, _Vehicle], by_vin: dict[str, list[StoredAlert]]
+) -> dict[str, list[int]]:
+    """Per vehicle of an owner of several, the times (epoch ms) of the alerts to the owner's
+    other vehicles."""
+    vehicles: dict[str, list[str]] = defaultdict(list)
+    for vin, v in fleet.items():
+        vehicles[v.owner_id or vin].append(vin)
+    out: dict[str, list[int]] = {}
+    for group in vehicles.values():
+        if len(group) > 1:
+            for vin in group:
+                out[vin] = [_ms(a.created) for w in group if w != vin for a in by_vin.get(w, [])]
+    return out
+
+
+def _budget_spent_elsewhere(others_ms: list[int], opened_ms: int) -> bool:
+    """The owner's other vehicles got the budget's alerts within a window of the gate's opening
+    (30 days before to 30 days after): the journey held this vehicle's alert to the owner's
+    budget (docs/journey.md, "The owner's budget")."""
+    window = BUDGET_WINDOW_DAYS * 86_400_000
+    return sum(1 for t in others_ms if opened_ms - window < t <= opened_ms + window) >= BUDGET
 
 
 def _covers(a: StoredAlert, kind: str, subject: str | None, v: _Vehicle, catalog: Catalog) -> bool:
@@ -393,24 +427,29 @@ def _by_type(alerts: list[StoredAlert]) -> dict[str, int]:
 def _contacts(
     fleet: dict[str, _Vehicle], by_vin: dict[str, list[StoredAlert]], truth: AlertTruth
 ) -> dict[str, Any]:
-    """Alerts per owner per 30 days: the fleet's mean and the most any owner got in any window."""
+    """Alerts per owner per 30 days, across all of an owner's vehicles (the budget is the
+    owner's): the fleet's mean and the most any owner got in any window."""
     window = timedelta(days=BUDGET_WINDOW_DAYS)
     most = 0
     over: list[str] = []
+    by_owner: dict[str, list[StoredAlert]] = defaultdict(list)
     for vin, alerts in by_vin.items():
+        by_owner[fleet[vin].owner_id if vin in fleet else vin] += alerts
+    for owner, alerts in by_owner.items():
         times = sorted(a.created for a in alerts)
         for i, t in enumerate(times):
             n = sum(1 for u in times[i:] if u - t < window)
             most = max(most, n)
-            if n > BUDGET and vin not in over:
-                over.append(vin)
+            if n > BUDGET and owner not in over:
+                over.append(owner)
     months = max((truth.now - truth.start).total_seconds() / 86400 / BUDGET_WINDOW_DAYS, 1e-9)
     total = sum(len(a) for a in by_vin.values())
+    owners = len({v.owner_id or v.vin for v in fleet.values()})
     return {
         "budget": BUDGET,
         "window_days": BUDGET_WINDOW_DAYS,
-        "mean_per_owner_per_month": round(total / len(fleet) / months, 4) if fleet else 0.0,
-        "mean_per_alerted_owner_per_month": round(total / max(len(by_vin), 1) / months, 4),
+        "mean_per_owner_per_month": round(total / owners / months, 4) if fleet else 0.0,
+        "mean_per_alerted_owner_per_month": round(total / max(len(by_owner), 1) / months, 4),
         "max_in_any_window": most,
         "owners_over_budget": len(over),
     }

@@ -15,7 +15,7 @@ from simulator.world.prices import Garage
 from simulator.world.usage import MIN_TRIP_KM, from_ms
 
 
-def vehicle_line(truth: VehicleTruth, catalog: Catalog) -> bytes:
+def vehicle_line(truth: VehicleTruth, catalog: Catalog, owner_id: str | None = None) -> bytes:
     v, owner = truth.vehicle, truth.owner
     schedule = catalog.service[v.powertrain]
     return line(
@@ -41,6 +41,7 @@ def vehicle_line(truth: VehicleTruth, catalog: Catalog) -> bytes:
                 "interval_months": schedule.interval_months,
             },
             "owner": {
+                "owner_id": owner_id or v.vin,
                 "service_behaviour": owner.service_behaviour,
                 "lapse_after_services": owner.lapse_after_services,
                 "trade_in_ms": owner.trade_in_ms,
@@ -148,7 +149,8 @@ def world_lines(plan: Plan, catalog: Catalog) -> list[bytes]:
     """Every dealer, vehicle, trajectory and event line, then where each vehicle stands at
     ``now`` and its future (with a horizon), in fleet order."""
     lines = [dealer_line(d) for d in plan.dealers]
-    lines += [vehicle_line(t, catalog) for t in plan.vehicles]
+    owners = plan.owner_ids or tuple(t.vehicle.vin for t in plan.vehicles)
+    lines += [vehicle_line(t, catalog, o) for t, o in zip(plan.vehicles, owners, strict=True)]
     lines += [trajectory_line(t) for t in plan.vehicles]
     lines += [event_line(e) for t in plan.vehicles for e in t.events]
     lines += [vehicle_now_line(t, plan) for t in plan.vehicles]

@@ -84,6 +84,21 @@ class Owner:
         return granted
 
 
+def group_owners(rng: np.random.Generator, count: int, multi_share: float) -> tuple[str, ...]:
+    """Who owns each of ``count`` vehicles (fleet order): an owner id per vehicle,
+    ``OWN-00001`` onwards. Each new owner, with probability ``multi_share``, also owns the next
+    one or two vehicles (2 or 3 in all, half each); the fleet's order is already random.
+    ``rng`` is a stream of its own, so the grouping leaves every other draw as it was."""
+    ids: list[str] = []
+    while len(ids) < count:
+        owner = f"OWN-{len(set(ids)) + 1:05d}"
+        many = 1
+        if rng.random() < multi_share:
+            many = 2 if rng.random() < 0.5 else 3
+        ids += [owner] * min(many, count - len(ids))
+    return tuple(ids)
+
+
 def monthly_payment(principal: float, apr_pct: float, term_months: int, balloon: float) -> float:
     """The annuity payment repaying ``principal`` over ``term_months``, ``balloon`` at the end."""
     r = apr_pct / 100.0 / 12.0

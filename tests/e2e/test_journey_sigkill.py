@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -96,13 +97,14 @@ def signals() -> list[tuple[str, bytes]]:
     return out
 
 
-def register(settings: Settings) -> None:
+def register(settings: Settings, owners: dict[str, str] | None = None) -> None:
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         for n, vin in enumerate(VINS):
             conn.execute(
                 "INSERT INTO vehicles (vin, brand, model, model_year, powertrain, delivery_date,"
-                " dealer_id) VALUES (%s, 'Honda', 'Civic', 2023, 'ice', '2023-03-14', %s)",
-                (vin, "DLR-001" if n % 2 else "DLR-002"),
+                " dealer_id, owner_id)"
+                " VALUES (%s, 'Honda', 'Civic', 2023, 'ice', '2023-03-14', %s, %s)",
+                (vin, "DLR-001" if n % 2 else "DLR-002", (owners or {}).get(vin)),
             )
             purposes = ["service_reminders", "marketing_offers"][: 1 + n % 2]
             for purpose in purposes:
@@ -290,3 +292,45 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(
     assert caught, "never caught dealer.alerts ahead of the alerts table"
     print(f"records on Kafka ahead of the table at the kill: {ahead}; repeats: {repeats}")
     assert repeats >= ahead >= 0
+
+
+# Two owners of several vehicles (the rest their own owners); their vehicles sit on several
+# partitions.
+OWNERS = {VINS[0]: "owner-a", VINS[1]: "owner-a", VINS[2]: "owner-b", VINS[3]: "owner-b",
+          VINS[4]: "owner-b"}  # fmt: skip
+
+
+def test_sigkill_keeps_each_owner_of_several_vehicles_within_one_budget(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Which of an owner's vehicles gets a contact depends on the batch cuts (docs/journey.md,
+    "The owner's budget"), so this run is not compared with an uninterrupted one: killed
+    between publishing and committing and restarted, every owner still got at most the budget
+    in any 30 days, ``owner_contacts`` holds exactly the committed alerts of the owners'
+    vehicles, and every committed alert is on dealer.alerts."""
+    settings = make_settings(kafka_session_timeout_ms=1500, kafka_heartbeat_interval_ms=300)
+    register(settings, OWNERS)
+    ends = asyncio.run(produce(settings))
+    total = sum(ends.values())
+    victim = start(settings, tmp_path / "killed.log", batch=25)
+    try:
+        wait_until(lambda: sum(offsets(settings).values()) >= total // 5, "a fifth", victim)
+        asyncio.run(kill_between_publish_and_commit(settings, victim))
+        victim.stop()
+        assert sum(offsets(settings).values()) < total, "the processor finished before the kill"
+        victim = start(settings, tmp_path / "killed.log", batch=25)
+        wait_until(lambda: offsets(settings) == ends, "drained", victim)
+    finally:
+        victim.stop()
+    alerts = query(settings, "SELECT vin, created_ts, alert_id FROM alerts")
+    window, gap = timedelta(days=30), timedelta(days=7)
+    for owner in set(OWNERS.values()):
+        times = sorted(t for vin, t, _ in alerts if OWNERS.get(vin) == owner)
+        assert len(times) >= 3, (owner, times)  # enough to have been held to the budget
+        for t in times:
+            assert sum(1 for u in times if t - window < u <= t) <= 2, (owner, times)
+        assert all(b - a >= gap for a, b in pairwise(times)), (owner, times)
+    contacts = query(settings, "SELECT vin, contact_ts, alert_id FROM owner_contacts")
+    assert sorted(contacts) == sorted(a for a in alerts if a[0] in OWNERS)
+    raised = {a for a, action in asyncio.run(kafka_records(settings)) if action == "raised"}
+    assert {a for _, _, a in alerts} <= raised

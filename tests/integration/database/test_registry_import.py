@@ -96,6 +96,33 @@ def test_export_writes_what_import_reads_and_a_second_import_changes_nothing(
         assert conn.execute("SELECT count(*) FROM consent_changes").fetchone() == before
 
 
+def test_owner_id_is_imported_exported_and_a_bad_one_rejected_on_its_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    db = ("--database-url", settings.database_url)
+    path = tmp_path / "owners.csv"
+    bad = EV6.replace("KNDC3DLC5N5012345", "WVWZZZE12NP012345")
+    path.write_text(
+        "\n".join((HEADER + ",owner_id", CIVIC + ",crm-1042", EV6 + ",", bad + ",crm 9")) + "\n"
+    )
+    result = run_cli("registry", "import", str(path), *db)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"{path}:4: rejected: owner_id 'crm 9' is not 1-64 characters of letters, digits and"
+        " ._:@- (starting with a letter or digit)"
+    ]
+    with psycopg.connect(settings.database_url) as conn:
+        owners = conn.execute("SELECT vin, owner_id FROM vehicles ORDER BY vin").fetchall()
+    assert owners == [("1HGCM82633A004352", "crm-1042"), ("KNDC3DLC5N5012345", None)]
+    exported = tmp_path / "out.jsonl"
+    assert run_cli("registry", "export", str(exported), *db).returncode == 0
+    civic, ev6 = exported.read_text().splitlines()
+    assert '"owner_id":"crm-1042"' in civic and "owner_id" not in ev6
+    as_csv = run_cli("registry", "export", *db)
+    assert as_csv.stdout.splitlines()[0].endswith(",list_price,owner_id")
+    assert as_csv.stdout.splitlines()[1].endswith(",crm-1042")
+
+
 def test_a_later_import_changes_consent_and_keeps_its_history(
     settings: Settings, tmp_path: Path
 ) -> None:

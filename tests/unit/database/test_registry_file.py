@@ -22,7 +22,7 @@ from database.registry_file import (
 HEADER = ",".join(FIELDS)
 GOOD = (
     "1HGCM82633A004352,Honda,Civic,2023,ice,2023-03-14,12.5,dealer-7,US,USD,loan,"
-    "22000,6.9,60,2023-03-14,,true,false,,2023-03-14T10:00:00Z,31500.00"
+    "22000,6.9,60,2023-03-14,,true,false,,2023-03-14T10:00:00Z,31500.00,owner-1042"
 )
 
 
@@ -40,6 +40,22 @@ def test_a_good_csv_row_is_accepted_with_units_converted() -> None:
     assert record.consent == (("service_reminders", True), ("marketing_offers", False))
     assert record.consent_at == datetime(2023, 3, 14, 10, tzinfo=UTC)
     assert record.list_price == Decimal("31500.00")
+    assert record.owner_id == "owner-1042"
+
+
+def test_an_empty_owner_id_leaves_the_vehicle_its_own_owner() -> None:
+    (csv_row,) = parse_csv(GOOD.replace(",owner-1042", ","))
+    line = (
+        '{"vin": "1HGCM82633A004352", "brand": "Honda", "model": "Civic", "model_year": 2023,'
+        ' "powertrain": "ice", "delivery_date": "2023-03-14", "dealer_id": "d1", "owner_id": %s}\n'
+    )
+    named, empty, absent = parse_registry(
+        line % '"crm:Jane.Doe@7"' + line % '""' + line % "null", json_lines=True
+    )
+    assert isinstance(csv_row, VehicleRecord) and csv_row.owner_id is None
+    assert isinstance(named, VehicleRecord) and named.owner_id == "crm:Jane.Doe@7"
+    assert isinstance(empty, VehicleRecord) and empty.owner_id is None
+    assert isinstance(absent, VehicleRecord) and absent.owner_id is None
 
 
 @pytest.mark.parametrize(
@@ -61,6 +77,10 @@ def test_a_good_csv_row_is_accepted_with_units_converted() -> None:
         (GOOD.replace(",31500.00", ",0"), "list_price"),
         (GOOD.replace(",31500.00", ",lots"), "list_price"),
         (GOOD + ",extra", "number of columns"),
+        (GOOD.replace(",owner-1042", ",owner 1042"), "owner_id"),
+        (GOOD.replace(",owner-1042", ",-owner"), "owner_id"),
+        (GOOD.replace(",owner-1042", ",o" + "x" * 64), "owner_id"),
+        (GOOD.replace(",owner-1042", ",propriétaire"), "owner_id"),
     ],
 )
 def test_a_bad_row_is_rejected_with_its_line_and_the_field_named(row: str, reason: str) -> None:
@@ -146,6 +166,9 @@ def records(draw: st.DrawFn) -> VehicleRecord:
         consent=consent,
         consent_at=datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
         list_price=draw(st.none() | MONEY),
+        owner_id=draw(
+            st.none() | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}", fullmatch=True)
+        ),
     )
 
 

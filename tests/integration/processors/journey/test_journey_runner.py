@@ -45,20 +45,20 @@ def register(settings: Settings) -> None:
             )
 
 
-def warranty_signal(day: int, days_left: int) -> bytes:
+def warranty_signal(day: int, days_left: int, vin: str = VIN, coverage: str = "basic") -> bytes:
     at = T0 + timedelta(days=day)
     expiry = (at + timedelta(days=days_left)).date()
     ms = int(at.timestamp() * 1000)
     record: dict[str, Any] = {
-        "signal_id": f"{VIN}:warranty:basic:{ms}",
-        "vin": VIN,
+        "signal_id": f"{vin}:warranty:{coverage}:{ms}",
+        "vin": vin,
         "dealer_id": "dealer-7",
         "kind": "warranty",
         "as_of_ts": at,
-        "explanation": f"Basic warranty ends on {expiry.isoformat()} (time limit).",
+        "explanation": f"{coverage.capitalize()} warranty ends on {expiry} (time limit).",
         "usage": None,
         "warranty": {
-            "coverage": "basic",
+            "coverage": coverage,
             "expiry_p10": expiry,
             "expiry_p50": expiry,
             "expiry_p90": expiry,
