@@ -5,7 +5,9 @@ A batch's vehicle states (``journey_state``), timeline rows (``journey_events``)
 (``alerts``, ``ON CONFLICT DO NOTHING``) with a webhook delivery (``webhook_outbox``) for each
 one inserted whose dealer has a webhook, alert state changes (hidden, expired), the consent
 changes heard on ``vehicle.consent`` (``consent_changes``, registered vehicles) and next offsets
-(``consumer_offsets``, never moving backwards) are written in one transaction. Every statement
+(``consumer_offsets``, never moving backwards) are written in one transaction. A batch with
+vehicles of an owner of several vehicles also writes its records of dealer.alerts there
+(``journey_outbox``), published after the commit (:meth:`JourneyDb.drain_outbox`). Every statement
 passes whole columns as arrays (``unnest``), in PostgreSQL's binary format (``%b``): the text
 format quotes and escapes every array element with a regular expression, which took 40 % of
 the processor's CPU (as in the signals processor's store).
@@ -85,6 +87,29 @@ FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[])
      AS c(owner_id, vin, contact_ts, alert_id)
 ON CONFLICT (vin, contact_ts) DO NOTHING
 """
+_INSERT_JOURNEY_OUTBOX = """
+INSERT INTO journey_outbox (record_key, record_value, alert_id)
+SELECT * FROM unnest(%b::bytea[], %b::bytea[], %b::text[])
+"""
+# The oldest rows no other member is draining (it holds them locked until its commit).
+_TAKE_JOURNEY_OUTBOX = """
+SELECT id, record_key, record_value, alert_id FROM journey_outbox
+ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+_DELETE_JOURNEY_OUTBOX = "DELETE FROM journey_outbox WHERE id = ANY(%s)"
+OUTBOX_CHUNK = 1000
+"""Outbox rows published and deleted per transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A record of dealer.alerts kept in the outbox."""
+
+    key: bytes
+    value: bytes
+    alert_id: str
+
+
 _INSERT_EVENTS = """
 INSERT INTO journey_events (event_id, vin, dealer_id, at_ts, event, gate, subject, episode_id,
                             stage, alert_id, detail, figures, cause_id)
@@ -188,6 +213,11 @@ def _webhook_payload(x: Alert, figures: list[dict[str, Any]]) -> str:
     )
 
 
+def _bytes(value: object) -> bytes:
+    assert isinstance(value, bytes | memoryview)
+    return bytes(value)
+
+
 def _ms(value: object) -> int:
     assert isinstance(value, datetime)
     return int(value.timestamp() * 1000)
@@ -289,27 +319,64 @@ class JourneyDb(Reconnecting):
                 contacts = {o: tuple(sorted(c)) for o, c in found.items()}
 
                 async def write(
-                    outcome: BatchOutcome, offsets: Mapping[Partition, int]
+                    outcome: BatchOutcome,
+                    offsets: Mapping[Partition, int],
+                    outbox: Sequence[Outgoing],
                 ) -> dict[Partition, int]:
-                    return await _write(conn, self._group, outcome, offsets)
+                    return await _write(conn, self._group, outcome, offsets, outbox)
 
                 return await work(contacts, write)
 
         result: dict[Partition, int] = await self.guarded(run)
         return result
 
+    async def drain_outbox(self, send: Callable[[Sequence[Outgoing]], Awaitable[None]]) -> int:
+        """Publish (``send``: returns once Kafka acknowledged them) and delete the outbox's rows,
+        oldest first, :data:`OUTBOX_CHUNK` per transaction, until it is empty; the number
+        published. Rows another member is draining are skipped; a crash between ``send`` and
+        the commit publishes them again (the same records, same alert ids)."""
 
-Writer = Callable[[BatchOutcome, Mapping[Partition, int]], Awaitable[dict[Partition, int]]]
+        async def work(conn: Conn) -> int:
+            done = 0
+            while True:
+                async with conn.transaction(), conn.cursor() as cur:
+                    await cur.execute(_TAKE_JOURNEY_OUTBOX, (OUTBOX_CHUNK,))
+                    rows = await cur.fetchall()
+                    if not rows:
+                        return done
+                    await send([Outgoing(_bytes(k), _bytes(v), str(a)) for _, k, v, a in rows])
+                    await cur.execute(
+                        _DELETE_JOURNEY_OUTBOX, ([int(str(i)) for i, _, _, _ in rows],)
+                    )
+                done += len(rows)
+
+        result: int = await self.guarded(work)
+        return result
+
+
+Writer = Callable[
+    [BatchOutcome, Mapping[Partition, int], Sequence[Outgoing]], Awaitable[dict[Partition, int]]
+]
 OwnersWork = Callable[
     [Mapping[str, tuple[tuple[str, int], ...]], Writer], Awaitable[dict[Partition, int]]
 ]
-"""Given the owners' stored contacts and the transaction's writer, fold, publish and write."""
+"""Given the owners' stored contacts and the transaction's writer, fold and write (the records
+of dealer.alerts into the outbox)."""
 
 
 async def _write(
-    conn: Conn, group: str, outcome: BatchOutcome, offsets: Mapping[Partition, int]
+    conn: Conn,
+    group: str,
+    outcome: BatchOutcome,
+    offsets: Mapping[Partition, int],
+    outbox: Sequence[Outgoing] = (),
 ) -> dict[Partition, int]:
     async with conn.transaction(), conn.cursor() as cur:
+        if outbox:
+            await cur.execute(
+                _INSERT_JOURNEY_OUTBOX,
+                ([o.key for o in outbox], [o.value for o in outbox], [o.alert_id for o in outbox]),
+            )
         if outcome.states:
             vins = sorted(outcome.states)
             s = [outcome.states[v] for v in vins]

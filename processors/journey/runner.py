@@ -16,8 +16,12 @@ The contact budget is per owner (docs/journey.md, "Alerts"). A batch whose vehic
 own owners, or the only vehicle of theirs, takes the path above. A batch with vehicles of an
 owner of several vehicles (possibly on other partitions, folded by other members) opens its
 transaction first: it locks those owners (advisory locks in key order), reads their contacts
-(``owner_contacts``), folds, publishes and writes before the commit; each alert to a vehicle with
-an owner is recorded in ``owner_contacts`` in the batch's transaction.
+(``owner_contacts``), folds and writes; each alert to a vehicle with an owner is recorded in
+``owner_contacts`` in the batch's transaction. Such a batch's decisions depend on other members'
+batches, so a replay after a crash may decide otherwise: its records of dealer.alerts go to the
+outbox (``journey_outbox``) in its transaction and are published after the commit, never before
+(:meth:`_Loop.drain`: also at start and before each such batch, for rows a crashed member left,
+so that an alert's records keep their order).
 
 The three topics are keyed by VIN and must have the same number of partitions (range assignor:
 one member folds all of a vehicle's inputs).
@@ -58,7 +62,7 @@ from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.journey.alerts import when
-from processors.journey.db import JourneyDb, Registered, Writer
+from processors.journey.db import JourneyDb, Outgoing, Registered, Writer
 from processors.journey.gates import MS_PER_DAY
 from processors.journey.logic import (
     BatchOutcome,
@@ -167,6 +171,7 @@ async def run_journey_with(
         consumer.subscribe(inputs, listener=listener)
         # the consumer's start joins the group
         await start_clients_until_stopped((producer, consumer), settings, stop, ready, log)
+        await loop.drain(stop)  # what a member that crashed after its commit left
         await loop.run(stop, lock, listener)
     except Stopped:
         log.info("stopped while retrying; the batch in flight will be read again")
@@ -288,24 +293,51 @@ class _Loop:
             contacts: Mapping[str, tuple[tuple[str, int], ...]], write: Writer
         ) -> dict[Partition, int]:
             outcome = self.compute(replace(batch, owners=replace(batch.owners, contacts=contacts)))
-            await self.publish(decoded.rejected, outcome, stop)
+            await self.publish(decoded.rejected, outcome, stop, alerts=False)
             raised[:] = [a.at_ms for a in outcome.alerts]
-            return await write(outcome, decoded.next_offsets)
+            outbox = [
+                Outgoing(r.key or b"", r.value, _alert_id_of(r))
+                for r in self.alert_records(outcome)
+            ]
+            return await write(outcome, decoded.next_offsets, outbox)
 
+        await self.drain(stop)
         result = await self.db.in_owners_transaction(owners, since, work)
+        await self.drain(stop)
         self.metrics.alerts_stored(time.time_ns() // 1_000_000, raised)
         return result
+
+    async def drain(self, stop: asyncio.Event) -> None:
+        """Publish what the outbox holds (see the module docstring), retrying while Kafka or
+        PostgreSQL fails."""
+
+        async def send(rows: Sequence[Outgoing]) -> None:
+            records = [
+                OutRecord(
+                    key=r.key, value=r.value, headers=[(HEADER_ALERT_ID, r.alert_id.encode())]
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*await send_batches(self.producer, self.topics.alerts, records))
+
+        await retry_until_stopped(
+            lambda: self.db.drain_outbox(send),
+            retriable=(KafkaError, *_DB_FAILURES),
+            stop=stop,
+            what="publishing the outbox",
+            backoff=retry_backoff(),
+            on_retry=self.metrics.kafka_retry,
+            logger=log,
+        )
 
     @property
     def _window_ms(self) -> int:
         return self.rules.contact.budget_window_days * MS_PER_DAY
 
-    async def publish(
-        self, rejected: Sequence[Rejected], outcome: BatchOutcome, stop: asyncio.Event
-    ) -> None:
-        letters = [_dead_letter(r) for r in rejected]
+    def alert_records(self, outcome: BatchOutcome) -> list[OutRecord]:
+        """The batch's records of dealer.alerts: alerts raised, then alerts changed."""
         messages = [_raised(a) for a in outcome.alerts] + [_changed(c) for c in outcome.changes]
-        records = [
+        return [
             OutRecord(
                 key=m.dealer_id.encode(),
                 value=self.alert_codec.encode(m),
@@ -313,6 +345,18 @@ class _Loop:
             )
             for m in messages
         ]
+
+    async def publish(
+        self,
+        rejected: Sequence[Rejected],
+        outcome: BatchOutcome,
+        stop: asyncio.Event,
+        *,
+        alerts: bool = True,
+    ) -> None:
+        """Send the dead letters and (``alerts``) the records of dealer.alerts."""
+        letters = [_dead_letter(r) for r in rejected]
+        records = self.alert_records(outcome) if alerts else []
 
         async def send() -> None:
             deliveries = await send_batches(self.producer, self.topics.dlq, letters)
@@ -407,6 +451,10 @@ def _changed(c: AlertChange) -> AlertMessage:
         a.alert_id, c.action, _vin_of(a.alert_id), a.dealer_id, a.alert_type, a.stage, a.purpose,
         a.severity, a.priority, when(c.at_ms), None,
     )  # fmt: skip
+
+
+def _alert_id_of(record: OutRecord) -> str:
+    return next(v.decode() for k, v in record.headers if k == HEADER_ALERT_ID)
 
 
 def _vin_of(alert_id: str) -> str:

@@ -11,8 +11,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 
+import psycopg
 import pytest
-from test_journey_runner import query, wait_until, warranty_signal
+from test_journey_runner import published, query, raw_published, wait_until, warranty_signal
 
 from database.registry_file import Finance, VehicleRecord
 from database.vehicles import upsert_vehicles
@@ -151,6 +152,11 @@ def test_two_members_hold_an_owners_vehicles_on_different_partitions_to_one_budg
         assert raised[1][1] - raised[0][1] >= timedelta(days=7)
         stored = await query(settings, "SELECT count(*) FROM owner_contacts")
         assert stored == [(2,)]
+        # published through the outbox after each commit: the stored alerts, and nothing else
+        assert await query(settings, "SELECT count(*) FROM journey_outbox") == [(0,)]
+        ids = {str(a) for (a,) in await query(settings, "SELECT alert_id FROM alerts")}
+        sent = [m for _, m in await published(settings, 2) if m.action == "raised"]
+        assert sorted(m.alert_id for m in sent) == sorted(ids)
 
     asyncio.run(scenario())
 
@@ -166,3 +172,32 @@ def test_vehicles_without_an_owner_keep_a_budget_each(settings: Settings) -> Non
         assert await query(settings, "SELECT count(*) FROM owner_contacts") == [(0,)]
 
     asyncio.run(scenario())
+
+
+def test_records_a_crashed_member_left_in_the_outbox_are_published_at_the_next_start(
+    settings: Settings,
+) -> None:
+    """A member that committed a batch and died before publishing it leaves its records in
+    ``journey_outbox``: the next member to start publishes them (in order) and empties it."""
+    records = [(b"dealer-7", f"value-{n}".encode(), f"{FIRST}:ep:{n}") for n in range(3)]
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for key, value, alert_id in records:
+            conn.execute(
+                "INSERT INTO journey_outbox (record_key, record_value, alert_id)"
+                " VALUES (%s, %s, %s)",
+                (key, value, alert_id),
+            )
+
+    async def scenario() -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
+        async with members(settings, 1):
+            await wait_until(
+                lambda: empty_outbox(settings), "outbox published and emptied", timeout_s=30
+            )
+        return [(r.key, r.value, list(r.headers)) for r in await raw_published(settings, 3)]
+
+    got = asyncio.run(scenario())
+    assert [(k, v, dict(h)["alert_id"].decode()) for k, v, h in got] == records
+
+
+async def empty_outbox(settings: Settings) -> bool:
+    return await query(settings, "SELECT count(*) FROM journey_outbox") == [(0,)]

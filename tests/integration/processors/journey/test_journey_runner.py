@@ -114,7 +114,9 @@ async def running(settings: Settings) -> AsyncIterator[asyncio.Task[None]]:
         await asyncio.wait_for(task, timeout=20)
 
 
-async def published(settings: Settings, expected: int) -> list[tuple[bytes, AlertMessage]]:
+async def raw_published(settings: Settings, expected: int) -> list[Any]:
+    """The records of dealer.alerts (at least ``expected``, or what came in 15 s), in partition
+    order."""
     topic = Topics.from_settings(settings).alerts
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     await consumer.start()
@@ -129,9 +131,13 @@ async def published(settings: Settings, expected: int) -> list[tuple[bytes, Aler
                 records.extend(part)
         for part in (await consumer.getmany(timeout_ms=300)).values():
             records.extend(part)
-        return [(r.key, AlertCodec().decode(r.value)) for r in records]
+        return records
     finally:
         await consumer.stop()
+
+
+async def published(settings: Settings, expected: int) -> list[tuple[bytes, AlertMessage]]:
+    return [(r.key, AlertCodec().decode(r.value)) for r in await raw_published(settings, expected)]
 
 
 def alert_latencies() -> float:
