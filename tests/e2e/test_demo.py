@@ -73,9 +73,9 @@ def test_demo_runs_a_fleet_through_and_stops_everything(tmp_path: Path) -> None:
     assert processes_marked(mark) == []
 
 
-def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
-    data_dir = tmp_path / "demo"
-    mark = uuid.uuid4().hex
+def kept_running(data_dir: Path, mark: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """A demo with ``--keep-running`` once it waits for Ctrl-C, and what it printed: every
+    server and stage running, each marked with ``mark``."""
     proc = subprocess.Popen(
         demo_argv(data_dir, "--keep-running"),
         stdout=subprocess.PIPE,
@@ -89,10 +89,18 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
         output.append(line)
         if "press Ctrl-C" in line:
             break
-    assert any("psql postgresql://" in line for line in output), "".join(output)
     running = processes_marked(mark)
-    for name in ("postgres", "tansu", "bridge", "normalize", "store"):
-        assert any(name in line for line in running), (name, running)
+    broker = "mosquitto" if find_mosquitto() else "amqtt"
+    for name in ("postgres", "tansu", broker, "bridge", "normalize", "store"):
+        assert any(name in line for line in running), (name, running, "".join(output))
+    return proc, output
+
+
+def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    mark = uuid.uuid4().hex
+    proc, output = kept_running(data_dir, mark)
+    assert any("psql postgresql://" in line for line in output), "".join(output)
     proc.send_signal(signal.SIGINT)
     try:
         rest, _ = proc.communicate(timeout=120)
@@ -113,23 +121,7 @@ def test_a_sigkilled_demo_leaves_no_server_or_stage_running(tmp_path: Path) -> N
     """Every child dies with the demo even when the demo cannot stop them (the kernel's
     parent-death signal; procs.Child), the MQTT broker included."""
     mark = uuid.uuid4().hex
-    proc = subprocess.Popen(
-        demo_argv(tmp_path / "demo", "--keep-running"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=marked_env(mark),
-    )
-    assert proc.stdout is not None
-    output = []
-    for line in proc.stdout:
-        output.append(line)
-        if "press Ctrl-C" in line:
-            break
-    running = processes_marked(mark)
-    broker = "mosquitto" if find_mosquitto() else "amqtt"
-    for name in ("postgres", "tansu", broker, "bridge", "normalize", "store"):
-        assert any(name in line for line in running), (name, running, "".join(output))
+    proc, _ = kept_running(tmp_path / "demo", mark)
     proc.kill()
     proc.communicate()
     deadline = time.monotonic() + 30
