@@ -424,12 +424,6 @@ def _blocked(j: VehicleJourney, purpose: str, rules: Rules, others: Sequence[int
     c = rules.contact
     window_start = j.as_of_ms - c.budget_window_days * MS_PER_DAY
     j.contacts_ms = [t for t in j.contacts_ms if t > window_start]
-    if not others:  # the vehicle is its own owner: its contacts are all at or before now
-        if len(j.contacts_ms) >= c.budget:
-            return CONTACT_BUDGET
-        if j.contacts_ms and j.as_of_ms - max(j.contacts_ms) < c.min_days_between * MS_PER_DAY:
-            return MIN_GAP
-        return None
     return contact_block(j.as_of_ms, [*j.contacts_ms, *others], c)
 
 
