@@ -295,11 +295,7 @@ class _Loop:
             outcome = self.compute(replace(batch, owners=replace(batch.owners, contacts=contacts)))
             await self.publish(decoded.rejected, outcome, stop, alerts=False)
             raised[:] = [a.at_ms for a in outcome.alerts]
-            outbox = [
-                Outgoing(r.key or b"", r.value, _alert_id_of(r))
-                for r in self.alert_records(outcome)
-            ]
-            return await write(outcome, decoded.next_offsets, outbox)
+            return await write(outcome, decoded.next_offsets, self.alert_records(outcome))
 
         await self.drain(stop)
         result = await self.db.in_owners_transaction(owners, since, work)
@@ -312,12 +308,7 @@ class _Loop:
         PostgreSQL fails."""
 
         async def send(rows: Sequence[Outgoing]) -> None:
-            records = [
-                OutRecord(
-                    key=r.key, value=r.value, headers=[(HEADER_ALERT_ID, r.alert_id.encode())]
-                )
-                for r in rows
-            ]
+            records = [_record(r) for r in rows]
             await asyncio.gather(*await send_batches(self.producer, self.topics.alerts, records))
 
         await retry_until_stopped(
@@ -334,16 +325,11 @@ class _Loop:
     def _window_ms(self) -> int:
         return self.rules.contact.budget_window_days * MS_PER_DAY
 
-    def alert_records(self, outcome: BatchOutcome) -> list[OutRecord]:
+    def alert_records(self, outcome: BatchOutcome) -> list[Outgoing]:
         """The batch's records of dealer.alerts: alerts raised, then alerts changed."""
         messages = [_raised(a) for a in outcome.alerts] + [_changed(c) for c in outcome.changes]
         return [
-            OutRecord(
-                key=m.dealer_id.encode(),
-                value=self.alert_codec.encode(m),
-                headers=[(HEADER_ALERT_ID, m.alert_id.encode())],
-            )
-            for m in messages
+            Outgoing(m.dealer_id.encode(), self.alert_codec.encode(m), m.alert_id) for m in messages
         ]
 
     async def publish(
@@ -356,7 +342,7 @@ class _Loop:
     ) -> None:
         """Send the dead letters and (``alerts``) the records of dealer.alerts."""
         letters = [_dead_letter(r) for r in rejected]
-        records = self.alert_records(outcome) if alerts else []
+        records = [_record(r) for r in self.alert_records(outcome)] if alerts else []
 
         async def send() -> None:
             deliveries = await send_batches(self.producer, self.topics.dlq, letters)
@@ -453,8 +439,11 @@ def _changed(c: AlertChange) -> AlertMessage:
     )  # fmt: skip
 
 
-def _alert_id_of(record: OutRecord) -> str:
-    return next(v.decode() for k, v in record.headers if k == HEADER_ALERT_ID)
+def _record(out: Outgoing) -> OutRecord:
+    """A record of dealer.alerts: keyed by dealer, the alert id in a header."""
+    return OutRecord(
+        key=out.key, value=out.value, headers=[(HEADER_ALERT_ID, out.alert_id.encode())]
+    )
 
 
 def _vin_of(alert_id: str) -> str:
