@@ -11,7 +11,12 @@ around the work, printing a :class:`~journeygate.bench.stats.Run` as one JSON li
   ``create_batch``/``send_batch`` per partition;
 - ``consume``: the consuming half alone (``getmany`` and commit);
 - ``copy``: psycopg binary COPY of the store's rows into ``telemetry``, one transaction per batch;
-- ``avro``: fastavro's schemaless decode of the frames, nothing else.
+- ``avro``: fastavro's schemaless decode of the frames, nothing else;
+- ``decode``: a decoder of the stages on the records they read, beside the library path it
+  replaces (``args["decoder"]``): ``frame`` (:meth:`FrameCodec.decode`, written out for the
+  schema) and ``frame_fastavro`` (fastavro's dictionary made into the same records), on the
+  signals processor's frames; ``signal`` and ``signal_fastavro`` likewise for
+  :meth:`SignalCodec.decode_signal` on the journey processor's signals.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ from typing import Any
 
 import fastavro
 
+from journeygate.bench.journey_input import signal_records
+from journeygate.bench.kafkaio import frame_records
 from journeygate.bench.payloads import Fleet, frame
 from journeygate.bench.stats import Probe, Run, active_run
 from kernel.kafka import make_consumer, make_producer
 from kernel.settings import load_settings
 from processors.store.logic import COLUMNS, PG_TYPES, frame_rows
 from schemas.codec import FrameCodec, load_avro_schema
+from schemas.signals import SignalCodec
 
 PROBES = 50
 READS_PER_WAKEUP = 256
@@ -170,6 +178,28 @@ def avro(args: dict[str, Any]) -> Run:
     return Run(len(data), time.monotonic() - wall, time.process_time() - cpu)
 
 
+REPORT_PERIOD_MS = 300_000  # as the signals processor's benchmark input
+
+
+def decode(args: dict[str, Any]) -> Run:
+    """One of the stages' decoders on the records the stage reads in the benchmark."""
+    fleet = Fleet(args["fleet_size"], args["fleet_tag"])
+    count: int = args["count"]
+    name: str = args["decoder"]
+    if name.startswith("frame"):
+        frames = FrameCodec()
+        data = [v for _, v, _ in frame_records(fleet, count, period_ms=REPORT_PERIOD_MS)]
+        read: Any = frames.decode if name == "frame" else frames.decode_fastavro
+    else:
+        signals = SignalCodec()
+        data = [v for _, v, _ in signal_records(fleet, count)]
+        read = signals.decode_signal if name == "signal" else signals.decode_signal_fastavro
+    wall, cpu = time.monotonic(), time.process_time()
+    for value in data:
+        read(value)
+    return Run(len(data), time.monotonic() - wall, time.process_time() - cpu)
+
+
 def main(argv: list[str]) -> int:
     name, args = argv[1], json.loads(argv[2])
     if name == "paho":
@@ -180,6 +210,8 @@ def main(argv: list[str]) -> int:
         run = copy(args)
     elif name == "avro":
         run = avro(args)
+    elif name == "decode":
+        run = decode(args)
     else:
         raise SystemExit(f"unknown ceiling {name!r}")
     print(json.dumps(asdict(run)), flush=True)

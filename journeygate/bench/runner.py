@@ -63,6 +63,20 @@ MEASURES = (
     Measure("signals processor", "frame", stages.signals_alone, lambda s: s.kafka_messages),
     Measure("journey processor", "signal", stages.journey_alone, lambda s: s.kafka_messages),
     Measure("fastavro decode", "row", stages.avro_ceiling, lambda s: s.store_messages),
+    Measure("frame decoder", "frame", stages.decoder("frame"), lambda s: s.kafka_messages),
+    Measure(
+        "frame decode by fastavro",
+        "frame",
+        stages.decoder("frame_fastavro"),
+        lambda s: s.kafka_messages,
+    ),
+    Measure("signal decoder", "signal", stages.decoder("signal"), lambda s: s.kafka_messages),
+    Measure(
+        "signal decode by fastavro",
+        "signal",
+        stages.decoder("signal_fastavro"),
+        lambda s: s.kafka_messages,
+    ),
     Measure("binary COPY", "row", stages.copy_ceiling, lambda s: s.store_messages),
     Measure("store writer", "row", stages.store_alone, lambda s: s.store_messages),
     Measure(
@@ -256,7 +270,7 @@ def _stage_results(
             "Signals processor: telemetry.frames → signal_state, vehicle.signals",
             f["signals processor"],
             f["aiokafka passthrough"],
-            (f["aiokafka consume"],),
+            (f["aiokafka consume"], f["frame decoder"], f["frame decode by fastavro"]),
             None,
         ),
         StageResult(
@@ -264,7 +278,7 @@ def _stage_results(
             "Journey processor: vehicle.signals → journey_state, alerts, dealer.alerts",
             f["journey processor"],
             f["aiokafka passthrough"],
-            (f["aiokafka consume"],),
+            (f["aiokafka consume"], f["signal decoder"], f["signal decode by fastavro"]),
             None,
         ),
     )

@@ -193,6 +193,17 @@ def avro_ceiling(lab: Lab, fleet: int, count: int) -> Run:
     return drive.ceiling("avro", args, lab.root / "logs")
 
 
+def decoder(name: str) -> Rep:
+    """A stage's decoder (or the fastavro path it replaces) on the stage's records:
+    :func:`journeygate.bench.ceilings.decode`."""
+
+    def rep(lab: Lab, fleet: int, count: int) -> Run:
+        args = {"fleet_size": fleet, "fleet_tag": 1, "count": count, "decoder": name}
+        return drive.ceiling("decode", args, lab.root / "logs")
+
+    return rep
+
+
 # --- stages alone ----------------------------------------------------------------------------
 
 

@@ -136,7 +136,7 @@ class StepOutput:
 
 def input_ms(item: Input) -> int:
     if isinstance(item, SignalRecord):
-        return int(item.as_of.timestamp() * 1000)
+        return item.as_of_ms
     if isinstance(item, VisitInput | Tick):
         return item.at_ms
     return int(item.changed_at.timestamp() * 1000)
@@ -276,7 +276,7 @@ def is_live(j: VehicleJourney) -> bool:
 
 def _apply_signal(j: VehicleJourney, sig: SignalRecord) -> None:
     j.dealer_id = sig.dealer_id or j.dealer_id
-    p, f, ms = sig.payload, j.facts, int(sig.as_of.timestamp() * 1000)
+    p, f, ms = sig.payload, j.facts, sig.as_of_ms
     if isinstance(p, WarrantyRecord):
         f.warranty[p.coverage] = WarrantyFact(
             p.coverage, _date_ms(p.expiry_p50), p.binds, p.km_remaining, p.expired,

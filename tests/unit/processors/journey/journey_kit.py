@@ -27,7 +27,7 @@ def at(day: float) -> datetime:
 def _sig(kind: str, day: float, payload: object, subject: str = "") -> SignalRecord:
     ms = int(at(day).timestamp() * 1000)
     sid = f"{VIN}:{kind}{':' + subject if subject else ''}:{ms}"
-    return SignalRecord(sid, VIN, DEALER, kind, at(day), f"{kind} explained.", payload)  # type: ignore[arg-type]
+    return SignalRecord(sid, VIN, DEALER, kind, ms, f"{kind} explained.", payload)  # type: ignore[arg-type]
 
 
 def warranty(
