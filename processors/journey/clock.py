@@ -14,7 +14,7 @@ Distance-based conditions are not timed: the distance driven only comes with a n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from processors.journey.budget import next_free_ms
 from processors.journey.gates import MS_PER_DAY
@@ -24,7 +24,11 @@ from processors.journey.state import VehicleJourney
 
 def _day_offsets(rules: Rules) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Days relative to a coverage's end and to a service's due date at which a day-based
-    condition flips (the first day it holds: ``day - end >= offset``)."""
+    condition flips (the first day it holds: ``day - end >= offset``), each in ascending order.
+    Computed once per rules object (every input of every vehicle asks)."""
+    hit = _OFFSETS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
     s, w, d = rules.stages, rules.warranty_ending, rules.service_due
     stages = (-s.early_days, -s.near_days, -s.deadline_days)
     warranty = (-w.enter_days, *stages, 1, 1 + s.early_days)
@@ -35,12 +39,23 @@ def _day_offsets(rules: Rules) -> tuple[tuple[int, ...], tuple[int, ...]]:
         rules.lapse_after_days_overdue,
         -rules.big_bill.horizon_days,
     )
-    return warranty, service
+    offsets = (tuple(sorted(set(warranty))), tuple(sorted(set(service))))
+    _OFFSETS[id(rules)] = (rules, offsets)  # the rules kept alive: their id stays theirs
+    return offsets
 
 
-def _after(day_ms: int, offsets: Iterable[int], now_ms: int) -> list[int]:
+_OFFSETS: dict[int, tuple[Rules, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
+
+
+def _first_after(day_ms: int, offsets: tuple[int, ...], now_ms: int) -> int | None:
+    """The first of ``day_ms``'s UTC day plus each of ``offsets`` (ascending) days that is
+    after ``now_ms``."""
     day0 = day_ms // MS_PER_DAY * MS_PER_DAY
-    return [t for t in (day0 + k * MS_PER_DAY for k in offsets) if t > now_ms]
+    for k in offsets:
+        t = day0 + k * MS_PER_DAY
+        if t > now_ms:
+            return t
+    return None
 
 
 def next_wake_ms(j: VehicleJourney, rules: Rules, others: Sequence[int] = ()) -> int | None:
@@ -66,10 +81,14 @@ def next_tick_ms(j: VehicleJourney, rules: Rules, others: Sequence[int] = ()) ->
     found: list[int] = []
     for w in j.facts.warranty.values():
         if not w.expired:
-            found += _after(w.expiry_ms - MS_PER_DAY, warranty, now)  # its last day
+            t = _first_after(w.expiry_ms - MS_PER_DAY, warranty, now)  # its last day
+            if t is not None:
+                found.append(t)
     s = j.facts.service
     if s is not None:
-        found += _after(s.due_ms, service, now)
+        t = _first_after(s.due_ms, service, now)
+        if t is not None:
+            found.append(t)
     found += [a.expires_ms for a in j.open_alerts if a.expires_ms > now]
     c = rules.contact
     if j.contacts_ms:

@@ -8,7 +8,7 @@ Deadline gates (warranty ending, service due) also have a stage: early, near or 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from processors.journey.rules import Rules
 from processors.journey.state import VehicleJourney
@@ -16,10 +16,10 @@ from processors.journey.state import VehicleJourney
 MS_PER_DAY = 86_400_000
 
 
-@dataclass(frozen=True, slots=True)
-class GateView:
+class GateView(NamedTuple):
     """Whether a gate is open now, its deadline stage (-1 before the first; 0 for gates
-    without stages) and the figures behind it."""
+    without stages) and the figures behind it. (A named tuple: a dozen are made at every
+    evaluation, three times faster than a frozen dataclass.)"""
 
     key: str
     gate: str

@@ -3,12 +3,12 @@
 :func:`decode_batch` turns records of ``vehicle.signals``, ``vehicle.services`` and
 ``vehicle.consent`` into typed inputs (undecodable ones are rejects for the dead-letter topic);
 :func:`process_batch` folds each vehicle's inputs, in event-time order (ties: a visit first,
-then Kafka order),
-into its state with :func:`~processors.journey.machine.step`; inputs of the same instant (the
-signals of one evaluation) are folded before an alert is chosen. Between a vehicle's inputs, and
-after them up to the batch's event time in the vehicle's partition (its *watermark*), the
-vehicle is evaluated at each instant time alone changes its gates (:mod:`.clock`); vehicles
-with no input in the batch whose next such instant the watermark passed are woken the same way.
+then Kafka order), into its state with :func:`~processors.journey.machine.step`; the signals of
+one instant (those of one evaluation) are folded together, their gates evaluated and an alert
+chosen once. Between a vehicle's inputs, and after them up to the batch's event time in the
+vehicle's partition (its *watermark*), the vehicle is evaluated at each instant time alone
+changes its gates (:mod:`.clock`); vehicles with no input in the batch whose next such instant
+the watermark passed are woken the same way.
 The contact budget is the owner's (:mod:`.budget`): a vehicle whose owner has other vehicles
 is decided with the contacts made to them (:class:`Owners`: those stored, and those of the
 owner's other vehicles in the batch, folded before it in VIN order). Nothing here does I/O.
@@ -32,6 +32,7 @@ from processors.journey.machine import (
     StepOutput,
     Tick,
     VisitInput,
+    absorb,
     input_ms,
     input_rank,
     step,
@@ -226,8 +227,13 @@ def process_batch(
         )
         kept = [i for i in ordered if not _hold(j, i, vouched)]
         for n, item in enumerate(kept):
-            _tick(j, input_ms(item) - 1, rules, out, others)
-            last = n + 1 == len(kept) or input_ms(kept[n + 1]) != input_ms(item)
+            ms = input_ms(item)
+            _tick(j, ms - 1, rules, out, others)
+            after = kept[n + 1] if n + 1 < len(kept) else None
+            last = after is None or input_ms(after) != ms
+            if not last and isinstance(item, SignalRecord) and isinstance(after, SignalRecord):
+                absorb(j, item)  # evaluated with the instant's other signals
+                continue
             out.add(step(j, item, rules, decide=last, others=others))
         _tick(j, limits[vin], rules, out, others)
     return BatchOutcome(
@@ -277,6 +283,8 @@ def _tick(
 ) -> None:
     """Evaluate ``j`` at each instant up to ``until_ms`` at which time alone changes it, and
     fold the visits it holds up to then, in time order."""
+    if until_ms <= j.as_of_ms and not (j.held_visits and j.held_visits[0].at_ms <= until_ms):
+        return  # every timed instant is after the state's
     for _ in range(MAX_TICKS):
         at = next_tick_ms(j, rules, others)
         if j.held_visits and j.held_visits[0].at_ms <= until_ms:

@@ -258,6 +258,17 @@ def step(
     return s.out
 
 
+def absorb(j: VehicleJourney, sig: SignalRecord) -> None:
+    """Fold a signal's values into ``j`` without evaluating its gates: the signals of one
+    evaluation come at one instant, and the gates are evaluated once, by :func:`step` on the
+    last of them, on all their values (an intermediate mix of new and old values would open
+    and close gates that neither evaluation holds). A :func:`step` of the same instant must
+    follow."""
+    j.as_of_ms = max(j.as_of_ms, sig.as_of_ms)
+    _apply_signal(j, sig)
+    _note_live(j, sig.as_of_ms)
+
+
 def _note_live(j: VehicleJourney, ms: int) -> None:
     """The signals processor evaluates a vehicle at its telemetry and at each dealer visit it
     folds; a signal newer than every visit folded comes from telemetry: the vehicle is live from
@@ -373,7 +384,11 @@ def _has_facts(j: VehicleJourney, gate: str, key: str) -> bool:
 def _transitions(s: _Step, views: list[GateView]) -> None:
     j = s.j
     for v in views:
-        g = j.gate(v.key)
+        g = j.gates.get(v.key)
+        if g is None:
+            if not v.open:
+                continue  # never opened: nothing to remember
+            g = j.gate(v.key)
         if v.open and not g.open:
             g.open, g.since_ms, g.blocked = True, j.as_of_ms, -1
             cooldown_ms = s.rules.contact.reentry_cooldown_days * MS_PER_DAY
