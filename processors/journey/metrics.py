@@ -36,6 +36,12 @@ _kafka_retries = counter(STAGE, "kafka_retries_total", "Sends retried after a Ka
 _commit_failures = counter(
     STAGE, "kafka_commit_failures_total", "Informational Kafka offset commits that failed."
 )
+_state_reads = counter(
+    STAGE, "state_reads_total",
+    "Vehicle states a batch needed, by source: cache (committed earlier by this member) or"
+    " store (read back from journey_state, or new).",
+    ("source",),
+)  # fmt: skip
 _batch_records = histogram(STAGE, "batch_records", "Records per committed batch.", BATCH_BUCKETS)
 _batch_seconds = histogram(STAGE, "batch_seconds", "Time from a polled batch to its commit.")
 _compute_seconds = histogram(STAGE, "compute_seconds", "Time to fold a batch (pure logic).")
@@ -63,6 +69,10 @@ class JourneyMetrics:
     def consumed(self, counts: Counter[str]) -> None:
         for name, n in counts.items():
             _consumed.labels(name).inc(n)
+
+    def state_reads(self, cached: int, stored: int) -> None:
+        _state_reads.labels("cache").inc(cached)
+        _state_reads.labels("store").inc(stored)
 
     def computed(self, seconds: float) -> None:
         _compute_seconds.observe(seconds)

@@ -2,12 +2,13 @@
 dealer.alerts and the journey store, exactly once into PostgreSQL.
 
 One cycle: poll a bounded batch from the three topics, decode it (undecodable records to
-telemetry.dlq), load the batch's vehicle states and registry rows (dealer, consent in force; a
-registry consent newer than the state's is folded as a consent change, so an import that did
-not publish still hides and stops alerts) and the states of the vehicles of the batch's
-partitions whose next timed evaluation (``journey_state.wake_ts``) the batch's event time in that
-partition passed, fold the batch (pure, :mod:`.logic`), publish the
-dead letters and the alert records (keyed by dealer, header ``alert_id``) and wait for Kafka's
+telemetry.dlq), load the batch's vehicle states (those this member committed since its
+partitions were last revoked from its cache, :mod:`.cache`; the others from the store) and
+registry rows (dealer, consent in force; a registry consent newer than the state's is folded as
+a consent change, so an import that did not publish still hides and stops alerts) and the states
+of the vehicles of the batch's partitions whose next timed evaluation (``journey_state.wake_ts``)
+the batch's event time in that partition passed, fold the batch (pure, :mod:`.logic`), publish
+the dead letters and the alert records (keyed by dealer, header ``alert_id``) and wait for Kafka's
 acknowledgement, then write states, timeline, alerts and next offsets in one transaction. A crash
 before the commit replays the batch from the stored offsets and states: the same alert ids,
 stored once (a consumer of dealer.alerts keeps the latest record per alert_id).
@@ -62,6 +63,7 @@ from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.journey.alerts import when
+from processors.journey.cache import StateCache
 from processors.journey.db import JourneyDb, Outgoing, Registered, Writer
 from processors.journey.gates import MS_PER_DAY
 from processors.journey.logic import (
@@ -117,6 +119,9 @@ class JourneyOptions:
     commit_to_kafka: bool = True
     rules_path: Path | None = None
     """Alert rules file; None: the shipped defaults (processors/journey/alert_rules.toml)."""
+    cached_vehicles: int = 100_000
+    """Committed vehicle states kept in memory between batches (:mod:`.cache`; a few KB
+    each), the least recently folded leaving first; emptied on every revocation."""
 
 
 async def run_journey(settings: Settings, stop: asyncio.Event) -> None:
@@ -165,6 +170,7 @@ async def run_journey_with(
         logger=log,
         on_db_retry=metrics.db_retry,
         readiness=ready,
+        on_revoked=loop.cache.clear,  # another member may fold those vehicles next
     )
     try:
         await wait_for_store(db.connection, ready, stop, log)
@@ -204,6 +210,7 @@ class _Loop:
             consent.decode,
         )
         self.alert_codec = AlertCodec()
+        self.cache = StateCache(options.cached_vehicles)
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         s = self.settings
@@ -239,6 +246,7 @@ class _Loop:
             result: dict[Partition, int] = await self.retry(
                 lambda: self.db.write_batch(outcome, decoded.next_offsets), stop, "writing a batch"
             )
+            self.cache.put(outcome.states)
             self.metrics.alerts_stored(
                 time.time_ns() // 1_000_000, (a.at_ms for a in outcome.alerts)
             )
@@ -267,7 +275,14 @@ class _Loop:
     async def _states(
         self, vins: list[str]
     ) -> tuple[dict[str, VehicleJourney], dict[str, Registered]]:
-        return await self.db.load_states(vins), await self.db.load_registry(vins)
+        """The vehicles' states (committed ones from the cache, the others from the store) and
+        registry rows."""
+        states = self.cache.take(vins)
+        rest = [v for v in vins if v not in states]
+        if rest:
+            states.update(await self.db.load_states(rest))
+        self.metrics.state_reads(len(vins) - len(rest), len(rest))
+        return states, await self.db.load_registry(vins)
 
     def compute(self, batch: _Batch) -> BatchOutcome:
         computing = time.perf_counter()
@@ -288,6 +303,7 @@ class _Loop:
         since = min(batch.states[v].as_of_ms for v in shared) - self._window_ms
 
         raised: list[int] = []
+        folded: dict[str, VehicleJourney] = {}
 
         async def work(
             contacts: Mapping[str, tuple[tuple[str, int], ...]], write: Writer
@@ -295,10 +311,13 @@ class _Loop:
             outcome = self.compute(replace(batch, owners=replace(batch.owners, contacts=contacts)))
             await self.publish(decoded.rejected, outcome, stop, alerts=False)
             raised[:] = [a.at_ms for a in outcome.alerts]
+            folded.clear()
+            folded.update(outcome.states)
             return await write(outcome, decoded.next_offsets, self.alert_records(outcome))
 
         await self.drain(stop)
         result = await self.db.in_owners_transaction(owners, since, work)
+        self.cache.put(folded)
         await self.drain(stop)
         self.metrics.alerts_stored(time.time_ns() // 1_000_000, raised)
         return result

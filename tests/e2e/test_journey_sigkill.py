@@ -138,14 +138,25 @@ def query(settings: Settings, sql: str) -> list[Any]:
         return conn.execute(sql).fetchall()
 
 
+_OFFSETS = (
+    "SELECT topic, kafka_partition, next_offset FROM consumer_offsets"
+    " WHERE consumer_group = %s AND topic = %s"
+)
+
+
 def offsets(settings: Settings) -> Ends:
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT topic, kafka_partition, next_offset FROM consumer_offsets"
-            " WHERE consumer_group = %s AND topic = %s",
-            (settings.topic(GROUP), Topics.from_settings(settings).signals),
+            _OFFSETS, (settings.topic(GROUP), Topics.from_settings(settings).signals)
         ).fetchall()
     return {(t, p): o for t, p, o in rows}
+
+
+async def _offsets(conn: psycopg.AsyncConnection[Any], settings: Settings) -> Ends:
+    cur = await conn.execute(
+        _OFFSETS, (settings.topic(GROUP), Topics.from_settings(settings).signals)
+    )
+    return {(t, p): o for t, p, o in await cur.fetchall()}
 
 
 def start(settings: Settings, log: Path, batch: int) -> Child:
@@ -199,6 +210,34 @@ async def kill_between_publish_and_commit(settings: Settings, child: Child) -> b
                     return True
         child.kill()
         return False
+    finally:
+        await consumer.stop()
+
+
+async def kill_between_commit_and_publish(settings: Settings, child: Child, by: int) -> bool:
+    """SIGKILL ``child`` as soon as the alerts table holds more alerts and state changes than
+    dealer.alerts has records (committed, still in the outbox), or once ``by`` records are
+    committed; True if the moment was caught."""
+    consumer, _ = await _consumer(settings)
+    try:
+        on_kafka = 0
+        async with await psycopg.AsyncConnection.connect(
+            settings.database_url, autocommit=True
+        ) as conn:
+            while True:
+                for part in (await consumer.getmany(timeout_ms=2)).values():
+                    on_kafka += len(part)
+                row = await (
+                    await conn.execute(
+                        "SELECT count(*) + count(*) FILTER (WHERE state <> 'new') FROM alerts"
+                    )
+                ).fetchone()
+                if row is not None and row[0] > on_kafka:
+                    child.kill()
+                    return True
+                if sum((await _offsets(conn, settings)).values()) >= by:
+                    child.kill()
+                    return False
     finally:
         await consumer.stop()
 
@@ -316,7 +355,7 @@ def test_sigkill_keeps_each_owner_of_several_vehicles_within_one_budget(
     victim = start(settings, tmp_path / "killed.log", batch=25)
     try:
         wait_until(lambda: sum(offsets(settings).values()) >= total // 5, "a fifth", victim)
-        asyncio.run(kill_between_publish_and_commit(settings, victim))
+        asyncio.run(kill_between_commit_and_publish(settings, victim, by=total // 2))
         victim.stop()
         assert sum(offsets(settings).values()) < total, "the processor finished before the kill"
         victim = start(settings, tmp_path / "killed.log", batch=25)
