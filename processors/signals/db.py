@@ -8,6 +8,9 @@ as arrays (``unnest``), one round trip per table. Columns of text, bytea, timest
 go in PostgreSQL's binary format (``%b``): the text format quotes and escapes every array element
 with a regular expression, which cost more CPU than the rest of a batch's writing. Numeric
 columns (visits, bill errors) stay in text, so that a float is read as its shortest decimal.
+The signals and the views, the largest, go as one JSON document each (``jsonb_to_recordset``),
+serialised by one orjson call with their JSON columns inside (floats as their shortest decimal,
+non-finite ones as null, as before).
 """
 
 from __future__ import annotations
@@ -37,39 +40,40 @@ ON CONFLICT (vin) DO UPDATE
 SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, updated_at = now()
 """
 
+# The signals and the views go as one JSON document each (jsonb_to_recordset): one C call
+# serialises them with their JSON columns inside, where binary arrays dumped every element in
+# Python; event times as epoch ms.
 _INSERT_SIGNALS = """
 INSERT INTO signals (signal_id, vin, dealer_id, kind, as_of_ts, payload, explanation)
-SELECT s.signal_id, s.vin, s.dealer_id, s.kind, s.as_of_ts, s.payload::jsonb, s.explanation
-FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::text[],
-            %b::text[])
-     AS s(signal_id, vin, dealer_id, kind, as_of_ts, payload, explanation)
+SELECT s.signal_id, s.vin, s.dealer_id, s.kind,
+       timestamptz 'epoch' + s.as_of_ms * interval '1 millisecond', s.payload, s.explanation
+FROM jsonb_to_recordset(%s::jsonb)
+     AS s(signal_id text, vin text, dealer_id text, kind text, as_of_ms bigint, payload jsonb,
+          explanation text)
 ON CONFLICT DO NOTHING
 """
-
 _UPSERT_VEHICLES = """
 INSERT INTO vehicle_state (vin, dealer_id, as_of_ts, odometer_m, usage, active_faults,
                            last_service)
-SELECT v.vin, v.dealer_id, v.as_of_ts, v.odometer_m, v.usage::jsonb, v.active_faults::jsonb,
-       v.last_service::jsonb
-FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::bigint[], %b::text[], %b::text[],
-            %b::text[])
-     AS v(vin, dealer_id, as_of_ts, odometer_m, usage, active_faults, last_service)
+SELECT v.vin, v.dealer_id, timestamptz 'epoch' + v.as_of_ms * interval '1 millisecond',
+       v.odometer_m, v.usage, v.active_faults, v.last_service
+FROM jsonb_to_recordset(%s::jsonb)
+     AS v(vin text, dealer_id text, as_of_ms bigint, odometer_m bigint, usage jsonb,
+          active_faults jsonb, last_service jsonb)
 ON CONFLICT (vin) DO UPDATE
 SET dealer_id = EXCLUDED.dealer_id, as_of_ts = EXCLUDED.as_of_ts,
     odometer_m = EXCLUDED.odometer_m, usage = COALESCE(EXCLUDED.usage, vehicle_state.usage),
     active_faults = EXCLUDED.active_faults, last_service = EXCLUDED.last_service,
     updated_at = now()
 """
-
 _UPDATE_FORECASTS = """
 UPDATE vehicle_state AS s
-SET predicted_as_of_ts = f.predicted_as_of_ts, warranty = f.warranty::jsonb,
-    service = f.service::jsonb, equity = f.equity::jsonb
-FROM unnest(%b::text[], %b::timestamptz[], %b::text[], %b::text[], %b::text[])
-     AS f(vin, predicted_as_of_ts, warranty, service, equity)
+SET predicted_as_of_ts = timestamptz 'epoch' + f.as_of_ms * interval '1 millisecond',
+    warranty = f.warranty, service = f.service, equity = f.equity
+FROM jsonb_to_recordset(%s::jsonb)
+     AS f(vin text, as_of_ms bigint, warranty jsonb, service jsonb, equity jsonb)
 WHERE s.vin = f.vin
 """
-
 _INSERT_VISITS = """
 INSERT INTO service_visits (visit_id, vin, visit_ts, odometer_m, dealer_id, currency,
                             invoiced_amount, items)
@@ -168,46 +172,48 @@ async def _write(
             await cur.execute(_UPSERT_STATE, (vins, [states[v] for v in vins], as_of))
         inserted = 0
         if outcome.signals:
-            s = outcome.signals
-            await cur.execute(
-                _INSERT_SIGNALS,
-                (
-                    [x.signal_id for x in s],
-                    [x.vin for x in s],
-                    [x.dealer_id for x in s],
-                    [x.kind for x in s],
-                    [ms_to_datetime(x.as_of_ms) for x in s],
-                    [_json(x.payload_json()) for x in s],
-                    [x.explanation for x in s],
-                ),
-            )
+            signals = [
+                {
+                    "signal_id": x.signal_id,
+                    "vin": x.vin,
+                    "dealer_id": x.dealer_id,
+                    "kind": x.kind,
+                    "as_of_ms": x.as_of_ms,
+                    "payload": x.payload_json(),
+                    "explanation": x.explanation,
+                }
+                for x in outcome.signals
+            ]
+            await cur.execute(_INSERT_SIGNALS, (_json(signals),))
             inserted = cur.rowcount
         if outcome.vehicle_rows:
             r = outcome.vehicle_rows
-            await cur.execute(
-                _UPSERT_VEHICLES,
-                (
-                    [x.vin for x in r],
-                    [x.dealer_id for x in r],
-                    [ms_to_datetime(x.as_of_ms) for x in r],
-                    [x.odometer_m for x in r],
-                    [_json(x.usage) for x in r],
-                    [_json(x.active_faults) for x in r],
-                    [_json(x.last_service) for x in r],
-                ),
-            )
-            f = [(x.vin, x.forecasts) for x in r if x.forecasts is not None]
-            if f:
-                await cur.execute(
-                    _UPDATE_FORECASTS,
-                    (
-                        [vin for vin, _ in f],
-                        [ms_to_datetime(x.as_of_ms) for _, x in f],
-                        [_json(x.warranty) for _, x in f],
-                        [_json(x.service) for _, x in f],
-                        [_json(x.equity) for _, x in f],
-                    ),
-                )
+            rows = [
+                {
+                    "vin": x.vin,
+                    "dealer_id": x.dealer_id,
+                    "as_of_ms": x.as_of_ms,
+                    "odometer_m": x.odometer_m,
+                    "usage": x.usage,
+                    "active_faults": x.active_faults,
+                    "last_service": x.last_service,
+                }
+                for x in r
+            ]
+            await cur.execute(_UPSERT_VEHICLES, (_json(rows),))
+            forecasts = [
+                {
+                    "vin": x.vin,
+                    "as_of_ms": x.forecasts.as_of_ms,
+                    "warranty": x.forecasts.warranty,
+                    "service": x.forecasts.service,
+                    "equity": x.forecasts.equity,
+                }
+                for x in r
+                if x.forecasts is not None
+            ]
+            if forecasts:
+                await cur.execute(_UPDATE_FORECASTS, (_json(forecasts),))
         if outcome.visits:
             v = outcome.visits
             await cur.execute(
