@@ -6,9 +6,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import orjson
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from kernel.errors import InfrastructureError
@@ -18,6 +20,13 @@ from kernel.retry import wait_until_up
 from kernel.settings import mask_url
 
 T = TypeVar("T")
+
+
+def json_document(value: Any) -> Jsonb:
+    """``value`` as one ``jsonb`` parameter, serialised by orjson (dataclasses natively,
+    non-finite floats as null) and sent as those bytes: pass it with ``%t`` (text format), as
+    the rows of a ``jsonb_to_recordset`` that writes a batch in one statement."""
+    return Jsonb(value, dumps=orjson.dumps)
 
 
 def connect(

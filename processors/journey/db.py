@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from database.db import Reconnecting
+from database.db import Reconnecting, json_document
 from database.offsets import store_offsets
 from kernel.offsets import Partition
 from processors.journey.alerts import when
@@ -51,7 +51,7 @@ _UPSERT_STATE = """
 INSERT INTO journey_state (vin, state, as_of_ts, wake_ts, kafka_partition)
 SELECT s.vin, s.state, timestamptz 'epoch' + s.as_of_ms * interval '1 millisecond',
        timestamptz 'epoch' + s.wake_ms * interval '1 millisecond', s.kafka_partition
-FROM jsonb_to_recordset(%s::jsonb)
+FROM jsonb_to_recordset(%t)
     AS s(vin text, state jsonb, as_of_ms bigint, wake_ms bigint, kafka_partition integer)
 ON CONFLICT (vin) DO UPDATE
 SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, wake_ts = EXCLUDED.wake_ts,
@@ -120,7 +120,7 @@ INSERT INTO journey_events (event_id, vin, dealer_id, at_ts, event, gate, subjec
 SELECT e.event_id, e.vin, e.dealer_id, timestamptz 'epoch' + e.at_ms * interval '1 millisecond',
        e.event, e.gate, e.subject, e.episode_id, e.stage, e.alert_id, e.detail, e."values",
        e.cause_id
-FROM jsonb_to_recordset(%s::jsonb)
+FROM jsonb_to_recordset(%t)
      AS e(event_id text, vin text, dealer_id text, at_ms bigint, event text, gate text,
           subject text, episode_id text, stage text, alert_id text, detail text,
           "values" jsonb, cause_id text)
@@ -393,7 +393,7 @@ async def _write(
                 }
                 for v, x in sorted(outcome.states.items())
             ]
-            await cur.execute(_UPSERT_STATE, (_json(rows),))
+            await cur.execute(_UPSERT_STATE, (json_document(rows),))
         if outcome.alerts:
             a = outcome.alerts
             figures = [[f.as_json() for f in x.figures] for x in a]
@@ -436,7 +436,8 @@ async def _write(
                 ([x.alert.alert_id for x in c], [x.action for x in c], [when(x.at_ms) for x in c]),
             )
         if outcome.events:
-            await cur.execute(_INSERT_EVENTS, (_json(outcome.events),))  # the dataclasses' fields
+            # the dataclasses' fields, by name
+            await cur.execute(_INSERT_EVENTS, (json_document(outcome.events),))
         contacts = _owner_contacts(outcome)
         if contacts:
             await cur.execute(

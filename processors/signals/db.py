@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from database.db import Reconnecting
+from database.db import Reconnecting, json_document
 from database.offsets import store_offsets
 from database.vehicle_facts import VehicleFacts, load_vehicle_facts
 from kernel.offsets import Partition
@@ -47,7 +47,7 @@ _INSERT_SIGNALS = """
 INSERT INTO signals (signal_id, vin, dealer_id, kind, as_of_ts, payload, explanation)
 SELECT s.signal_id, s.vin, s.dealer_id, s.kind,
        timestamptz 'epoch' + s.as_of_ms * interval '1 millisecond', s.payload, s.explanation
-FROM jsonb_to_recordset(%s::jsonb)
+FROM jsonb_to_recordset(%t)
      AS s(signal_id text, vin text, dealer_id text, kind text, as_of_ms bigint, payload jsonb,
           explanation text)
 ON CONFLICT DO NOTHING
@@ -57,7 +57,7 @@ INSERT INTO vehicle_state (vin, dealer_id, as_of_ts, odometer_m, usage, active_f
                            last_service)
 SELECT v.vin, v.dealer_id, timestamptz 'epoch' + v.as_of_ms * interval '1 millisecond',
        v.odometer_m, v.usage, v.active_faults, v.last_service
-FROM jsonb_to_recordset(%s::jsonb)
+FROM jsonb_to_recordset(%t)
      AS v(vin text, dealer_id text, as_of_ms bigint, odometer_m bigint, usage jsonb,
           active_faults jsonb, last_service jsonb)
 ON CONFLICT (vin) DO UPDATE
@@ -70,7 +70,7 @@ _UPDATE_FORECASTS = """
 UPDATE vehicle_state AS s
 SET predicted_as_of_ts = timestamptz 'epoch' + f.as_of_ms * interval '1 millisecond',
     warranty = f.warranty, service = f.service, equity = f.equity
-FROM jsonb_to_recordset(%s::jsonb)
+FROM jsonb_to_recordset(%t)
      AS f(vin text, as_of_ms bigint, warranty jsonb, service jsonb, equity jsonb)
 WHERE s.vin = f.vin
 """
@@ -184,7 +184,7 @@ async def _write(
                 }
                 for x in outcome.signals
             ]
-            await cur.execute(_INSERT_SIGNALS, (_json(signals),))
+            await cur.execute(_INSERT_SIGNALS, (json_document(signals),))
             inserted = cur.rowcount
         if outcome.vehicle_rows:
             r = outcome.vehicle_rows
@@ -200,7 +200,7 @@ async def _write(
                 }
                 for x in r
             ]
-            await cur.execute(_UPSERT_VEHICLES, (_json(rows),))
+            await cur.execute(_UPSERT_VEHICLES, (json_document(rows),))
             forecasts = [
                 {
                     "vin": x.vin,
@@ -213,7 +213,7 @@ async def _write(
                 if x.forecasts is not None
             ]
             if forecasts:
-                await cur.execute(_UPDATE_FORECASTS, (_json(forecasts),))
+                await cur.execute(_UPDATE_FORECASTS, (json_document(forecasts),))
         if outcome.visits:
             v = outcome.visits
             await cur.execute(
