@@ -52,62 +52,84 @@ def deadline_stage(days: int, km: float, rules: Rules) -> int:
     return -1
 
 
+def _coverage_keys(cov: str) -> tuple[str, str]:
+    keys = _KEYS.get(cov)
+    if keys is None:
+        keys = _KEYS[cov] = (f"warranty_ending:{cov}", f"out_of_warranty:{cov}")
+    return keys
+
+
+_KEYS: dict[str, tuple[str, str]] = {}
+
+
 def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
     """Every gate of the vehicle, open or not, in a fixed order (upgrade window and lapse last,
     as they depend on the others)."""
-    now, f = j.as_of_ms, j.facts
+    now, f, gates = j.as_of_ms, j.facts, j.gates
+    today = now // MS_PER_DAY
+    stages = rules.stages
+
+    def was_open(key: str) -> bool:
+        g = gates.get(key)
+        return g is not None and g.open
+
     views: list[GateView] = []
+    opened: set[str] = set()
+    win = rules.warranty_ending
     for cov in sorted(f.warranty):
         w = f.warranty[cov]
+        key, okey = _coverage_keys(cov)
         # Days of cover left after today: a coverage that ends on a date is no longer in force
         # on that date (as the signals processor and the simulator count it).
-        days = days_until(w.expiry_ms, now) - 1
+        days = w.expiry_ms // MS_PER_DAY - today - 1
         expired = w.expired or days < 0
-        key = f"warranty_ending:{cov}"
-        win = rules.warranty_ending
         is_open = not expired and _window_open(
-            j.is_open(key), days, w.km_remaining, (win.enter_days, win.enter_km),
+            was_open(key), days, w.km_remaining, (win.enter_days, win.enter_km),
             (win.exit_days, win.exit_km),
         )  # fmt: skip
         stage = deadline_stage(days, w.km_remaining, rules) if is_open else -1
         views.append(GateView(key, "warranty_ending", cov, is_open, stage))
         # Out of warranty is announced only within the early window after the expiry.
-        okey = f"out_of_warranty:{cov}"
-        recent = -days <= rules.stages.early_days
+        recent = -days <= stages.early_days
         views.append(
             GateView(okey, "out_of_warranty", cov, expired, 0 if expired and recent else -1)
         )
+        if is_open:
+            opened.add("warranty_ending")
+        if expired:
+            opened.add("out_of_warranty")
     s = f.service
     due_open = overdue = False
     due_stage = -1
     overdue_days = 0
     if s is not None:
-        days = days_until(s.due_ms, now)
+        days = s.due_ms // MS_PER_DAY - today
         overdue = s.overdue or days < 0
-        win = rules.service_due
+        sw = rules.service_due
         due_open = not overdue and _window_open(
-            j.is_open("service_due"), days, s.km_remaining, (win.enter_days, win.enter_km),
-            (win.exit_days, win.exit_km),
+            was_open("service_due"), days, s.km_remaining, (sw.enter_days, sw.enter_km),
+            (sw.exit_days, sw.exit_km),
         )  # fmt: skip
         due_stage = deadline_stage(days, s.km_remaining, rules) if due_open else -1
         overdue_days = max(0, -days)
     views.append(GateView("service_due", "service_due", None, due_open, due_stage))
     views.append(GateView("service_overdue", "service_overdue", None, overdue, 0))
     bill_open = False
-    if s is not None and s.currency in rules.big_bill.amounts:
-        amount = rules.big_bill.amounts[s.currency]
-        within = days_until(s.due_ms, now) <= rules.big_bill.horizon_days
-        if j.is_open("big_bill"):
-            bill_open = s.bill_expected >= rules.big_bill.exit_ratio * amount
+    bb = rules.big_bill
+    if s is not None and s.currency in bb.amounts:
+        amount = bb.amounts[s.currency]
+        if was_open("big_bill"):
+            bill_open = s.bill_expected >= bb.exit_ratio * amount
         else:
+            within = s.due_ms // MS_PER_DAY - today <= bb.horizon_days
             bill_open = within and s.bill_expected >= amount
     views.append(GateView("big_bill", "big_bill", None, bill_open, 0))
     e = f.equity
     eq_open = False
     if e is not None:
-        deposit = rules.equity.deposit_pct_of_value / 100.0 * max(e.value_expected, 0.0)
         eq = rules.equity
-        if j.is_open("equity_positive"):
+        deposit = eq.deposit_pct_of_value / 100.0 * max(e.value_expected, 0.0)
+        if was_open("equity_positive"):
             eq_open = e.equity_expected >= eq.exit_ratio * deposit
         else:
             # Enter only when the low end of the range covers the deposit: the value of one
@@ -117,13 +139,22 @@ def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
             eq_open = low >= eq.enter_ratio * deposit
         eq_open = eq_open and deposit > 0 and e.equity_expected > 0
     views.append(GateView("equity_positive", "equity_positive", None, eq_open, 0))
-    fault_open = any(x.severity in rules.fault_severities for x in f.faults.values())
+    severities = rules.fault_severities
+    fault_open = any(x.severity in severities for x in f.faults.values())
     views.append(GateView("fault_active", "fault_active", None, fault_open, 0))
-    opened = {v.gate for v in views if v.open}
+    for gate, flag in (
+        ("service_due", due_open),
+        ("service_overdue", overdue),
+        ("big_bill", bill_open),
+        ("equity_positive", eq_open),
+        ("fault_active", fault_open),
+    ):
+        if flag:
+            opened.add(gate)
     upgrade = all(g in opened for g in rules.upgrade_requires) and any(
         g in opened for g in rules.upgrade_any_of
     )
     views.append(GateView("upgrade_window", "upgrade_window", None, upgrade, 0))
-    lapsed = overdue and (j.is_open("lapsed") or overdue_days >= rules.lapse_after_days_overdue)
+    lapsed = overdue and (was_open("lapsed") or overdue_days >= rules.lapse_after_days_overdue)
     views.append(GateView("lapsed", "lapsed", None, lapsed, 0))
     return views
