@@ -20,10 +20,13 @@ from kernel.errors import InfrastructureError
 AsyncConn = psycopg.AsyncConnection[tuple[object, ...]]
 
 SELECT_FACTS = """
-SELECT vin, brand, model, model_year, powertrain, delivery_date, delivery_odometer_m, dealer_id,
-       market, currency, finance_kind, finance_amount, finance_apr_pct, finance_term_months,
-       finance_start, finance_balloon, list_price
-FROM vehicles WHERE vin = ANY(%s)
+SELECT v.vin, v.brand, v.model, v.model_year, v.powertrain, v.delivery_date,
+       v.delivery_odometer_m, v.dealer_id, v.market, v.currency, v.finance_kind,
+       v.finance_amount, v.finance_apr_pct, v.finance_term_months, v.finance_start,
+       v.finance_balloon, v.list_price,
+       (SELECT m.factor FROM market_value_index m WHERE m.market = v.market
+        ORDER BY m.as_of DESC LIMIT 1)
+FROM vehicles v WHERE v.vin = ANY(%s)
 """
 
 
@@ -57,6 +60,9 @@ class VehicleFacts:
     """None when paid cash."""
     list_price: float | None = None
     """List price as built (options included), in ``currency``; None if the registry lacks it."""
+    market_index: float | None = None
+    """The newest market value index of ``market`` (``market_value_index``: what used cars
+    fetch against the catalog's depreciation curves); None if none was imported (1.0)."""
 
     @property
     def model_name(self) -> str:
@@ -69,6 +75,7 @@ def facts_from_row(row: Sequence[object]) -> VehicleFacts:
     (vin, brand, model, year, powertrain, delivered, odo, dealer, market, currency) = row[:10]
     kind, amount, apr, term, start, balloon = row[10:16]
     list_price = row[16] if len(row) > 16 else None
+    market_index = row[17] if len(row) > 17 else None
     finance = None
     if kind != "cash" and amount is not None and apr is not None:
         assert isinstance(term, int) and isinstance(start, date)
@@ -94,6 +101,7 @@ def facts_from_row(row: Sequence[object]) -> VehicleFacts:
         currency=str(currency),
         finance=finance,
         list_price=None if list_price is None else _float(list_price),
+        market_index=None if market_index is None else _float(market_index),
     )
 
 

@@ -1,18 +1,24 @@
-"""``journeygate registry import|export``: the vehicle registry as a CSV or JSON-lines file.
+"""``journeygate registry import|export``: the vehicle registry as a CSV or JSON-lines file;
+``journeygate registry market-index``: the markets' used-car value indices.
 
-Exit status of ``import``: 0 when every row was accepted, 1 when any row was rejected (the
-accepted rows are still written, in one transaction), 2 for a bad option or an unreadable file.
+Exit status of ``import`` and ``market-index``: 0 when every row was accepted, 1 when any row was
+rejected (the accepted rows are still written, in one transaction), 2 for a bad option or an
+unreadable file.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
+from database.registry_file import RejectedRow
 from kernel.cliopts import DatabaseUrl, KafkaBootstrap, TopicPrefix, fail, settings_from
+
+T = TypeVar("T")
 
 registry_app = typer.Typer(help="Import or export the vehicle registry.", no_args_is_help=True)
 EXIT_REJECTED = 1
@@ -38,6 +44,31 @@ def _json_lines(fmt: str | None, path: Path | None) -> bool:
     return fmt == "jsonl"
 
 
+def _rows(
+    file: Path,
+    parse: Callable[..., Iterable[T | RejectedRow]],
+    kind: type[T],
+    json_lines: bool,
+) -> tuple[list[T], list[RejectedRow]]:
+    """The rows of FILE ``parse`` accepts (as ``kind``) and those it rejects, each rejected
+    one reported on standard error with its line; an unreadable file is one line, exit 2."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {file}: {exc}") from None
+    accepted: list[T] = []
+    rejected: list[RejectedRow] = []
+    for item in parse(text, json_lines=json_lines):
+        if isinstance(item, kind):
+            accepted.append(item)
+        else:
+            assert isinstance(item, RejectedRow)
+            rejected.append(item)
+    for rej in rejected:
+        typer.echo(f"{file}:{rej.line}: rejected: {rej.reason}", err=True)
+    return accepted, rejected
+
+
 @registry_app.command("import")
 def import_registry(
     file: Annotated[Path, typer.Argument(help="Registry file (CSV with a header, or JSON lines)")],
@@ -54,7 +85,7 @@ def import_registry(
     ] = True,
 ) -> None:
     """Upsert the vehicles of FILE; report each rejected row with its line number and reason."""
-    from database.registry_file import RejectedRow, VehicleRecord, parse_registry
+    from database.registry_file import VehicleRecord, parse_registry
     from database.vehicles import upsert_vehicles
     from journeygate.consent_publish import publisher
 
@@ -62,19 +93,7 @@ def import_registry(
     settings = settings_from(
         database_url=database_url, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix
     )
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"cannot read {file}: {exc}") from None
-    accepted: list[VehicleRecord] = []
-    rejected: list[RejectedRow] = []
-    for item in parse_registry(text, json_lines=json_lines):
-        if isinstance(item, RejectedRow):
-            rejected.append(item)
-        else:
-            accepted.append(item)
-    for rej in rejected:
-        typer.echo(f"{file}:{rej.line}: rejected: {rej.reason}", err=True)
+    accepted, rejected = _rows(file, parse_registry, VehicleRecord, json_lines)
     published: list[int] = []
     written = upsert_vehicles(
         settings.database_url,
@@ -110,3 +129,24 @@ def export_registry(
         file.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write {file}: {exc}") from None
+
+
+@registry_app.command("market-index")
+def import_market_index(
+    file: Annotated[
+        Path, typer.Argument(help="Index file: market, as_of, factor, source (CSV or JSON lines)")
+    ],
+    fmt: Format = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Upsert the market value indices of FILE (what used cars fetch against the catalog's
+    depreciation curves); report each rejected row with its line number and reason."""
+    from database.market_index import MarketIndex, parse_market_index, upsert_market_index
+
+    json_lines = _json_lines(fmt, file)
+    settings = settings_from(database_url=database_url)
+    accepted, rejected = _rows(file, parse_market_index, MarketIndex, json_lines)
+    written = upsert_market_index(settings.database_url, accepted)
+    typer.echo(f"{written} market indices upserted, {len(rejected)} rows rejected")
+    if rejected:
+        raise typer.Exit(EXIT_REJECTED)

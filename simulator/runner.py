@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from database.market_index import upsert_market_index
 from kernel.errors import ConfigError, InfrastructureError
 from kernel.settings import Settings
 from reference.catalog import Catalog, load_catalog
@@ -39,7 +40,7 @@ from simulator.publishing.downlink import Downlink
 from simulator.publishing.logic import KIND_DUPLICATE, KIND_MALFORMED, KIND_VALID, Plan, build_plan
 from simulator.publishing.outbox import Outboxes
 from simulator.publishing.publisher import Publisher
-from simulator.publishing.registry import register_fleet, vehicle_records
+from simulator.publishing.registry import market_index, register_fleet, vehicle_records
 from simulator.publishing.services import (
     Delivered,
     history_records,
@@ -146,6 +147,7 @@ def run_simulation(
     if publish.services:
         _check_kafka(settings)
     registered = register_fleet(settings.database_url, vehicle_records(plan))
+    upsert_market_index(settings.database_url, [market_index(plan)])
     pacer = Pacer(to_ms(plan.start), publish.speedup, publish.rate, publish.max_rate)
     tally = Tally()
     downlink = (

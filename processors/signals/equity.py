@@ -2,7 +2,9 @@
 
 Value: the vehicle's list price as built from the registry (else the model's base MSRP, US
 dollars at the market's exchange rate) times the depreciation share range for the age (days
-since delivery / 365.25) and the odometer. Equity: value minus the finance payoff
+since delivery / 365.25) and the odometer, times the market's newest value index (what used cars
+of the market fetch against the curves, imported by the operator: docs/registry.md; 1.0
+without one). Equity: value minus the finance payoff
 on the as-of date (:mod:`processors.signals.finance`; 0 for a cash purchase). A contract whose
 term has ended is taken as settled, payoff 0: the registry does not say whether a balloon was
 paid or refinanced, and a car handed back changes owner in the registry. The date the expected
@@ -68,7 +70,7 @@ def values(
     age = np.array([max((d - delivered).days, 0) / DAYS_PER_YEAR for d in days])
     km = np.array([km_on(d) for d in days])
     low, mid, high = catalog.depreciation.value_share_range(model.body, model.powertrain, age, km)
-    scale = vehicle.list_price or model.msrp_usd * pricing.per_usd
+    scale = (vehicle.list_price or model.msrp_usd * pricing.per_usd) * (vehicle.market_index or 1.0)
     return low * scale, mid * scale, high * scale
 
 

@@ -7,6 +7,11 @@ initial consent per purpose, given at delivery (00:00 UTC), and its owner (``own
 owners have several of the fleet's vehicles, docs/simulator.md). It goes through
 :func:`database.vehicles.upsert_vehicles`, so a repeated run rewrites the same rows: registering
 is idempotent. :func:`register_fleet` returns how many VINs were not registered before.
+
+With the fleet goes the market's value index as a price index would publish it
+(:func:`market_index`): the world's fleet-wide value factor (``value.market_sigma``,
+:mod:`simulator.world.value`), reported to three decimals with a reporting error of its own;
+each vehicle's own factor (condition, colour) stays unknown to the registry.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
+import numpy as np
 import psycopg
 
 from database.db import connect
+from database.market_index import MarketIndex
 from database.registry_file import Finance, VehicleRecord
 from database.vehicles import upsert_vehicles
 from kernel.errors import ConfigError, InfrastructureError
@@ -28,6 +35,10 @@ from simulator.world.fleet import Vehicle
 from simulator.world.owners import FinanceContract, Owner
 
 SOURCE = "simulator"
+INDEX_SOURCE = "simulated wholesale used-car price index"
+INDEX_REPORT_SIGMA = 0.01
+"""The index's reporting error: lognormal, about 1 % (a price index samples the market)."""
+_INDEX_STREAM = 17  # the index's own random stream: the world's other draws stay as they were
 SELECT_KNOWN = "SELECT vin FROM vehicles WHERE vin = ANY(%s)"
 
 
@@ -88,6 +99,15 @@ def vehicle_records(plan: Plan) -> list[VehicleRecord]:
         vehicle_record(t.vehicle, t.owner, market, t.value.list_price_usd, owner_id)
         for t, owner_id in zip(plan.vehicles, owners, strict=True)
     ]
+
+
+def market_index(plan: Plan) -> MarketIndex:
+    """The market value index of the plan's world on its last day, as published."""
+    if plan.market is None:
+        raise ValueError("the plan has no market")
+    rng = np.random.default_rng([plan.params.seed, _INDEX_STREAM])
+    reported = plan.market_factor * float(rng.lognormal(0.0, INDEX_REPORT_SIGMA))
+    return MarketIndex(plan.market.code, plan.now.date(), round(reported, 3), INDEX_SOURCE)
 
 
 def register_fleet(database_url: str, records: Sequence[VehicleRecord]) -> int:

@@ -15,7 +15,9 @@ vehicles (docs/simulator.md, "Scoring"):
   warranty limit; journeygate from its usage estimate, the references as for warranty);
 - the share of true dates inside journeygate's P10-P90 interval (warranty, service);
 - the equity sign for financed vehicles (naive: a rule-of-thumb value, 18 % the first year then
-  15 % a year; oracle: a perfect reader of the catalog's depreciation curve).
+  15 % a year; oracle: a perfect reader of the catalog's depreciation curve at the world's true
+  market level, as an exact market value index gives it; each car's own condition stays
+  unknown to it).
 """
 
 from __future__ import annotations
@@ -300,4 +302,5 @@ def _score_equity(
     equity_true.append(float(now["equity"]))
     equity_pred["journeygate"].append(float(pred["equity"]["equity_expected"]))
     equity_pred["naive"].append((float(now["msrp_usd"]) * rule_of_thumb - payoff_usd) * per_usd)
-    equity_pred["oracle"].append((float(now["curve_value_usd"]) - payoff_usd) * per_usd)
+    market_value_usd = float(now["curve_value_usd"]) * float(now["market_factor"])
+    equity_pred["oracle"].append((market_value_usd - payoff_usd) * per_usd)

@@ -157,3 +157,38 @@ def test_an_unreadable_file_or_format_is_one_line(settings: Settings, tmp_path: 
         assert result.returncode == 2
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_market_indices_are_imported_and_each_vehicle_reads_its_markets_newest(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from database.vehicle_facts import load_vehicle_facts
+
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text("\n".join((HEADER, CIVIC, EV6)) + "\n")
+    imported = run_cli("registry", "import", str(fleet), "--database-url", settings.database_url)
+    assert imported.returncode == 0, imported.stderr
+    path = tmp_path / "index.csv"
+    path.write_text(
+        "market,as_of,factor,source\n"
+        "US,2026-05-01,0.95,auction index\n"
+        "US,2026-06-01,0.93,auction index\n"
+        "US,2026-06-01,0,auction index\n"
+    )
+    result = run_cli("registry", "market-index", str(path), "--database-url", settings.database_url)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"{path}:4: rejected: factor '0': a number from 0.2 to 5.0"
+    ]
+    assert "2 market indices upserted, 1 rows rejected" in result.stdout
+
+    async def facts() -> dict[str, float | None]:
+        async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+            found = await load_vehicle_facts(conn, ["1HGCM82633A004352", "KNDC3DLC5N5012345"])
+        return {vin: f.market_index for vin, f in found.items()}
+
+    # the US vehicle reads the newest US index; no index for DE: none (the curves as they are)
+    assert asyncio.run(facts()) == {"1HGCM82633A004352": 0.93, "KNDC3DLC5N5012345": None}

@@ -14,7 +14,7 @@ from sim_kit import CATALOG, NO_FAULTS, PROFILES, fleet_data, plan
 
 from schemas.services import ServiceVisitCodec
 from simulator.publishing.logic import Plan
-from simulator.publishing.registry import vehicle_records
+from simulator.publishing.registry import INDEX_SOURCE, market_index, vehicle_records
 from simulator.publishing.services import dealer_visits, visit_records
 from simulator.scenario.world import DealersSection, InvoicesSection, WearSection
 from simulator.world.events import ServiceVisit
@@ -248,3 +248,18 @@ def test_only_dealer_visits_of_the_period_are_published_as_records() -> None:
         assert [i.kind for i in record.items] == [i.kind for i in visit.items]
         assert [i.code for i in record.items] == [i.code for i in visit.items]
     assert len(visit_records(p, start_ms + 30 * 86_400_000)) < len(records)
+
+
+def test_the_published_market_index_is_the_world_s_factor_with_a_reporting_error() -> None:
+    errors = []
+    for seed in range(40):
+        p = plan(fleet_data(2, 2, seed))
+        index = market_index(p)
+        assert p.market is not None and index.market == p.market.code
+        assert index.as_of == p.now.date() and index.source == INDEX_SOURCE
+        assert index.factor == round(index.factor, 3)
+        assert index == market_index(plan(fleet_data(2, 2, seed)))  # the same seed, the same
+        errors.append(index.factor / p.market_factor - 1)
+    # about 1 % (lognormal sigma 0.01), and no bias; the factors themselves spread by 6 %
+    assert 0.005 < statistics.pstdev(errors) < 0.02
+    assert abs(statistics.fmean(errors)) < 0.006

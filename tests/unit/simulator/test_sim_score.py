@@ -32,6 +32,7 @@ def vehicle(**now: Any) -> VehicleTruth:
         "age_years": 1.0,
         "msrp_usd": 30_000.0,
         "curve_value_usd": 24_000.0,
+        "market_factor": 1.0,
         "payoff_usd": 20_000.0,
         "equity": 3_500.0,
         "service": {
@@ -145,3 +146,13 @@ def test_the_distance_forecast_is_scored_on_every_vehicle_from_journeygate_s_own
     pred["as_of_ts"] = datetime(2026, 3, 1, 12, tzinfo=UTC)
     d = score(truth, {"1HGCM82633A004352": pred}, default_catalog()).distance
     assert d["journeygate"].median_abs_days == pytest.approx((13.75 + 17.5) / 2 - 0.5)
+
+
+def test_the_equity_oracle_reads_the_curve_at_the_true_market_level() -> None:
+    # the curve says 24,000 against a payoff of 20,000; the market pays 20 % under the curve,
+    # so the true equity (3,500 here, the car's own condition included) may be negative
+    down = vehicle(market_factor=0.8, equity=-1_200.0)
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {"1HGCM82633A004352": down})
+    s = score(truth, {"1HGCM82633A004352": prediction()}, default_catalog())
+    assert s.equity_sign["oracle"] == (1, 1.0)  # 24,000 * 0.8 - 20,000 < 0, as the truth
+    assert s.equity_sign["journeygate"] == (1, 0.0)  # predicted +2,000

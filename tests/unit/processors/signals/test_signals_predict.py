@@ -127,6 +127,17 @@ def test_equity_is_value_minus_payoff() -> None:
     assert equity.equity_expected > 0 and equity.positive_from == date(2024, 3, 1)
 
 
+def test_the_market_index_scales_the_value_not_the_payoff() -> None:
+    base = predict(CAMRY, CATALOG, None, UPKEEP, AS_OF_MS).equity
+    cooled = predict(replace(CAMRY, market_index=0.9), CATALOG, None, UPKEEP, AS_OF_MS).equity
+    assert base is not None and cooled is not None
+    for name in ("value_low", "value_expected", "value_high"):
+        assert getattr(cooled, name) == pytest.approx(0.9 * getattr(base, name), abs=0.01)
+    assert cooled.payoff == base.payoff
+    assert cooled.equity_expected == pytest.approx(cooled.value_expected - cooled.payoff, abs=0.01)
+    assert cooled.equity_low == pytest.approx(cooled.value_low - cooled.payoff, abs=0.01)
+
+
 def test_equity_turns_positive_later_on_a_big_loan() -> None:
     big = replace(CAMRY, finance=FinanceTerms("loan", 30_000.0, 0.0, 48, date(2023, 1, 10)))
     equity = predict(big, CATALOG, None, UPKEEP, AS_OF_MS).equity
