@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(default=200, ge=1)
     future_tolerance_s: int = Field(default=300, ge=0)
     registry_refresh_min_s: float = Field(default=1.0, ge=0)
+    registry_refresh_max_s: float = Field(default=600.0, ge=0)
+    """The signals processor reads a vehicle's registry row again once it is this old, so that
+    a registry import or a new market value index reaches the vehicles it already holds."""
     store_acks: bool = True
     """Keep, per vehicle and boot, what is durably handled (``telemetry_acks``, the sequence
     gaps) and send acknowledgements to ``telemetry.acks``; off: neither (devices that wait for

@@ -4,12 +4,13 @@ the journey store, exactly once into PostgreSQL.
 One cycle: poll a bounded batch from both topics, decode it (undecodable records to
 telemetry.dlq), load the memories and registry facts of the batch's vehicles not yet cached
 (memories from ``signal_state``; the cache holds the vehicles of the assigned partitions and is
-dropped on every revocation), fold the batch (pure, :mod:`.logic`, in a worker thread so that
-the consumer's heartbeats go on), publish the dead letters and the signals and wait for Kafka's
-acknowledgement, then write memories, signals, views, visits, bill errors and next offsets in one
-PostgreSQL transaction, and only then update the cache. A crash anywhere before the commit
-replays the batch from the stored offsets and memories: the same signals with the same ids (the
-fold is record by record, see :mod:`.vehicle`), stored once.
+dropped on every revocation; a registry row is read again once ``registry_refresh_max_s`` old),
+fold the batch (pure, :mod:`.logic`, in a worker thread so that the consumer's heartbeats go
+on), publish the dead letters and the signals and wait for Kafka's acknowledgement, then write
+memories, signals, views, visits, bill errors and next offsets in one PostgreSQL transaction,
+and only then update the cache. A crash anywhere before the commit replays the batch from the
+stored offsets and memories: the same signals with the same ids (the fold is record by record,
+see :mod:`.vehicle`), stored once.
 
 Both topics are keyed by VIN and must have the same number of partitions: the range assignor
 then gives a member the same partition numbers of both, so one vehicle's frames and visits
@@ -194,6 +195,10 @@ class _Loop:
         """The most recently used of them decoded, at most ``options.decoded_vehicles``."""
         self.facts: dict[str, VehicleFacts] = {}
         self.unknown: dict[str, float] = {}
+        self.facts_read: dict[str, float] = {}
+        """When each cached vehicle's registry row was read (monotonic s): it is read again
+        after ``registry_refresh_max_s``, so that a registry import or a market index reaches
+        the vehicles already cached."""
         """VINs not in the registry, and when they were last looked up (monotonic s)."""
 
     def forget(self) -> None:
@@ -202,6 +207,7 @@ class _Loop:
         self.decoded.clear()
         self.facts.clear()
         self.unknown.clear()
+        self.facts_read.clear()
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         while not stop.is_set():
@@ -279,7 +285,8 @@ class _Loop:
             self.decoded.popitem(last=False)
 
     async def load(self, decoded: Decoded, stop: asyncio.Event) -> None:
-        """Cache the memories and facts of the batch's vehicles not cached yet."""
+        """Cache the memories and facts of the batch's vehicles not cached yet, and read again
+        the facts read more than ``registry_refresh_max_s`` ago."""
         vins = decoded.vins
         fresh = [vin for vin in vins if vin not in self.memories]
         if fresh:
@@ -290,10 +297,15 @@ class _Loop:
                 self.memories[vin] = stored.get(vin)
         now = time.monotonic()
         wait_s = self.settings.registry_refresh_min_s
+        max_age_s = self.settings.registry_refresh_max_s
         wanted = [
             vin
             for vin in vins
-            if vin not in self.facts and now - self.unknown.get(vin, -wait_s) >= wait_s
+            if (
+                now - self.facts_read.get(vin, now) >= max_age_s
+                if vin in self.facts
+                else now - self.unknown.get(vin, -wait_s) >= wait_s
+            )
         ]
         if wanted:
             found = await self.retry(
@@ -301,8 +313,9 @@ class _Loop:
             )
             self.facts.update(found)
             for vin in wanted:
-                if vin in found:
+                if vin in self.facts:  # found now, or kept from before if no longer there
                     self.unknown.pop(vin, None)
+                    self.facts_read[vin] = now
                 else:
                     self.unknown[vin] = now
 

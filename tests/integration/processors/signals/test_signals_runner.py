@@ -205,3 +205,39 @@ def test_members_joining_and_leaving_fold_each_vehicle_once(make_settings: Any) 
         assert await stored_signals(shared) == await stored_signals(alone)
 
     asyncio.run(scenario())
+
+
+def test_a_market_index_imported_while_running_values_the_vehicles_it_holds(
+    make_settings: Any,
+) -> None:
+    """The registry rows a running processor holds are read again once old enough (here at
+    every batch): a market value index imported mid-stream values the US vehicles at their
+    next evaluation, and leaves the GB one as it was."""
+    from datetime import date
+
+    from database.market_index import MarketIndex, upsert_market_index
+
+    settings = make_settings(registry_refresh_max_s=0.0)
+    register(settings)
+
+    async def values() -> dict[str, float]:
+        rows = await query(settings, "SELECT vin, equity FROM vehicle_state")
+        return {vin: float(e["value_expected"]) for vin, e in rows if e is not None}
+
+    async def scenario() -> tuple[dict[str, float], dict[str, float]]:
+        await ensure_services_topic(settings)
+        ends: Ends = {}
+        await produce(settings, ends, fleet_frames(3))
+        async with running_signals(settings) as task:
+            await wait_until(lambda: drained(settings, ends), "the first frames", task=task)
+            first = await values()
+            index = MarketIndex("US", date(2025, 3, 3), 0.5, "test index")
+            upsert_market_index(settings.database_url, [index])
+            await produce(settings, ends, fleet_frames(1, first_day=3))  # a new day: evaluated
+            await wait_until(lambda: drained(settings, ends), "the next day's frames", task=task)
+            return first, await values()
+
+    first, then = asyncio.run(scenario())
+    for vin in (VINS[0], VINS[1]):  # US: half the value (a day older barely moves the curve)
+        assert then[vin] == pytest.approx(0.5 * first[vin], rel=0.01)
+    assert then[VINS[2]] == pytest.approx(first[VINS[2]], rel=0.01)  # GB: no index
