@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(default=200, ge=1)
     future_tolerance_s: int = Field(default=300, ge=0)
     registry_refresh_min_s: float = Field(default=1.0, ge=0)
+    journey_cached_vehicles: int = Field(default=50_000, ge=0)
+    """Committed vehicle states the journey processor keeps in memory between batches (about
+    2.5 KB each; the least recently folded leave first; emptied on every revocation): a vehicle
+    not among them is read back from ``journey_state``. Sized to the vehicles a member folds, it
+    saves every read; 0 keeps none."""
     registry_refresh_max_s: float = Field(default=600.0, ge=0)
     """The signals processor reads a vehicle's registry row again once it is this old, so that
     a registry import or a new market value index reaches the vehicles it already holds."""

@@ -119,9 +119,6 @@ class JourneyOptions:
     commit_to_kafka: bool = True
     rules_path: Path | None = None
     """Alert rules file; None: the shipped defaults (processors/journey/alert_rules.toml)."""
-    cached_vehicles: int = 100_000
-    """Committed vehicle states kept in memory between batches (:mod:`.cache`; a few KB
-    each), the least recently folded leaving first; emptied on every revocation."""
 
 
 async def run_journey(settings: Settings, stop: asyncio.Event) -> None:
@@ -210,7 +207,7 @@ class _Loop:
             consent.decode,
         )
         self.alert_codec = AlertCodec()
-        self.cache = StateCache(options.cached_vehicles)
+        self.cache = StateCache(settings.journey_cached_vehicles)
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         s = self.settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from test_journey_owners import FIRST, SECOND, register
@@ -100,5 +101,25 @@ def test_a_member_reads_states_back_after_a_rebalance(
             "SELECT vin, subject, detail FROM journey_events WHERE event = 'suppressed'",
         )
         assert sorted(events) == [(vin, "powertrain", "contact_budget") for vin in sorted(VINS)]
+
+    asyncio.run(scenario())
+
+
+def test_with_no_cache_every_batch_reads_its_states_back(make_settings: Any) -> None:
+    settings = make_settings(journey_cached_vehicles=0)
+    register(settings, {FIRST: None, SECOND: None})
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_journey_with(settings, stop, JourneyOptions()))
+        try:
+            for day, days_left, n in ((0, 28, 2), (16, 12, 4)):
+                before = store_reads()
+                await produce(settings, day, days_left, "basic")
+                await wait_until(lambda n=n: count(settings, "SELECT 1 FROM alerts", n), "alerts")
+                assert store_reads() - before == 2  # both vehicles, read back both times
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
 
     asyncio.run(scenario())
