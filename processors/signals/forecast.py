@@ -62,8 +62,12 @@ def days_to_reach_quantile(
         )
     )
     # A rate this small is no movement: its square would be subnormal, and the later root q / a
-    # would lose its precision (P50 before P10).
+    # would lose its precision (P50 before P10). A spread this small is none, for the same reason
+    # (its square times a short distance's underflowed to 0 where a longer one's did not, making
+    # the short distance never reached and the long one reached).
     mu = np.where(mu > _TINY_KM_PER_DAY, mu, 0.0)
+    sd = np.where(sd > _TINY_KM_PER_DAY, sd, 0.0)
+    smu = np.where(smu > _TINY_KM_PER_DAY, smu, 0.0)
     r_pos = np.maximum(r, _TINY_KM)  # below a micrometre r**2 would underflow
     a = mu**2 - z**2 * smu**2
     b = -(2.0 * mu * r_pos + z**2 * sd**2)
@@ -89,7 +93,9 @@ def days_to_reach_one(
     if remaining_km <= 0:
         return (0.0, 0.0, 0.0)
     mu = mean_km_per_day if mean_km_per_day > _TINY_KM_PER_DAY else 0.0
-    r, sd2, smu2 = max(remaining_km, _TINY_KM), sd_km_per_day**2, mean_sd_km_per_day**2
+    sd = sd_km_per_day if sd_km_per_day > _TINY_KM_PER_DAY else 0.0
+    smu = mean_sd_km_per_day if mean_sd_km_per_day > _TINY_KM_PER_DAY else 0.0
+    r, sd2, smu2 = max(remaining_km, _TINY_KM), sd**2, smu**2
     c = r * r
     out = []
     for z in _Z:

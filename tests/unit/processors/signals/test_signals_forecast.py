@@ -8,7 +8,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from signals_kit import DAY, HOUR, T0
 
@@ -27,6 +27,7 @@ mean_sds = st.floats(0.0, 200.0)
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(-1e4, 1e5), min_size=1, max_size=20), rates, spreads, mean_sds)
+@example([1.0, 1e-12], 0.0, 0.0, 1.7250932665980975e-158)  # a subnormal spread once broke it
 def test_quantiles_are_ordered_monotone_in_distance_and_never_negative(
     remaining: list[float], mu: float, sd: float, smu: float
 ) -> None:
