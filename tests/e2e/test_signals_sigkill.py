@@ -150,9 +150,9 @@ def wait_until(
         time.sleep(0.02)
 
 
-async def kill_between_publish_and_commit(settings: Settings, child: Child) -> bool:
+async def kill_between_publish_and_commit(settings: Settings, child: Child, by: int) -> bool:
     """SIGKILL ``child`` as soon as vehicle.signals holds more records than the signals table,
-    or after 5 s; True if the moment was caught."""
+    or once ``by`` records are stored; True if the moment was caught."""
     topic = Topics.from_settings(settings).signals
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, fetch_max_wait_ms=5)
     await consumer.start()
@@ -161,19 +161,26 @@ async def kill_between_publish_and_commit(settings: Settings, child: Child) -> b
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         on_kafka = 0
-        deadline = time.monotonic() + 5
         async with await psycopg.AsyncConnection.connect(
             settings.database_url, autocommit=True
         ) as conn:
-            while time.monotonic() < deadline:
+            while True:
                 for part in (await consumer.getmany(timeout_ms=2)).values():
                     on_kafka += len(part)
                 row = await (await conn.execute("SELECT count(*) FROM signals")).fetchone()
                 if row is not None and on_kafka > row[0]:
                     child.kill()
                     return True
-        child.kill()
-        return False
+                stored = await (
+                    await conn.execute(
+                        "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
+                        " WHERE consumer_group = %s",
+                        (settings.topic(GROUP),),
+                    )
+                ).fetchone()
+                if stored is not None and stored[0] >= by:
+                    child.kill()
+                    return False
     finally:
         await consumer.stop()
 
@@ -227,7 +234,7 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(
         # Kill once a fifth is stored, at a moment some signals are on Kafka but not yet in
         # PostgreSQL: a batch published and not committed.
         wait_until(lambda: sum(offsets(killed).values()) >= total // 5, "a fifth is stored", victim)
-        caught = asyncio.run(kill_between_publish_and_commit(killed, victim))
+        caught = asyncio.run(kill_between_publish_and_commit(killed, victim, by=total * 4 // 5))
         victim.stop()  # already dead: closes its log
         stored_at_kill = sum(offsets(killed).values())
         assert stored_at_kill < total, "the processor finished before it could be killed"
