@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,12 +20,34 @@ from kernel.errors import InfrastructureError
 _PR_SET_PDEATHSIG = 1
 
 
+_LOWEST_PORT = 10_000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to outgoing connections (32768 if unknown)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that is free right now."""
+    """A TCP port on ``host`` that is free right now, drawn below the kernel's ephemeral range:
+    a port from that range (what binding port 0 gives) may be taken as the local port of any
+    outgoing connection before the server it was picked for binds it."""
+    low = _ephemeral_low()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        for _ in range(200) if low > _LOWEST_PORT + 1000 else ():
+            port = random.randrange(_LOWEST_PORT, low)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
