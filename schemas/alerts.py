@@ -9,13 +9,12 @@ purpose without consent travels again. Keyed by dealer; a consumer keeps the lat
 
 from __future__ import annotations
 
-import io
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import fastavro
-
+from schemas.avro_write import compile_writer
 from schemas.codec import CodecError, load_avro_schema, read_avro
 
 ACTIONS = ("raised", "hidden", "expired")
@@ -82,9 +81,11 @@ class AlertCodec:
 
     def __init__(self) -> None:
         self._schema = load_avro_schema("dealer_alert")
+        self._write = compile_writer(self._schema)  # fastavro's bytes (schemas.avro_write)
 
-    def encode(self, msg: AlertMessage) -> bytes:
-        record = {
+    def record(self, msg: AlertMessage) -> dict[str, Any]:
+        """The Avro record of ``msg`` as a dictionary."""
+        return {
             "alert_id": msg.alert_id,
             "action": msg.action,
             "vin": msg.vin,
@@ -97,12 +98,13 @@ class AlertCodec:
             "at": msg.at,
             "detail": _detail(msg.detail),
         }
-        out = io.BytesIO()
+
+    def encode(self, msg: AlertMessage) -> bytes:
+        record = self.record(msg)
         try:
-            fastavro.schemaless_writer(out, self._schema, record)
-        except (ValueError, TypeError, AttributeError) as exc:
+            return self._write(record)
+        except (ValueError, TypeError, AttributeError, OverflowError, struct.error) as exc:
             raise CodecError(f"cannot encode alert {msg.alert_id}: {exc}") from exc
-        return out.getvalue()
 
     def decode(self, data: bytes) -> AlertMessage:
         rec: Any = read_avro(data, self._schema, "DealerAlert")

@@ -5,8 +5,9 @@ figures behind it, and the signal that caused it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from processors.journey.gates import days_until
+from processors.journey.gates import MS_PER_DAY, days_until
 from processors.journey.rules import Rules
 from processors.journey.state import VehicleJourney
 from schemas.alerts import Figure
@@ -19,7 +20,14 @@ def when(ms: int) -> datetime:
 
 
 def _day(ms: int) -> str:
-    return when(ms).strftime("%d %b %Y")
+    return _day_text(ms // MS_PER_DAY)
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: int) -> str:
+    """A UTC day (days since the epoch) as the reasons write it; the same few hundred days come
+    back in every vehicle's reasons."""
+    return when(day * MS_PER_DAY).strftime("%d %b %Y")
 
 
 def _money(amount: float, currency: str) -> str:

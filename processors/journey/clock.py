@@ -78,28 +78,33 @@ def next_tick_ms(j: VehicleJourney, rules: Rules, others: Sequence[int] = ()) ->
         return None
     now = j.as_of_ms
     warranty, service = _day_offsets(rules)
-    found: list[int] = []
+    best: int | None = None  # the earliest instant after now found so far
     for w in j.facts.warranty.values():
         if not w.expired:
             t = _first_after(w.expiry_ms - MS_PER_DAY, warranty, now)  # its last day
-            if t is not None:
-                found.append(t)
+            if t is not None and (best is None or t < best):
+                best = t
     s = j.facts.service
     if s is not None:
         t = _first_after(s.due_ms, service, now)
-        if t is not None:
-            found.append(t)
-    found += [a.expires_ms for a in j.open_alerts if a.expires_ms > now]
+        if t is not None and (best is None or t < best):
+            best = t
+    for a in j.open_alerts:
+        t = a.expires_ms
+        if t > now and (best is None or t < best):
+            best = t
     c = rules.contact
+    timed = [t + c.budget_window_days * MS_PER_DAY for t in j.contacts_ms]
     if j.contacts_ms:
-        found += [t + c.budget_window_days * MS_PER_DAY for t in j.contacts_ms]
-        found.append(max(j.contacts_ms) + c.min_days_between * MS_PER_DAY)
+        timed.append(max(j.contacts_ms) + c.min_days_between * MS_PER_DAY)
     if others and _held_back(j):
         free = next_free_ms(now, [*j.contacts_ms, *others], c)
         if free is not None:
-            found.append(free)
-    later = [t for t in found if t > now]
-    return min(later) if later else None
+            timed.append(free)
+    for t in timed:
+        if t > now and (best is None or t < best):
+            best = t
+    return best
 
 
 def _held_back(j: VehicleJourney) -> bool:

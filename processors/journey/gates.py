@@ -63,8 +63,9 @@ _KEYS: dict[str, tuple[str, str]] = {}
 
 
 def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
-    """Every gate of the vehicle, open or not, in a fixed order (upgrade window and lapse last,
-    as they depend on the others)."""
+    """The vehicle's gates that are open or were open before (its state remembers them), in a
+    fixed order (upgrade window and lapse last, as they depend on the others). A gate closed
+    and never opened has nothing to tell: it is left out."""
     now, f, gates = j.as_of_ms, j.facts, j.gates
     today = now // MS_PER_DAY
     stages = rules.stages
@@ -88,12 +89,14 @@ def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
             (win.exit_days, win.exit_km),
         )  # fmt: skip
         stage = deadline_stage(days, w.km_remaining, rules) if is_open else -1
-        views.append(GateView(key, "warranty_ending", cov, is_open, stage))
+        if is_open or key in gates:
+            views.append(GateView(key, "warranty_ending", cov, is_open, stage))
         # Out of warranty is announced only within the early window after the expiry.
         recent = -days <= stages.early_days
-        views.append(
-            GateView(okey, "out_of_warranty", cov, expired, 0 if expired and recent else -1)
-        )
+        if expired or okey in gates:
+            views.append(
+                GateView(okey, "out_of_warranty", cov, expired, 0 if expired and recent else -1)
+            )
         if is_open:
             opened.add("warranty_ending")
         if expired:
@@ -112,8 +115,10 @@ def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
         )  # fmt: skip
         due_stage = deadline_stage(days, s.km_remaining, rules) if due_open else -1
         overdue_days = max(0, -days)
-    views.append(GateView("service_due", "service_due", None, due_open, due_stage))
-    views.append(GateView("service_overdue", "service_overdue", None, overdue, 0))
+    if due_open or "service_due" in gates:
+        views.append(GateView("service_due", "service_due", None, due_open, due_stage))
+    if overdue or "service_overdue" in gates:
+        views.append(GateView("service_overdue", "service_overdue", None, overdue, 0))
     bill_open = False
     bb = rules.big_bill
     if s is not None and s.currency in bb.amounts:
@@ -123,7 +128,8 @@ def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
         else:
             within = s.due_ms // MS_PER_DAY - today <= bb.horizon_days
             bill_open = within and s.bill_expected >= amount
-    views.append(GateView("big_bill", "big_bill", None, bill_open, 0))
+    if bill_open or "big_bill" in gates:
+        views.append(GateView("big_bill", "big_bill", None, bill_open, 0))
     e = f.equity
     eq_open = False
     if e is not None:
@@ -138,10 +144,12 @@ def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
             low = e.equity_low if e.equity_low is not None else e.equity_expected
             eq_open = low >= eq.enter_ratio * deposit
         eq_open = eq_open and deposit > 0 and e.equity_expected > 0
-    views.append(GateView("equity_positive", "equity_positive", None, eq_open, 0))
+    if eq_open or "equity_positive" in gates:
+        views.append(GateView("equity_positive", "equity_positive", None, eq_open, 0))
     severities = rules.fault_severities
-    fault_open = any(x.severity in severities for x in f.faults.values())
-    views.append(GateView("fault_active", "fault_active", None, fault_open, 0))
+    fault_open = bool(f.faults) and any(x.severity in severities for x in f.faults.values())
+    if fault_open or "fault_active" in gates:
+        views.append(GateView("fault_active", "fault_active", None, fault_open, 0))
     for gate, flag in (
         ("service_due", due_open),
         ("service_overdue", overdue),
@@ -151,10 +159,12 @@ def evaluate(j: VehicleJourney, rules: Rules) -> list[GateView]:
     ):
         if flag:
             opened.add(gate)
-    upgrade = all(g in opened for g in rules.upgrade_requires) and any(
-        g in opened for g in rules.upgrade_any_of
+    upgrade = opened.issuperset(rules.upgrade_requires) and not opened.isdisjoint(
+        rules.upgrade_any_of
     )
-    views.append(GateView("upgrade_window", "upgrade_window", None, upgrade, 0))
+    if upgrade or "upgrade_window" in gates:
+        views.append(GateView("upgrade_window", "upgrade_window", None, upgrade, 0))
     lapsed = overdue and (was_open("lapsed") or overdue_days >= rules.lapse_after_days_overdue)
-    views.append(GateView("lapsed", "lapsed", None, lapsed, 0))
+    if lapsed or "lapsed" in gates:
+        views.append(GateView("lapsed", "lapsed", None, lapsed, 0))
     return views

@@ -38,7 +38,7 @@ from processors.journey.machine import (
     step,
 )
 from processors.journey.rules import Rules
-from processors.journey.state import HeldVisit, VehicleJourney
+from processors.journey.state import WAKE_UNKNOWN, HeldVisit, VehicleJourney, to_json
 from schemas.consent import KIND_CONSENT, ConsentChange
 from schemas.services import ServiceVisitRecord
 from schemas.signals import SignalRecord
@@ -85,33 +85,40 @@ def decode_batch(records: Sequence[SourceRecord], d: Decoders) -> Decoded:
     inputs: list[Input] = []
     rejected: list[Rejected] = []
     offsets: dict[Partition, int] = {}
-    counts: Counter[str] = Counter()
+    signals = visits = consent = 0
     partitions: dict[str, int] = {}
     watermarks: dict[int, int] = {}
+    signals_topic, decode_signal = d.signals_topic, d.signal
     for rec in records:
-        key = (rec.topic, rec.partition)
-        offsets[key] = max(offsets.get(key, 0), rec.offset + 1)
-        if rec.value is None:
+        topic, partition, value = rec.topic, rec.partition, rec.value
+        key = (topic, partition)
+        if offsets.get(key, 0) <= rec.offset:
+            offsets[key] = rec.offset + 1
+        if value is None:
             rejected.append(Rejected(rec, "undecodable", "record has no value"))
             continue
         try:
-            if rec.topic == d.signals_topic:
-                inputs.append(d.signal(rec.value))
-                counts["signals"] += 1
-            elif rec.topic == d.services_topic:
-                inputs.append(_visit(d.visit(rec.value)))
-                counts["visits"] += 1
+            if topic == signals_topic:
+                sig = decode_signal(value)
+                inputs.append(sig)
+                signals += 1
+                partitions[sig.vin] = partition
+                if watermarks.get(partition, 0) < sig.as_of_ms:
+                    watermarks[partition] = sig.as_of_ms
+                continue
+            if topic == d.services_topic:
+                item: Input = _visit(d.visit(value))
+                visits += 1
             else:
-                inputs.append(d.consent(rec.value))
-                counts["consent"] += 1
+                item = d.consent(value)
+                consent += 1
         except DataError as exc:
             rejected.append(Rejected(rec, exc.reason, exc.detail))
             continue
-        item = inputs[-1]
-        partitions[item.vin] = rec.partition
-        if rec.topic == d.signals_topic:
-            watermarks[rec.partition] = max(watermarks.get(rec.partition, 0), input_ms(item))
-    return Decoded(tuple(inputs), tuple(rejected), offsets, counts, partitions, watermarks)
+        inputs.append(item)
+        partitions[item.vin] = partition
+    counts = Counter({"signals": signals, "visits": visits, "consent": consent})
+    return Decoded(tuple(inputs), tuple(rejected), offsets, +counts, partitions, watermarks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +188,13 @@ class BatchOutcome:
     ``owner_contacts``."""
     shared: frozenset[str] = frozenset()
     """The vehicles of the batch whose owner has other vehicles."""
+    encoded: Mapping[str, bytes] = field(default_factory=dict)
+    """Each state as :meth:`VehicleJourney.to_bytes` gives it, made as soon as the vehicle's
+    fold ended: its objects are then in the processor's cache, and writing them out costs a
+    third of what it costs once the whole batch was folded (docs/performance.md)."""
+    encoded_events: tuple[bytes, ...] = ()
+    """Each of :attr:`events` as JSON (:func:`~processors.journey.state.to_json`), made with
+    its vehicle's state."""
 
 
 MAX_TICKS = 64
@@ -208,47 +222,69 @@ def process_batch(
     vehicles without input in the batch whose next timed instant their partition's watermark
     passed, with that watermark. ``owners``: who owns them, and the contacts of the owners of
     several vehicles."""
-    per_vin: dict[str, list[Input]] = {}
-    for item in decoded.inputs:
-        per_vin.setdefault(item.vin, []).append(item)
+    per_vin: dict[str, list[tuple[int, int, int, Input]]] = {}
+    for n, item in enumerate(decoded.inputs):  # n: ties keep the batch's order
+        per_vin.setdefault(item.vin, []).append((input_ms(item), input_rank(item), n, item))
     limits = {v: tick_until(w) for v, w in (woken or {}).items()}
     for vin in per_vin:
         mark = decoded.watermarks.get(decoded.partitions.get(vin, -1))
         limits[vin] = tick_until(mark) if mark is not None else 0
     out = _Collected()
     members = owners.vehicles()
+    wakes: dict[str, int | None] = {}
+    encoded: dict[str, bytes] = {}
+    encoded_events: list[bytes] = []
     for vin in sorted(limits):
         j = states[vin]
+        first_event = len(out.events)
         others = others_contacts(vin, owners, states, members)
-        ordered = sorted(per_vin.get(vin, ()), key=lambda i: (input_ms(i), input_rank(i)))
+        ordered = sorted(per_vin.get(vin, ()))
         vouched = max(
-            [limits[vin], j.as_of_ms]
-            + [input_ms(i) for i in ordered if isinstance(i, SignalRecord)]
+            [limits[vin], j.as_of_ms] + [e[0] for e in ordered if isinstance(e[3], SignalRecord)]
         )
-        kept = [i for i in ordered if not _hold(j, i, vouched)]
-        for n, item in enumerate(kept):
-            ms = input_ms(item)
-            _tick(j, ms - 1, rules, out, others)
-            after = kept[n + 1] if n + 1 < len(kept) else None
-            last = after is None or input_ms(after) != ms
-            if not last and isinstance(item, SignalRecord) and isinstance(after, SignalRecord):
+        kept = [e for e in ordered if not _hold(j, e[3], vouched)]
+        last_n = len(kept) - 1
+        for n, (ms, _, _, item) in enumerate(kept):
+            if n or not _still_asleep(j, ms - 1):
+                _tick(j, ms - 1, rules, out, others)
+            last = n == last_n or kept[n + 1][0] != ms
+            if (
+                not last
+                and isinstance(item, SignalRecord)
+                and isinstance(kept[n + 1][3], SignalRecord)
+            ):
                 absorb(j, item)  # evaluated with the instant's other signals
                 continue
             out.add(step(j, item, rules, decide=last, others=others))
-        _tick(j, limits[vin], rules, out, others)
+        tick = _tick(j, limits[vin], rules, out, others)
+        if owners.owner(vin) is None:
+            if tick == WAKE_UNKNOWN:
+                wakes[vin] = next_wake_ms(j, rules)
+            else:  # the state's next tick, just computed
+                held = j.held_visits[0].at_ms if j.held_visits else None
+                wakes[vin] = held if tick is None else tick if held is None else min(tick, held)
+            j.wake_ms = wakes[vin]
+        else:  # a shared owner's may move with the other vehicles' contacts, folded after
+            j.wake_ms = WAKE_UNKNOWN
+        encoded[vin] = j.to_bytes()  # final: no other vehicle's fold changes this state
+        encoded_events += map(to_json, out.events[first_event:])
+    for vin in limits:
+        if vin not in wakes:
+            wakes[vin] = next_wake_ms(
+                states[vin], rules, others_contacts(vin, owners, states, members)
+            )
     return BatchOutcome(
         {v: states[v] for v in limits},
         tuple(out.events),
         tuple(out.alerts),
         tuple(out.changes),
-        {
-            v: next_wake_ms(states[v], rules, others_contacts(v, owners, states, members))
-            for v in limits
-        },
+        {v: wakes[v] for v in limits},
         {v: p for v, p in decoded.partitions.items() if v in per_vin},
         tuple(i for i in decoded.inputs if isinstance(i, ConsentChange) and i.kind == KIND_CONSENT),
         {v: o for v, o in owners.of.items() if v in limits},
         frozenset(v for v in limits if owners.owner(v) is not None),
+        encoded,
+        tuple(encoded_events),
     )
 
 
@@ -278,13 +314,27 @@ def _hold(j: VehicleJourney, item: Input, vouched_ms: int) -> bool:
     return True
 
 
+def _still_asleep(j: VehicleJourney, until_ms: int) -> bool:
+    """Whether the state's kept wake-up instant (:attr:`VehicleJourney.wake_ms`, of the
+    batch that left it so) says that nothing is timed up to ``until_ms``: no tick, no held
+    visit."""
+    w = j.wake_ms
+    if w == WAKE_UNKNOWN:
+        return False
+    if j.held_visits and j.held_visits[0].at_ms <= until_ms:
+        return False  # held in this batch, after the wake-up instant was kept
+    return w is None or w > until_ms
+
+
 def _tick(
     j: VehicleJourney, until_ms: int, rules: Rules, out: _Collected, others: Sequence[int] = ()
-) -> None:
+) -> int | None:
     """Evaluate ``j`` at each instant up to ``until_ms`` at which time alone changes it, and
-    fold the visits it holds up to then, in time order."""
+    fold the visits it holds up to then, in time order. Returns the state's next tick after
+    ``until_ms`` (:func:`next_tick_ms`, None: none) if it computed it, else
+    :data:`~processors.journey.state.WAKE_UNKNOWN`."""
     if until_ms <= j.as_of_ms and not (j.held_visits and j.held_visits[0].at_ms <= until_ms):
-        return  # every timed instant is after the state's
+        return WAKE_UNKNOWN  # every timed instant is after the state's
     for _ in range(MAX_TICKS):
         at = next_tick_ms(j, rules, others)
         if j.held_visits and j.held_visits[0].at_ms <= until_ms:
@@ -295,5 +345,6 @@ def _tick(
                 out.add(step(j, visit, rules, others=others))
                 continue
         if at is None or at > until_ms:
-            return
+            return at
         out.add(step(j, Tick(j.vin, at), rules, others=others))
+    return WAKE_UNKNOWN

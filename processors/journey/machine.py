@@ -78,9 +78,11 @@ class Tick:
 Input = SignalRecord | VisitInput | ConsentChange | Tick
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JourneyEvent:
-    """One row of the vehicle's timeline (``journey_events``)."""
+    """One row of the vehicle's timeline (``journey_events``). Not frozen: a frozen dataclass
+    sets each of its fields through ``object.__setattr__``, and a batch makes one or two
+    events per vehicle; nothing changes one once made."""
 
     event_id: str
     vin: str
@@ -247,7 +249,9 @@ def step(
         s.event("visit", None, detail=f"dealer visit {item.visit_id} at {item.dealer_id}")
     else:
         _apply_consent(s, item)
-    s.drop_alerts("expired", lambda a: a.expires_ms > j.as_of_ms)
+    now = j.as_of_ms
+    if any(a.expires_ms <= now for a in j.open_alerts):
+        s.drop_alerts("expired", lambda a: a.expires_ms > now)
     if j.left is not None:
         _close_all(s, f"left the journey ({j.left})")
         return s.out

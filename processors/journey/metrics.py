@@ -42,6 +42,12 @@ _state_reads = counter(
     " store (read back from journey_state, or new).",
     ("source",),
 )  # fmt: skip
+_registry_reads = counter(
+    STAGE, "registry_reads_total",
+    "Registry rows a batch needed, by source: cache (read at the registry's current version)"
+    " or store.",
+    ("source",),
+)  # fmt: skip
 _batch_records = histogram(STAGE, "batch_records", "Records per committed batch.", BATCH_BUCKETS)
 _batch_seconds = histogram(STAGE, "batch_seconds", "Time from a polled batch to its commit.")
 _compute_seconds = histogram(STAGE, "compute_seconds", "Time to fold a batch (pure logic).")
@@ -73,6 +79,10 @@ class JourneyMetrics:
     def state_reads(self, cached: int, stored: int) -> None:
         _state_reads.labels("cache").inc(cached)
         _state_reads.labels("store").inc(stored)
+
+    def registry_reads(self, cached: int, stored: int) -> None:
+        _registry_reads.labels("cache").inc(cached)
+        _registry_reads.labels("store").inc(stored)
 
     def computed(self, seconds: float) -> None:
         _compute_seconds.observe(seconds)

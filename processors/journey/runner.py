@@ -63,7 +63,7 @@ from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.journey.alerts import when
-from processors.journey.cache import StateCache
+from processors.journey.cache import RegistryCache, StateCache
 from processors.journey.db import JourneyDb, Outgoing, Registered, Writer
 from processors.journey.gates import MS_PER_DAY
 from processors.journey.logic import (
@@ -208,6 +208,7 @@ class _Loop:
         )
         self.alert_codec = AlertCodec()
         self.cache = StateCache(settings.journey_cached_vehicles)
+        self.registry: RegistryCache[Registered] = RegistryCache(settings.journey_cached_vehicles)
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         s = self.settings
@@ -258,7 +259,7 @@ class _Loop:
         """The states of the batch's vehicles and of those woken by time, and their owners."""
         vins = decoded.vins
         stored, registry = ({}, {}) if not vins else await self._states(vins)
-        decoded = _with_registry(decoded, stored, registry)
+        decoded = _with_registry(decoded, stored, registry, vins)
         states = {v: stored.get(v) or _fresh(v, registry.get(v)) for v in vins}
         woken = await self.db.load_woken(decoded.watermarks, vins, WAKE_LIMIT)
         states.update({v: w.state for v, w in woken.items()})
@@ -279,7 +280,14 @@ class _Loop:
         if rest:
             states.update(await self.db.load_states(rest))
         self.metrics.state_reads(len(vins) - len(rest), len(rest))
-        return states, await self.db.load_registry(vins)
+        self.registry.at_version(await self.db.registry_version())  # before the rows
+        registry, unknown = self.registry.get(vins)
+        if unknown:
+            read = await self.db.load_registry(unknown)
+            self.registry.put(unknown, read)
+            registry.update(read)
+        self.metrics.registry_reads(len(vins) - len(unknown), len(unknown))
+        return states, registry
 
     def compute(self, batch: _Batch) -> BatchOutcome:
         computing = time.perf_counter()
@@ -414,24 +422,31 @@ def _fresh(vin: str, reg: Registered | None) -> VehicleJourney:
 
 
 def _with_registry(
-    decoded: Decoded, stored: Mapping[str, VehicleJourney], registry: Mapping[str, Registered]
+    decoded: Decoded,
+    stored: Mapping[str, VehicleJourney],
+    registry: Mapping[str, Registered],
+    vins: Sequence[str] | None = None,
 ) -> Decoded:
     """``decoded`` with, first, a consent change for each registry consent newer than the
     vehicle's state knows and different from it (imports that published nothing, e.g. the
     simulator's registry; a later change to the same consent changes nothing, as in
-    :func:`~processors.journey.machine.step`, and would come back with every batch)."""
+    :func:`~processors.journey.machine.step`, and would come back with every batch).
+    ``vins``: ``decoded.vins``, if at hand."""
     extra = []
-    for vin in decoded.vins:
+    for vin in decoded.vins if vins is None else vins:
         reg = registry.get(vin)
         if reg is None:
             continue
-        known = stored[vin].consent if vin in stored else {}
-        for purpose, c in sorted(reg.consent.items()):
-            k = known.get(purpose)
-            if k is None or (c.changed_ms > k.changed_ms and c.granted != k.granted):
-                extra.append(
-                    consent_change(vin, purpose, c.granted, when(c.changed_ms), "registry")
-                )
+        state = stored.get(vin)
+        known = state.consent if state is not None else {}
+        news = [
+            (purpose, c)
+            for purpose, c in reg.consent.items()
+            if (k := known.get(purpose)) is None
+            or (c.changed_ms > k.changed_ms and c.granted != k.granted)
+        ]
+        for purpose, c in sorted(news, key=lambda n: n[0]):
+            extra.append(consent_change(vin, purpose, c.granted, when(c.changed_ms), "registry"))
     if not extra:
         return decoded
     return replace(decoded, inputs=(*extra, *decoded.inputs))

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.signals.records import Signal
+from schemas.alerts import AlertCodec, AlertDetail, AlertMessage, Figure
 from schemas.avro_write import UnsupportedSchema, compile_writer
 from schemas.codec import CodecError, load_avro_schema
 from schemas.signals import SignalCodec
@@ -80,6 +81,35 @@ def test_every_kind_of_signal_is_written_as_fastavro_writes_it() -> None:
     schema = load_avro_schema("vehicle_signal")
     for signal in every_kind():
         assert codec.encode(signal) == fastavro_bytes(schema, codec.record(signal))
+
+
+def test_alerts_raised_and_changed_are_written_as_fastavro_writes_them() -> None:
+    codec = AlertCodec()
+    schema = load_avro_schema("dealer_alert")
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    detail = AlertDetail(
+        reason="Basic warranty ends on 14 Mar 2026 (in 13 days): the time limit binds.",
+        action="Offer an extended warranty.",
+        expires_at=datetime(2026, 3, 31, 9, 30, tzinfo=UTC),
+        episode_id="VIN:warranty_ending:basic:1",
+        cause_signal_id=None,
+        figures=(
+            Figure("days_remaining", 13.0, "days", "13 days"),
+            Figure("binds", None, "text", "time"),
+        ),
+    )
+    raised = AlertMessage(
+        "VIN:warranty_ending:basic:1:near", "raised", "WJGBNCH00R0000013", "D013",
+        "warranty_ending", "near", "marketing", "high", 80, at, detail,
+    )  # fmt: skip
+    hidden = AlertMessage(
+        raised.alert_id, "hidden", raised.vin, raised.dealer_id, raised.alert_type, raised.stage,
+        raised.purpose, raised.severity, raised.priority, at, None,
+    )  # fmt: skip
+    for message in (raised, hidden):
+        encoded = codec.encode(message)
+        assert encoded == fastavro_bytes(schema, codec.record(message))
+        assert codec.decode(encoded) == message
 
 
 def test_a_missing_field_takes_its_default_and_one_without_is_refused() -> None:

@@ -145,8 +145,16 @@ def alert_latencies() -> float:
     return registry(journey_metrics.STAGE).get_sample_value(name) or 0.0
 
 
+def registry_version(settings: Settings) -> int:
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute("SELECT version FROM registry_version").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
 def test_alert_raised_then_hidden_and_stopped_by_a_withdrawal(settings: Settings) -> None:
     register(settings)
+    version = registry_version(settings)
     latencies_before = alert_latencies()
 
     async def scenario() -> None:
@@ -198,5 +206,49 @@ def test_alert_raised_then_hidden_and_stopped_by_a_withdrawal(settings: Settings
             (VIN,),
         )
         assert current == [(False, T0 + timedelta(days=1), "test")]
+        # ... and moved no registry version: the states hold it already
+        assert registry_version(settings) == version
+
+    asyncio.run(scenario())
+
+
+def registry_reads(source: str) -> float:
+    name = "journeygate_journey_registry_reads_total"
+    return registry(journey_metrics.STAGE).get_sample_value(name, {"source": source}) or 0.0
+
+
+def test_a_withdrawal_written_to_the_registry_alone_counts_at_the_next_batch(
+    settings: Settings,
+) -> None:
+    """The processor keeps the registry rows it read while the registry's version holds; a
+    consent change stored without being published (``registry import --no-publish``, SQL) moves
+    the version, so the next batch reads the row again and hides the alert."""
+    register(settings)
+
+    async def scenario() -> None:
+        async def count(sql: str, n: int) -> bool:
+            return len(await query(settings, sql)) == n
+
+        async def more_cached(before: float) -> bool:
+            return registry_reads("cache") > before
+
+        await produce_signals(settings, [warranty_signal(0, 28)])
+        async with running(settings):
+            await wait_until(lambda: count("SELECT 1 FROM alerts WHERE state = 'new'", 1), "alert")
+            cached = registry_reads("cache")
+            await produce_signals(settings, [warranty_signal(1, 27)])
+            await wait_until(lambda: more_cached(cached), "a batch with the registry row kept")
+            with psycopg.connect(settings.database_url, autocommit=True) as conn:
+                conn.execute(
+                    "INSERT INTO consent_changes (vin, purpose, granted, changed_at, source)"
+                    " VALUES (%s, 'service_reminders', false, %s, 'registry')",
+                    (VIN, T0 + timedelta(days=2)),
+                )
+            await produce_signals(settings, [warranty_signal(3, 25)])
+            await wait_until(
+                lambda: count("SELECT 1 FROM alerts WHERE state = 'hidden'", 1), "hidden alert"
+            )
+        details = [d for e, d in await query(settings, "SELECT event, detail FROM journey_events")]
+        assert "service_reminders withdrawn" in details
 
     asyncio.run(scenario())

@@ -3,15 +3,20 @@ partition's watermark), and the service history read back before any telemetry n
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from journey_kit import VIN, at, equity, granted_all, service, visit, warranty
+from test_journey_machine import SCRIPT, _inputs
 
 from processors.journey.clock import next_wake_ms
 from processors.journey.logic import Decoded, process_batch
 from processors.journey.machine import Input, input_ms, step
 from processors.journey.rules import default_rules
-from processors.journey.state import VehicleJourney
+from processors.journey.state import WAKE_UNKNOWN, VehicleJourney
 from schemas.signals import SignalRecord
 
 RULES = default_rules()
@@ -134,3 +139,37 @@ def test_a_visit_read_ahead_of_the_signals_is_folded_where_it_belongs() -> None:
     assert ("service_due", "deadline", ms(40)) in alerts
     assert ("visit", None, ms(40.5)) in events
     assert not any(a[0] in ("service_overdue", "lapsed") for a in alerts)
+
+
+@settings(max_examples=100, deadline=None)
+@given(SCRIPT, st.sampled_from([0.5, 1.0, 3.0, 7.0]), st.lists(st.integers(1, 12), min_size=1))
+def test_the_wake_up_instant_kept_in_the_state_changes_nothing(
+    script: list[tuple[str, object]], step_days: float, cuts: list[int]
+) -> None:
+    """A state carries the instant its last batch said to wake it at, and the next batch skips
+    working out the time-driven evaluations before the vehicle's first input when that instant
+    is later: the same alerts, timeline and wake-ups as a state that does not keep it. Each
+    batch's states and timeline are also serialised as they are when folded: the same JSON as
+    the objects give (and as orjson gives: the JSON the store always had)."""
+    inputs = [*granted_all(), *_inputs(script, step_days)]
+    kept = VehicleJourney(VIN, "dealer-7")
+    forgetful = VehicleJourney(VIN, "dealer-7")
+    sizes = itertools.cycle(cuts)
+    pos = 0
+    while pos < len(inputs):
+        part = inputs[pos : pos + next(sizes)]
+        pos += len(part)
+        a = process_batch(batch(part), {VIN: kept}, RULES)
+        forgetful.wake_ms = WAKE_UNKNOWN
+        b = process_batch(batch(part), {VIN: forgetful}, RULES)
+        assert a.alerts == b.alerts
+        assert a.events == b.events
+        assert a.changes == b.changes
+        assert a.wakes == b.wakes
+        assert a.wakes[VIN] == next_wake_ms(kept, RULES)
+        assert a.encoded[VIN] == kept.to_bytes()
+        assert VehicleJourney.from_bytes(a.encoded[VIN]) == kept
+        assert orjson.loads(a.encoded[VIN]) == orjson.loads(orjson.dumps(kept))
+        assert [orjson.loads(e) for e in a.encoded_events] == [
+            orjson.loads(orjson.dumps(e)) for e in a.events
+        ]
