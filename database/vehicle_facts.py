@@ -105,6 +105,15 @@ def facts_from_row(row: Sequence[object]) -> VehicleFacts:
     )
 
 
+async def registry_version(conn: AsyncConn) -> int:
+    """The registry's version now (migrations 0018, 0019): it moves with every change of a row
+    of ``vehicles``, ``consent_changes`` or ``market_value_index``. A reader that keeps rows of
+    them reads it before the rows and reads them again once it moved (docs/registry.md)."""
+    cur = await conn.execute("SELECT version FROM registry_version")
+    row = await cur.fetchone()
+    return 0 if row is None else int(str(row[0]))
+
+
 async def load_vehicle_facts(conn: AsyncConn, vins: Sequence[str]) -> dict[str, VehicleFacts]:
     """The registered vehicles among ``vins`` (a VIN not registered is simply absent).
 

@@ -116,9 +116,6 @@ class Settings(BaseSettings):
     2.5 KB each; the least recently folded leave first; emptied on every revocation): a vehicle
     not among them is read back from ``journey_state``. Sized to the vehicles a member folds, it
     saves every read; 0 keeps none."""
-    registry_refresh_max_s: float = Field(default=600.0, ge=0)
-    """The signals processor reads a vehicle's registry row again once it is this old, so that
-    a registry import or a new market value index reaches the vehicles it already holds."""
     store_acks: bool = True
     """Keep, per vehicle and boot, what is durably handled (``telemetry_acks``, the sequence
     gaps) and send acknowledgements to ``telemetry.acks``; off: neither (devices that wait for

@@ -27,6 +27,7 @@ import psycopg
 
 from database.db import Reconnecting, json_document
 from database.offsets import store_offsets
+from database.vehicle_facts import registry_version
 from kernel.offsets import Partition
 from processors.journey.alerts import when
 from processors.journey.logic import ALLOWED_LATENESS_MS, BatchOutcome, tick_until
@@ -38,7 +39,6 @@ Conn = psycopg.AsyncConnection[tuple[object, ...]]
 _SELECT_STATE = "SELECT vin, state::text FROM journey_state WHERE vin = ANY(%s)"
 # The owner, and whether it has other vehicles (its contact budget is then shared: docs/journey.md,
 # "Alerts"); a vehicle without owner_id is its own owner and costs nothing more.
-_REGISTRY_VERSION = "SELECT version FROM registry_version"
 _SELECT_REGISTRY = """
 SELECT v.vin, v.dealer_id, c.purpose, c.granted, c.changed_at, v.owner_id,
        CASE WHEN v.owner_id IS NULL THEN false
@@ -280,15 +280,8 @@ class JourneyDb(Reconnecting):
         return result
 
     async def registry_version(self) -> int:
-        """The registry's version now (migration 0018): it moves with every change of a row of
-        ``vehicles`` or ``consent_changes``."""
-
-        async def work(conn: Conn) -> int:
-            cur = await conn.execute(_REGISTRY_VERSION)
-            row = await cur.fetchone()
-            return 0 if row is None else int(str(row[0]))
-
-        result: int = await self.guarded(work)
+        """The registry's version now (:func:`database.vehicle_facts.registry_version`)."""
+        result: int = await self.guarded(registry_version)
         return result
 
     async def load_registry(self, vins: Sequence[str]) -> dict[str, Registered]:

@@ -24,7 +24,7 @@ import psycopg
 
 from database.db import Reconnecting, json_document
 from database.offsets import store_offsets
-from database.vehicle_facts import VehicleFacts, load_vehicle_facts
+from database.vehicle_facts import VehicleFacts, load_vehicle_facts, registry_version
 from kernel.offsets import Partition
 from processors.signals.dates import ms_to_datetime
 from processors.signals.logic import BatchOutcome
@@ -128,6 +128,11 @@ class SignalsDb(Reconnecting):
             return {str(vin): _bytes(state) for vin, state in await cur.fetchall()}
 
         result: dict[str, bytes] = await self.guarded(work)
+        return result
+
+    async def registry_version(self) -> int:
+        """The registry's version now (:func:`database.vehicle_facts.registry_version`)."""
+        result: int = await self.guarded(registry_version)
         return result
 
     async def load_facts(self, vins: Sequence[str]) -> dict[str, VehicleFacts]:

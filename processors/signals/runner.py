@@ -4,7 +4,7 @@ the journey store, exactly once into PostgreSQL.
 One cycle: poll a bounded batch from both topics, decode it (undecodable records to
 telemetry.dlq), load the memories and registry facts of the batch's vehicles not yet cached
 (memories from ``signal_state``; the cache holds the vehicles of the assigned partitions and is
-dropped on every revocation; a registry row is read again once ``registry_refresh_max_s`` old),
+dropped on every revocation; the registry rows again once the registry's version moved),
 fold the batch (pure, :mod:`.logic`, in a worker thread so that the consumer's heartbeats go
 on), publish the dead letters and the signals and wait for Kafka's acknowledgement, then write
 memories, signals, views, visits, bill errors and next offsets in one PostgreSQL transaction,
@@ -194,12 +194,11 @@ class _Loop:
         self.decoded: OrderedDict[str, VehicleMemory] = OrderedDict()
         """The most recently used of them decoded, at most ``options.decoded_vehicles``."""
         self.facts: dict[str, VehicleFacts] = {}
-        self.unknown: dict[str, float] = {}
-        self.facts_read: dict[str, float] = {}
-        """When each cached vehicle's registry row was read (monotonic s): it is read again
-        after ``registry_refresh_max_s``, so that a registry import or a market index reaches
-        the vehicles already cached."""
-        """VINs not in the registry, and when they were last looked up (monotonic s)."""
+        self.unknown: set[str] = set()
+        """VINs not in the registry when last looked up."""
+        self.registry_version: int | None = None
+        """The registry's version the facts and the unknown VINs were read at: once it moves (a
+        registry import, a market value index, a new vehicle), they are read again."""
 
     def forget(self) -> None:
         """Drop every cached memory and fact (on revocation)."""
@@ -207,7 +206,7 @@ class _Loop:
         self.decoded.clear()
         self.facts.clear()
         self.unknown.clear()
-        self.facts_read.clear()
+        self.registry_version = None
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         while not stop.is_set():
@@ -285,8 +284,9 @@ class _Loop:
             self.decoded.popitem(last=False)
 
     async def load(self, decoded: Decoded, stop: asyncio.Event) -> None:
-        """Cache the memories and facts of the batch's vehicles not cached yet, and read again
-        the facts read more than ``registry_refresh_max_s`` ago."""
+        """Cache the memories and registry rows of the batch's vehicles not cached yet; every
+        registry row again once the registry's version moved (read before the rows, so a change
+        committed in between is read at the next batch)."""
         vins = decoded.vins
         fresh = [vin for vin in vins if vin not in self.memories]
         if fresh:
@@ -295,29 +295,18 @@ class _Loop:
             )
             for vin in fresh:
                 self.memories[vin] = stored.get(vin)
-        now = time.monotonic()
-        wait_s = self.settings.registry_refresh_min_s
-        max_age_s = self.settings.registry_refresh_max_s
-        wanted = [
-            vin
-            for vin in vins
-            if (
-                now - self.facts_read.get(vin, now) >= max_age_s
-                if vin in self.facts
-                else now - self.unknown.get(vin, -wait_s) >= wait_s
-            )
-        ]
+        version = await self.retry(self.db.registry_version, stop, "reading the registry's version")
+        if version != self.registry_version:
+            self.facts.clear()
+            self.unknown.clear()
+            self.registry_version = version
+        wanted = [vin for vin in vins if vin not in self.facts and vin not in self.unknown]
         if wanted:
             found = await self.retry(
                 lambda: self.db.load_facts(wanted), stop, "reading the vehicle registry"
             )
             self.facts.update(found)
-            for vin in wanted:
-                if vin in self.facts:  # found now, or kept from before if no longer there
-                    self.unknown.pop(vin, None)
-                    self.facts_read[vin] = now
-                else:
-                    self.unknown[vin] = now
+            self.unknown.update(vin for vin in wanted if vin not in found)
 
     async def publish(
         self, rejected: Sequence[Rejected], outcome: BatchOutcome, stop: asyncio.Event

@@ -1,5 +1,6 @@
-"""The registry's version (migration 0018) moves with every statement that changes a row of
-``vehicles`` or ``consent_changes``, whoever runs it, and only then."""
+"""The registry's version (migrations 0018, 0019) moves with every statement that changes a row
+of ``vehicles``, ``consent_changes`` or ``market_value_index``, whoever runs it, and only then
+(the journey processor's record of a consent heard on Kafka aside)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,12 @@ def test_the_version_moves_with_each_changing_statement_only(settings: Settings)
         assert version() == start + 7
         conn.execute("TRUNCATE consent_changes")
         assert version() == start + 8
+        conn.execute(
+            "INSERT INTO market_value_index (market, as_of, factor, source)"
+            " VALUES ('US', '2026-01-01', 0.95, 'test')"
+        )
+        assert version() == start + 9
+        with conn.transaction():  # as the journey processor records a consent heard on Kafka
+            conn.execute("SELECT set_config('journeygate.registry_version', 'keep', true)")
+            conn.execute(INSERT_VEHICLE, (VIN, "dealer-7"))
+        assert version() == start + 9

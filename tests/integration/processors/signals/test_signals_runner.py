@@ -210,14 +210,14 @@ def test_members_joining_and_leaving_fold_each_vehicle_once(make_settings: Any) 
 def test_a_market_index_imported_while_running_values_the_vehicles_it_holds(
     make_settings: Any,
 ) -> None:
-    """The registry rows a running processor holds are read again once old enough (here at
-    every batch): a market value index imported mid-stream values the US vehicles at their
-    next evaluation, and leaves the GB one as it was."""
+    """The registry rows a running processor holds are read again once the registry's version
+    moved: a market value index imported mid-stream values the US vehicles at their next
+    evaluation, and leaves the GB one as it was."""
     from datetime import date
 
     from database.market_index import MarketIndex, upsert_market_index
 
-    settings = make_settings(registry_refresh_max_s=0.0)
+    settings = make_settings()
     register(settings)
 
     async def values() -> dict[str, float]:
