@@ -229,7 +229,7 @@ def process_batch(
     for vin in per_vin:
         mark = decoded.watermarks.get(decoded.partitions.get(vin, -1))
         limits[vin] = tick_until(mark) if mark is not None else 0
-    out = _Collected()
+    out = StepOutput()
     members = owners.vehicles()
     wakes: dict[str, int | None] = {}
     encoded: dict[str, bytes] = {}
@@ -255,7 +255,7 @@ def process_batch(
             ):
                 absorb(j, item)  # evaluated with the instant's other signals
                 continue
-            out.add(step(j, item, rules, decide=last, others=others))
+            step(j, item, rules, decide=last, others=others, out=out)
         tick = _tick(j, limits[vin], rules, out, others)
         if owners.owner(vin) is None:
             if tick == WAKE_UNKNOWN:
@@ -288,18 +288,6 @@ def process_batch(
     )
 
 
-@dataclass(slots=True)
-class _Collected:
-    events: list[JourneyEvent] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    changes: list[AlertChange] = field(default_factory=list)
-
-    def add(self, o: StepOutput) -> None:
-        self.events += o.events
-        self.alerts += o.alerts
-        self.changes += o.changes
-
-
 def _hold(j: VehicleJourney, item: Input, vouched_ms: int) -> bool:
     """Hold a visit newer than the vehicle's signals can vouch for (its own in the batch, or
     its partition's, with the lateness allowance): read ahead of them (a lagging signals
@@ -327,7 +315,7 @@ def _still_asleep(j: VehicleJourney, until_ms: int) -> bool:
 
 
 def _tick(
-    j: VehicleJourney, until_ms: int, rules: Rules, out: _Collected, others: Sequence[int] = ()
+    j: VehicleJourney, until_ms: int, rules: Rules, out: StepOutput, others: Sequence[int] = ()
 ) -> int | None:
     """Evaluate ``j`` at each instant up to ``until_ms`` at which time alone changes it, and
     fold the visits it holds up to then, in time order. Returns the state's next tick after
@@ -342,9 +330,9 @@ def _tick(
             if at is None or h.at_ms <= at:
                 j.held_visits.pop(0)
                 visit = VisitInput(h.visit_id, j.vin, h.at_ms, h.dealer_id)
-                out.add(step(j, visit, rules, others=others))
+                step(j, visit, rules, others=others, out=out)
                 continue
         if at is None or at > until_ms:
             return at
-        out.add(step(j, Tick(j.vin, at), rules, others=others))
+        step(j, Tick(j.vin, at), rules, others=others, out=out)
     return WAKE_UNKNOWN

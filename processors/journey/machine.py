@@ -168,17 +168,23 @@ def episode_id(vin: str, key: str, since_ms: int) -> str:
 
 class _Step:
     def __init__(
-        self, j: VehicleJourney, cause: str, rules: Rules, others: Sequence[int] = ()
+        self,
+        j: VehicleJourney,
+        cause: str,
+        rules: Rules,
+        others: Sequence[int] = (),
+        out: StepOutput | None = None,
     ) -> None:
         self.j, self.cause, self.rules, self.others = j, cause, rules, others
-        self.out = StepOutput()
+        self.out = StepOutput() if out is None else out
+        self.first = len(self.out.events)  # the step's events are numbered from 0
 
     def event(self, event: str, key: str | None = None, **kw: Any) -> None:
         gate, subject = (None, None) if key is None else _split(key)
         g = None if key is None else self.j.gates.get(key)
         self.out.events.append(
             JourneyEvent(
-                event_id=f"{self.cause}:{len(self.out.events)}",
+                event_id=f"{self.cause}:{len(self.out.events) - self.first}",
                 vin=self.j.vin,
                 dealer_id=self.j.dealer_id,
                 at_ms=kw.get("at_ms", self.j.as_of_ms),
@@ -218,6 +224,7 @@ def step(
     *,
     decide: bool = True,
     others: Sequence[int] = (),
+    out: StepOutput | None = None,
 ) -> StepOutput:
     """Fold ``item`` into ``j`` (mutated) and return the events and alerts it caused.
 
@@ -225,9 +232,10 @@ def step(
     evaluation (warranty, service, equity at the same instant) are folded together, and the
     alerts that fire together compete by priority. ``others``: the contacts (epoch ms) made to
     the owner's other vehicles, which count against the same contact budget
-    (:mod:`.budget`); empty for a vehicle that is its own owner.
+    (:mod:`.budget`); empty for a vehicle that is its own owner. ``out``: where to add them
+    (a batch's), else a new :class:`StepOutput`; returned either way.
     """
-    s = _Step(j, input_id(item), rules, others)
+    s = _Step(j, input_id(item), rules, others, out)
     if not isinstance(item, ConsentChange):
         # A consent change is heard when it is made, often before the signals of the hours
         # before it are read: it takes effect at once (a withdrawal) or from its time (a grant,
