@@ -20,9 +20,8 @@ from typing import Any
 import psycopg
 
 from database.db import connect
-from database.registry_file import RejectedRow
 from kernel.errors import ConfigError, InfrastructureError
-from kernel.rowfile import file_rows
+from kernel.rowfile import RejectedRow, checked_rows
 from kernel.settings import mask_url
 
 FIELDS = ("market", "as_of", "factor", "source")
@@ -47,14 +46,9 @@ class MarketIndex:
 
 def parse_market_index(text: str, *, json_lines: bool) -> Iterator[MarketIndex | RejectedRow]:
     """Each row of ``text`` as an index, or the line number and the first problem."""
-    for line, row in file_rows(text, json_lines=json_lines, required=FIELDS):
-        if isinstance(row, str):
-            yield RejectedRow(line, row)
-            continue
-        try:
-            yield _index(row)
-        except ValueError as exc:
-            yield RejectedRow(line, str(exc))
+    return (
+        item for _, item in checked_rows(text, json_lines=json_lines, required=FIELDS, check=_index)
+    )
 
 
 def _index(row: dict[str, Any]) -> MarketIndex:

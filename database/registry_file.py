@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from kernel.rowfile import file_rows
+from kernel.rowfile import RejectedRow, checked_rows
 from kernel.vin import VIN_PATTERN
 
 PURPOSES = ("service_reminders", "marketing_offers", "location")
@@ -93,27 +93,14 @@ class VehicleRecord:
     owner); None: the vehicle is its own owner."""
 
 
-@dataclass(frozen=True, slots=True)
-class RejectedRow:
-    line: int
-    reason: str
-
-
 class RowError(ValueError):
     """A row's first problem, in words."""
 
 
 def parse_registry(text: str, *, json_lines: bool) -> Iterator[VehicleRecord | RejectedRow]:
     """Every row of a registry file, in order: a record, or the reason it was rejected."""
-    rows = file_rows(text, json_lines=json_lines, required=REQUIRED)
-    for line, row in rows:
-        if isinstance(row, str):
-            yield RejectedRow(line, row)
-            continue
-        try:
-            yield parse_row(row)
-        except RowError as exc:
-            yield RejectedRow(line, str(exc))
+    rows = checked_rows(text, json_lines=json_lines, required=REQUIRED, check=parse_row)
+    return (item for _, item in rows)
 
 
 def parse_row(row: Mapping[str, Any]) -> VehicleRecord:

@@ -9,20 +9,23 @@ unreadable file.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-from database.registry_file import RejectedRow
-from kernel.cliopts import DatabaseUrl, KafkaBootstrap, TopicPrefix, fail, settings_from
-
-T = TypeVar("T")
+from kernel.cliopts import (
+    DatabaseUrl,
+    KafkaBootstrap,
+    TopicPrefix,
+    fail,
+    json_lines_for,
+    read_rows,
+    settings_from,
+)
 
 registry_app = typer.Typer(help="Import or export the vehicle registry.", no_args_is_help=True)
 EXIT_REJECTED = 1
-_JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 
 Format = Annotated[
     str | None,
@@ -34,39 +37,6 @@ Format = Annotated[
 
 def register(app: typer.Typer) -> None:
     app.add_typer(registry_app, name="registry")
-
-
-def _json_lines(fmt: str | None, path: Path | None) -> bool:
-    if fmt is None:
-        return path is not None and path.suffix.lower() in _JSON_SUFFIXES
-    if fmt not in ("csv", "jsonl"):
-        raise fail(f"--format {fmt!r}: use csv or jsonl")
-    return fmt == "jsonl"
-
-
-def _rows(
-    file: Path,
-    parse: Callable[..., Iterable[T | RejectedRow]],
-    kind: type[T],
-    json_lines: bool,
-) -> tuple[list[T], list[RejectedRow]]:
-    """The rows of FILE ``parse`` accepts (as ``kind``) and those it rejects, each rejected
-    one reported on standard error with its line; an unreadable file is one line, exit 2."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"cannot read {file}: {exc}") from None
-    accepted: list[T] = []
-    rejected: list[RejectedRow] = []
-    for item in parse(text, json_lines=json_lines):
-        if isinstance(item, kind):
-            accepted.append(item)
-        else:
-            assert isinstance(item, RejectedRow)
-            rejected.append(item)
-    for rej in rejected:
-        typer.echo(f"{file}:{rej.line}: rejected: {rej.reason}", err=True)
-    return accepted, rejected
 
 
 @registry_app.command("import")
@@ -85,15 +55,15 @@ def import_registry(
     ] = True,
 ) -> None:
     """Upsert the vehicles of FILE; report each rejected row with its line number and reason."""
-    from database.registry_file import VehicleRecord, parse_registry
+    from database.registry_file import parse_registry
     from database.vehicles import upsert_vehicles
     from journeygate.consent_publish import publisher
 
-    json_lines = _json_lines(fmt, file)
+    json_lines = json_lines_for(fmt, file)
     settings = settings_from(
         database_url=database_url, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix
     )
-    accepted, rejected = _rows(file, parse_registry, VehicleRecord, json_lines)
+    accepted, rejected = read_rows(file, lambda t: parse_registry(t, json_lines=json_lines))
     published: list[int] = []
     written = upsert_vehicles(
         settings.database_url,
@@ -119,7 +89,7 @@ def export_registry(
     from database.registry_file import format_registry
     from database.vehicles import read_vehicles
 
-    json_lines = _json_lines(fmt, file)
+    json_lines = json_lines_for(fmt, file)
     settings = settings_from(database_url=database_url)
     text = format_registry(read_vehicles(settings.database_url), json_lines=json_lines)
     if file is None:
@@ -141,11 +111,11 @@ def import_market_index(
 ) -> None:
     """Upsert the market value indices of FILE (what used cars fetch against the catalog's
     depreciation curves); report each rejected row with its line number and reason."""
-    from database.market_index import MarketIndex, parse_market_index, upsert_market_index
+    from database.market_index import parse_market_index, upsert_market_index
 
-    json_lines = _json_lines(fmt, file)
+    json_lines = json_lines_for(fmt, file)
     settings = settings_from(database_url=database_url)
-    accepted, rejected = _rows(file, parse_market_index, MarketIndex, json_lines)
+    accepted, rejected = read_rows(file, lambda t: parse_market_index(t, json_lines=json_lines))
     written = upsert_market_index(settings.database_url, accepted)
     typer.echo(f"{written} market indices upserted, {len(rejected)} rows rejected")
     if rejected:

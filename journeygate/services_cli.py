@@ -14,12 +14,18 @@ from typing import Annotated
 
 import typer
 
-from kernel.cliopts import KafkaBootstrap, TopicPrefix, fail, settings_from
+from kernel.cliopts import (
+    KafkaBootstrap,
+    TopicPrefix,
+    fail,
+    json_lines_for,
+    read_rows,
+    settings_from,
+)
 from kernel.errors import InfrastructureError
 
 services_app = typer.Typer(help="Import completed service visits.", no_args_is_help=True)
 EXIT_REJECTED = 1
-_JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 
 
 def register(app: typer.Typer) -> None:
@@ -37,27 +43,15 @@ def import_services(
 ) -> None:
     """Publish the visits of FILE to vehicle.services; name each rejected row with its line."""
     from kernel.kafka import VEHICLE_SERVICES
-    from schemas.services import ServiceVisitRecord
-    from schemas.services_file import RejectedVisit, parse_services
+    from schemas.services_file import parse_services
     from simulator.publishing.services import publish_visits
 
-    if fmt is not None and fmt not in ("csv", "jsonl"):
-        raise fail(f"--format {fmt!r}: use csv or jsonl")
-    json_lines = fmt == "jsonl" if fmt else file.suffix.lower() in _JSON_SUFFIXES
+    json_lines = json_lines_for(fmt, file)
     settings = settings_from(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"cannot read {file}: {exc}") from None
-    accepted: list[ServiceVisitRecord] = []
-    rejected: list[RejectedVisit] = []
-    for item in parse_services(text, json_lines=json_lines, now=datetime.now(UTC)):
-        if isinstance(item, RejectedVisit):
-            rejected.append(item)
-        else:
-            accepted.append(item)
-    for rej in rejected:
-        typer.echo(f"{file}:{rej.line}: rejected: {rej.reason}", err=True)
+    now = datetime.now(UTC)
+    accepted, rejected = read_rows(
+        file, lambda t: parse_services(t, json_lines=json_lines, now=now)
+    )
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         delivered = publish_visits(settings, accepted)

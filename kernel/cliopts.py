@@ -6,11 +6,17 @@ does not wait for pydantic.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from kernel.errors import ConfigError
+from kernel.rowfile import RejectedRow
+
+T = TypeVar("T")
+JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 
 if TYPE_CHECKING:
     from kernel.settings import Settings
@@ -54,6 +60,38 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error and return the Exit to raise."""
     typer.echo(f"journeygate: {message}", err=True)
     return typer.Exit(code)
+
+
+def json_lines_for(fmt: str | None, path: Path | None) -> bool:
+    """Whether a records file is JSON lines: ``--format`` (csv or jsonl), else its name's
+    suffix (a file without one, or standard output, is CSV)."""
+    if fmt is None:
+        return path is not None and path.suffix.lower() in JSON_SUFFIXES
+    if fmt not in ("csv", "jsonl"):
+        raise fail(f"--format {fmt!r}: use csv or jsonl")
+    return fmt == "jsonl"
+
+
+def read_rows(
+    file: Path, parse: Callable[[str], Iterable[T | RejectedRow]]
+) -> tuple[list[T], list[RejectedRow]]:
+    """The records ``parse`` makes of FILE's text and the rows it rejects, each rejected one
+    reported on standard error with its line; an unreadable file is one line, exit 2. A
+    byte-order mark (a spreadsheet's UTF-8 export) is read past."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {file}: {exc}") from None
+    accepted: list[T] = []
+    rejected: list[RejectedRow] = []
+    for item in parse(text):
+        if isinstance(item, RejectedRow):
+            rejected.append(item)
+        else:
+            accepted.append(item)
+    for rej in rejected:
+        typer.echo(f"{file}:{rej.line}: rejected: {rej.reason}", err=True)
+    return accepted, rejected
 
 
 def settings_from(**flags: Any) -> Settings:

@@ -6,12 +6,42 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import orjson
 
 Row = tuple[int, dict[str, Any] | str]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A line of a file that gave no record, and its first problem in words."""
+
+    line: int
+    reason: str
+
+
+def checked_rows(
+    text: str,
+    *,
+    json_lines: bool,
+    required: Sequence[str],
+    check: Callable[[dict[str, Any]], T],
+) -> Iterator[tuple[int, T | RejectedRow]]:
+    """Every row of ``text`` (:func:`file_rows`), in order, with its line number: the record
+    ``check`` makes of it, or rejected with the problem (``check`` raises :class:`ValueError`
+    naming the first wrong field)."""
+    for line, row in file_rows(text, json_lines=json_lines, required=required):
+        if isinstance(row, str):
+            yield line, RejectedRow(line, row)
+            continue
+        try:
+            yield line, check(row)
+        except ValueError as exc:
+            yield line, RejectedRow(line, str(exc))
 
 
 def file_rows(text: str, *, json_lines: bool, required: Sequence[str]) -> Iterator[Row]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from kernel.rowfile import file_rows
+from kernel.rowfile import RejectedRow, checked_rows
 from kernel.vin import VIN_PATTERN
 from schemas.services import ITEM_KINDS, ServiceItem, ServiceVisitRecord
 
@@ -37,39 +36,29 @@ _WEAR_ID = re.compile(r"[a-z0-9_]+")
 _DEFAULT_DESCRIPTION = {"scheduled": "scheduled service", "other": "other"}
 
 
-@dataclass(frozen=True, slots=True)
-class RejectedVisit:
-    line: int
-    reason: str
-
-
 class VisitError(ValueError):
     """A row's first problem, in words."""
 
 
 def parse_services(
     text: str, *, json_lines: bool, now: datetime | None = None
-) -> Iterator[ServiceVisitRecord | RejectedVisit]:
+) -> Iterator[ServiceVisitRecord | RejectedRow]:
     """Every row of a services file, in order: a visit, or why it was rejected. With ``now``, a
     visit dated more than a few minutes after it is rejected."""
     seen: dict[str, int] = {}
-    rows = file_rows(text, json_lines=json_lines, required=FIELDS)
-    for line, row in rows:
-        if isinstance(row, str):
-            yield RejectedVisit(line, row)
-            continue
-        try:
-            visit = parse_visit(row, now=now)
-        except VisitError as exc:
-            yield RejectedVisit(line, str(exc))
-            continue
-        if visit.visit_id in seen:
-            yield RejectedVisit(
-                line, f"visit_id {visit.visit_id!r} repeats line {seen[visit.visit_id]}"
+    rows = checked_rows(
+        text, json_lines=json_lines, required=FIELDS, check=lambda r: parse_visit(r, now=now)
+    )
+    for line, item in rows:
+        if isinstance(item, RejectedRow):
+            yield item
+        elif item.visit_id in seen:
+            yield RejectedRow(
+                line, f"visit_id {item.visit_id!r} repeats line {seen[item.visit_id]}"
             )
-            continue
-        seen[visit.visit_id] = line
-        yield visit
+        else:
+            seen[item.visit_id] = line
+            yield item
 
 
 def parse_visit(row: Mapping[str, Any], *, now: datetime | None = None) -> ServiceVisitRecord:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from itertools import islice
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from processors.journey.state import VehicleJourney
 
@@ -57,10 +57,7 @@ class StateCache:
         for vin, state in states.items():
             self._states.pop(vin, None)
             self._states[vin] = state
-        over = len(self._states) - self.capacity
-        if over > 0:
-            for vin in list(islice(self._states, over)):
-                del self._states[vin]
+        _trim(self._states, self.capacity)
 
     def clear(self) -> None:
         self._states.clear()
@@ -107,7 +104,12 @@ class RegistryCache(Generic[T]):
         for vin in vins:
             self._rows.pop(vin, None)
             self._rows[vin] = rows.get(vin)
-        over = len(self._rows) - self.capacity
-        if over > 0:
-            for vin in list(islice(self._rows, over)):
-                del self._rows[vin]
+        _trim(self._rows, self.capacity)
+
+
+def _trim(kept: dict[str, Any], capacity: int) -> None:
+    """Drop the least recent (first inserted) entries of ``kept`` beyond ``capacity``."""
+    over = len(kept) - capacity
+    if over > 0:
+        for vin in list(islice(kept, over)):
+            del kept[vin]

@@ -61,7 +61,11 @@ def _first_after(day_ms: int, offsets: tuple[int, ...], now_ms: int) -> int | No
 def next_wake_ms(j: VehicleJourney, rules: Rules, others: Sequence[int] = ()) -> int | None:
     """When to take up the vehicle again without a new input: its next tick, or the time of
     the first visit it holds (:func:`processors.journey.logic.process_batch`) if earlier."""
-    tick = next_tick_ms(j, rules, others)
+    return wake_at(j, next_tick_ms(j, rules, others))
+
+
+def wake_at(j: VehicleJourney, tick: int | None) -> int | None:
+    """:func:`next_wake_ms` of ``j`` whose next tick is ``tick`` (None: none)."""
     if not j.held_visits:
         return tick
     held = j.held_visits[0].at_ms

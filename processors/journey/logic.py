@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord
 from kernel.offsets import Partition
-from processors.journey.clock import next_tick_ms, next_wake_ms
+from processors.journey.clock import next_tick_ms, next_wake_ms, wake_at
 from processors.journey.machine import (
     Alert,
     AlertChange,
@@ -258,11 +258,8 @@ def process_batch(
             step(j, item, rules, decide=last, others=others, out=out)
         tick = _tick(j, limits[vin], rules, out, others)
         if owners.owner(vin) is None:
-            if tick == WAKE_UNKNOWN:
-                wakes[vin] = next_wake_ms(j, rules)
-            else:  # the state's next tick, just computed
-                held = j.held_visits[0].at_ms if j.held_visits else None
-                wakes[vin] = held if tick is None else tick if held is None else min(tick, held)
+            # the state's next tick, if _tick just computed it
+            wakes[vin] = next_wake_ms(j, rules) if tick == WAKE_UNKNOWN else wake_at(j, tick)
             j.wake_ms = wakes[vin]
         else:  # a shared owner's may move with the other vehicles' contacts, folded after
             j.wake_ms = WAKE_UNKNOWN

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from database.market_index import MarketIndex, parse_market_index
-from database.registry_file import RejectedRow
+from kernel.rowfile import RejectedRow
 
 HEADER = "market,as_of,factor,source\n"
 

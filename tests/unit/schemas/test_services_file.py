@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from kernel.rowfile import RejectedRow
 from schemas.services import ServiceItem, ServiceVisitCodec, ServiceVisitRecord
-from schemas.services_file import FIELDS, RejectedVisit, parse_services
+from schemas.services_file import FIELDS, parse_services
 
 HEADER = ",".join(FIELDS)
 ITEMS = "scheduled::260;wear:brake_pads_front:212.5:Front pads;repair:P0420:1304.00"
@@ -31,7 +32,7 @@ EXPECTED = ServiceVisitRecord(
 )
 
 
-def csv_rows(*rows: str) -> list[ServiceVisitRecord | RejectedVisit]:
+def csv_rows(*rows: str) -> list[ServiceVisitRecord | RejectedRow]:
     return list(parse_services("\n".join((HEADER, *rows)) + "\n", json_lines=False, now=NOW))
 
 
@@ -58,7 +59,7 @@ def json_row(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in row.items() if v is not ...}
 
 
-def jsonl(*rows: dict[str, Any] | str) -> list[ServiceVisitRecord | RejectedVisit]:
+def jsonl(*rows: dict[str, Any] | str) -> list[ServiceVisitRecord | RejectedRow]:
     text = "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows)
     return list(parse_services(text, json_lines=True, now=NOW))
 
@@ -117,7 +118,7 @@ def test_accepted_visits_encode_on_the_topic_contract() -> None:
 def test_a_bad_csv_row_is_rejected_with_its_line_and_reason(row: str, reason: str) -> None:
     result = csv_rows(GOOD.replace("V-1", "V-0"), row)
     assert isinstance(result[0], ServiceVisitRecord)
-    assert isinstance(result[1], RejectedVisit), result[1]
+    assert isinstance(result[1], RejectedRow), result[1]
     assert result[1].line == 3
     assert reason in result[1].reason
 
@@ -142,7 +143,7 @@ def test_a_bad_json_line_is_rejected_with_its_line_and_reason(
     result = jsonl(json_row(visit_id="first"), "", row)
     assert isinstance(result[0], ServiceVisitRecord)
     rejected = result[1]
-    assert isinstance(rejected, RejectedVisit), rejected
+    assert isinstance(rejected, RejectedRow), rejected
     assert rejected.line == 3
     assert reason in rejected.reason
 
@@ -150,13 +151,13 @@ def test_a_bad_json_line_is_rejected_with_its_line_and_reason(
 def test_a_repeated_visit_id_rejects_the_later_row() -> None:
     result = csv_rows(GOOD, GOOD.replace("DLR-001", "DLR-002"))
     assert result[0] == EXPECTED
-    assert result[1] == RejectedVisit(3, "visit_id 'V-1' repeats line 2")
+    assert result[1] == RejectedRow(3, "visit_id 'V-1' repeats line 2")
 
 
 def test_a_header_without_a_column_rejects_the_file_at_line_1() -> None:
     text = HEADER.replace(",items", "") + "\n" + GOOD.rsplit(",", 1)[0] + "\n"
     assert list(parse_services(text, json_lines=False)) == [
-        RejectedVisit(1, "header lacks the column 'items'")
+        RejectedRow(1, "header lacks the column 'items'")
     ]
 
 
