@@ -59,11 +59,12 @@ from kernel.kafka import (
     start_clients_until_stopped,
     stop_client,
 )
+from kernel.lru import RegistryCache
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.journey.alerts import when
-from processors.journey.cache import RegistryCache, StateCache
+from processors.journey.cache import StateCache
 from processors.journey.db import JourneyDb, Outgoing, Registered, Writer
 from processors.journey.gates import MS_PER_DAY
 from processors.journey.logic import (

@@ -50,6 +50,7 @@ from kernel.kafka import (
     start_clients_until_stopped,
     stop_client,
 )
+from kernel.lru import RegistryCache
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
@@ -193,20 +194,16 @@ class _Loop:
         """Each cached vehicle's memory as stored (about 1 KB), None if it has none yet."""
         self.decoded: OrderedDict[str, VehicleMemory] = OrderedDict()
         """The most recently used of them decoded, at most ``options.decoded_vehicles``."""
-        self.facts: dict[str, VehicleFacts] = {}
-        self.unknown: set[str] = set()
-        """VINs not in the registry when last looked up."""
-        self.registry_version: int | None = None
-        """The registry's version the facts and the unknown VINs were read at: once it moves (a
-        registry import, a market value index, a new vehicle), they are read again."""
+        self.registry: RegistryCache[VehicleFacts] = RegistryCache(None)
+        """The registry rows of the cached vehicles (and which are not registered), read again
+        once the registry's version moves (a registry import, a market value index, a new
+        vehicle)."""
 
     def forget(self) -> None:
         """Drop every cached memory and fact (on revocation)."""
         self.memories.clear()
         self.decoded.clear()
-        self.facts.clear()
-        self.unknown.clear()
-        self.registry_version = None
+        self.registry.clear()
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         while not stop.is_set():
@@ -228,10 +225,8 @@ class _Loop:
         started = time.perf_counter()
         decoded = decode_batch(records, self.topics.frames, self.frames.decode, self.visits.decode)
         self.metrics.consumed(len(decoded.frames), len(decoded.visits))
-        await self.load(decoded, stop)
-        vins = decoded.vins
-        memories = {vin: self.memory(vin) for vin in vins}
-        facts = {vin: self.facts[vin] for vin in vins if vin in self.facts}
+        facts = await self.load(decoded, stop)
+        memories = {vin: self.memory(vin) for vin in decoded.vins}
         computing = time.perf_counter()
         outcome: BatchOutcome = await asyncio.to_thread(
             process_batch, decoded, memories, facts, self.catalog, self.options.params
@@ -283,10 +278,10 @@ class _Loop:
         while len(self.decoded) > limit:
             self.decoded.popitem(last=False)
 
-    async def load(self, decoded: Decoded, stop: asyncio.Event) -> None:
-        """Cache the memories and registry rows of the batch's vehicles not cached yet; every
-        registry row again once the registry's version moved (read before the rows, so a change
-        committed in between is read at the next batch)."""
+    async def load(self, decoded: Decoded, stop: asyncio.Event) -> dict[str, VehicleFacts]:
+        """Cache the memories and registry rows of the batch's vehicles not cached yet (every
+        registry row again once the registry's version moved); the registry rows of the batch's
+        registered vehicles."""
         vins = decoded.vins
         fresh = [vin for vin in vins if vin not in self.memories]
         if fresh:
@@ -296,17 +291,15 @@ class _Loop:
             for vin in fresh:
                 self.memories[vin] = stored.get(vin)
         version = await self.retry(self.db.registry_version, stop, "reading the registry's version")
-        if version != self.registry_version:
-            self.facts.clear()
-            self.unknown.clear()
-            self.registry_version = version
-        wanted = [vin for vin in vins if vin not in self.facts and vin not in self.unknown]
+        self.registry.at_version(version)  # before the rows
+        facts, wanted = self.registry.get(vins)
         if wanted:
             found = await self.retry(
                 lambda: self.db.load_facts(wanted), stop, "reading the vehicle registry"
             )
-            self.facts.update(found)
-            self.unknown.update(vin for vin in wanted if vin not in found)
+            self.registry.put(wanted, found)
+            facts.update(found)
+        return facts
 
     async def publish(
         self, rejected: Sequence[Rejected], outcome: BatchOutcome, stop: asyncio.Event

@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.journey.cache import RegistryCache, StateCache
+from kernel.lru import RegistryCache
+from processors.journey.cache import StateCache
 from processors.journey.state import VehicleJourney
 
 
