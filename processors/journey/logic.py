@@ -2,13 +2,14 @@
 
 :func:`decode_batch` turns records of ``vehicle.signals``, ``vehicle.services`` and
 ``vehicle.consent`` into typed inputs (undecodable ones are rejects for the dead-letter topic);
-:func:`process_batch` folds each vehicle's inputs, in event-time order (ties: a visit first,
-then Kafka order), into its state with :func:`~processors.journey.machine.step`; the signals of
-one instant (those of one evaluation) are folded together, their gates evaluated and an alert
-chosen once. Between a vehicle's inputs, and after them up to the batch's event time in the
-vehicle's partition (its *watermark*), the vehicle is evaluated at each instant time alone
-changes its gates (:mod:`.clock`); vehicles with no input in the batch whose next such instant
-the watermark passed are woken the same way.
+:func:`process_batch` folds each vehicle's inputs, in event-time order (ties:
+:func:`~processors.journey.machine.input_rank`, then Kafka order), into its state with
+:func:`~processors.journey.machine.step`; the signals of one instant (those of one evaluation)
+are folded together, their gates evaluated and an alert chosen once. Between a vehicle's
+inputs, and after them up to the batch's event time in the vehicle's partition (its
+*watermark*), the vehicle is evaluated at each instant time alone changes its gates
+(:mod:`.clock`); vehicles with no input in the batch whose next such instant the watermark
+passed are woken the same way.
 The contact budget is the owner's (:mod:`.budget`): a vehicle whose owner has other vehicles
 is decided with the contacts made to them (:class:`Owners`: those stored, and those of the
 owner's other vehicles in the batch, folded before it in VIN order). Nothing here does I/O.

@@ -41,7 +41,7 @@ from processors.journey.state import (
     WarrantyFact,
 )
 from schemas.alerts import CONSENT_OF_PURPOSE, Figure
-from schemas.consent import KIND_SOLD, ConsentChange
+from schemas.consent import KIND_CONSENT, KIND_SOLD, ConsentChange
 from schemas.signals import (
     EquityRecord,
     FaultRecord,
@@ -52,6 +52,7 @@ from schemas.signals import (
 )
 
 STAGED = ("warranty_ending", "service_due")
+ALERTING_CONSENTS = frozenset(CONSENT_OF_PURPOSE.values())
 LEFT_SOLD = "sold"
 LEFT_CONSENT = "consent_withdrawn"
 
@@ -146,10 +147,18 @@ def input_ms(item: Input) -> int:
 
 def input_rank(item: Input) -> int:
     """Order of inputs of the same instant: a visit first (the signals evaluated at it follow),
+    then consent changes, grants before withdrawals and sales (an owner whose consents are read
+    together, e.g. from the registry, is judged on all of them: withdrawing marketing while
+    granting service reminders at once is not leaving the journey and coming back), then the
+    signals (evaluated with the consent of their instant: a withdrawal stops an alert at once),
     a tick last."""
+    if isinstance(item, SignalRecord):
+        return 3
     if isinstance(item, VisitInput):
         return 0
-    return 2 if isinstance(item, Tick) else 1
+    if isinstance(item, Tick):
+        return 4
+    return 1 if item.granted and item.kind == KIND_CONSENT else 2
 
 
 def input_id(item: Input) -> str:
@@ -348,9 +357,10 @@ def _apply_consent(s: _Step, change: ConsentChange) -> None:
     s.event("consent", None, detail=f"{purpose} {verb}", at_ms=ms)  # at the change's own time
     if not change.granted:
         s.drop_alerts("hidden", lambda a: CONSENT_OF_PURPOSE[a.purpose] != purpose)
-        # Left when no purpose is consented to, now or from a later time already heard of.
+        # Left when an alerting purpose is withdrawn and none is consented to, now or from a
+        # later time already heard of (withdrawing location alone leaves nothing).
         ever = (j.consent.get(p) for p in CONSENT_OF_PURPOSE.values())
-        if not any(c is not None and c.granted for c in ever):
+        if purpose in ALERTING_CONSENTS and not any(c is not None and c.granted for c in ever):
             _leave(s, LEFT_CONSENT, ms)
     elif j.left is not None and (j.sold_ms is None or ms > j.sold_ms):
         j.left = None

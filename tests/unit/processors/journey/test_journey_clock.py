@@ -9,7 +9,7 @@ from collections import Counter
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from journey_kit import VIN, at, equity, granted_all, service, visit, warranty
+from journey_kit import VIN, at, consent, equity, granted_all, service, visit, warranty
 from test_journey_machine import SCRIPT, _inputs
 
 from processors.journey.clock import next_wake_ms
@@ -173,3 +173,61 @@ def test_the_wake_up_instant_kept_in_the_state_changes_nothing(
         assert [orjson.loads(e) for e in a.encoded_events] == [
             orjson.loads(orjson.dumps(e)) for e in a.events
         ]
+
+
+CONSENTS = st.permutations(
+    [
+        ("location", False),
+        ("marketing_offers", False),
+        ("service_reminders", True),
+    ]
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(CONSENTS)
+def test_consents_read_together_are_judged_together_in_any_order(
+    changes: list[tuple[str, bool]],
+) -> None:
+    # A vehicle's registry consents come in at one instant: an owner who gave service reminders
+    # but not marketing or location neither leaves the journey nor comes back to it, whatever
+    # order they are read in, and a signal of that instant is evaluated with all of them.
+    inputs: list[Input] = [consent(0, p, g) for p, g in changes]
+    inputs.insert(1, equity(0, 9_000.0))
+    inputs.append(service(0, 10))
+    j = VehicleJourney(VIN, "dealer-7")
+    out = process_batch(batch(inputs), {VIN: j}, RULES)
+    assert [e.event for e in out.events if e.event in ("left", "rejoined")] == []
+    assert j.left is None
+    assert [(a.alert_type, a.purpose) for a in out.alerts] == [("service_due", "service")]
+
+
+def test_withdrawing_location_alone_is_not_leaving_the_journey() -> None:
+    out = process_batch(batch([consent(0, "location", False)]), {VIN: j0()}, RULES)
+    assert [e.detail for e in out.events] == ["location withdrawn"]
+    assert out.states[VIN].left is None
+
+
+def test_withdrawing_every_alerting_purpose_at_once_leaves_once() -> None:
+    j = fold([*granted_all()])
+    part = [consent(5, "service_reminders", False), consent(5, "marketing_offers", False)]
+    out = process_batch(batch(part), {VIN: j}, RULES)
+    assert [e.event for e in out.events].count("left") == 1
+    assert j.left == "consent_withdrawn"
+
+
+def test_a_withdrawal_stops_an_alert_of_its_own_instant_whatever_the_order() -> None:
+    for inputs in (
+        [service(0, 10), consent(0, "service_reminders", False)],
+        [consent(0, "service_reminders", False), service(0, 10)],
+    ):
+        j = fold(
+            [consent(-400, "service_reminders", True), consent(-400, "marketing_offers", True)]
+        )
+        out = process_batch(batch(inputs), {VIN: j}, RULES)
+        assert out.alerts == ()
+        assert j.granted("marketing_offers") and not j.granted("service_reminders")
+
+
+def j0() -> VehicleJourney:
+    return VehicleJourney(VIN, "dealer-7")
