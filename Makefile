@@ -3,19 +3,31 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The journey processor's core compiled with mypyc (setup.py, docs/performance.md); COMPILE=0
+# runs it as pure Python. Rebuilt when one of its sources changes.
+COMPILE ?= 1
+NATIVE := $(VENV)/.native-$(COMPILE)
+NATIVE_SOURCES := $(shell sed -n 's/^ *"\(processors\/[a-z_/]*\.py\)",$$/\1/p' setup.py)
 
 .PHONY: demo test lint typecheck check clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=77' wheel
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Compiling type-checks the modules with their imports: it runs in the venv, with the
+# dependencies and mypy installed (no build isolation).
+$(NATIVE): $(STAMP) setup.py $(NATIVE_SOURCES)
+	rm -rf build $(VENV)/.native-* journeygate_native__mypyc*.so processors/journey/*.so
+	JOURNEYGATE_COMPILE=$(COMPILE) $(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
+	touch $(NATIVE)
+
+demo: $(NATIVE)
 	$(VENV)/bin/journeygate demo $(DEMO_ARGS)
 
-test: $(STAMP)
+test: $(NATIVE)
 	bash deploy/test-packages.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -30,4 +42,5 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info build
+	rm -f journeygate_native__mypyc*.so processors/journey/*.so

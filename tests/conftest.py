@@ -31,6 +31,7 @@ from psycopg import sql
 from database.migrate import ensure_database, migrate
 from journeygate.embedded.stack import StackEndpoints, embedded_stack
 from kernel.kafka import ensure_topics
+from kernel.native import stale
 from kernel.settings import Settings, load_settings
 
 _counter = itertools.count()
@@ -42,6 +43,17 @@ hypothesis_settings.register_profile(
     "journeygate", suppress_health_check=[HealthCheck.too_slow], deadline=None
 )
 hypothesis_settings.load_profile("journeygate")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A compiled module is imported in place of its source (setup.py): a test run after an edit
+    # would test the code as it was.
+    root = Path(__file__).resolve().parents[1]
+    changed = [str(p.relative_to(root)) for p in stale(root / "processors")]
+    if changed:
+        raise pytest.UsageError(
+            f"{', '.join(changed)} changed since compiled: run make (or make COMPILE=0)"
+        )
 
 
 def _external_endpoints() -> StackEndpoints | None:

@@ -63,6 +63,7 @@ def print_report(results: BenchResults, console: Console) -> None:
         f"on {m.cpus} vCPU ({m.cpu_model}), {m.memory_gib:.0f} GiB, Python {m.python}; "
         f"load {m.load_1m_start:.2f} → {m.load_1m_end:.2f}; MQTT broker {results.mqtt_broker}; "
         f"payload {results.payload_bytes} B; "
+        f"journey core {'compiled' if m.compiled else 'pure Python'}; "
         f"{results.elapsed_s:.0f} s"
     )
     for stage in results.stages:

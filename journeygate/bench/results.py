@@ -27,6 +27,8 @@ class Machine:
     python: str
     load_1m_start: float
     load_1m_end: float
+    compiled: tuple[str, ...] = ()
+    """The modules that ran compiled (setup.py: the journey processor's core), by name."""
 
 
 @dataclass(frozen=True, slots=True)

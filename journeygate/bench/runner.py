@@ -33,6 +33,10 @@ from journeygate.bench.results import (
 from journeygate.bench.scale import run_scale
 from journeygate.bench.stats import Figure, Run, combined, figure
 from journeygate.embedded.stack import StackEndpoints, embedded_stack
+from kernel.native import compiled
+from processors import journey
+
+JOURNEY_DIR = Path(journey.__file__).parent
 
 Say = Callable[[str], None]
 PARTS = ("stages", "pipeline", "scale", "api")
@@ -126,6 +130,7 @@ def machine(load_start: float) -> Machine:
         python=platform.python_version(),
         load_1m_start=load_start,
         load_1m_end=os.getloadavg()[0],
+        compiled=tuple(f"processors.journey.{m}" for m in compiled(JOURNEY_DIR)),
     )
 
 
