@@ -4,7 +4,10 @@ takes effect only once ``make`` has built it again)."""
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.machinery
+import importlib.util
+import sys
 from pathlib import Path
 
 _EXTENSIONS = tuple(importlib.machinery.EXTENSION_SUFFIXES)
@@ -30,3 +33,29 @@ def compiled(package_dir: Path) -> list[str]:
 def stale(root: Path) -> list[Path]:
     """Python sources under ``root`` newer than the compiled module beside them."""
     return sorted({s for ext, s in _pairs(root) if s.stat().st_mtime > ext.stat().st_mtime})
+
+
+class _Sources(importlib.abc.MetaPathFinder):
+    """Finds the Python source of each module that is also compiled."""
+
+    def __init__(self, sources: dict[str, Path]) -> None:
+        self.sources = sources
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        source = self.sources.get(fullname)
+        return None if source is None else importlib.util.spec_from_file_location(fullname, source)
+
+
+def prefer_sources(root: Path, package: str) -> list[str]:
+    """Import the Python source of every compiled module of ``package`` (its directory under
+    ``root``) from now on, instead of the compiled module: a test run can check the code as
+    plain Python in a tree built compiled. Returns the modules concerned."""
+    base = root / package.replace(".", "/")
+    sources = {}
+    for _, source in _pairs(base):
+        rel = source.relative_to(root).with_suffix("")
+        sources[".".join(rel.parts)] = source
+    sys.meta_path.insert(0, _Sources(sources))
+    return sorted(sources)

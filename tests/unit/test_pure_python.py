@@ -1,0 +1,38 @@
+"""The compiled modules (setup.py) pass their unit tests as plain Python too: what a plain
+``pip install .`` runs is the same code, checked the same way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kernel.native import compiled
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_journey_core_passes_its_unit_tests_as_plain_python() -> None:
+    if not compiled(ROOT / "processors" / "journey"):
+        pytest.skip("built without JOURNEYGATE_COMPILE=1: the suite already ran it as Python")
+    env = {**os.environ, "JOURNEYGATE_TEST_PURE_PYTHON": "1"}
+    probe = "import processors.journey.machine as m; print(m.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-c", f"import conftest; {probe}"],
+        cwd=ROOT / "tests",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.strip().endswith("machine.py"), where.stdout
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+         "tests/unit/processors/journey"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout
