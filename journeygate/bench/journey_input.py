@@ -118,13 +118,41 @@ def warranty_body(expiry: date, at: datetime, km_left: float) -> dict[str, Any]:
 
 
 def service_body(due: date, at: datetime, bill: float) -> dict[str, Any]:
+    """A service forecast with its bill as the signals processor explains it: the scheduled
+    service, a wear item due, and a repair for one bill in three (the bill's size picks it)."""
     days = (due - at.date()).days
     return {
         "due_p10": due, "due_p50": due, "due_p90": due, "due_odometer_m": 60_000_000,
         "binds": "time", "due_soon": days <= 30, "overdue": days < 0, "days_remaining": days,
         "km_remaining": 9_000.0, "currency": "USD", "bill_low": 0.8 * bill,
-        "bill_expected": bill, "bill_high": 1.3 * bill, "items": [],
+        "bill_expected": bill, "bill_high": 1.3 * bill, "items": bill_lines(bill),
     }  # fmt: skip
+
+
+def _line(kind: str, code: str | None, what: str, amount: float, reason: str) -> dict[str, Any]:
+    return {
+        "kind": kind, "code": code, "description": what, "low": 0.8 * amount,
+        "expected": amount, "high": 1.3 * amount, "covered": False, "reason": reason,
+    }  # fmt: skip
+
+
+def bill_lines(bill: float) -> list[dict[str, Any]]:
+    """The lines of a bill of ``bill``: scheduled service and front brake pads, and a catalytic
+    converter for one bill in three."""
+    repair = round(bill) % 3 == 0
+    share = 0.4 if repair else 0.7
+    lines = [
+        _line("scheduled", None, "60,000 km service", share * bill,
+              "Due at 60,000 km or 48 months, whichever first: oil and filter, inspection."),
+        _line("wear", "brake_pads_front", "Front brake pads", 0.3 * bill,
+              "About 52,000 km on the current pads; they last about 55,000 km here."),
+    ]  # fmt: skip
+    if repair:
+        lines.append(
+            _line("repair", "P0420", "Catalytic converter", 0.3 * bill,
+                  "Code P0420 (catalyst below threshold) active since the last visit.")
+        )  # fmt: skip
+    return lines
 
 
 def equity_body(equity: float) -> dict[str, Any]:
