@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml setup.py
 # Compiling type-checks the modules with their imports: it runs in the venv, with the
 # dependencies and mypy installed (no build isolation).
 $(NATIVE): $(STAMP) setup.py $(NATIVE_SOURCES)
-	rm -rf build $(VENV)/.native-* journeygate_native__mypyc*.so processors/journey/*.so
+	rm -rf build $(VENV)/.native-* journeygate_native__mypyc*.so
+	find processors -name '*.so' -delete
 	JOURNEYGATE_COMPILE=$(COMPILE) $(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $(NATIVE)
 
@@ -43,4 +44,5 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info build
-	rm -f journeygate_native__mypyc*.so processors/journey/*.so
+	rm -f journeygate_native__mypyc*.so
+	find processors -name '*.so' -delete
