@@ -359,7 +359,7 @@ def _apply_consent(s: _Step, change: ConsentChange) -> None:
         s.drop_alerts("hidden", lambda a: CONSENT_OF_PURPOSE[a.purpose] != purpose)
         # Left when an alerting purpose is withdrawn and none is consented to, now or from a
         # later time already heard of (withdrawing location alone leaves nothing).
-        ever = (j.consent.get(p) for p in CONSENT_OF_PURPOSE.values())
+        ever = (j.consent.get(p) for p in ALERTING_CONSENTS)
         if purpose in ALERTING_CONSENTS and not any(c is not None and c.granted for c in ever):
             _leave(s, LEFT_CONSENT, ms)
     elif j.left is not None and (j.sold_ms is None or ms > j.sold_ms):
