@@ -189,14 +189,18 @@ async def _consumer(settings: Settings) -> tuple[AIOKafkaConsumer, list[TopicPar
 
 async def kill_between_publish_and_commit(settings: Settings, child: Child) -> bool:
     """SIGKILL ``child`` as soon as dealer.alerts holds more records than the alerts table has
-    alerts and state changes, or after 10 s; True if the moment was caught."""
+    alerts and state changes, or after 10 s; True if the moment was caught. The alerts table is
+    locked against writes meanwhile (reads go on), so the next batch that publishes alerts waits
+    at its write, before its commit, until the kill: the moment is held open, not raced for."""
     consumer, _ = await _consumer(settings)
     try:
         on_kafka = 0
         deadline = time.monotonic() + 10
-        async with await psycopg.AsyncConnection.connect(
-            settings.database_url, autocommit=True
-        ) as conn:
+        async with (
+            await psycopg.AsyncConnection.connect(settings.database_url) as lock,
+            await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn,
+        ):
+            await lock.execute("LOCK TABLE alerts IN SHARE MODE")  # until the kill's rollback
             while time.monotonic() < deadline:
                 for part in (await consumer.getmany(timeout_ms=2)).values():
                     on_kafka += len(part)

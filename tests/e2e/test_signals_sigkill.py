@@ -152,7 +152,10 @@ def wait_until(
 
 async def kill_between_publish_and_commit(settings: Settings, child: Child, by: int) -> bool:
     """SIGKILL ``child`` as soon as vehicle.signals holds more records than the signals table,
-    or once ``by`` records are stored; True if the moment was caught."""
+    or once ``by`` records are stored; True if the moment was caught. The signals table is
+    locked against writes meanwhile (reads go on), so the next batch that publishes signals
+    waits at its write, before its commit, until the kill: the moment is held open rather than
+    raced for (a busy machine missed it)."""
     topic = Topics.from_settings(settings).signals
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, fetch_max_wait_ms=5)
     await consumer.start()
@@ -161,9 +164,11 @@ async def kill_between_publish_and_commit(settings: Settings, child: Child, by: 
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         on_kafka = 0
-        async with await psycopg.AsyncConnection.connect(
-            settings.database_url, autocommit=True
-        ) as conn:
+        async with (
+            await psycopg.AsyncConnection.connect(settings.database_url) as lock,
+            await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn,
+        ):
+            await lock.execute("LOCK TABLE signals IN SHARE MODE")  # until the kill's rollback
             while True:
                 for part in (await consumer.getmany(timeout_ms=2)).values():
                     on_kafka += len(part)
