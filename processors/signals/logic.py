@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from database.vehicle_facts import VehicleFacts
@@ -45,11 +45,12 @@ class Decoded:
     visits: tuple[ServiceVisitRecord, ...]
     rejected: tuple[Rejected, ...]
     next_offsets: Mapping[Partition, int]
+    vins: tuple[str, ...] = field(init=False)
+    """Every vehicle of the batch, sorted (computed once: the runner and the fold both read it)."""
 
-    @property
-    def vins(self) -> list[str]:
-        """Every vehicle of the batch, sorted."""
-        return sorted({f.vin for f in self.frames} | {v.vin for v in self.visits})
+    def __post_init__(self) -> None:
+        vins = sorted({f.vin for f in self.frames} | {v.vin for v in self.visits})
+        object.__setattr__(self, "vins", tuple(vins))
 
 
 def next_offsets(records: Iterable[SourceRecord]) -> dict[Partition, int]:

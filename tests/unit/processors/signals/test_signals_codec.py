@@ -108,4 +108,4 @@ def test_decode_batch_splits_frames_visits_and_rejects() -> None:
         (2, "undecodable"),
     ]
     assert dict(decoded.next_offsets) == {("frames", 0): 8, ("services", 0): 5, ("frames", 1): 3}
-    assert decoded.vins == [VIN]
+    assert decoded.vins == (VIN,)
