@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The journey processor's core compiled with mypyc (setup.py, docs/performance.md); COMPILE=0
-# runs it as pure Python. Rebuilt when one of its sources changes.
+# The journey and signals processors' cores compiled with mypyc (setup.py, docs/performance.md);
+# COMPILE=0 runs them as pure Python. Rebuilt when one of their sources changes.
 COMPILE ?= 1
 NATIVE := $(VENV)/.native-$(COMPILE)
 NATIVE_SOURCES := $(shell sed -n 's/^ *"\(processors\/[a-z_/]*\.py\)",$$/\1/p' setup.py)

@@ -56,6 +56,12 @@ def stage_table(s: StageResult) -> Table:
     return table
 
 
+def _cores(modules: tuple[str, ...]) -> str:
+    """Which processors' cores ran compiled (``journey, signals``), or ``none``."""
+    names = sorted({m.split(".")[1] for m in modules if m.count(".") >= 2})
+    return ", ".join(names) or "none"
+
+
 def print_report(results: BenchResults, console: Console) -> None:
     m = results.machine
     console.print(
@@ -63,7 +69,7 @@ def print_report(results: BenchResults, console: Console) -> None:
         f"on {m.cpus} vCPU ({m.cpu_model}), {m.memory_gib:.0f} GiB, Python {m.python}; "
         f"load {m.load_1m_start:.2f} → {m.load_1m_end:.2f}; MQTT broker {results.mqtt_broker}; "
         f"payload {results.payload_bytes} B; "
-        f"journey core {'compiled' if m.compiled else 'pure Python'}; "
+        f"cores compiled: {_cores(m.compiled)}; "
         f"{results.elapsed_s:.0f} s"
     )
     for stage in results.stages:

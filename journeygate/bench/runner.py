@@ -34,9 +34,10 @@ from journeygate.bench.scale import run_scale
 from journeygate.bench.stats import Figure, Run, combined, figure
 from journeygate.embedded.stack import StackEndpoints, embedded_stack
 from kernel.native import compiled
-from processors import journey
+from processors import journey, signals
 
 JOURNEY_DIR = Path(journey.__file__).parent
+SIGNALS_DIR = Path(signals.__file__).parent
 
 Say = Callable[[str], None]
 PARTS = ("stages", "pipeline", "scale", "api")
@@ -130,7 +131,9 @@ def machine(load_start: float) -> Machine:
         python=platform.python_version(),
         load_1m_start=load_start,
         load_1m_end=os.getloadavg()[0],
-        compiled=tuple(f"processors.journey.{m}" for m in compiled(JOURNEY_DIR)),
+        compiled=tuple(
+            f"processors.{d.name}.{m}" for d in (JOURNEY_DIR, SIGNALS_DIR) for m in compiled(d)
+        ),
     )
 
 

@@ -141,7 +141,8 @@ class BatchOutcome:
 
 def vehicle_row(run: VehicleRun, catalog: Catalog) -> VehicleRow:
     """The vehicle's row after the batch (see :class:`VehicleRow`)."""
-    m, facts = run.memory, run.facts
+    m = run.memory
+    facts: VehicleFacts | None = run.facts  # (mypyc needs the type spelt out)
     last = m.last_service
     last_json = (
         None

@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -51,6 +52,7 @@ from kernel.kafka import (
     stop_client,
 )
 from kernel.lru import RegistryCache
+from kernel.native import compiled
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
@@ -109,6 +111,8 @@ async def run_signals_with(
     settings: Settings, stop: asyncio.Event, options: SignalsOptions
 ) -> None:
     """:func:`run_signals` with explicit :class:`SignalsOptions`."""
+    core = compiled(Path(__file__).parent)
+    log.info("core modules compiled: %s", ", ".join(core) if core else "none (pure Python)")
     catalog = default_catalog()
     topics = Topics.from_settings(settings)
     services = settings.topic(VEHICLE_SERVICES)

@@ -8,25 +8,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_journey_core_passes_its_unit_tests_as_plain_python() -> None:
+@pytest.mark.parametrize(
+    ("package", "probe"),
+    [("journey", "processors.journey.machine"), ("signals", "processors.signals.vehicle")],
+)
+def test_a_compiled_core_passes_its_unit_tests_as_plain_python(package: str, probe: str) -> None:
     # (built without JOURNEYGATE_COMPILE=1 this repeats what the suite ran; it costs seconds)
     env = {**os.environ, "JOURNEYGATE_TEST_PURE_PYTHON": "1"}
-    probe = "import processors.journey.machine as m; print(m.__file__)"
     where = subprocess.run(
-        [sys.executable, "-c", f"import conftest; {probe}"],
+        [sys.executable, "-c", f"import conftest, {probe} as m; print(m.__file__)"],
         cwd=ROOT / "tests",
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert where.stdout.strip().endswith("machine.py"), where.stdout
+    assert where.stdout.strip().endswith(".py"), where.stdout
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
-         "tests/unit/processors/journey"],
+         f"tests/unit/processors/{package}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
