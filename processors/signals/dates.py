@@ -49,7 +49,8 @@ def datetime_to_ms(instant: datetime) -> int:
     """Epoch milliseconds of an aware datetime (a naive one is refused: its zone is unknown)."""
     if instant.tzinfo is None:
         raise ValueError("naive datetime: time must be UTC-aware")
-    return int((instant - _EPOCH) // timedelta(milliseconds=1))
+    d = instant - _EPOCH  # days, seconds in [0, 86400) and microseconds in [0, 10**6)
+    return d.days * MS_PER_DAY + d.seconds * 1000 + d.microseconds // 1000
 
 
 def days_between(start: datetime, end: datetime) -> float:

@@ -105,6 +105,39 @@ class VehicleMemory:
     replaying processor, the service history before any telemetry) is applied where it
     belongs."""
 
+    def after_frame(
+        self,
+        usage: UsageState | None,
+        as_of_ms: int,
+        frames_ms: int,
+        faults: tuple[tuple[str, int], ...],
+        dtcs_ts_ms: int,
+    ) -> VehicleMemory:
+        """``replace(self, usage=..., as_of_ms=..., frames_ms=..., faults=..., dtcs_ts_ms=...)``,
+        built directly: what every frame changes (:func:`dataclasses.replace` walks the
+        fields and costs several times more)."""
+        return VehicleMemory(
+            usage,
+            as_of_ms,
+            dtcs_ts_ms,
+            faults,
+            self.last_service,
+            self.last_visit,
+            self.last_repairs,
+            self.wear,
+            self.visit_ids,
+            self.bill,
+            self.published,
+            self.evaluated,
+            self.reported,
+            self.quality_days,
+            self.prices,
+            self.wear_life,
+            self.lateness,
+            frames_ms,
+            self.held,
+        )
+
     @property
     def active_codes(self) -> tuple[str, ...]:
         return tuple(code for code, _ in self.faults)

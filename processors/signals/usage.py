@@ -23,6 +23,7 @@ judged one by one.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 DEFAULT_PARAMS = UsageParams()
+_F32 = struct.Struct("<f")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +161,18 @@ def _one_reading_same_day(
     if not (delta >= -p.slack_m and delta <= p.max_speed_kmh * (t - t0) / 3600.0 + p.slack_m):
         return None
     o1 = max(o, o0)
-    ring = np.frombuffer(state.ring_f32, dtype="<f4").copy()
-    ring[-1] += np.float32((o1 - o0) / 1000.0)
+    # the ring's last slot plus the distance, in float32 as NumPy adds them: the sum of two
+    # float32 values is exact in a double whenever rounding to float32 could be affected
+    ring = state.ring_f32
+    (day_km,) = _F32.unpack_from(ring, len(ring) - 4)
+    (step_km,) = _F32.unpack(_F32.pack((o1 - o0) / 1000.0))
     new = moved_on(
         state,
         t,
         o1,
         state.lifetime_km + (o1 - o0) / 1000.0,
         state.lifetime_days + (t - t0) / MS_PER_DAY,
-        ring.tobytes(),
+        ring[:-4] + _F32.pack(day_km + step_km),
     )
     return UsageUpdate(new, (), 1, 0)
 

@@ -224,13 +224,8 @@ class VehicleRun:
         if changed:
             assert active is not None
             faults = tuple(sorted(active.items()))
-        self.memory = replace(
-            m,
-            usage=usage,
-            as_of_ms=max(m.as_of_ms, ts[-1]),
-            frames_ms=max(m.frames_ms, ts[-1]),
-            faults=faults,
-            dtcs_ts_ms=newest,
+        self.memory = m.after_frame(
+            usage, max(m.as_of_ms, ts[-1]), max(m.frames_ms, ts[-1]), faults, newest
         )
         self.settle(force=changed or released)
 

@@ -37,3 +37,10 @@ def test_plus_days_is_the_clamped_shift(instant: datetime, days: float) -> None:
 @given(st.integers(-62_135_596_800_000 + 1, 253_402_300_799_000))
 def test_epoch_milliseconds_round_trip(ts_ms: int) -> None:
     assert datetime_to_ms(ms_to_datetime(ts_ms)) == ts_ms
+
+
+@given(INSTANTS | st.datetimes(timezones=st.timezones()))
+def test_epoch_milliseconds_are_the_floor_of_the_elapsed_time(instant: datetime) -> None:
+    # sub-millisecond parts and zones other than UTC included: whole milliseconds, rounded down
+    elapsed = instant - datetime(1970, 1, 1, tzinfo=UTC)
+    assert datetime_to_ms(instant) == elapsed // timedelta(milliseconds=1)

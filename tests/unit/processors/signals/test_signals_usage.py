@@ -148,3 +148,17 @@ def test_uncertainty_of_the_mean_shrinks_as_consistent_history_grows(
         spiky.append(estimate_usage(state).mean_sd_km_per_day)
     assert all(b < a for a, b in itertools.pairwise(sds)), sds
     assert spiky[-1] < 0.75 * spiky[0]
+
+
+@given(clean_series(min_size=2, max_size=60), st.floats(0.0, 1.0))
+def test_a_reading_given_as_a_list_updates_as_the_arrays_do(series: Series, frac: float) -> None:
+    # lists of one reading take a path without arrays (the commonest update: a reading on the
+    # last one's day); it must leave the very state, bytes included, the array path leaves
+    ts, odo = series
+    odo = odo + frac  # fractions of a metre: float32 sums that round
+    quick = slow = None
+    for t, o in zip(ts.tolist(), odo.tolist(), strict=True):
+        quick = update_usage(quick, [t], [o]).state
+        slow = update_usage(slow, np.array([t]), np.array([o])).state
+        assert quick is not None and slow is not None
+        assert quick.to_bytes() == slow.to_bytes()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
@@ -227,6 +227,34 @@ def test_memory_round_trips_and_stays_small() -> None:
     assert VehicleMemory.from_bytes(data) == m
     assert len(m.faults) == 32 and len(data) <= 2048
     assert len(VehicleMemory().to_bytes()) < 16
+
+
+def test_a_frames_memory_is_the_one_replace_would_build() -> None:
+    # a memory with every field set: codes, visits (one held back), a bill, published signals
+    held = visit(40, 20_000.0, SERVICE_VISIT, visit_id="inv-2")
+    vehicle = run(frames(30, codes={12: ("P0420",)}), [visit(6, 15_300.0, SERVICE_VISIT), held])
+    m = replace(
+        vehicle.memory,
+        faults=(("P0171", 7),),
+        reported=("unknown_market",),
+        quality_days=(("rollback", 3),),
+    )
+    empty = VehicleMemory()
+    unset = [f.name for f in fields(m) if getattr(m, f.name) == getattr(empty, f.name)]
+    assert unset == [], unset
+    usage = m.usage
+    assert usage is not None
+    later = replace(usage, last_ts_ms=usage.last_ts_ms + 60_000)
+    changed = {
+        "usage": later,
+        "as_of_ms": m.as_of_ms + 1,
+        "frames_ms": m.frames_ms + 2,
+        "faults": (("P0300", 5),),
+        "dtcs_ts_ms": m.dtcs_ts_ms + 3,
+    }
+    built = m.after_frame(later, m.as_of_ms + 1, m.frames_ms + 2, (("P0300", 5),), m.dtcs_ts_ms + 3)
+    assert built == replace(m, **changed)  # type: ignore[arg-type]
+    assert built.to_bytes() == replace(m, **changed).to_bytes()  # type: ignore[arg-type]
 
 
 VINS = [VIN, "1M8GDM9AXKP042788", "WVWZZZ1KZ8W000001"]
