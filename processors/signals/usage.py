@@ -177,6 +177,20 @@ def _one_reading_same_day(
     return UsageUpdate(new, (), 1, 0)
 
 
+def _first_reading(ts_ms: list[Any], odometer_m: list[Any]) -> UsageUpdate | None:
+    """A vehicle's first reading alone (its first frame), without arrays: the state the general
+    path starts from it; None when it does not apply (several readings, an invalid one)."""
+    if len(ts_ms) != 1 or len(odometer_m) != 1:
+        return None
+    t, o_raw = ts_ms[0], odometer_m[0]
+    if type(t) is not int or type(o_raw) not in (int, float):
+        return None
+    o = float(o_raw)
+    if not (math.isfinite(o) and o >= 0.0):
+        return None
+    return UsageUpdate(new_state(t, o), (), 1, 0)
+
+
 def update_usage(
     state: UsageState | None,
     ts_ms: npt.ArrayLike,
@@ -184,10 +198,15 @@ def update_usage(
     params: UsageParams = DEFAULT_PARAMS,
 ) -> UsageUpdate:
     """Fold a batch of odometer samples (any order, repeats allowed) into a vehicle's state."""
-    if state is not None and isinstance(ts_ms, list) and isinstance(odometer_m, list):
-        quick = _one_reading_same_day(state, ts_ms, odometer_m, params)
-        if quick is not None:
-            return quick
+    if isinstance(ts_ms, list) and isinstance(odometer_m, list):
+        if state is None:
+            first = _first_reading(ts_ms, odometer_m)
+            if first is not None:
+                return first
+        else:
+            quick = _one_reading_same_day(state, ts_ms, odometer_m, params)
+            if quick is not None:
+                return quick
     ts = np.asarray(ts_ms, dtype=np.int64).ravel()
     odo = np.asarray(odometer_m, dtype=np.float64).ravel()
     if ts.shape != odo.shape:

@@ -31,6 +31,8 @@ _VERSION = 1
 _MASK = (1 << RING_DAYS) - 1
 _HEADER = struct.Struct("<BBHqdqdddqdqdiQ")
 STATE_BYTES = _HEADER.size + 4 * RING_DAYS
+_UNKNOWN_RING = np.full(RING_DAYS, np.nan, dtype="<f4").tobytes()
+"""A ring of days whose distance is unknown (a new state's)."""
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -159,7 +161,7 @@ def new_state(ts_ms: int, odometer_m: float) -> UsageState:
         candidate_last_odometer_m=0.0,
         end_day=ts_ms // MS_PER_DAY,
         coarse_mask=0,
-        ring_f32=np.full(RING_DAYS, np.nan, dtype="<f4").tobytes(),
+        ring_f32=_UNKNOWN_RING,
     )
 
 

@@ -152,13 +152,16 @@ def test_uncertainty_of_the_mean_shrinks_as_consistent_history_grows(
 
 @given(clean_series(min_size=2, max_size=60), st.floats(0.0, 1.0))
 def test_a_reading_given_as_a_list_updates_as_the_arrays_do(series: Series, frac: float) -> None:
-    # lists of one reading take a path without arrays (the commonest update: a reading on the
-    # last one's day); it must leave the very state, bytes included, the array path leaves
+    # lists of one reading take paths without arrays (the commonest updates: a vehicle's first
+    # reading, a reading on the last one's day); they must give what the array path gives, the
+    # state's bytes included
     ts, odo = series
     odo = odo + frac  # fractions of a metre: float32 sums that round
     quick = slow = None
     for t, o in zip(ts.tolist(), odo.tolist(), strict=True):
-        quick = update_usage(quick, [t], [o]).state
-        slow = update_usage(slow, np.array([t]), np.array([o])).state
-        assert quick is not None and slow is not None
-        assert quick.to_bytes() == slow.to_bytes()
+        a = update_usage(quick, [t], [o])
+        b = update_usage(slow, np.array([t]), np.array([o]))
+        assert a.state is not None and b.state is not None
+        assert a.state.to_bytes() == b.state.to_bytes()
+        assert (a.events, a.accepted, a.duplicates) == (b.events, b.accepted, b.duplicates)
+        quick, slow = a.state, b.state
