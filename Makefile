@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The journey and signals processors' cores compiled with mypyc (setup.py, docs/performance.md);
-# COMPILE=0 runs them as pure Python. Rebuilt when one of their sources changes.
+# The journey and signals processors' cores and the frame codec compiled with mypyc (setup.py,
+# docs/performance.md); COMPILE=0 runs them as pure Python. Rebuilt when a source changes.
 COMPILE ?= 1
 NATIVE := $(VENV)/.native-$(COMPILE)
-NATIVE_SOURCES := $(shell sed -n 's/^ *"\(processors\/[a-z_/]*\.py\)",$$/\1/p' setup.py)
+NATIVE_SOURCES := $(shell sed -n 's/^ *"\([a-z_]*\/[a-z_/]*\.py\)",$$/\1/p' setup.py)
 
 .PHONY: demo test lint typecheck check clean
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml setup.py
 # dependencies and mypy installed (no build isolation).
 $(NATIVE): $(STAMP) setup.py $(NATIVE_SOURCES)
 	rm -rf build $(VENV)/.native-* journeygate_native__mypyc*.so
-	find processors -name '*.so' -delete
+	find processors schemas -name '*.so' -delete
 	JOURNEYGATE_COMPILE=$(COMPILE) $(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $(NATIVE)
 
@@ -45,4 +45,4 @@ typecheck: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info build
 	rm -f journeygate_native__mypyc*.so
-	find processors -name '*.so' -delete
+	find processors schemas -name '*.so' -delete

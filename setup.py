@@ -2,10 +2,12 @@
 
 With ``JOURNEYGATE_COMPILE=1`` the pure cores of the journey and signals processors are compiled
 to C with mypyc (from their type annotations, as mypy checks them): the same code, about a quarter
-less CPU per fold in the journey processor and an eighth less per frame in the signals processor
-(docs/performance.md, "Compiled core"). ``make`` builds it so; a plain ``pip install .``
-builds pure Python. Compiling type-checks the modules with their imports, so it needs the
-project's dependencies and mypy installed beside it (``pip install --no-build-isolation``).
+less CPU per fold in the journey processor and an eighth less per frame in the signals processor;
+the frame codec (``schemas/avro_read.py``, ``schemas/codec.py``) decodes a frame in less than
+half the time (docs/performance.md, "Compiled core"). ``make`` builds it so; a plain
+``pip install .`` builds pure Python. Compiling type-checks the modules with their imports, so
+it needs the project's dependencies and mypy installed beside it (``pip install
+--no-build-isolation``).
 """
 
 from __future__ import annotations
@@ -50,9 +52,12 @@ COMPILED = [
     "processors/signals/views.py",
     "processors/signals/warranty.py",
     "processors/signals/wearlife.py",
+    "schemas/avro_read.py",
+    "schemas/codec.py",
 ]
 """Modules compiled with mypyc: the pure cores (no I/O) of the journey and signals processors,
-where their CPU goes (the runners, their database code and metrics stay Python)."""
+where their CPU goes (the runners, their database code and metrics stay Python), and the frame
+codec every stage after the bridge reads or writes ``telemetry.frames`` with."""
 
 
 def ext_modules() -> list[Any]:

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PURE_PYTHON = os.environ.get("JOURNEYGATE_TEST_PURE_PYTHON") == "1"
 if PURE_PYTHON:  # the sources of compiled modules (tests/unit/test_pure_python.py)
     prefer_sources(ROOT, "processors")
+    prefer_sources(ROOT, "schemas")
 
 
 # The suite runs on two workers beside servers and pipelines: input generation and examples can
@@ -52,7 +53,7 @@ hypothesis_settings.load_profile("journeygate")
 def pytest_configure(config: pytest.Config) -> None:
     # A compiled module is imported in place of its source (setup.py): a test run after an edit
     # would test the code as it was.
-    changed = [str(p.relative_to(ROOT)) for p in stale(ROOT / "processors")]
+    changed = [str(p.relative_to(ROOT)) for d in ("processors", "schemas") for p in stale(ROOT / d)]
     if changed and not PURE_PYTHON:
         raise pytest.UsageError(
             f"{', '.join(changed)} changed since compiled: run make (or make COMPILE=0)"

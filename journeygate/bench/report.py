@@ -57,8 +57,11 @@ def stage_table(s: StageResult) -> Table:
 
 
 def _cores(modules: tuple[str, ...]) -> str:
-    """Which processors' cores ran compiled (``journey, signals``), or ``none``."""
-    names = sorted({m.split(".")[1] for m in modules if m.count(".") >= 2})
+    """Which processors' cores (``journey``, ``signals``) and other packages (``schemas``: the
+    frame codec) ran compiled, or ``none``."""
+    names = sorted(
+        {m.split(".")[1] if m.startswith("processors.") else m.split(".")[0] for m in modules}
+    )
     return ", ".join(names) or "none"
 
 

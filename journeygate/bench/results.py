@@ -28,8 +28,8 @@ class Machine:
     load_1m_start: float
     load_1m_end: float
     compiled: tuple[str, ...] = ()
-    """The modules that ran compiled (setup.py: the journey and signals processors' cores), by
-    name."""
+    """The modules that ran compiled (setup.py: the journey and signals processors' cores, the
+    frame codec), by name."""
 
 
 @dataclass(frozen=True, slots=True)

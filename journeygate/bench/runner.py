@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import schemas
 from journeygate.bench import pipeline, stages
 from journeygate.bench.api import run_api
 from journeygate.bench.lab import Lab
@@ -36,8 +37,12 @@ from journeygate.embedded.stack import StackEndpoints, embedded_stack
 from kernel.native import compiled
 from processors import journey, signals
 
-JOURNEY_DIR = Path(journey.__file__).parent
-SIGNALS_DIR = Path(signals.__file__).parent
+COMPILED_PACKAGES = (
+    ("processors.journey", Path(journey.__file__).parent),
+    ("processors.signals", Path(signals.__file__).parent),
+    ("schemas", Path(schemas.__file__).parent),
+)
+"""The packages with modules compiled by setup.py (the bench's header names those that were)."""
 
 Say = Callable[[str], None]
 PARTS = ("stages", "pipeline", "scale", "api")
@@ -131,9 +136,7 @@ def machine(load_start: float) -> Machine:
         python=platform.python_version(),
         load_1m_start=load_start,
         load_1m_end=os.getloadavg()[0],
-        compiled=tuple(
-            f"processors.{d.name}.{m}" for d in (JOURNEY_DIR, SIGNALS_DIR) for m in compiled(d)
-        ),
+        compiled=tuple(f"{package}.{m}" for package, d in COMPILED_PACKAGES for m in compiled(d)),
     )
 
 

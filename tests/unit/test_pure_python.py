@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("package", "probe"),
-    [("journey", "processors.journey.machine"), ("signals", "processors.signals.vehicle")],
+    [
+        ("processors/journey", "processors.journey.machine"),
+        ("processors/signals", "processors.signals.vehicle"),
+        ("schemas", "schemas.codec"),
+    ],
 )
 def test_a_compiled_core_passes_its_unit_tests_as_plain_python(package: str, probe: str) -> None:
     # (built without JOURNEYGATE_COMPILE=1 this repeats what the suite ran; it costs seconds)
@@ -31,7 +35,7 @@ def test_a_compiled_core_passes_its_unit_tests_as_plain_python(package: str, pro
     assert where.stdout.strip().endswith(".py"), where.stdout
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
-         f"tests/unit/processors/{package}"],
+         f"tests/unit/{package}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -12,5 +12,6 @@ def test_the_header_names_each_processor_whose_core_ran_compiled() -> None:
         "processors.signals.vehicle",
     )
     assert _cores(modules) == "journey, signals"
+    assert _cores((*modules, "schemas.codec", "schemas.avro_read")) == "journey, schemas, signals"
     assert _cores(("processors.journey.gates",)) == "journey"
     assert _cores(()) == "none"
