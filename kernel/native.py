@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 _EXTENSIONS = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+PACKAGES = ("processors", "schemas")
+"""The top-level packages setup.py compiles modules of (``make`` clears them, the tests check
+them)."""
 
 
 def _pairs(root: Path) -> list[tuple[Path, Path]]:
@@ -28,6 +31,22 @@ def compiled(package_dir: Path) -> list[str]:
     """The modules of the package in ``package_dir`` that are compiled (imported in place of
     their source), by name."""
     return sorted({source.stem for _, source in _pairs(package_dir)})
+
+
+def summary(package_dir: Path) -> str:
+    """What a stage logs at start: its package's compiled modules, or that it runs as Python."""
+    names = compiled(package_dir)
+    return ", ".join(names) if names else "none (pure Python)"
+
+
+def _dotted(root: Path, source: Path) -> str:
+    return ".".join(source.relative_to(root).with_suffix("").parts)
+
+
+def compiled_modules(root: Path) -> list[str]:
+    """Every compiled module of :data:`PACKAGES` under ``root`` (the directory that holds
+    them), by dotted name."""
+    return sorted(_dotted(root, s) for p in PACKAGES for _, s in _pairs(root / p))
 
 
 def stale(root: Path) -> list[Path]:
@@ -53,9 +72,6 @@ def prefer_sources(root: Path, package: str) -> list[str]:
     ``root``) from now on, instead of the compiled module: a test run can check the code as
     plain Python in a tree built compiled. Returns the modules concerned."""
     base = root / package.replace(".", "/")
-    sources = {}
-    for _, source in _pairs(base):
-        rel = source.relative_to(root).with_suffix("")
-        sources[".".join(rel.parts)] = source
+    sources = {_dotted(root, source): source for _, source in _pairs(base)}
     sys.meta_path.insert(0, _Sources(sources))
     return sorted(sources)

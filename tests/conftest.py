@@ -31,15 +31,15 @@ from psycopg import sql
 from database.migrate import ensure_database, migrate
 from journeygate.embedded.stack import StackEndpoints, embedded_stack
 from kernel.kafka import ensure_topics
-from kernel.native import prefer_sources, stale
+from kernel.native import PACKAGES, prefer_sources, stale
 from kernel.settings import Settings, load_settings
 
 _counter = itertools.count()
 ROOT = Path(__file__).resolve().parents[1]
 PURE_PYTHON = os.environ.get("JOURNEYGATE_TEST_PURE_PYTHON") == "1"
 if PURE_PYTHON:  # the sources of compiled modules (tests/unit/test_pure_python.py)
-    prefer_sources(ROOT, "processors")
-    prefer_sources(ROOT, "schemas")
+    for package in PACKAGES:
+        prefer_sources(ROOT, package)
 
 
 # The suite runs on two workers beside servers and pipelines: input generation and examples can
@@ -53,7 +53,7 @@ hypothesis_settings.load_profile("journeygate")
 def pytest_configure(config: pytest.Config) -> None:
     # A compiled module is imported in place of its source (setup.py): a test run after an edit
     # would test the code as it was.
-    changed = [str(p.relative_to(ROOT)) for d in ("processors", "schemas") for p in stale(ROOT / d)]
+    changed = [str(p.relative_to(ROOT)) for d in PACKAGES for p in stale(ROOT / d)]
     if changed and not PURE_PYTHON:
         raise pytest.UsageError(
             f"{', '.join(changed)} changed since compiled: run make (or make COMPILE=0)"

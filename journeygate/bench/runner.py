@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import schemas
+import processors
 from journeygate.bench import pipeline, stages
 from journeygate.bench.api import run_api
 from journeygate.bench.lab import Lab
@@ -34,15 +34,10 @@ from journeygate.bench.results import (
 from journeygate.bench.scale import run_scale
 from journeygate.bench.stats import Figure, Run, combined, figure
 from journeygate.embedded.stack import StackEndpoints, embedded_stack
-from kernel.native import compiled
-from processors import journey, signals
+from kernel.native import compiled_modules
 
-COMPILED_PACKAGES = (
-    ("processors.journey", Path(journey.__file__).parent),
-    ("processors.signals", Path(signals.__file__).parent),
-    ("schemas", Path(schemas.__file__).parent),
-)
-"""The packages with modules compiled by setup.py (the bench's header names those that were)."""
+ROOT = Path(processors.__file__).parent.parent
+"""Where the project's packages are (the checkout, or site-packages once installed)."""
 
 Say = Callable[[str], None]
 PARTS = ("stages", "pipeline", "scale", "api")
@@ -136,7 +131,7 @@ def machine(load_start: float) -> Machine:
         python=platform.python_version(),
         load_1m_start=load_start,
         load_1m_end=os.getloadavg()[0],
-        compiled=tuple(f"{package}.{m}" for package, d in COMPILED_PACKAGES for m in compiled(d)),
+        compiled=tuple(compiled_modules(ROOT)),
     )
 
 

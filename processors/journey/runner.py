@@ -60,7 +60,7 @@ from kernel.kafka import (
     stop_client,
 )
 from kernel.lru import RegistryCache
-from kernel.native import compiled
+from kernel.native import summary
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
@@ -131,8 +131,7 @@ async def run_journey_with(
     settings: Settings, stop: asyncio.Event, options: JourneyOptions
 ) -> None:
     rules = load_rules(options.rules_path)
-    core = compiled(Path(__file__).parent)
-    log.info("core modules compiled: %s", ", ".join(core) if core else "none (pure Python)")
+    log.info("core modules compiled: %s", summary(Path(__file__).parent))
     topics = Topics.from_settings(settings)
     group = settings.topic(options.group)
     inputs = [topics.signals, topics.services, topics.consent]

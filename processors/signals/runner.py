@@ -52,7 +52,7 @@ from kernel.kafka import (
     stop_client,
 )
 from kernel.lru import RegistryCache
-from kernel.native import compiled
+from kernel.native import summary
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
@@ -111,8 +111,7 @@ async def run_signals_with(
     settings: Settings, stop: asyncio.Event, options: SignalsOptions
 ) -> None:
     """:func:`run_signals` with explicit :class:`SignalsOptions`."""
-    core = compiled(Path(__file__).parent)
-    log.info("core modules compiled: %s", ", ".join(core) if core else "none (pure Python)")
+    log.info("core modules compiled: %s", summary(Path(__file__).parent))
     catalog = default_catalog()
     topics = Topics.from_settings(settings)
     services = settings.topic(VEHICLE_SERVICES)

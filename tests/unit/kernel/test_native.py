@@ -6,7 +6,7 @@ import importlib.machinery
 import os
 from pathlib import Path
 
-from kernel.native import compiled, stale
+from kernel.native import compiled, compiled_modules, stale, summary
 
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
@@ -32,3 +32,15 @@ def test_a_source_edited_after_its_compiled_module_is_stale(tmp_path: Path) -> N
 def test_nothing_compiled_nothing_stale(tmp_path: Path) -> None:
     _touch(tmp_path / "a.py", 100)
     assert stale(tmp_path) == [] and compiled(tmp_path) == []
+
+
+def test_compiled_modules_are_named_from_the_root_and_summarised(tmp_path: Path) -> None:
+    _touch(tmp_path / "processors" / "signals" / "vehicle.py", 100)
+    _touch(tmp_path / "processors" / "signals" / f"vehicle{SUFFIX}", 200)
+    _touch(tmp_path / "schemas" / "codec.py", 100)
+    _touch(tmp_path / "schemas" / f"codec{SUFFIX}", 200)
+    _touch(tmp_path / "other" / "x.py", 100)
+    _touch(tmp_path / "other" / f"x{SUFFIX}", 200)  # not a package setup.py compiles
+    assert compiled_modules(tmp_path) == ["processors.signals.vehicle", "schemas.codec"]
+    assert summary(tmp_path / "processors" / "signals") == "vehicle"
+    assert summary(tmp_path / "schemas" / "none") == "none (pure Python)"
