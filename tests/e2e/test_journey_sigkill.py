@@ -187,19 +187,24 @@ async def _consumer(settings: Settings) -> tuple[AIOKafkaConsumer, list[TopicPar
     return consumer, tps
 
 
-async def kill_between_publish_and_commit(settings: Settings, child: Child) -> bool:
-    """SIGKILL ``child`` as soon as dealer.alerts holds more records than the alerts table has
-    alerts and state changes, or after 10 s; True if the moment was caught. The alerts table is
-    locked against writes meanwhile (reads go on), so the next batch that publishes alerts waits
-    at its write, before its commit, until the kill: the moment is held open, not raced for."""
+async def kill_between_publish_and_commit(
+    settings: Settings, child: Child, after: Callable[[], bool]
+) -> bool:
+    """Once ``after`` holds, SIGKILL ``child`` as soon as dealer.alerts holds more records than
+    the alerts table has alerts and state changes, or after 10 s; True if the moment was caught.
+    The alerts table is locked against writes meanwhile (reads go on), so the next batch that
+    publishes alerts waits at its write, before its commit, until the kill: the moment is held
+    open, not raced for. ``after`` is awaited here, once the watcher is connected, so that the
+    lock follows it closely."""
     consumer, _ = await _consumer(settings)
     try:
         on_kafka = 0
-        deadline = time.monotonic() + 10
         async with (
             await psycopg.AsyncConnection.connect(settings.database_url) as lock,
             await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn,
         ):
+            wait_until(after, "a fifth is done", child)
+            deadline = time.monotonic() + 10
             await lock.execute("LOCK TABLE alerts IN SHARE MODE")  # until the kill's rollback
             while time.monotonic() < deadline:
                 for part in (await consumer.getmany(timeout_ms=2)).values():
@@ -300,9 +305,12 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(
     total = sum(ends[killed.topic_prefix].values())
     victim = start(killed, tmp_path / "killed.log", batch=25)
     reference = start(steady, tmp_path / "steady.log", batch=5000)
+
+    def fifth() -> bool:
+        return sum(offsets(killed).values()) >= total // 5
+
     try:
-        wait_until(lambda: sum(offsets(killed).values()) >= total // 5, "a fifth is done", victim)
-        caught = asyncio.run(kill_between_publish_and_commit(killed, victim))
+        caught = asyncio.run(kill_between_publish_and_commit(killed, victim, fifth))
         victim.stop()  # already dead: closes its log
         assert sum(offsets(killed).values()) < total, "the processor finished before the kill"
         ahead = sum(asyncio.run(kafka_records(killed)).values()) - table_records(killed)

@@ -150,12 +150,16 @@ def wait_until(
         time.sleep(0.02)
 
 
-async def kill_between_publish_and_commit(settings: Settings, child: Child, by: int) -> bool:
-    """SIGKILL ``child`` as soon as vehicle.signals holds more records than the signals table,
-    or once ``by`` records are stored; True if the moment was caught. The signals table is
-    locked against writes meanwhile (reads go on), so the next batch that publishes signals
-    waits at its write, before its commit, until the kill: the moment is held open rather than
-    raced for (a busy machine missed it)."""
+async def kill_between_publish_and_commit(
+    settings: Settings, child: Child, after: Callable[[], bool], by: int
+) -> bool:
+    """Once ``after`` holds, SIGKILL ``child`` as soon as vehicle.signals holds more records than
+    the signals table, or once ``by`` records are stored; True if the moment was caught. The
+    signals table is locked against writes meanwhile (reads go on), so the next batch that
+    publishes signals waits at its write, before its commit, until the kill: the moment is held
+    open rather than raced for (a busy machine missed it). ``after`` is awaited here, once the
+    watcher is connected, so that the lock follows it closely (a processor fast enough finished
+    the whole input while the watcher connected)."""
     topic = Topics.from_settings(settings).signals
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, fetch_max_wait_ms=5)
     await consumer.start()
@@ -168,6 +172,7 @@ async def kill_between_publish_and_commit(settings: Settings, child: Child, by: 
             await psycopg.AsyncConnection.connect(settings.database_url) as lock,
             await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn,
         ):
+            wait_until(after, "a fifth is stored", child)
             await lock.execute("LOCK TABLE signals IN SHARE MODE")  # until the kill's rollback
             while True:
                 for part in (await consumer.getmany(timeout_ms=2)).values():
@@ -235,11 +240,14 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(
     total = sum(ends[killed.topic_prefix].values())
     victim = start(killed, tmp_path / "killed.log", batch=40)
     reference = start(steady, tmp_path / "steady.log", batch=5000)
+
+    def fifth() -> bool:
+        return sum(offsets(killed).values()) >= total // 5
+
     try:
         # Kill once a fifth is stored, at a moment some signals are on Kafka but not yet in
         # PostgreSQL: a batch published and not committed.
-        wait_until(lambda: sum(offsets(killed).values()) >= total // 5, "a fifth is stored", victim)
-        caught = asyncio.run(kill_between_publish_and_commit(killed, victim, by=total * 4 // 5))
+        caught = asyncio.run(kill_between_publish_and_commit(killed, victim, fifth, total * 4 // 5))
         victim.stop()  # already dead: closes its log
         stored_at_kill = sum(offsets(killed).values())
         assert stored_at_kill < total, "the processor finished before it could be killed"
