@@ -273,7 +273,7 @@ class _Loop:
         return _memory(self.memories.get(vin))
 
     def remember(self, memories: Mapping[str, VehicleMemory]) -> None:
-        """Keep the memories a batch committed decoded (they are immutable), within bounds."""
+        """Keep the memories a batch committed decoded (they never change), within bounds."""
         limit = self.options.decoded_vehicles
         for vin, memory in memories.items():
             self.decoded[vin] = memory

@@ -38,9 +38,11 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageState:
-    """One vehicle's usage memory (immutable; every update returns a new one)."""
+    """One vehicle's usage memory: never changed once built, every update returns a new one
+    (not declared frozen for the reason :class:`~processors.signals.memory.VehicleMemory`
+    gives)."""
 
     first_ts_ms: int
     origin_odometer_m: float  # first accepted reading; NaN once a re-baseline broke continuity

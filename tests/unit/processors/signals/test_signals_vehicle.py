@@ -240,8 +240,9 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
         quality_days=(("rollback", 3),),
     )
     empty = VehicleMemory()
-    unset = [f.name for f in fields(m) if getattr(m, f.name) == getattr(empty, f.name)]
+    unset = [f.name for f in fields(m) if f.init and getattr(m, f.name) == getattr(empty, f.name)]
     assert unset == [], unset
+    m.to_bytes()  # encodes the fields a frame leaves alone once, for every later frame
     usage = m.usage
     assert usage is not None
     later = replace(usage, last_ts_ms=usage.last_ts_ms + 60_000)
@@ -255,6 +256,20 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
     built = m.after_frame(later, m.as_of_ms + 1, m.frames_ms + 2, (("P0300", 5),), m.dtcs_ts_ms + 3)
     assert built == replace(m, **changed)  # type: ignore[arg-type]
     assert built.to_bytes() == replace(m, **changed).to_bytes()  # type: ignore[arg-type]
+    assert VehicleMemory.from_bytes(built.to_bytes()) == built
+
+
+def test_a_memory_changed_otherwise_is_encoded_afresh() -> None:
+    vehicle = run(frames(30, codes={12: ("P0420",)}), [visit(6, 15_300.0, SERVICE_VISIT)])
+    m = vehicle.memory
+    before = m.to_bytes()
+    for changed in (
+        replace(m, last_repairs=("P0300",)),
+        replace(m, reported=("unknown_market",)),
+        replace(m, evaluated=(m.as_of_ms, 1)),
+    ):
+        assert changed.to_bytes() != before
+        assert VehicleMemory.from_bytes(changed.to_bytes()) == changed
 
 
 VINS = [VIN, "1M8GDM9AXKP042788", "WVWZZZ1KZ8W000001"]
