@@ -66,6 +66,12 @@ MEASURES = (
     Measure("aiokafka consume", "msg", stages.consume_ceiling, lambda s: s.kafka_messages),
     Measure("normalizer", "msg", stages.normalizer_alone, lambda s: s.kafka_messages),
     Measure("signals processor", "frame", stages.signals_alone, lambda s: s.kafka_messages),
+    Measure(
+        "signals processor, first frame of a vehicle",
+        "frame",
+        stages.signals_new_vehicles,
+        lambda s: s.fleet,
+    ),
     Measure("journey processor", "signal", stages.journey_alone, lambda s: s.kafka_messages),
     Measure("fastavro decode", "row", stages.avro_ceiling, lambda s: s.store_messages),
     Measure("frame decoder", "frame", stages.decoder("frame"), lambda s: s.kafka_messages),
@@ -278,6 +284,7 @@ def _stage_results(
             f["aiokafka passthrough"],
             (f["aiokafka consume"], f["frame decoder"], f["frame decode by fastavro"]),
             None,
+            (f["signals processor, first frame of a vehicle"],),
         ),
         StageResult(
             "journey processor",

@@ -19,6 +19,7 @@ from journeygate.bench.kafkaio import (
     SCRAPE_EVERY_S,
     CommittedOffsets,
     Progress,
+    Record,
     ScrapedCounter,
     StoredOffsets,
     frame_records,
@@ -26,7 +27,7 @@ from journeygate.bench.kafkaio import (
     raw_records,
 )
 from journeygate.bench.lab import Lab, Scenario, register_consent, register_fleet
-from journeygate.bench.stats import Run, active_run
+from journeygate.bench.stats import Probe, Run, active_run
 from processors.journey.runner import GROUP as JOURNEY_GROUP
 from processors.normalize.runner import GROUP as NORMALIZE_GROUP
 from processors.signals.runner import GROUP as SIGNALS_GROUP
@@ -259,19 +260,57 @@ def _store(lab: Lab, fleet: int, frames: int, samples: int, min_batches: int = 1
 
 
 def signals_alone(lab: Lab, fleet: int, count: int) -> Run:
-    """The signals processor on frames of a registered fleet (models, markets and finance from
-    the reference catalog), each vehicle reporting every :data:`REPORT_PERIOD_MS` of event time:
-    every vehicle is new to it, so its first frame loads the registry and is forecast, priced
-    and valued, and the next ones update its usage (and are forecast again when due)."""
+    """The signals processor in its steady state, on frames of a registered fleet (models,
+    markets and finance from the reference catalog), each vehicle reporting every
+    :data:`REPORT_PERIOD_MS` of event time: every vehicle's first frame is folded before the
+    measurement starts (as the pipeline's warm-up does; what a first frame costs is
+    :func:`signals_new_vehicles`), then ``count`` more update its usage and codes, and are
+    forecast again when due (a new UTC day of event time, 100 km)."""
     sc = lab.scenario("signals", fleet, signals=True)
     try:
         register_fleet(sc.settings.database_url, sc.fleet)
-        records = frame_records(sc.fleet, count, period_ms=REPORT_PERIOD_MS)
-        asyncio.run(produce(sc.settings, sc.topics.frames, records))
+        records = list(frame_records(sc.fleet, fleet + count, period_ms=REPORT_PERIOD_MS))
+        asyncio.run(produce(sc.settings, sc.topics.frames, records[:fleet]))
         progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(SIGNALS_GROUP))
-        return _measure(sc, "signals", lambda _: progress, count)
+        running = drive.start_stage(sc, "signals")
+        try:
+            asyncio.run(drive.watch(progress, [running], fleet, timeout_s=STAGE_TIMEOUT_S))
+            probes = asyncio.run(
+                _produce_watching(sc, records[fleet:], progress, running, fleet + count)
+            )
+        finally:
+            drive.stop_all([running])
+        return active_run([p.shifted(fleet) for p in probes[running.name]], count)
     finally:
         lab.release(sc)
+
+
+def signals_new_vehicles(lab: Lab, fleet: int, count: int) -> Run:
+    """The signals processor on the first frame of each vehicle of a registered fleet (of
+    ``min(fleet, count)`` vehicles): each loads the vehicle's registry row and is forecast,
+    priced and valued in full, and its first signals are published and stored."""
+    vehicles = min(fleet, count)
+    sc = lab.scenario("signals-new", vehicles, signals=True)
+    try:
+        register_fleet(sc.settings.database_url, sc.fleet)
+        records = frame_records(sc.fleet, vehicles, period_ms=REPORT_PERIOD_MS)
+        asyncio.run(produce(sc.settings, sc.topics.frames, records))
+        progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(SIGNALS_GROUP))
+        return _measure(sc, "signals", lambda _: progress, vehicles)
+    finally:
+        lab.release(sc)
+
+
+async def _produce_watching(
+    sc: Scenario, records: list[Record], progress: Progress, running: drive.Stage, goal: int
+) -> dict[str, list[Probe]]:
+    """Send ``records`` to the running signals processor while probing it, until its progress
+    reaches ``goal``."""
+    watching = asyncio.create_task(
+        drive.watch(progress, [running], goal, timeout_s=STAGE_TIMEOUT_S)
+    )
+    await produce(sc.settings, sc.topics.frames, records)
+    return await watching
 
 
 def journey_alone(lab: Lab, fleet: int, count: int) -> Run:
