@@ -38,7 +38,11 @@ BRIDGE_FORWARDED = "journeygate_bridge_forwarded_total"
 BURST_SAMPLES = 10  # a store-and-forward burst: what a device sends after a dead zone
 QUEUE_CHECK_IDLE_S = 3.0
 QUEUE_CHECK_FLEET = 10_000
-REPORT_PERIOD_MS = 300_000  # the signals processor's input: each vehicle reports every 5 minutes
+REPORT_PERIOD_MS = 300_000  # a fleet reporting every 5 minutes (the scale run's feed)
+SIGNALS_FRAMES_PER_DAY = 10
+"""Frames per vehicle and UTC day of event time in the signals processor's input: about what a
+car sends (the simulator's profiles: a parked report a day and a few samples a trip, 5 to 15)."""
+SIGNALS_PERIOD_MS = 86_400_000 // SIGNALS_FRAMES_PER_DAY
 
 Rep = Callable[[Lab, int, int], Run]
 """One repetition: (lab, fleet size, message count) → the measured run."""
@@ -261,15 +265,17 @@ def _store(lab: Lab, fleet: int, frames: int, samples: int, min_batches: int = 1
 
 def signals_alone(lab: Lab, fleet: int, count: int) -> Run:
     """The signals processor in its steady state, on frames of a registered fleet (models,
-    markets and finance from the reference catalog), each vehicle reporting every
-    :data:`REPORT_PERIOD_MS` of event time: every vehicle's first frame is folded before the
-    measurement starts (as the pipeline's warm-up does; what a first frame costs is
-    :func:`signals_new_vehicles`), then ``count`` more update its usage and codes, and are
-    forecast again when due (a new UTC day of event time, 100 km)."""
+    markets and finance from the reference catalog), each vehicle reporting
+    :data:`SIGNALS_FRAMES_PER_DAY` times a day of event time: every vehicle's first frame is
+    folded before the measurement starts (as the pipeline's warm-up does; what a first frame
+    costs is :func:`signals_new_vehicles`), then ``count`` more update its usage, codes and
+    ``vehicle_state`` row, and the first of each UTC day has it forecast again (usage, warranty,
+    next service and bill, equity; signals published where they moved materially): one
+    forecast per vehicle and :data:`SIGNALS_FRAMES_PER_DAY` frames."""
     sc = lab.scenario("signals", fleet, signals=True)
     try:
         register_fleet(sc.settings.database_url, sc.fleet)
-        records = list(frame_records(sc.fleet, fleet + count, period_ms=REPORT_PERIOD_MS))
+        records = list(frame_records(sc.fleet, fleet + count, period_ms=SIGNALS_PERIOD_MS))
         asyncio.run(produce(sc.settings, sc.topics.frames, records[:fleet]))
         progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(SIGNALS_GROUP))
         running = drive.start_stage(sc, "signals")
@@ -293,7 +299,7 @@ def signals_new_vehicles(lab: Lab, fleet: int, count: int) -> Run:
     sc = lab.scenario("signals-new", vehicles, signals=True)
     try:
         register_fleet(sc.settings.database_url, sc.fleet)
-        records = frame_records(sc.fleet, vehicles, period_ms=REPORT_PERIOD_MS)
+        records = frame_records(sc.fleet, vehicles, period_ms=SIGNALS_PERIOD_MS)
         asyncio.run(produce(sc.settings, sc.topics.frames, records))
         progress = StoredOffsets(sc.settings.database_url, sc.settings.topic(SIGNALS_GROUP))
         return _measure(sc, "signals", lambda _: progress, vehicles)

@@ -16,7 +16,7 @@ from journeygate.bench.feeder import Broker, FeedPlan, _EventClock
 from journeygate.bench.kafkaio import frame_records
 from journeygate.bench.lab import FLEET_MARKETS, fleet_row
 from journeygate.bench.payloads import Fleet
-from journeygate.bench.stages import REPORT_PERIOD_MS
+from journeygate.bench.stages import REPORT_PERIOD_MS, SIGNALS_FRAMES_PER_DAY, SIGNALS_PERIOD_MS
 from processors.signals.predict import vehicle_issues
 from processors.signals.usage import update_usage
 from reference.catalog import default_catalog
@@ -45,13 +45,14 @@ def test_the_bench_fleet_mixes_models_markets_and_finance() -> None:
     assert {r[10] for r in rows} == {"cash", "loan", "pcp", "lease"}
 
 
-def test_a_vehicles_frames_are_a_period_apart_and_raise_no_odometer_events() -> None:
+@pytest.mark.parametrize("period_ms", [REPORT_PERIOD_MS, SIGNALS_PERIOD_MS])
+def test_a_vehicles_frames_are_a_period_apart_and_raise_no_odometer_events(period_ms: int) -> None:
     fleet, per_vehicle = Fleet(50, tag=3), 12
     codec = FrameCodec()
-    frames = [codec.decode(v) for _, v, _ in frame_records(fleet, 50 * per_vehicle, 1, 300_000)]
+    frames = [codec.decode(v) for _, v, _ in frame_records(fleet, 50 * per_vehicle, 1, period_ms)]
     first = [f for f in frames if f.vin == fleet.vin(7)]
     ts = [round(f.samples[0].event_ts.timestamp() * 1000) for f in first]
-    assert [b - a for a, b in itertools.pairwise(ts)] == [300_000] * (per_vehicle - 1)
+    assert [b - a for a, b in itertools.pairwise(ts)] == [period_ms] * (per_vehicle - 1)
     odometers = [f.samples[0].odometer_m for f in first]
     assert all(o is not None for o in odometers)
     update = update_usage(None, ts, [float(o or 0) for o in odometers])
@@ -76,3 +77,20 @@ def test_an_accelerated_feed_stamps_each_vehicle_a_report_period_apart(
     start_ms = planned_end - plan.count / rate * 1000
     for n in range(0, plan.count, 113):
         assert clock.stamp_ms(n) <= start_ms + n / rate * 1000 + 1
+
+
+def test_the_signals_input_starts_a_new_utc_day_once_per_frames_per_day() -> None:
+    # the processor forecasts a known vehicle again at its first frame of a new UTC day
+    fleet, days = Fleet(20, tag=4), 3
+    per_vehicle = 1 + days * SIGNALS_FRAMES_PER_DAY
+    codec = FrameCodec()
+    records = frame_records(fleet, 20 * per_vehicle, 1, SIGNALS_PERIOD_MS)
+    frames = [codec.decode(v) for _, v, _ in records]
+    for index in (0, 11, 19):
+        ts = [
+            round(f.samples[0].event_ts.timestamp() * 1000)
+            for f in frames
+            if f.vin == fleet.vin(index)
+        ]
+        utc_days = [t // 86_400_000 for t in ts]
+        assert sum(b != a for a, b in itertools.pairwise(utc_days)) == days
