@@ -1,7 +1,9 @@
 """One repetition of each ceiling and of each stage alone, on preloaded input.
 
 A stage is started as ``journeygate <command>``, the process production runs, after its input
-was preloaded, so it works at its maximum rate from the first poll. Its run goes from its first
+was preloaded, so it works at its maximum rate from the first poll (the signals processor's
+steady-state frames are sent once its warm-up is committed, while it runs: it takes them more
+slowly than they are sent). Its run goes from its first
 finished output to its last (see :func:`journeygate.bench.stats.active_run`), CPU time read from
 outside the process.
 """
