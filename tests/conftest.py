@@ -42,7 +42,7 @@ if PURE_PYTHON:  # the sources of compiled modules (tests/unit/test_pure_python.
         prefer_sources(ROOT, package)
 
 
-# The suite runs on two workers beside servers and pipelines: input generation and examples can
+# The suite runs on three workers beside servers and pipelines: input generation and examples can
 # be slow for reasons that are not the code under test, so neither is judged by the clock.
 hypothesis_settings.register_profile(
     "journeygate", suppress_health_check=[HealthCheck.too_slow], deadline=None
