@@ -10,13 +10,40 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+
+import psycopg
 
 from journeygate.embedded.procs import Child, free_port
 from kernel.errors import InfrastructureError
 
 SYSTEM_USER = "pgserver"
+READY_TIMEOUT_S = 60.0
+"""How long a started server may take to accept sessions (initdb not counted)."""
+
+
+def wait_until_accepting(url: str, alive: Callable[[], bool], deadline: float) -> None:
+    """Block until the PostgreSQL server at ``url`` opens a session, or raise a one-line
+    :class:`InfrastructureError` once ``alive()`` is false or ``time.monotonic()`` passes
+    ``deadline``. A server listens before it takes sessions (it answers "the database system
+    is starting up" meanwhile, longer on a loaded machine or after a crash), so an open port
+    alone is not ready."""
+    last = "no answer"
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return
+        except psycopg.OperationalError as exc:
+            text = str(exc).strip()
+            last = text.splitlines()[-1].strip() if text else type(exc).__name__
+        if not alive():
+            raise InfrastructureError(f"postgres exited before accepting sessions: {last}")
+        if time.monotonic() >= deadline:
+            raise InfrastructureError(f"postgres did not accept sessions in time: {last}")
+        time.sleep(0.05)
 
 
 def _bin_dir() -> Path:
@@ -122,8 +149,10 @@ class EmbeddedPostgres:
         log.touch()
         if user is not None:
             shutil.chown(log, user)
-        self.child = Child("postgres", argv, log_path=log, user=user)
-        self.child.wait_for_port(self.host, self.port, timeout_s=60)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        child = self.child = Child("postgres", argv, log_path=log, user=user)
+        child.wait_for_port(self.host, self.port, timeout_s=READY_TIMEOUT_S)
+        wait_until_accepting(self.admin_url, child.alive, deadline)
 
     def stop(self) -> None:
         if self.child is not None:
