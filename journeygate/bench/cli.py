@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
 def bench(
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="A reduced run (under two minutes) instead of the full one"),
+        typer.Option("--quick", help="A reduced run (about three minutes) instead of the full one"),
     ] = False,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results to this JSON file")
