@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py
 # Compiling type-checks the modules with their imports: it runs in the venv, with the
 # dependencies and mypy installed (no build isolation).
 $(NATIVE): $(STAMP) setup.py $(NATIVE_SOURCES)
-	rm -rf build $(VENV)/.native-* journeygate_native__mypyc*.so
+	rm -rf build $(VENV)/.native-* journeygate_*__mypyc*.so
 	find processors schemas -name '*.so' -delete
 	JOURNEYGATE_COMPILE=$(COMPILE) $(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $(NATIVE)
@@ -44,5 +44,5 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info build
-	rm -f journeygate_native__mypyc*.so
+	rm -f journeygate_*__mypyc*.so
 	find processors schemas -name '*.so' -delete
