@@ -46,7 +46,8 @@ class VehicleRegistry:
         """Reload every registered VIN; returns how many there are.
 
         Raises :class:`InfrastructureError` when PostgreSQL cannot be reached or the connection
-        breaks; the connection is then dropped and the next call opens a new one.
+        breaks (the connection is then dropped and the next call opens a new one), and while
+        the database has no ``vehicles`` table (not migrated yet).
         """
         started_ms = int(self._clock() * 1000)
         conn = await self._connection()
@@ -60,6 +61,13 @@ class VehicleRegistry:
                 f"vehicle registry query failed on {mask_url(self._database_url)}: "
                 f"{type(exc).__name__}"
             ) from exc
+        except psycopg.errors.UndefinedTable:
+            # A deployment may start its stages while its migration job still runs: a stage
+            # waits for the table as it waits for the server.
+            raise InfrastructureError(
+                f"no vehicles table in {mask_url(self._database_url)} yet: "
+                "waiting for `journeygate migrate`"
+            ) from None
         self._vins = frozenset(str(row[0]) for row in rows)
         self._loaded_at_ms = started_ms
         return len(self._vins)
