@@ -83,8 +83,8 @@ def test_a_stage_started_before_its_servers_becomes_ready_once_they_are_up(
         migrate(settings.database_url)
         stage.wait_for(lambda s, b: s == 200, "readiness once Kafka and PostgreSQL are up", 60)
         assert set(stage.health) == {200}
+    finally:  # the stage too, whatever failed: a stage left running outlives the suite
         code, err = stage.stop()
-    finally:
         kafka.stop()
         pg.stop()
     assert code == 0 and "Traceback" not in err, err
