@@ -5,34 +5,28 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from database.migrate import migrate
+from database.migrate import ensure_database, migrate
 from database.registry import VehicleRegistry
+from journeygate.bench.lab import with_database
 from journeygate.embedded.stack import StackEndpoints
 from kernel.errors import InfrastructureError
 
 pytestmark = pytest.mark.integration
 
 
-def _with_db(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
-
-
 @pytest.fixture
 def bare_database(servers: StackEndpoints) -> Iterator[str]:
     """A database that exists but was never migrated."""
     name = f"jg_bare_{uuid.uuid4().hex[:8]}"
-    admin = _with_db(servers.database_url, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _with_db(servers.database_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
+    url = with_database(servers.database_url, name)
+    ensure_database(url)
+    yield url
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
