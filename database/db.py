@@ -13,6 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from database.schema import require_migrated
 from kernel.errors import InfrastructureError
 from kernel.health import Readiness
 from kernel.kafka import startup_backoff
@@ -86,11 +87,13 @@ def pooled(pool: Pool) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 
 async def aconnect(
-    database_url: str, *, autocommit: bool = False
+    database_url: str, *, autocommit: bool = False, migrated: bool = False
 ) -> psycopg.AsyncConnection[tuple[object, ...]]:
-    """Async twin of :func:`connect`."""
+    """Async twin of :func:`connect`. With ``migrated``, a database that lacks a shipped
+    migration is a retriable InfrastructureError too (:func:`database.schema.require_migrated`):
+    what a stage's connections ask, so it waits for ``journeygate migrate``."""
     try:
-        return await psycopg.AsyncConnection.connect(
+        conn = await psycopg.AsyncConnection.connect(
             database_url, autocommit=autocommit, connect_timeout=10
         )
     except psycopg.OperationalError as exc:
@@ -98,6 +101,13 @@ async def aconnect(
         raise InfrastructureError(
             f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}"
         ) from exc
+    if migrated:
+        try:
+            await require_migrated(conn, database_url)
+        except BaseException:
+            await conn.close()
+            raise
+    return conn
 
 
 AsyncConn = psycopg.AsyncConnection[tuple[object, ...]]
@@ -105,7 +115,8 @@ AsyncConn = psycopg.AsyncConnection[tuple[object, ...]]
 
 class Reconnecting:
     """One autocommit connection of a long-running stage, opened on first use and reopened
-    after a connection failure (:meth:`guarded` drops it so the next call reconnects)."""
+    after a connection failure (:meth:`guarded` drops it so the next call reconnects), each
+    time to a database with every shipped migration (else a retriable InfrastructureError)."""
 
     def __init__(self, database_url: str) -> None:
         self._url = database_url
@@ -113,7 +124,7 @@ class Reconnecting:
 
     async def connection(self) -> AsyncConn:
         if self._conn is None or self._conn.closed:
-            self._conn = await aconnect(self._url, autocommit=True)
+            self._conn = await aconnect(self._url, autocommit=True, migrated=True)
         return self._conn
 
     async def close(self) -> None:

@@ -1,47 +1,25 @@
 """Versioned migrations: ``database/migrations/NNNN_name.sql``, applied in order, each once.
 
 Applied versions are recorded in ``schema_migrations``. A session-level advisory lock makes
-concurrent ``journeygate migrate`` runs safe; each migration runs in its own transaction.
+concurrent ``journeygate migrate`` runs safe; each migration runs in its own transaction. The
+shipped migrations, and the check a stage makes that a database has them all, are in
+:mod:`database.schema`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 
 from psycopg import sql
 
 from database.db import connect
+from database.schema import Migration, available_migrations
 from kernel.errors import ConfigError
 from kernel.retry import retry_within
 
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x6A6F75726E6579  # "journey"
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql_text: str
-
-
-def available_migrations() -> list[Migration]:
-    """Every migration shipped with the package, by version."""
-    found: list[Migration] = []
-    for entry in resources.files("database").joinpath("migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if not match:
-            continue
-        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise ConfigError(f"duplicate migration versions in {versions}")
-    return found
 
 
 def ensure_database(database_url: str) -> None:

@@ -47,7 +47,8 @@ class VehicleRegistry:
 
         Raises :class:`InfrastructureError` when PostgreSQL cannot be reached or the connection
         breaks (the connection is then dropped and the next call opens a new one), and while
-        the database has no ``vehicles`` table (not migrated yet).
+        the database lacks a shipped migration (a deployment may start its stages while its
+        migrate job still runs: the stage waits for it as it waits for the server).
         """
         started_ms = int(self._clock() * 1000)
         conn = await self._connection()
@@ -61,13 +62,6 @@ class VehicleRegistry:
                 f"vehicle registry query failed on {mask_url(self._database_url)}: "
                 f"{type(exc).__name__}"
             ) from exc
-        except psycopg.errors.UndefinedTable:
-            # A deployment may start its stages while its migration job still runs: a stage
-            # waits for the table as it waits for the server.
-            raise InfrastructureError(
-                f"no vehicles table in {mask_url(self._database_url)} yet: "
-                "waiting for `journeygate migrate`"
-            ) from None
         self._vins = frozenset(str(row[0]) for row in rows)
         self._loaded_at_ms = started_ms
         return len(self._vins)
@@ -80,5 +74,5 @@ class VehicleRegistry:
 
     async def _connection(self) -> AsyncConn:
         if self._conn is None or self._conn.closed:
-            self._conn = await aconnect(self._database_url, autocommit=True)
+            self._conn = await aconnect(self._database_url, autocommit=True, migrated=True)
         return self._conn

@@ -35,7 +35,7 @@ import psycopg
 
 from database.db import Reconnecting, wait_for_store
 from dealers import webhook_metrics as metrics
-from kernel.errors import ConfigError, InfrastructureError
+from kernel.errors import InfrastructureError
 from kernel.health import readiness
 from kernel.retry import Stopped
 
@@ -366,23 +366,15 @@ async def send_round(
     return counts
 
 
-async def check_schema(conn: AsyncConn) -> None:
-    """ConfigError if the store has no webhook tables."""
-    try:
-        await conn.execute("SELECT 1 FROM webhook_outbox, dealer_webhooks LIMIT 0")
-    except psycopg.errors.UndefinedTable:
-        raise ConfigError("the store has no webhook tables: run `journeygate migrate`") from None
-
-
 async def run_sender(
     database_url: str, options: SenderOptions, stop: asyncio.Event, *, once: bool = False
 ) -> None:
     """Deliver due rows until ``stop`` is set; with ``once``, until nothing is due.
 
-    At start it waits with backoff while the store is unreachable (with ``once`` that is an
-    InfrastructureError), and is ready (``/readyz``) once it reached it; a store connection
-    lost later is retried every ``poll_s``. A stop lets the requests in flight finish and
-    record their answers.
+    At start it waits with backoff while the store is unreachable or not migrated (with
+    ``once`` that is an InfrastructureError), and is ready (``/readyz``) once it reached it; a
+    store connection lost later is retried every ``poll_s``. A stop lets the requests in
+    flight finish and record their answers.
     """
     # httpx logs every request's URL at INFO, and a dealer's URL may carry a token.
     for name in ("httpx", "httpcore"):
@@ -392,10 +384,10 @@ async def run_sender(
     ready.require("postgresql", "not connected to PostgreSQL yet")
     try:
         if once:
-            await db.guarded(check_schema)
+            await db.connection()
         else:
             try:
-                await wait_for_store(lambda: db.guarded(check_schema), ready, stop, log)
+                await wait_for_store(db.connection, ready, stop, log)
             except Stopped:
                 return
         ready.met("postgresql")

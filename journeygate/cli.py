@@ -189,7 +189,8 @@ def migrate(
 
 
 def _migration_status(database_url: str) -> None:
-    from database.migrate import available_migrations, migration_status
+    from database.migrate import migration_status
+    from database.schema import available_migrations
 
     try:
         states = migration_status(database_url)

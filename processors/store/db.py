@@ -157,9 +157,10 @@ class StoreDb:
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
 
     async def connect(self) -> None:
-        """Open the connection and its staging table (InfrastructureError if unreachable)."""
+        """Open the connection and its staging table (InfrastructureError if unreachable or
+        not migrated)."""
         await self.close()
-        conn = await aconnect(self._url, autocommit=True)
+        conn = await aconnect(self._url, autocommit=True, migrated=True)
         try:
             await conn.execute(_CREATE_STAGING)
         except BaseException:

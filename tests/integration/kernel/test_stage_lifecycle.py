@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 from stage_kit import StageProcess, get, stage_env
 
 from database.migrate import ensure_database, migrate
+from journeygate.bench.lab import with_database
 from journeygate.embedded.kafka import EmbeddedKafka
 from journeygate.embedded.postgres import EmbeddedPostgres
 from journeygate.embedded.procs import free_port
@@ -21,6 +25,8 @@ from kernel.settings import Settings, load_settings
 pytestmark = pytest.mark.integration
 
 WAITING = ("bridge", "normalize", "store", "signals", "journey", "webhooks")
+# Every stage that reads or writes the store.
+UNMIGRATED = ("normalize", "store", "signals", "journey", "webhooks")
 SECRET = "s3cr3t-never-logged"
 # Lines a stage may write while it waits a few seconds for servers that never come, and stops.
 MAX_LINES = 12
@@ -117,3 +123,34 @@ def test_ready_only_with_partitions_assigned_and_metrics_on_every_other_path(
         results = [stage.stop() for stage in (store, bridge, webhooks)]
     for code, err in results:
         assert code == 0 and "Traceback" not in err, err
+
+
+def test_every_stage_on_a_database_not_migrated_yet_waits_for_migrate(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Stages started while the migrate job still runs (as a deployment starts them) report it
+    on ``/readyz`` and go on once the schema is there: no crash, no traceback."""
+    migrated = make_settings()
+    name = f"jg_bare_{uuid.uuid4().hex[:8]}"
+    url = with_database(migrated.database_url, name)
+    ensure_database(url)
+    env = stage_env(migrated.model_copy(update={"database_url": url}))
+    stages = [StageProcess(name, env).start() for name in UNMIGRATED]
+    try:
+        for stage in stages:
+            stage.wait_for(lambda s, b: s == 503 and "migrate" in b, "503 asking for migrate", 60)
+        time.sleep(2)  # several attempts
+        for stage in stages:
+            status, body = stage.ready()
+            assert status == 503 and "migrate" in body, (stage.name, body)
+        migrate(url)
+        for stage in stages:
+            stage.wait_for(lambda s, b: s == 200, "readiness once migrated", 60)
+    finally:
+        results = {stage.name: stage.stop() for stage in stages}
+        with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    for stage_name, (code, err) in results.items():
+        assert code == 0 and "Traceback" not in err, f"{stage_name}: {err}"

@@ -1,0 +1,70 @@
+"""The store's schema: the migrations this package ships, and whether a database has them all.
+
+Every stage that reads or writes the store opens its connections through
+:func:`database.db.aconnect` with ``migrated=True``: a database that lacks one of the shipped
+migrations (never migrated, or a release behind) is a retriable
+:class:`~kernel.errors.InfrastructureError` naming what is pending, so a stage started while a
+deployment's migrate job runs waits for it, reporting why on ``/readyz``, as it waits for an
+absent server.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+
+from kernel.errors import ConfigError, InfrastructureError
+from kernel.settings import mask_url
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql_text: str
+
+
+def available_migrations() -> list[Migration]:
+    """Every migration shipped with the package, by version."""
+    found: list[Migration] = []
+    for entry in resources.files("database").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if not match:
+            continue
+        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ConfigError(f"duplicate migration versions in {versions}")
+    return found
+
+
+@functools.cache
+def _shipped() -> tuple[tuple[int, str], ...]:
+    return tuple((m.version, m.name) for m in available_migrations())
+
+
+async def require_migrated(
+    conn: psycopg.AsyncConnection[tuple[object, ...]], database_url: str
+) -> None:
+    """Return when ``conn``'s database has every shipped migration; otherwise raise a
+    retriable InfrastructureError naming the first pending one and how many are pending."""
+    cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    row = await cur.fetchone()
+    done: set[int] = set()
+    if row is not None and row[0]:
+        cur = await conn.execute("SELECT version FROM schema_migrations")
+        done = {int(str(v)) for (v,) in await cur.fetchall()}
+    pending = [(v, name) for v, name in _shipped() if v not in done]
+    if pending:
+        version, name = pending[0]
+        raise InfrastructureError(
+            f"{mask_url(database_url)} is not migrated: {len(pending)} of {len(_shipped())}"
+            f" migrations pending, from {version:04d}_{name}; run `journeygate migrate`"
+        )
