@@ -108,7 +108,8 @@ def days_to_reach_one(
             out.append(c / q if q > 0 else math.inf)
         else:
             out.append(q / a if a > 0 else math.inf)
-    return out[0], out[1], out[2]
+    p50 = out[1]  # ordered as the exact quantiles are (see days_to_reach)
+    return min(out[0], p50), p50, max(out[2], p50)
 
 
 def days_to_reach(
@@ -117,12 +118,15 @@ def days_to_reach(
     sd_km_per_day: npt.ArrayLike,
     mean_sd_km_per_day: npt.ArrayLike,
 ) -> DaysQuantiles:
-    """P10/P50/P90 days until the odometer advances by ``remaining_km`` (vectorised)."""
+    """P10/P50/P90 days until the odometer advances by ``remaining_km`` (vectorised).
+
+    The three are ordered: without spread they are one number that the earlier root (``c / q``)
+    and the later one (``q / a``) compute a rounding apart, P10 then a microsecond after P50."""
     p10, p50, p90 = (
         days_to_reach_quantile(remaining_km, mean_km_per_day, sd_km_per_day, mean_sd_km_per_day, p)
         for p in QUANTILES
     )
-    return DaysQuantiles(p10, p50, p90)
+    return DaysQuantiles(np.minimum(p10, p50), p50, np.maximum(p90, p50))
 
 
 def distance_in(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from signals_kit import usage
 
@@ -85,6 +85,8 @@ def test_time_only_schedule_from_delivery() -> None:
     st.floats(0.0, 50.0),
     st.integers(0, 500),
 )
+# No spread: the three quantiles are one date, computed by two formulas a rounding apart.
+@example(130.1263153089744, 130.1263153089744, 0.0, 0.0, 0)
 def test_due_dates_bounded_and_ordered(
     driven_km: float, mean: float, sd: float, mean_sd: float, since_days: int
 ) -> None:
