@@ -55,12 +55,31 @@ async def require_migrated(
 ) -> None:
     """Return when ``conn``'s database has every shipped migration; otherwise raise a
     retriable InfrastructureError naming the first pending one and how many are pending."""
-    cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    cur = await conn.execute(_PRESENT)
     row = await cur.fetchone()
     done: set[int] = set()
     if row is not None and row[0]:
-        cur = await conn.execute("SELECT version FROM schema_migrations")
+        cur = await conn.execute(_APPLIED)
         done = {int(str(v)) for (v,) in await cur.fetchall()}
+    _raise_if_pending(done, database_url)
+
+
+def require_migrated_blocking(
+    conn: psycopg.Connection[tuple[object, ...]], database_url: str
+) -> None:
+    """:func:`require_migrated` on a blocking connection."""
+    row = conn.execute(_PRESENT).fetchone()
+    done: set[int] = set()
+    if row is not None and row[0]:
+        done = {int(str(v)) for (v,) in conn.execute(_APPLIED).fetchall()}
+    _raise_if_pending(done, database_url)
+
+
+_PRESENT = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+_APPLIED = "SELECT version FROM schema_migrations"
+
+
+def _raise_if_pending(done: set[int], database_url: str) -> None:
     pending = [(v, name) for v, name in _shipped() if v not in done]
     if pending:
         version, name = pending[0]

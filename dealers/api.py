@@ -27,13 +27,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from database.db import Pool, connect, connection_pool, pooled
+from database.db import connect, connection_pool
 from dealers import api_metrics, store
 from dealers.cursor import BadCursor, decode_cursor, decode_event_id, encode_cursor
 from dealers.inbox import mount_inbox
 from dealers.keys import hash_key, looks_like_key
 from dealers.ratelimit import RateLimiter
 from dealers.sessions import DEFAULT_LIFETIME_S
+from dealers.storegate import StoreGate
 from dealers.stream import StreamOptions, Window, events
 from kernel.errors import InfrastructureError
 from kernel.health import BEAT_INTERVAL_S, Liveness, liveness, readiness
@@ -206,7 +207,7 @@ _bearer = HTTPBearer(auto_error=False, description="A dealer API key: `jg_...`")
 @dataclass(frozen=True, slots=True)
 class _Config:
     database_url: str
-    pool: Pool
+    store: StoreGate
     """Connections of the requests (a stream opens its own: it holds it while open)."""
     limiter: RateLimiter
     marketing_gates: frozenset[str]
@@ -221,7 +222,7 @@ def _config(request: Request) -> _Config:
 def _connection(request: Request) -> Iterator[store.Conn]:
     ready = readiness(api_metrics.STAGE)
     try:
-        with pooled(_config(request).pool) as conn:
+        with _config(request).store.connection() as conn:
             ready.met("postgresql")
             yield conn
     except InfrastructureError as exc:
@@ -277,7 +278,7 @@ def _stream_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> store.Caller:
     """As :func:`_caller`, on a connection given back at once (not held for the stream)."""
-    with pooled(_config(request).pool) as conn:
+    with _config(request).store.connection() as conn:
         return _authorize(request, conn, credentials)
 
 
@@ -457,11 +458,16 @@ def create_app(
     ``session_lifetime_s``. Requests share a pool of up to ``pool_size`` connections, closed
     when the server stops."""
     pool = connection_pool(settings.database_url, max_size=pool_size)
+    gate = StoreGate(pool, settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         beating = asyncio.create_task(_beat(liveness(api_metrics.STAGE)))
+        stop = asyncio.Event()
+        waiting = asyncio.create_task(gate.wait(readiness(api_metrics.STAGE), stop))
         yield
+        stop.set()
+        await waiting
         beating.cancel()
         pool.close()
 
@@ -476,7 +482,7 @@ def create_app(
     )
     app.state.dealer_api = _Config(
         database_url=settings.database_url,
-        pool=pool,
+        store=gate,
         limiter=RateLimiter(rate_per_second, burst),
         marketing_gates=_marketing_gates(),
         stream=stream or StreamOptions(),
@@ -485,7 +491,7 @@ def create_app(
     app.add_middleware(api_metrics.RequestMetrics)
     mount_inbox(
         app,
-        pool,
+        gate,
         limiter=app.state.dealer_api.limiter,
         session_lifetime_s=session_lifetime_s,
     )

@@ -9,6 +9,7 @@ unreachable, 2 a bad option or a store without migration 0009 (0010 for webhooks
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Callable
 from typing import Annotated, TypeVar
@@ -132,8 +133,8 @@ def api(
 
     from dealers import api_metrics
     from dealers.api import create_app
-    from dealers.store import check_schema
     from kernel import health
+    from kernel.logs import configure_logging
     from kernel.metrics import served_registry
 
     if not 0 <= port <= 65535:
@@ -156,8 +157,8 @@ def api(
             )
         except OSError as exc:
             raise fail(f"--metrics-port {settings.metrics_port}: {exc.strerror or exc}") from None
-    _with_store(settings.database_url, check_schema)
-    ready.met("postgresql")
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("journeygate.api").info("api starting with %s", settings)
     app = create_app(
         settings, rate_per_second=rate, burst=burst, session_lifetime_s=session_hours * 3600
     )

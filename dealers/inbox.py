@@ -26,10 +26,10 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from database.db import Pool, pooled
 from dealers import sessions, store
 from dealers.keys import hash_key, looks_like_key
 from dealers.ratelimit import RateLimiter
+from dealers.storegate import StoreGate
 from dealers.vehicle_view import bill_of, chart_series, usage_of, warranty_rows
 
 PREFIX = "/inbox"
@@ -57,7 +57,7 @@ _FORGED = "This form is out of date or did not come from this page: reload it an
 
 @dataclass(frozen=True, slots=True)
 class _Config:
-    pool: Pool
+    store: StoreGate
     limiter: RateLimiter
     session_lifetime: timedelta
     alert_types: tuple[str, ...]
@@ -151,7 +151,7 @@ class _SecurityHeaders:
 
 
 def _connection(request: Request) -> Iterator[store.Conn]:
-    with pooled(_config(request).pool) as conn:
+    with _config(request).store.connection() as conn:
         yield conn
 
 
@@ -431,20 +431,20 @@ def vehicle(request: Request, conn: Connection, signed: SignedIn, vin: str) -> H
 
 def mount_inbox(
     app: FastAPI,
-    pool: Pool,
+    store_gate: StoreGate,
     *,
     limiter: RateLimiter,
     session_lifetime_s: float = sessions.DEFAULT_LIFETIME_S,
 ) -> None:
     """Serve the inbox page on ``app`` under ``/inbox`` (its static files under
-    ``/inbox/static``), over the store of ``pool``'s connections; ``limiter`` counts sign-ins per
-    client address and pages per key (the API's, so that a key has one budget)."""
+    ``/inbox/static``), over ``store_gate``'s connections; ``limiter`` counts sign-ins per client
+    address and pages per key (the API's, so that a key has one budget)."""
     from processors.journey.rules import load_rules
 
     if not 0 < session_lifetime_s <= 366 * 86_400:
         raise ValueError("session_lifetime_s must be above 0 and at most a year")
     app.state.dealer_inbox = _Config(
-        pool=pool,
+        store=store_gate,
         limiter=limiter,
         session_lifetime=timedelta(seconds=session_lifetime_s),
         alert_types=tuple(load_rules().alerts),

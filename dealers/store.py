@@ -343,9 +343,3 @@ def odometer_days(conn: Conn, dealer_id: str, vin: str, span: timedelta) -> list
         (vin, dealer_id, vin, span),
     ).fetchall()
     return [(row[0], int(row[1])) for row in rows]
-
-
-def check_schema(conn: Conn) -> None:
-    """Raise psycopg.errors.UndefinedTable when migration 0009 or 0012 is not applied."""
-    conn.execute("SELECT 1 FROM dealer_keys LIMIT 0")
-    conn.execute("SELECT 1 FROM dealer_sessions LIMIT 0")

@@ -173,3 +173,16 @@ def make_settings(servers: StackEndpoints, template_db: str) -> Iterator[Callabl
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     """Isolated settings for one test."""
     return make_settings()
+
+
+@pytest.fixture
+def bare_database(servers: StackEndpoints) -> Iterator[str]:
+    """The URL of a database that exists but was never migrated."""
+    name = f"jg_bare_{uuid.uuid4().hex[:8]}"
+    url = _with_db(servers.database_url, name)
+    ensure_database(url)
+    yield url
+    with psycopg.connect(_with_db(url, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

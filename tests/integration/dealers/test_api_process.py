@@ -1,5 +1,6 @@
 """``journeygate api --metrics-port``, as production runs it: its requests counted by route
-template and status, ``/healthz`` and ``/readyz`` on the metrics port, a clean stop on SIGTERM."""
+template and status, ``/healthz`` and ``/readyz`` on the metrics port, a clean stop on SIGTERM;
+and the API on a store not migrated yet."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ import time
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from database.migrate import migrate
+from dealers import api_metrics
+from dealers.api import create_app
 from journeygate.embedded.procs import free_port
-from kernel.settings import Settings
+from kernel.health import readiness
+from kernel.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +70,18 @@ def test_the_api_serves_its_metrics_and_health_on_its_own_port(settings: Setting
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err  # a clean stop, as every journeygate process
     assert "Application shutdown complete" in err and "Traceback" not in err, err
+
+
+def test_the_api_answers_503_until_its_store_is_migrated_then_at_once(bare_database: str) -> None:
+    key = {"Authorization": "Bearer jg_not_a_key_of_anyone"}
+    with TestClient(create_app(load_settings(database_url=bare_database))) as client:
+        for _ in range(2):  # the store checked again at each request
+            answer = client.get("/v1/alerts", headers=key)
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["detail"] == "The store is unavailable; try again later."
+        why = readiness(api_metrics.STAGE).reasons().get("postgresql", "")
+        assert "not migrated" in why and "run `journeygate migrate`" in why, why
+        migrate(bare_database)
+        answer = client.get("/v1/alerts", headers=key)  # not after the start-up backoff
+        assert answer.status_code == 401, answer.text
+        assert "postgresql" not in readiness(api_metrics.STAGE).reasons()

@@ -23,6 +23,7 @@ STAGE_ARGS = {
     "signals": ("process", "signals"),
     "journey": ("process", "journey"),
     "webhooks": ("webhooks", "--poll", "0.2"),
+    "api": ("api", "--port", "0"),
 }
 ENV_OF = (
     "mqtt_url",

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 from stage_kit import StageProcess, get, stage_env
 
 from database.migrate import ensure_database, migrate
-from journeygate.bench.lab import with_database
 from journeygate.embedded.kafka import EmbeddedKafka
 from journeygate.embedded.postgres import EmbeddedPostgres
 from journeygate.embedded.procs import free_port
@@ -24,9 +20,9 @@ from kernel.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
 
-WAITING = ("bridge", "normalize", "store", "signals", "journey", "webhooks")
+WAITING = ("bridge", "normalize", "store", "signals", "journey", "webhooks", "api")
 # Every stage that reads or writes the store.
-UNMIGRATED = ("normalize", "store", "signals", "journey", "webhooks")
+UNMIGRATED = ("normalize", "store", "signals", "journey", "webhooks", "api")
 SECRET = "s3cr3t-never-logged"
 # Lines a stage may write while it waits a few seconds for servers that never come, and stops.
 MAX_LINES = 12
@@ -126,15 +122,12 @@ def test_ready_only_with_partitions_assigned_and_metrics_on_every_other_path(
 
 
 def test_every_stage_on_a_database_not_migrated_yet_waits_for_migrate(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], bare_database: str
 ) -> None:
     """Stages started while the migrate job still runs (as a deployment starts them) report it
     on ``/readyz`` and go on once the schema is there: no crash, no traceback."""
-    migrated = make_settings()
-    name = f"jg_bare_{uuid.uuid4().hex[:8]}"
-    url = with_database(migrated.database_url, name)
-    ensure_database(url)
-    env = stage_env(migrated.model_copy(update={"database_url": url}))
+    settings = make_settings(database_url=bare_database)  # its own topics, no schema
+    env = stage_env(settings)
     stages = [StageProcess(name, env).start() for name in UNMIGRATED]
     try:
         for stage in stages:
@@ -143,14 +136,10 @@ def test_every_stage_on_a_database_not_migrated_yet_waits_for_migrate(
         for stage in stages:
             status, body = stage.ready()
             assert status == 503 and "migrate" in body, (stage.name, body)
-        migrate(url)
+        migrate(bare_database)
         for stage in stages:
             stage.wait_for(lambda s, b: s == 200, "readiness once migrated", 60)
     finally:
         results = {stage.name: stage.stop() for stage in stages}
-        with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-    for stage_name, (code, err) in results.items():
-        assert code == 0 and "Traceback" not in err, f"{stage_name}: {err}"
+    for name, (code, err) in results.items():
+        assert code == 0 and "Traceback" not in err, f"{name}: {err}"
