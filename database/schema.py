@@ -54,13 +54,17 @@ async def require_migrated(
     conn: psycopg.AsyncConnection[tuple[object, ...]], database_url: str
 ) -> None:
     """Return when ``conn``'s database has every shipped migration; otherwise raise a
-    retriable InfrastructureError naming the first pending one and how many are pending."""
-    cur = await conn.execute(_PRESENT)
-    row = await cur.fetchone()
+    retriable InfrastructureError naming the first pending one and how many are pending (or
+    that the role may not read which are applied)."""
     done: set[int] = set()
-    if row is not None and row[0]:
-        cur = await conn.execute(_APPLIED)
-        done = {int(str(v)) for (v,) in await cur.fetchall()}
+    try:
+        cur = await conn.execute(_PRESENT)
+        row = await cur.fetchone()
+        if row is not None and row[0]:
+            cur = await conn.execute(_APPLIED)
+            done = {int(str(v)) for (v,) in await cur.fetchall()}
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise _denied(database_url, exc) from None
     _raise_if_pending(done, database_url)
 
 
@@ -68,15 +72,28 @@ def require_migrated_blocking(
     conn: psycopg.Connection[tuple[object, ...]], database_url: str
 ) -> None:
     """:func:`require_migrated` on a blocking connection."""
-    row = conn.execute(_PRESENT).fetchone()
     done: set[int] = set()
-    if row is not None and row[0]:
-        done = {int(str(v)) for (v,) in conn.execute(_APPLIED).fetchall()}
+    try:
+        row = conn.execute(_PRESENT).fetchone()
+        if row is not None and row[0]:
+            done = {int(str(v)) for (v,) in conn.execute(_APPLIED).fetchall()}
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise _denied(database_url, exc) from None
     _raise_if_pending(done, database_url)
 
 
 _PRESENT = "SELECT to_regclass('schema_migrations') IS NOT NULL"
 _APPLIED = "SELECT version FROM schema_migrations"
+
+
+def _denied(database_url: str, exc: psycopg.Error) -> InfrastructureError:
+    """A role without privileges on the store's tables is waited for as a schema not migrated
+    yet: a deployment may grant them in its migrate job."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InfrastructureError(
+        f"{mask_url(database_url)}: {first}: the role needs journeygate's tables"
+        " (run `journeygate migrate` as it, or grant it them)"
+    )
 
 
 def _raise_if_pending(done: set[int], database_url: str) -> None:

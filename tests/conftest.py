@@ -3,7 +3,8 @@
 By default a private PostgreSQL, MQTT broker and Kafka-protocol broker are started on free
 loopback ports (the same embedded stack as ``make demo``). To use existing servers instead, set
 all three of ``JOURNEYGATE_TEST_MQTT_URL``, ``JOURNEYGATE_TEST_KAFKA_BOOTSTRAP`` and
-``JOURNEYGATE_TEST_DATABASE_URL`` (the database URL's user must be allowed to create databases).
+``JOURNEYGATE_TEST_DATABASE_URL`` (the database URL's user must be allowed to create databases
+and roles).
 ``JOURNEYGATE_TEST_MQTT_BROKER=amqtt`` forces the amqtt broker for the embedded stack.
 
 Each test gets its own Kafka topic prefix, MQTT topic root and database, so tests never see each

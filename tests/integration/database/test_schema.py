@@ -1,11 +1,14 @@
-"""A stage's connection asks for a database with every shipped migration."""
+"""A stage's connection asks for a database with every shipped migration, readable by its role."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from database.db import aconnect
 from database.migrate import migrate
@@ -47,3 +50,27 @@ def test_never_migrated_then_a_release_behind_then_current(bare_database: str) -
             (last.version, last.name),
         )
     _open(bare_database)  # every shipped migration: the connection is handed out
+
+
+def test_a_role_without_privileges_is_told_so_until_it_is_granted_them(bare_database: str) -> None:
+    migrate(bare_database)
+    role = f"jg_role_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(bare_database)
+    as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+    with psycopg.connect(bare_database, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        with pytest.raises(InfrastructureError) as denied:
+            _open(as_role)
+        assert denied.value.retriable  # a deployment may grant them in its migrate job
+        assert "permission denied for table schema_migrations" in str(denied.value)
+        assert "grant it them" in str(denied.value)
+        with psycopg.connect(bare_database, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("GRANT SELECT ON schema_migrations TO {}").format(sql.Identifier(role))
+            )
+        _open(as_role)
+    finally:
+        with psycopg.connect(bare_database, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
