@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from database.schema import require_migrated
-from kernel.errors import InfrastructureError
+from kernel.errors import InfrastructureError, first_line
 from kernel.health import Readiness
 from kernel.kafka import startup_backoff
 from kernel.retry import wait_until_up
@@ -43,7 +43,7 @@ def connect(
     try:
         return psycopg.connect(database_url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise InfrastructureError(
             f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}"
         ) from exc
@@ -97,7 +97,7 @@ async def aconnect(
             database_url, autocommit=autocommit, connect_timeout=10
         )
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise InfrastructureError(
             f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}"
         ) from exc

@@ -17,7 +17,7 @@ from importlib import resources
 
 import psycopg
 
-from kernel.errors import ConfigError, InfrastructureError
+from kernel.errors import ConfigError, InfrastructureError, first_line
 from kernel.settings import mask_url
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -89,7 +89,7 @@ _APPLIED = "SELECT version FROM schema_migrations"
 def _denied(database_url: str, exc: psycopg.Error) -> InfrastructureError:
     """A role without privileges on the store's tables is waited for as a schema not migrated
     yet: a deployment may grant them in its migrate job."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     return InfrastructureError(
         f"{mask_url(database_url)}: {first}: the role needs journeygate's tables"
         " (run `journeygate migrate` as it, or grant it them)"

@@ -18,7 +18,7 @@ import psycopg
 import typer
 
 from kernel.cliopts import DatabaseUrl, MetricsPort, fail, settings_from
-from kernel.errors import InfrastructureError
+from kernel.errors import InfrastructureError, first_line
 
 dealers_app = typer.Typer(help="Dealers of the HTTP API and their keys.", no_args_is_help=True)
 webhook_app = typer.Typer(help="A dealer's signed alert webhook.", no_args_is_help=True)
@@ -59,7 +59,7 @@ def _with_store(
         what = "webhook" if "webhook" in str(exc) else "dealers"
         raise fail(f"the store has no {what} table: run `journeygate migrate`") from None
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise fail(f"PostgreSQL: {first}", 1) from None
 
 

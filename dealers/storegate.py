@@ -21,7 +21,7 @@ import psycopg
 
 from database.db import Pool, pooled
 from database.schema import require_migrated_blocking
-from kernel.errors import InfrastructureError
+from kernel.errors import InfrastructureError, first_line
 from kernel.health import Readiness
 from kernel.kafka import startup_backoff
 from kernel.retry import Stopped, wait_until_up
@@ -57,7 +57,7 @@ class StoreGate:
             with pooled(self.pool) as conn:
                 require_migrated_blocking(conn, self._url)
         except (InfrastructureError, psycopg.OperationalError) as exc:
-            self._why = _first_line(exc)
+            self._why = first_line(exc)
             raise
         self._why = None
 
@@ -66,7 +66,7 @@ class StoreGate:
         and meet ``ready``'s ``postgresql``; returns early when ``stop`` is set."""
 
         def failed(exc: BaseException) -> None:
-            ready.unmet("postgresql", _first_line(exc))
+            ready.unmet("postgresql", first_line(exc))
 
         try:
             await wait_until_up(
@@ -81,8 +81,3 @@ class StoreGate:
         except Stopped:
             return
         ready.met("postgresql")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

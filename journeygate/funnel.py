@@ -19,6 +19,7 @@ from typing import Any
 from rich.table import Table
 
 from database.db import connect
+from database.schema import require_migrated_blocking
 
 ALL = "*"
 """The dealer of a row that sums every dealer."""
@@ -142,6 +143,7 @@ def read_funnel(
         "days": visit_window_days,
     }
     with connect(database_url) as conn:
+        require_migrated_blocking(conn, database_url)
         gates = conn.execute(_GATES, params).fetchall()
         left = conn.execute(_LEFT, params).fetchall()
         bills = conn.execute(_BILLS, params).fetchall()

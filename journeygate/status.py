@@ -24,9 +24,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from database.db import connect
+from database.schema import require_migrated_blocking
 from journeygate.dlq import Count, counts
 from kernel.deadletters import read_dead_letter_log
-from kernel.errors import InfrastructureError
+from kernel.errors import InfrastructureError, first_line
 from kernel.kafka import Topics, make_consumer, start_client
 from kernel.settings import Settings
 
@@ -200,13 +201,15 @@ def gather(settings: Settings) -> Readings:
     prefix = settings.topic_prefix
     try:
         with connect(settings.database_url) as conn:
+            require_migrated_blocking(conn, settings.database_url)
             stored = conn.execute(_STORED).fetchall()
             commits = {str(g): _int(t) for g, t in conn.execute(_LAST_COMMIT).fetchall()}
             rows = {str(n): max(0, _int(c) or 0) for n, c in conn.execute(_ROWS, (list(TABLES),))}
             newest = conn.execute(_NEWEST).fetchone() or (None, None)
             vehicles, missing = conn.execute(_GAPS).fetchone() or (0, 0)
     except psycopg.Error as exc:
-        raise InfrastructureError(f"cannot read the store: {exc}") from exc
+        first = first_line(exc)
+        raise InfrastructureError(f"cannot read the store: {first}") from exc
     positions: dict[str, dict[Partition, int]] = {s.name: {} for s in STAGES}
     by_group = {prefix + s.group: s.name for s in STAGES}
     for group, topic, partition, next_offset in stored:

@@ -35,3 +35,10 @@ class DataError(JourneygateError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (a driver's may add the query and a caret), or its
+    type's name when it has none: what a one-line report shows."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -331,11 +331,18 @@ def ensure_topics_within(settings: Settings, wait_s: float) -> None:
     )
 
 
-async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, settings: Settings) -> None:
-    """Start a client, turning connection failures into a one-line InfrastructureError."""
+async def start_client(
+    client: AIOKafkaProducer | AIOKafkaConsumer, settings: Settings, *, again: bool = False
+) -> None:
+    """Start a client, turning connection failures into a one-line InfrastructureError. A
+    client that failed to start is closed (else it warns of itself at exit), unless ``again``:
+    the caller starts it again and closes it in the end (:func:`start_client_until_stopped`)."""
     try:
         await client.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:
+        if not again:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.stop(), CLIENT_STOP_S)
         raise InfrastructureError(
             f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
         ) from exc
@@ -366,7 +373,7 @@ async def start_client_until_stopped(
     of failure); raises :class:`~kernel.retry.Stopped` if ``stop`` is set first. A consumer
     subscribed to topics returns once it has joined its group."""
     await wait_until_up(
-        lambda: until_stopped(start_client(client, settings), stop),
+        lambda: until_stopped(start_client(client, settings, again=True), stop),
         retriable=(InfrastructureError,),
         stop=stop,
         what=what,
