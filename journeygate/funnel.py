@@ -199,8 +199,11 @@ def gates_table(f: Funnel, *, totals_only: bool = False) -> Table:
     n = f.visit_window_days
     title = f"Funnel by gate{' (every dealer)' if totals_only else ' and dealer'}"
     table = Table(title=title + (f", dealer {f.dealer}" if f.dealer else ""))
-    for column in ("gate", "dealer"):
-        table.add_column(column)
+    # Gate names and dealer ids are never cut (in 80 columns, "servi…" was either service gate):
+    # the figures' headings wrap instead.
+    table.add_column("gate", no_wrap=True)
+    if not totals_only:
+        table.add_column("dealer", no_wrap=True)
     for column in (
         "entered", "alerted", "acknowledged", f"came in ≤{n} d", "conversion",
         f"not alerted: came in ≤{n} d", "median days in gate",
@@ -210,8 +213,9 @@ def gates_table(f: Funnel, *, totals_only: bool = False) -> Table:
         if totals_only and g.dealer_id != ALL:
             continue
         days = "-" if g.median_days_in_gate is None else f"{g.median_days_in_gate:.1f}"
+        dealer = [] if totals_only else ["all" if g.dealer_id == ALL else g.dealer_id]
         table.add_row(
-            g.gate, "all" if g.dealer_id == ALL else g.dealer_id, str(g.entered), str(g.alerted),
+            g.gate, *dealer, str(g.entered), str(g.alerted),
             str(g.acknowledged), str(g.visited), _pct(g.conversion),
             f"{g.visited_not_alerted}/{g.not_alerted} ({_pct(g.baseline)})", days,
         )  # fmt: skip
