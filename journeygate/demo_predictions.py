@@ -56,7 +56,8 @@ def predictions_table(database_url: str, limit: int = 6) -> Table:
     with connect(database_url) as conn:
         rows = conn.execute(SHOWN, (limit,)).fetchall()
     table = Table(title="Predictions (a few vehicles, nearest warranty end first)")
-    for column in ("VIN", "model", "warranty ends (P50)", "next service and bill", "equity"):
+    table.add_column("VIN", no_wrap=True, min_width=17)  # whole (80 columns cut it), to look up
+    for column in ("model", "warranty ends (P50)", "next service and bill", "equity"):
         table.add_column(column)
     for vin, model, warranty, service, equity in rows:
         assert isinstance(warranty, list) and isinstance(service, dict)

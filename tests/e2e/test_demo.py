@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,6 +70,9 @@ def test_demo_runs_a_fleet_through_and_stops_everything(tmp_path: Path) -> None:
     # It ends with the alerts the fleet raised, by type, and the funnel (the journey caught up).
     assert "Dealer alerts the fleet raised, by type" in result.stdout
     assert "Funnel by gate" in result.stdout
+    # A few vehicles' predictions, each VIN whole (the output is 80 columns wide here).
+    predictions = result.stdout.split("Predictions (a few vehicles", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"│ [A-HJ-NPR-Z0-9]{17} │", predictions), predictions
     assert (data_dir / "truth.jsonl").exists()
     assert processes_marked(mark) == []
 
