@@ -179,9 +179,17 @@ _LAST_COMMIT = """
 SELECT consumer_group, (extract(epoch FROM max(updated_at)) * 1000)::bigint
 FROM consumer_offsets GROUP BY consumer_group
 """
+# Live rows as the statistics count them at each commit, the table's own and its children's
+# (TimescaleDB's chunks and declarative partitions inherit from their table). The planner's
+# estimate (reltuples) said 0 until the first ANALYZE, and always 0 for a hypertable's parent.
 _ROWS = """
-SELECT relname, reltuples::bigint FROM pg_class
-WHERE relname = ANY(%s) AND relkind IN ('r', 'p')
+SELECT c.relname,
+       coalesce((SELECT s.n_live_tup FROM pg_stat_user_tables s WHERE s.relid = c.oid), 0)
+       + coalesce((SELECT sum(s.n_live_tup) FROM pg_inherits i
+                   JOIN pg_stat_user_tables s ON s.relid = i.inhrelid
+                   WHERE i.inhparent = c.oid), 0)
+FROM pg_class c
+WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid)
 """
 _NEWEST = """
 SELECT (SELECT (extract(epoch FROM max(updated_at)) * 1000)::bigint FROM vehicle_state

@@ -126,3 +126,17 @@ def test_an_unreachable_store_is_one_line_and_exit_1(settings: Settings) -> None
     assert out.exit_code == 1
     assert out.stderr.count("\n") == 1 and "journeygate:" in out.stderr
     assert "Traceback" not in out.output
+
+
+def test_row_counts_are_the_live_rows_before_any_analyze(settings: Settings) -> None:
+    assert json.loads(status(settings, "--json").stdout)["rows"]["vehicle_state"] == 0
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO vehicle_state (vin, as_of_ts)"
+            " SELECT 'VIN' || n, now() FROM generate_series(1, 250) AS n"
+        )
+    deadline = time.monotonic() + 10  # the statistics are flushed within a second of a commit
+    while (rows := json.loads(status(settings, "--json").stdout)["rows"])["vehicle_state"] < 250:
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.2)
+    assert rows["vehicle_state"] == 250, rows
