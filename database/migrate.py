@@ -12,12 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from psycopg import sql
 
 from database.db import connect
 from database.schema import Migration, available_migrations
-from kernel.errors import ConfigError
+from kernel.errors import ConfigError, InfrastructureError, first_line
 from kernel.retry import retry_within
+from kernel.settings import mask_url
 
 _LOCK_KEY = 0x6A6F75726E6579  # "journey"
 
@@ -34,33 +36,53 @@ def ensure_database(database_url: str) -> None:
     with connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise InfrastructureError(
+                    f"cannot create the database {dbname!r}: {first_line(exc)}"
+                    " (create it, or give the role CREATEDB)",
+                    retriable=False,
+                ) from None
 
 
 def migrate(database_url: str) -> list[Migration]:
-    """Apply every pending migration; return the ones applied now."""
+    """Apply every pending migration; return the ones applied now.
+
+    A failure is one line naming the step: retriable when the connection failed (each migration
+    is one transaction, recorded with it, so running again goes on where it stopped), not
+    retriable when the server refused the statement (e.g. a role that may not create tables)."""
     applied_now: list[Migration] = []
-    with connect(database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for migration in available_migrations():
-                if migration.version in done:
-                    continue
-                with conn.transaction():
-                    conn.execute(sql.SQL(migration.sql_text))
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name),
-                    )
-                applied_now.append(migration)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    step = "schema_migrations"
+    try:
+        with connect(database_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version integer PRIMARY KEY, name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+                for migration in available_migrations():
+                    if migration.version in done:
+                        continue
+                    step = f"{migration.version:04d}_{migration.name}"
+                    with conn.transaction():
+                        conn.execute(sql.SQL(migration.sql_text))
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                            (migration.version, migration.name),
+                        )
+                    applied_now.append(migration)
+            finally:
+                if not conn.closed:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    except psycopg.Error as exc:
+        raise InfrastructureError(
+            f"migration {step} failed on {mask_url(database_url)}: {first_line(exc)}",
+            retriable=isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError),
+        ) from None
     return applied_now
 
 
