@@ -13,8 +13,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from database.schema import require_migrated
-from kernel.errors import InfrastructureError, first_line
+from database.schema import privileges_needed, require_migrated
+from kernel.errors import ConfigError, InfrastructureError, first_line
 from kernel.health import Readiness
 from kernel.kafka import startup_backoff
 from kernel.retry import wait_until_up
@@ -133,12 +133,16 @@ class Reconnecting:
             await conn.close()
 
     async def guarded(self, work: Callable[[AsyncConn], Awaitable[T]]) -> T:
-        """``work(connection)``; a connection failure closes the connection and re-raises."""
+        """``work(connection)``; a connection failure closes the connection and re-raises; a
+        statement the role may not run is a ConfigError naming it (the stage stops with that
+        line: a role granted part of journeygate's tables is a deployment to mend)."""
         try:
             return await work(await self.connection())
         except (psycopg.OperationalError, psycopg.InterfaceError):
             await self.close()
             raise
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ConfigError(privileges_needed(self._url, exc)) from None
 
 
 STORE_FAILURES = (psycopg.OperationalError, psycopg.InterfaceError, InfrastructureError)

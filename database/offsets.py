@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 import psycopg
 
 from database.db import aconnect
+from database.schema import privileges_needed
+from kernel.errors import ConfigError
 from kernel.offsets import Partition
 
 _UPSERT = """
@@ -54,12 +56,15 @@ async def load_offsets(
 ) -> dict[Partition, int]:
     """The next offsets stored for ``group`` on ``topics``, on a short-lived connection.
 
-    Raises InfrastructureError or psycopg.OperationalError when the database is unreachable.
+    Raises InfrastructureError or psycopg.OperationalError when the database is unreachable,
+    ConfigError when the role may not read the table.
     """
     conn = await aconnect(database_url, autocommit=True)
     try:
         cur = await conn.execute(_SELECT, (group, list(topics)))
         return {(str(t), _int(p)): _int(o) for t, p, o in await cur.fetchall()}
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ConfigError(privileges_needed(database_url, exc)) from None
     finally:
         await conn.close()
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import psycopg
 
 from database.db import aconnect
-from kernel.errors import InfrastructureError
+from database.schema import privileges_needed
+from kernel.errors import ConfigError, InfrastructureError
 from kernel.settings import mask_url
 
 AsyncConn = psycopg.AsyncConnection[tuple[object, ...]]
@@ -62,6 +63,8 @@ class VehicleRegistry:
                 f"vehicle registry query failed on {mask_url(self._database_url)}: "
                 f"{type(exc).__name__}"
             ) from exc
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ConfigError(privileges_needed(self._database_url, exc)) from None
         self._vins = frozenset(str(row[0]) for row in rows)
         self._loaded_at_ms = started_ms
         return len(self._vins)

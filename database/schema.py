@@ -86,14 +86,18 @@ _PRESENT = "SELECT to_regclass('schema_migrations') IS NOT NULL"
 _APPLIED = "SELECT version FROM schema_migrations"
 
 
+def privileges_needed(database_url: str, exc: psycopg.Error) -> str:
+    """One line for a statement the role may not run."""
+    return (
+        f"{mask_url(database_url)}: {first_line(exc)}: the role needs journeygate's tables"
+        " (run `journeygate migrate` as it, or grant it them)"
+    )
+
+
 def _denied(database_url: str, exc: psycopg.Error) -> InfrastructureError:
     """A role without privileges on the store's tables is waited for as a schema not migrated
     yet: a deployment may grant them in its migrate job."""
-    first = first_line(exc)
-    return InfrastructureError(
-        f"{mask_url(database_url)}: {first}: the role needs journeygate's tables"
-        " (run `journeygate migrate` as it, or grant it them)"
-    )
+    return InfrastructureError(privileges_needed(database_url, exc))
 
 
 def _raise_if_pending(done: set[int], database_url: str) -> None:

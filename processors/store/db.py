@@ -26,7 +26,9 @@ from psycopg import sql
 
 from database.db import aconnect
 from database.offsets import store_offsets
+from database.schema import privileges_needed
 from kernel.acks import Receipt
+from kernel.errors import ConfigError
 from kernel.offsets import Partition
 from processors.store.acks import NO_ACKS, BatchAcks
 from processors.store.copybin import CopyRows
@@ -186,7 +188,8 @@ class StoreDb:
         they and the ``covering`` receipts handle; ``repeats`` name rows to read back.
 
         Raises psycopg.OperationalError when the connection fails; the connection is then dropped
-        and the next call reconnects. Nothing of a failed call is committed.
+        and the next call reconnects; ConfigError for a statement the role may not run. Nothing
+        of a failed call is committed.
         """
         try:
             if self._conn is None:
@@ -198,6 +201,8 @@ class StoreDb:
         except psycopg.OperationalError:
             await self.close()
             raise
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ConfigError(privileges_needed(self._url, exc)) from None
 
 
 async def _write(

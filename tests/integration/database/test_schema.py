@@ -4,6 +4,7 @@ role; ``migrate`` as a role that may not create says so in one line."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import uuid
@@ -18,7 +19,9 @@ from psycopg import sql
 from database.db import aconnect
 from database.migrate import ensure_database, migrate
 from database.schema import available_migrations
-from kernel.errors import InfrastructureError
+from kernel.errors import ConfigError, InfrastructureError
+from processors.store.copybin import CopyRows
+from processors.store.db import StoreDb
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +108,35 @@ def test_migrate_as_a_role_that_may_not_create_says_so_in_one_line(
     )  # fmt: skip
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "CREATEDB" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_role_granted_reads_only_stops_a_stage_with_one_line(
+    bare_database: str, role_url: str
+) -> None:
+    migrate(bare_database)
+    role = urlsplit(role_url).username or ""
+    with psycopg.connect(bare_database, autocommit=True) as conn:
+        grant = sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
+        conn.execute(grant.format(sql.Identifier(role)))
+    _open(role_url)  # it may read: the start check passes
+
+    async def store_offsets() -> None:
+        db = StoreDb(role_url, "journeygate-store")
+        try:
+            await db.write_batch(CopyRows(b"", 0), {("telemetry.frames", 0): 5})
+        finally:
+            await db.close()
+
+    with pytest.raises(ConfigError) as refused:
+        asyncio.run(store_offsets())
+    assert "permission denied for table consumer_offsets" in str(refused.value)
+    assert "grant it them" in str(refused.value)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "journeygate", "webhooks", "--once"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "JOURNEYGATE_DATABASE_URL": role_url},
+    )  # fmt: skip
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "permission denied for table webhook_outbox" in last, done.stderr
