@@ -38,10 +38,6 @@ class StoreGate:
         self._url = database_url
         self._why: str | None = NOT_YET
 
-    @property
-    def open(self) -> bool:
-        return self._why is None
-
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         """A pooled connection; InfrastructureError (the reason) while the store is not
