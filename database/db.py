@@ -43,9 +43,8 @@ def connect(
     try:
         return psycopg.connect(database_url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        first = first_line(exc)
         raise InfrastructureError(
-            f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}"
+            f"cannot reach PostgreSQL at {mask_url(database_url)}: {first_line(exc)}"
         ) from exc
 
 
@@ -97,9 +96,8 @@ async def aconnect(
             database_url, autocommit=autocommit, connect_timeout=10
         )
     except psycopg.OperationalError as exc:
-        first = first_line(exc)
         raise InfrastructureError(
-            f"cannot reach PostgreSQL at {mask_url(database_url)}: {first}"
+            f"cannot reach PostgreSQL at {mask_url(database_url)}: {first_line(exc)}"
         ) from exc
     if migrated:
         try:

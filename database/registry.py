@@ -49,7 +49,8 @@ class VehicleRegistry:
         Raises :class:`InfrastructureError` when PostgreSQL cannot be reached or the connection
         breaks (the connection is then dropped and the next call opens a new one), and while
         the database lacks a shipped migration (a deployment may start its stages while its
-        migrate job still runs: the stage waits for it as it waits for the server).
+        migrate job still runs: the stage waits for it as it waits for the server); a
+        :class:`ConfigError` when the role may not read the table.
         """
         started_ms = int(self._clock() * 1000)
         conn = await self._connection()

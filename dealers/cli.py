@@ -59,8 +59,7 @@ def _with_store(
         what = "webhook" if "webhook" in str(exc) else "dealers"
         raise fail(f"the store has no {what} table: run `journeygate migrate`") from None
     except psycopg.OperationalError as exc:
-        first = first_line(exc)
-        raise fail(f"PostgreSQL: {first}", 1) from None
+        raise fail(f"PostgreSQL: {first_line(exc)}", 1) from None
 
 
 @dealers_app.command("add")

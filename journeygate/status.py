@@ -228,8 +228,7 @@ def gather(settings: Settings) -> Readings:
             newest = conn.execute(_NEWEST).fetchone() or (None, None)
             vehicles, missing = conn.execute(_GAPS).fetchone() or (0, 0)
     except psycopg.Error as exc:
-        first = first_line(exc)
-        raise InfrastructureError(f"cannot read the store: {first}") from exc
+        raise InfrastructureError(f"cannot read the store: {first_line(exc)}") from exc
     positions: dict[str, dict[Partition, int]] = {s.name: {} for s in STAGES}
     by_group = {prefix + s.group: s.name for s in STAGES}
     for group, topic, partition, next_offset in stored:
