@@ -3,8 +3,10 @@ and server; ``journeygate dealers webhook set|replay`` and ``journeygate webhook
 dealers' signed webhooks and their sender (docs/api.md).
 
 A key or a generated webhook secret is printed once, alone on standard output; neither is ever
-logged, and only a key's hash is stored. Exit status: 0 done, 1 unknown dealer or the store
-unreachable, 2 a bad option or a store without migration 0009 (0010 for webhooks).
+logged, and only a key's hash is stored. Exit status of the one-shot commands: 0 done, 1
+unknown dealer or the store unreachable, 2 a bad option or a store without migration 0009
+(0010 for webhooks). ``api`` and ``webhooks`` wait for a store that is down or not migrated,
+as the stages do.
 """
 
 from __future__ import annotations
