@@ -541,16 +541,24 @@ def _proc_address(host: str, port: int) -> str:
 
 def socket_inode(peer: Peer) -> int | None:
     """The inode of the IPv4 TCP socket whose local address is ``peer`` (Linux), or None."""
-    wanted = _proc_address(*peer)
     try:
         with open("/proc/net/tcp") as table:
-            next(table)
-            for row in table:
-                fields = row.split()
-                if fields[1] == wanted:
-                    return int(fields[9])
-    except (OSError, StopIteration, ValueError, IndexError):
+            return inode_in_table(table, peer)
+    except OSError:
         return None
+
+
+def inode_in_table(rows: Iterable[str], peer: Peer) -> int | None:
+    """:func:`socket_inode` in the lines of ``/proc/net/tcp`` (its header first). A socket no
+    process holds any more (TIME_WAIT, inode 0) may share the local address of a new
+    connection from the same port, listed before it: it is passed over."""
+    wanted = _proc_address(*peer)
+    lines = iter(rows)
+    next(lines, None)
+    for row in lines:
+        fields = row.split()
+        if len(fields) > 9 and fields[1] == wanted and fields[9].isdigit() and int(fields[9]):
+            return int(fields[9])
     return None
 
 
