@@ -539,36 +539,36 @@ def _proc_address(host: str, port: int) -> str:
     return f"{struct.unpack('<I', packed)[0]:08X}:{port:04X}"
 
 
-def socket_inode(peer: Peer) -> int | None:
-    """The inode of the IPv4 TCP socket whose local address is ``peer`` (Linux), or None."""
+def socket_inodes(peer: Peer) -> frozenset[int]:
+    """The inodes of the IPv4 TCP sockets whose local address is ``peer`` (Linux)."""
     try:
         with open("/proc/net/tcp") as table:
-            return inode_in_table(table, peer)
+            return inodes_in_table(table, peer)
     except OSError:
-        return None
+        return frozenset()
 
 
-def inode_in_table(rows: Iterable[str], peer: Peer) -> int | None:
-    """:func:`socket_inode` in the lines of ``/proc/net/tcp`` (its header first). A socket no
-    process holds any more (TIME_WAIT, inode 0) may share the local address of a new
-    connection from the same port, listed before it: it is passed over."""
+def inodes_in_table(rows: Iterable[str], peer: Peer) -> frozenset[int]:
+    """:func:`socket_inodes` in the lines of ``/proc/net/tcp`` (its header first). Several
+    sockets may share a local address: a connection from that port closed before (TIME_WAIT,
+    held by no process: inode 0, left out) or one to another server from the same port."""
     wanted = _proc_address(*peer)
     lines = iter(rows)
     next(lines, None)
+    found = set()
     for row in lines:
         fields = row.split()
         if len(fields) > 9 and fields[1] == wanted and fields[9].isdigit() and int(fields[9]):
-            return int(fields[9])
-    return None
+            found.add(int(fields[9]))
+    return frozenset(found)
 
 
 def socket_owner(peer: Peer, pids: Iterable[int]) -> int | None:
-    """Which of ``pids`` holds the TCP socket whose local address is ``peer``: the process at
+    """Which of ``pids`` holds a TCP socket whose local address is ``peer``: the process at
     the other end of a connection the proxy accepted from ``peer`` (Linux), or None."""
-    inode = socket_inode(peer)
-    if inode is None:
+    targets = {f"socket:[{inode}]" for inode in socket_inodes(peer)}
+    if not targets:
         return None
-    target = f"socket:[{inode}]"
     for pid in pids:
         fd_dir = f"/proc/{pid}/fd"
         try:
@@ -577,7 +577,7 @@ def socket_owner(peer: Peer, pids: Iterable[int]) -> int | None:
             continue
         for name in names:
             with contextlib.suppress(OSError):
-                if os.readlink(f"{fd_dir}/{name}") == target:
+                if os.readlink(f"{fd_dir}/{name}") in targets:
                     return pid
     return None
 
