@@ -131,8 +131,13 @@ def migrate_within(database_url: str, wait_s: float) -> list[Migration]:
 def timescaledb_enabled(database_url: str) -> bool:
     """Whether the store runs on TimescaleDB (the extension is installed in this database)."""
     with connect(database_url, autocommit=True) as conn:
-        row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-        return row is not None
+        return has_timescaledb(conn)
+
+
+def has_timescaledb(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """:func:`timescaledb_enabled` on an open connection."""
+    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    return row is not None
 
 
 # Ages (days) after which TimescaleDB drops and compresses each hypertable's chunks; -1: never.

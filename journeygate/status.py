@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from database.db import connect
+from database.migrate import has_timescaledb
 from database.schema import require_migrated_blocking
 from journeygate.dlq import Count, counts
 from kernel.deadletters import read_dead_letter_log
@@ -190,7 +191,6 @@ SELECT c.relname, approximate_row_count(c.oid)
 FROM pg_class c
 WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid)
 """
-_TIMESCALE = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
 _ROWS = """
 SELECT c.relname,
        coalesce((SELECT s.n_live_tup FROM pg_stat_user_tables s WHERE s.relid = c.oid), 0)
@@ -222,7 +222,7 @@ def gather(settings: Settings) -> Readings:
             stored = conn.execute(_STORED).fetchall()
             commits = {str(g): _int(t) for g, t in conn.execute(_LAST_COMMIT).fetchall()}
             rows = {str(n): max(0, _int(c) or 0) for n, c in conn.execute(_ROWS, (list(TABLES),))}
-            if conn.execute(_TIMESCALE).fetchone():
+            if has_timescaledb(conn):
                 for n, c in conn.execute(_TIMESCALE_ROWS, (list(TABLES),)):
                     rows[str(n)] = max(rows.get(str(n), 0), _int(c) or 0)
             newest = conn.execute(_NEWEST).fetchone() or (None, None)
