@@ -55,6 +55,20 @@ def curve_value_share(curve: Curve, age_years: ArrayLike, distance_km: ArrayLike
     return out
 
 
+def curve_value_share_at(curve: Curve, age_years: float, distance_km: float) -> float:
+    """:func:`curve_value_share` of one car, in scalar arithmetic: the same formula, for a
+    vehicle valued once an evaluation, where numpy's per-call overhead costs about ten times the
+    math (docs/performance.md)."""
+    if not (math.isfinite(age_years) and math.isfinite(distance_km)):
+        raise ValueError("age_years and distance_km must be finite")
+    if age_years < 0 or distance_km < 0:
+        raise ValueError("age_years and distance_km must be >= 0")
+    first_year = math.pow(1.0 - curve.year_one_drop, min(age_years, 1.0))
+    later_years = math.pow(1.0 - curve.yearly_rate, max(age_years - 1.0, 0.0))
+    excess_km = distance_km - curve.reference_annual_km * age_years
+    return first_year * later_years * math.exp(-curve.distance_rate_per_km * excess_km)
+
+
 @dataclass(frozen=True, slots=True)
 class Depreciation:
     """Curves for every (body, powertrain) and the market's spread around them."""
@@ -81,6 +95,13 @@ class Depreciation:
         """``(low, expected, high)``: the market's spread; ``high`` never above 1."""
         mid = self.value_share(segment, powertrain, age_years, distance_km)
         return mid * self.low_factor, mid, np.minimum(mid * self.high_factor, 1.0)
+
+    def value_share_range_at(
+        self, segment: str, powertrain: str, age_years: float, distance_km: float
+    ) -> tuple[float, float, float]:
+        """:meth:`value_share_range` of one car (:func:`curve_value_share_at`)."""
+        mid = curve_value_share_at(self.curve(segment, powertrain), age_years, distance_km)
+        return mid * self.low_factor, mid, min(mid * self.high_factor, 1.0)
 
 
 def parse_depreciation(top: Table) -> Depreciation:

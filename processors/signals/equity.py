@@ -74,6 +74,24 @@ def values(
     return low * scale, mid * scale, high * scale
 
 
+def value_on(
+    vehicle: VehicleFacts,
+    model: ModelSpec,
+    catalog: Catalog,
+    pricing: Pricing,
+    day: date,
+    km: float,
+) -> tuple[float, float, float]:
+    """:func:`values` of one day at ``km``, in scalar arithmetic (what every evaluation needs;
+    numpy's per-call overhead on one element cost about ten times the math)."""
+    age = max((day - vehicle.delivery_date).days, 0) / DAYS_PER_YEAR
+    low, mid, high = catalog.depreciation.value_share_range_at(
+        model.body, model.powertrain, age, km
+    )
+    scale = (vehicle.list_price or model.msrp_usd * pricing.per_usd) * (vehicle.market_index or 1.0)
+    return low * scale, mid * scale, high * scale
+
+
 def vehicle_equity(
     vehicle: VehicleFacts,
     model: ModelSpec,
@@ -83,13 +101,13 @@ def vehicle_equity(
     km_on: KmOn,
 ) -> EquityView:
     """Value, payoff and equity on ``today``, and when the expected equity turns positive."""
-    low, mid, high = values(vehicle, model, catalog, pricing, [today], km_on)
+    low, mid, high = value_on(vehicle, model, catalog, pricing, today, km_on(today))
     finance = vehicle.finance
     contract = None if finance is None else contract_of(finance)
     end = None if contract is None else add_months(contract.start, contract.term_months)
     settled = contract is None or (end is not None and today >= end)
     payoff = 0.0 if settled or contract is None else payoff_on(contract, today)
-    if mid[0] - payoff > 0:  # what equity_positive_date finds first, without its path
+    if mid - payoff > 0:  # what equity_positive_date finds first, without its path
         positive: date | None = today
     elif contract is None:
         positive = None
@@ -100,7 +118,7 @@ def vehicle_equity(
             contract, dict(zip(steps, path, strict=True)).__getitem__, today
         )
         positive = found if found is not None else end
-    value = (cents(low[0]), cents(mid[0]), cents(high[0]))
+    value = (cents(low), cents(mid), cents(high))
     owed = cents(payoff)
     return EquityView(
         currency=pricing.currency,

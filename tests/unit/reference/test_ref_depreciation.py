@@ -126,3 +126,23 @@ def test_farther_is_never_worth_more(
     v_far = float(DEPRECIATION.value_share(segment, powertrain, age, far))
     assert 0 < v_far <= v_near * (1 + 1e-12)
     assert v_near <= 1 + 1e-12
+
+
+@given(segments, powertrains, ages, distances)
+def test_one_car_in_scalar_arithmetic_is_the_vectorised_value(
+    segment: str, powertrain: str, age: float, km: float
+) -> None:
+    """The fast path an evaluation takes for today's value gives what the array path gives."""
+    scalar = DEPRECIATION.value_share_range_at(segment, powertrain, age, km)
+    arrays = DEPRECIATION.value_share_range(segment, powertrain, [age], [km])
+    for one, many in zip(scalar, arrays, strict=True):
+        assert one == pytest.approx(float(many[0]), rel=1e-12, abs=1e-300)
+
+
+def test_one_car_rejects_what_the_array_path_rejects() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        DEPRECIATION.value_share_range_at("sedan", "ice", 1.0, -1.0)
+    with pytest.raises(ValueError, match="finite"):
+        DEPRECIATION.value_share_range_at("sedan", "ice", math.inf, 0.0)
+    with pytest.raises(ValueError, match="no depreciation curve"):
+        DEPRECIATION.value_share_range_at("limousine", "ice", 1.0, 0.0)

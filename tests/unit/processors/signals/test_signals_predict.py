@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 
 import pytest
 
 from database.vehicle_facts import FinanceTerms, VehicleFacts
 from processors.signals.dates import add_months, datetime_to_ms
+from processors.signals.equity import value_on, values
 from processors.signals.predict import predict
+from processors.signals.pricing import pricing_for
 from processors.signals.upkeep import ServicePoint, Upkeep
-from reference.catalog import default_catalog
+from reference.catalog import ModelSpec, default_catalog
 
 CATALOG = default_catalog()
 AS_OF = datetime(2024, 3, 1, tzinfo=UTC)
@@ -220,3 +222,16 @@ def test_a_contract_past_its_term_is_settled() -> None:
     running = replace(ended, term_months=36)  # the balloon is owed until 2026-01-10
     owing = predict(replace(CAMRY, finance=running), CATALOG, None, UPKEEP, AS_OF_MS).equity
     assert owing is not None and owing.payoff > 9_000.0
+
+
+@pytest.mark.parametrize("model", CATALOG.models, ids=lambda m: f"{m.brand} {m.model}")
+def test_today_s_value_in_scalar_arithmetic_is_the_path_s_value(model: ModelSpec) -> None:
+    """Every evaluation values the car today in scalar arithmetic (:func:`value_on`); the path
+    to positive equity is valued in arrays (:func:`values`): one day gives the same value."""
+    car = replace(CAMRY, brand=model.brand, model=model.model, powertrain=model.powertrain)
+    pricing = pricing_for(car, CATALOG)
+    for days, km in ((0, 0.0), (200, 9_000.0), (1_500, 140_000.0), (4_000, 20_000.0)):
+        day = car.delivery_date + timedelta(days=days)
+        one = value_on(car, model, CATALOG, pricing, day, km)
+        path = values(car, model, CATALOG, pricing, [day], lambda _, km=km: km)
+        assert one == pytest.approx(tuple(float(x[0]) for x in path), rel=1e-12)
