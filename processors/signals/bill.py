@@ -39,6 +39,7 @@ the vehicle's past invoices that had one, did not lower the error on the fleets 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -157,30 +158,54 @@ def by_total(atoms: Sequence[tuple[float, float, int]]) -> tuple[list[float], li
     return totals, [mass[t] for t in totals]
 
 
-def _capped_error_table() -> tuple[np.ndarray, np.ndarray]:
+def _capped_error_table() -> tuple[list[float], list[float]]:
     """``E[min(|r / X - 1|, TOLERANCE)]`` for the ratio ``r`` of a bill to an invoice's
     dealer price, ``X`` the invoice's price factor (lognormal, :data:`PRICE_SIGMA`), on a grid
     of ``log r`` (beyond it the error is the cap)."""
     log_r = np.linspace(-0.6, 0.6, 241)
     z = np.array([_NORMAL.inv_cdf((i + 0.5) / 64) for i in range(64)])
     error = np.abs(np.exp(log_r[:, None] - PRICE_SIGMA * z[None, :]) - 1.0)
-    return log_r, np.minimum(error, TOLERANCE).mean(axis=1)
+    return log_r.tolist(), np.minimum(error, TOLERANCE).mean(axis=1).tolist()
 
 
 _LOG_R, _CAPPED = _capped_error_table()
 
 
+def capped_error(log_r: float) -> float:
+    """The table's expected capped error at ``log_r``, linearly interpolated as
+    :func:`numpy.interp` does (:data:`TOLERANCE` outside the grid)."""
+    xs, ys = _LOG_R, _CAPPED
+    last = len(xs) - 1
+    if not xs[0] <= log_r <= xs[last]:
+        return TOLERANCE
+    j = bisect_right(xs, log_r) - 1
+    if j >= last or log_r == xs[j]:
+        return ys[j]
+    return (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j]) * (log_r - xs[j]) + ys[j]
+
+
 def best_total(totals: Sequence[float], mass: Sequence[float]) -> float:
     """The total with the least expected capped relative error against the invoice (see the
-    module docstring)."""
-    if len(totals) == 1:
+    module docstring). Scalar loops over a few totals (four in a typical bill, at most
+    :data:`CANDIDATES` weighed): numpy's per-call overhead on arrays this small cost several
+    times the arithmetic (tests/unit/processors/signals/test_signals_bill.py checks it against
+    the array form)."""
+    n = len(totals)
+    if n == 1:
         return totals[0]
-    t, m = np.maximum(np.asarray(totals), 0.01), np.asarray(mass)
-    top = np.argsort(-m, kind="stable")[:CANDIDATES]
-    top = top[m[top] >= PLAUSIBLE * m[top[0]]]
-    log_r = np.log(t[top][:, None] / t[None, :])
-    error = np.interp(log_r, _LOG_R, _CAPPED, left=TOLERANCE, right=TOLERANCE)
-    return totals[int(top[int(np.argmin(error @ m))])]
+    t = [max(x, 0.01) for x in totals]
+    order = sorted(range(n), key=mass.__getitem__, reverse=True)[:CANDIDATES]
+    floor = PLAUSIBLE * mass[order[0]]
+    best, least = order[0], math.inf
+    for i in order:
+        if mass[i] < floor:
+            break  # in order of mass: the rest are less likely still
+        error = 0.0
+        for j in range(n):
+            error += capped_error(math.log(t[i] / t[j])) * mass[j]
+        if error < least:
+            best, least = i, error
+    return totals[best]
 
 
 def quantiles(totals: Sequence[float], mass: Sequence[float], qs: Sequence[float]) -> list[float]:
@@ -237,7 +262,7 @@ def learn_from_visit(
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Lines:
     """Prices lines at the most likely visit (``day``, ``at_km``)."""
 

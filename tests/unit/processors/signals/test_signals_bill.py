@@ -7,12 +7,15 @@ import math
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from signals_kit import FACTS, VIN
 
+from processors.signals import bill as bill_module
 from processors.signals.bill import (
+    CANDIDATES,
     PLAUSIBLE,
     PRUNE,
     TOLERANCE,
@@ -170,6 +173,49 @@ def test_the_distribution_adds_up(base: float, lines: list[tuple[float, float]])
     best = best_total(totals, mass)
     assert best in totals
     assert mass[totals.index(best)] >= PLAUSIBLE * max(mass) - 1e-12
+
+
+def _best_total_in_arrays(totals: list[float], mass: list[float]) -> float:
+    """:func:`best_total` as it was written with numpy (what the scalar loops replace)."""
+    if len(totals) == 1:
+        return totals[0]
+    log_grid, capped = np.asarray(bill_module._LOG_R), np.asarray(bill_module._CAPPED)
+    t, m = np.maximum(np.asarray(totals), 0.01), np.asarray(mass)
+    top = np.argsort(-m, kind="stable")[:CANDIDATES]
+    top = top[m[top] >= PLAUSIBLE * m[top[0]]]
+    log_r = np.log(t[top][:, None] / t[None, :])
+    error = np.interp(log_r, log_grid, capped, left=TOLERANCE, right=TOLERANCE)
+    return totals[int(top[int(np.argmin(error @ m))])]
+
+
+def _expected_error(best: float, totals: list[float], mass: list[float]) -> float:
+    t = [max(x, 0.01) for x in totals]
+    b = max(best, 0.01)
+    return sum(bill_module.capped_error(math.log(b / x)) * w for x, w in zip(t, mass, strict=True))
+
+
+@given(
+    st.floats(0.0, 500.0),
+    st.lists(st.tuples(st.floats(0.0, 900.0), st.floats(0.0, 1.0)), max_size=7),
+)
+def test_the_scalar_choice_is_the_array_choice(
+    base: float, lines: list[tuple[float, float]]
+) -> None:
+    """The bill's total, chosen in scalar loops, is numpy's choice (or, where two totals'
+    expected errors tie to rounding, one as good)."""
+    totals, mass = by_total(bill_distribution(base, [a for a, _ in lines], [p for _, p in lines]))
+    mine, theirs = best_total(totals, mass), _best_total_in_arrays(totals, mass)
+    if mine != theirs:
+        assert _expected_error(mine, totals, mass) == pytest.approx(
+            _expected_error(theirs, totals, mass), rel=1e-9, abs=1e-12
+        )
+
+
+@given(st.floats(-1.0, 1.0))
+def test_the_error_table_is_read_as_numpy_interpolates_it(log_r: float) -> None:
+    grid, capped = np.asarray(bill_module._LOG_R), np.asarray(bill_module._CAPPED)
+    expected = float(np.interp(log_r, grid, capped, left=TOLERANCE, right=TOLERANCE))
+    assert bill_module.capped_error(log_r) == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
 def test_the_bill_is_the_set_most_often_near_the_invoice() -> None:
