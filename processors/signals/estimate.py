@@ -58,7 +58,7 @@ class UsageModel:
     drift_floor: float = 0.12
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageEstimate:
     """Distance per day: mean, spread used for forecasting, sd of the mean; inputs' summary."""
 

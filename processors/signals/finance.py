@@ -27,7 +27,7 @@ from processors.signals.dates import add_months
 Floats = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FinanceContract:
     """A loan, PCP or lease."""
 

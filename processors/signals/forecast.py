@@ -26,7 +26,7 @@ _TINY_KM = 1e-9
 _TINY_KM_PER_DAY = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DaysQuantiles:
     """P10/P50/P90 days until a distance is reached (inf: not reached under the model)."""
 
@@ -35,7 +35,7 @@ class DaysQuantiles:
     p90_days: Floats
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class KmQuantiles:
     """P10/P50/P90 distance (km, never negative) driven over a horizon."""
 

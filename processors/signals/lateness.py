@@ -90,7 +90,7 @@ def observed_lateness(
     return history if late is None else (*history, late)[-LATENESS_KEPT:]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VisitScenarios:
     """Where the next visit may happen: days, odometers (km) and weights summing to 1, in day
     order; ``likely`` is the index of the weighted median."""

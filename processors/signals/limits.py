@@ -24,7 +24,7 @@ from processors.signals.forecast import days_to_reach_one
 Binding = Literal["time", "distance"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LimitForecast:
     """P10/P50/P90 instants the first limit is reached; which one binds at P50."""
 

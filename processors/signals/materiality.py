@@ -83,7 +83,7 @@ class Published:
         return next((w for w in self.warranty if w.coverage == coverage), None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Changes:
     """The views to publish, and the memory once they are."""
 

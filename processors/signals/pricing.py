@@ -11,7 +11,7 @@ from processors.signals.views import FaultView, cents
 from reference.catalog import Catalog, PriceRange, WarrantySpec
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pricing:
     """How US-dollar catalog figures become the vehicle's amounts."""
 

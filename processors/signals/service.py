@@ -19,7 +19,7 @@ from processors.signals.estimate import UsageEstimate
 from processors.signals.limits import Binding, earlier_of
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServiceInterval:
     """A maintenance schedule: every ``months`` and, if set, every ``km``, whichever first."""
 
@@ -27,7 +27,7 @@ class ServiceInterval:
     km: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServiceDue:
     """The next service: its bounds, P10/P50/P90 due instants and flags."""
 

@@ -18,7 +18,7 @@ class ServicePoint:
     visit_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Upkeep:
     last_service: ServicePoint | None = None
     """The latest visit with a scheduled item: the schedule runs from it (else from delivery)."""

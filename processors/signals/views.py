@@ -29,7 +29,7 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageView:
     odometer_m: int
     km_per_day: float
@@ -50,7 +50,7 @@ class UsageView:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WarrantyView:
     coverage: str
     expiry_p10: date
@@ -78,7 +78,7 @@ class WarrantyView:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BillLine:
     kind: str
     """``scheduled``, ``wear`` or ``repair``."""
@@ -108,7 +108,7 @@ class BillLine:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Bill:
     currency: str
     low: float
@@ -117,7 +117,7 @@ class Bill:
     lines: tuple[BillLine, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServiceView:
     due_p10: date
     due_p50: date
@@ -157,7 +157,7 @@ class ServiceView:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EquityView:
     currency: str
     value_low: float
@@ -185,7 +185,7 @@ class EquityView:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FaultView:
     """A diagnostic code as the catalog describes it, priced in the vehicle's currency."""
 
@@ -214,7 +214,7 @@ class FaultView:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prediction:
     """Everything predicted for one vehicle at ``as_of_ms`` (its newest event time)."""
 

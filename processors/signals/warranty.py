@@ -18,7 +18,7 @@ from processors.signals.estimate import UsageEstimate
 from processors.signals.limits import Binding, earlier_of
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Coverage:
     """A warranty coverage's terms (from the catalog)."""
 
@@ -27,7 +27,7 @@ class Coverage:
     limit_km: float | None  # None: unlimited distance
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CoverageExpiry:
     """When a coverage ends: P10/P50/P90 instants, the binding limit at P50, what is left."""
 

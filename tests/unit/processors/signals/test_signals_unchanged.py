@@ -1,20 +1,40 @@
-"""The signals processor's memories are never changed once built, though not declared frozen
-(a frozen dataclass's ``__init__`` stays interpreted under mypyc: see
-:class:`~processors.signals.memory.VehicleMemory`): no statement of the processor assigns one of
-their fields, apart from the encoding cache ``VehicleMemory._cold``."""
+"""The signals processor's values (its memories, estimates, forecasts and views) are never changed
+once built, though not declared frozen (a frozen dataclass's ``__init__`` stays interpreted under
+mypyc, setting each field through ``object.__setattr__``: see
+:class:`~processors.signals.memory.VehicleMemory`): no statement of the processor assigns a field
+of a dataclass it declares without ``frozen``, apart from the encoding cache
+``VehicleMemory._cold``."""
 
 from __future__ import annotations
 
 import ast
-from dataclasses import fields
+import importlib
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import processors.signals
 from processors.signals.memory import VehicleMemory
 from processors.signals.usage_state import UsageState
+from processors.signals.views import Prediction
 
 SOURCES = sorted(Path(processors.signals.__file__).parent.glob("*.py"))
 CACHE = "_cold"
+
+
+def unfrozen() -> list[type]:
+    """Every dataclass the processor's modules declare without ``frozen``."""
+    found: list[type] = []
+    for path in SOURCES:
+        module = importlib.import_module(f"processors.signals.{path.stem}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and value.__module__ == module.__name__
+                and is_dataclass(value)
+                and not value.__dataclass_params__.frozen  # type: ignore[attr-defined]
+            ):
+                found.append(value)
+    return found
 
 
 def _assigned(tree: ast.AST) -> list[tuple[str, int]]:
@@ -35,8 +55,13 @@ def _assigned(tree: ast.AST) -> list[tuple[str, int]]:
     return found
 
 
-def test_no_field_of_a_memory_is_assigned_after_it_is_built() -> None:
-    guarded = {f.name for f in fields(VehicleMemory)} | {f.name for f in fields(UsageState)}
+def test_the_unfrozen_values_are_found() -> None:
+    classes = unfrozen()
+    assert {VehicleMemory, UsageState, Prediction} <= set(classes)
+
+
+def test_no_field_of_a_value_is_assigned_after_it_is_built() -> None:
+    guarded = {f.name for cls in unfrozen() for f in fields(cls)}
     guarded.discard(CACHE)
     assert SOURCES, "no sources found"
     offences = [
