@@ -46,6 +46,7 @@ from processors.signals.usage_state import (
     UsageState,
     allocate_chain,
     moved_on,
+    moved_past_midnight,
     new_state,
 )
 
@@ -66,7 +67,7 @@ DEFAULT_PARAMS = UsageParams()
 _F32 = struct.Struct("<f")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageUpdate:
     """A batch's outcome: the new state (None while no valid reading was ever seen) and events."""
 
@@ -140,12 +141,13 @@ def _judge(
     return _flush(state, chain_t, chain_o, p), events, accepted
 
 
-def _one_reading_same_day(
+def _one_reading(
     state: UsageState, ts_ms: list[Any], odometer_m: list[Any], p: UsageParams
 ) -> UsageUpdate | None:
-    """The commonest update, without arrays: one plausible reading after the last one, on its
-    UTC day, no re-baseline pending. The same state as the general path gives (the same
-    float64 and float32 operations, in the same order); None when it does not apply."""
+    """The commonest update, without arrays: one plausible reading after the last one, no
+    re-baseline pending, on the last one's UTC day or a later one. The same state as the general
+    path gives (the same float64 and float32 operations, in the same order); None when it does
+    not apply."""
     if len(ts_ms) != 1 or len(odometer_m) != 1 or state.candidate_count:
         return None
     t_raw, o_raw = ts_ms[0], odometer_m[0]
@@ -153,7 +155,7 @@ def _one_reading_same_day(
         return None
     t, o = t_raw, float(o_raw)
     t0, o0 = state.last_ts_ms, state.last_odometer_m
-    if not (math.isfinite(o) and o >= 0.0 and t > t0 and t // MS_PER_DAY == state.end_day):
+    if not (math.isfinite(o) and o >= 0.0 and t > t0):
         return None
     if t0 // MS_PER_DAY != state.end_day:
         return None
@@ -161,6 +163,8 @@ def _one_reading_same_day(
     if not (delta >= -p.slack_m and delta <= p.max_speed_kmh * (t - t0) / 3600.0 + p.slack_m):
         return None
     o1 = max(o, o0)
+    if t // MS_PER_DAY != state.end_day:
+        return UsageUpdate(moved_past_midnight(state, t, o1, p.gap_ms), (), 1, 0)
     # the ring's last slot plus the distance, in float32 as NumPy adds them: the sum of two
     # float32 values is exact in a double whenever rounding to float32 could be affected
     ring = state.ring_f32
@@ -204,7 +208,7 @@ def update_usage(
             if first is not None:
                 return first
         else:
-            quick = _one_reading_same_day(state, ts_ms, odometer_m, params)
+            quick = _one_reading(state, ts_ms, odometer_m, params)
             if quick is not None:
                 return quick
     ts = np.asarray(ts_ms, dtype=np.int64).ravel()

@@ -33,6 +33,9 @@ _HEADER = struct.Struct("<BBHqdqdddqdqdiQ")
 STATE_BYTES = _HEADER.size + 4 * RING_DAYS
 _UNKNOWN_RING = np.full(RING_DAYS, np.nan, dtype="<f4").tobytes()
 """A ring of days whose distance is unknown (a new state's)."""
+_ZERO_RING = bytes(4 * RING_DAYS)
+"""A ring of days at 0 km (float32 zeros)."""
+_F32 = struct.Struct("<f")
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -144,6 +147,64 @@ def moved_on(
         state.end_day,
         state.coarse_mask & _MASK,
         ring_f32,
+    )
+
+
+def moved_past_midnight(
+    state: UsageState, ts_ms: int, odometer_m: float, gap_ms: int
+) -> UsageState:
+    """:func:`allocate_chain` of one reading on a later UTC day than the state's last one
+    (``ts_ms`` after it, ``odometer_m`` at or above it), without arrays: a car's first reading
+    of a day, as common as its daily forecast. The same float64 interpolation at each midnight
+    and the same float32 sums as the arrays', so the same bytes
+    (tests/unit/processors/signals/test_signals_usage.py)."""
+    t0, o0 = state.last_ts_ms, state.last_odometer_m
+    new_end = ts_ms // MS_PER_DAY
+    shift = new_end - state.end_day
+    if shift >= RING_DAYS:
+        ring, mask = bytearray(_ZERO_RING), 0
+    else:
+        ring = bytearray(state.ring_f32[4 * shift :] + _ZERO_RING[: 4 * shift])
+        mask = state.coarse_mask >> shift
+    start, end = float(t0), float(ts_ms)
+    slope = (odometer_m - o0) / (end - start)  # numpy.interp's, between two points
+
+    def at(midnight_ms: int) -> float:
+        x = min(max(float(midnight_ms), start), end)
+        if x == start:
+            return o0
+        if x == end:
+            return odometer_m
+        return slope * (x - start) + o0
+
+    first_day = max(t0 // MS_PER_DAY, new_end - RING_DAYS + 1)
+    before = at(first_day * MS_PER_DAY)
+    for day in range(first_day, new_end + 1):
+        after = at((day + 1) * MS_PER_DAY)
+        offset = 4 * (RING_DAYS - 1 - (new_end - day))
+        (km,) = _F32.unpack_from(ring, offset)
+        (step_km,) = _F32.unpack(_F32.pack((after - before) / 1000.0))
+        _F32.pack_into(ring, offset, km + step_km)
+        before = after
+    if ts_ms - t0 > gap_ms and odometer_m > o0:  # a gap across midnight: its days are coarse
+        oldest = new_end - RING_DAYS + 1
+        low = max(t0 // MS_PER_DAY - oldest, 0)
+        mask |= ((1 << (RING_DAYS - low)) - 1) << low
+    return UsageState(
+        state.first_ts_ms,
+        state.origin_odometer_m,
+        ts_ms,
+        odometer_m,
+        state.lifetime_km + (odometer_m - o0) / 1000.0,
+        state.lifetime_days + (ts_ms - t0) / MS_PER_DAY,
+        state.candidate_count,
+        state.candidate_first_ts_ms,
+        state.candidate_first_odometer_m,
+        state.candidate_last_ts_ms,
+        state.candidate_last_odometer_m,
+        new_end,
+        mask & _MASK,
+        bytes(ring),
     )
 
 

@@ -150,18 +150,49 @@ def test_uncertainty_of_the_mean_shrinks_as_consistent_history_grows(
     assert spiky[-1] < 0.75 * spiky[0]
 
 
+def _list_as_arrays(
+    quick: UsageState | None, slow: UsageState | None, t: int, o: float
+) -> tuple[UsageState, UsageState]:
+    """One reading given as lists (paths without arrays where they apply) to ``quick`` and as
+    arrays to ``slow``: the same outcome, the state's bytes included."""
+    a = update_usage(quick, [t], [o])
+    b = update_usage(slow, np.array([t]), np.array([o]))
+    assert a.state is not None and b.state is not None
+    assert a.state.to_bytes() == b.state.to_bytes()
+    assert (a.events, a.accepted, a.duplicates) == (b.events, b.accepted, b.duplicates)
+    return a.state, b.state
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 100 * DAY), st.floats(-0.4, 130.0), st.floats(0.0, 1.0)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.floats(50_000_000.0, 300_000_000.0),
+)
+def test_readings_days_apart_given_as_lists_update_as_the_arrays_do(
+    steps: list[tuple[int, float, float]], start: float
+) -> None:
+    """Gaps from a millisecond to 100 days (past the ring), parked, slow and fast, a reading a
+    little under the last one (within the slack): every state's bytes as the arrays make them."""
+    t, o = T0, start
+    quick: UsageState | None = None
+    slow: UsageState | None = None
+    quick, slow = _list_as_arrays(quick, slow, t, o)
+    for gap, kmh, frac in steps:
+        t, o = t + gap, max(o + kmh * gap / 3600.0 + frac, 0.0)
+        quick, slow = _list_as_arrays(quick, slow, t, o)
+
+
 @given(clean_series(min_size=2, max_size=60), st.floats(0.0, 1.0))
 def test_a_reading_given_as_a_list_updates_as_the_arrays_do(series: Series, frac: float) -> None:
     # lists of one reading take paths without arrays (the commonest updates: a vehicle's first
-    # reading, a reading on the last one's day); they must give what the array path gives, the
-    # state's bytes included
+    # reading, a reading on the last one's day or a later one); they must give what the array
+    # path gives, the state's bytes included
     ts, odo = series
     odo = odo + frac  # fractions of a metre: float32 sums that round
-    quick = slow = None
+    quick: UsageState | None = None
+    slow: UsageState | None = None
     for t, o in zip(ts.tolist(), odo.tolist(), strict=True):
-        a = update_usage(quick, [t], [o])
-        b = update_usage(slow, np.array([t]), np.array([o]))
-        assert a.state is not None and b.state is not None
-        assert a.state.to_bytes() == b.state.to_bytes()
-        assert (a.events, a.accepted, a.duplicates) == (b.events, b.accepted, b.duplicates)
-        quick, slow = a.state, b.state
+        quick, slow = _list_as_arrays(quick, slow, t, o)
