@@ -27,15 +27,14 @@ it shrinks as consistent history grows.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from processors.signals.dates import MS_PER_DAY
-from processors.signals.usage_state import UsageState
+from processors.signals.usage_state import RING_DAYS, UsageState
 
 _WEEK = 7
+_RING = struct.Struct(f"<{RING_DAYS}f")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +76,81 @@ class UsageEstimate:
 DEFAULT_MODEL = UsageModel()
 
 
-def _week_mean_square(days: npt.NDArray[np.float64]) -> tuple[float, int]:
+def _variance(values: list[float]) -> float:
+    """Sample variance (``ddof=1``; two passes, as :func:`numpy.var`); 0 for fewer than two."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean = math.fsum(values) / n
+    return math.fsum([(x - mean) * (x - mean) for x in values]) / (n - 1)
+
+
+def _week_mean_square(days: list[float]) -> tuple[float, int]:
     """Between-week mean square (7 x variance of weekly mean km/day) and its degrees of freedom.
 
     Weeks are 7 consecutive ring days, so a weekly rhythm (commute, weekend) cancels within each;
     only complete weeks count, as a partial week's mean would mix in that rhythm.
     """
-    weeks = days[len(days) % _WEEK :].reshape(-1, _WEEK)
-    means = weeks[np.isfinite(weeks).all(axis=1)].mean(axis=1)  # complete weeks only
-    if means.size < 2:
+    means: list[float] = []
+    for start in range(len(days) % _WEEK, len(days), _WEEK):
+        week = days[start : start + _WEEK]
+        if all(math.isfinite(x) for x in week):  # complete weeks only
+            means.append(math.fsum(week) / _WEEK)
+    if len(means) < 2:
         return 0.0, 0
-    return float(_WEEK * np.var(means, ddof=1)), int(means.size - 1)
+    return _WEEK * _variance(means), len(means) - 1
+
+
+@dataclass(slots=True)
+class RingStatistics:
+    """What the estimate takes from the ring's complete days."""
+
+    recent_days: int
+    """Days whose distance is known."""
+    weight_days: float
+    """Their effective number under the recency weights, ``(sum w)**2 / sum w**2``."""
+    recent_km_per_day: float
+    """Their recency-weighted mean; NaN without a known day."""
+    spread_dof: int
+    spread_variance: float
+    """Sample variance of the days resolved by a reading (of every known day with fewer than
+    two such) and its degrees of freedom."""
+    week_mean_square: float
+    week_dof: int
+    """:func:`_week_mean_square` of the days."""
+
+
+def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
+    """The ring's statistics, in scalar loops over its 63 complete days (the last slot is the
+    open, partial day): NumPy's per-call overhead on arrays this small cost several times the
+    arithmetic (tests/unit/processors/signals/test_signals_estimate_scalar.py checks them
+    against the array form)."""
+    days = list(_RING.unpack(state.ring_f32))[:-1]
+    coarse, last = state.coarse_mask, len(days) - 1
+    recent: list[float] = []
+    resolved: list[float] = []
+    sum_w = sum_w2 = sum_wx = 0.0
+    for i, km in enumerate(days):
+        if not math.isfinite(km):
+            continue
+        w = 0.5 ** ((last - i) / half_life_days)
+        sum_w += w
+        sum_w2 += w * w
+        sum_wx += w * km
+        recent.append(km)
+        if not coarse >> i & 1:
+            resolved.append(km)
+    sample = resolved if len(resolved) >= 2 else recent
+    week_ms, week_dof = _week_mean_square(days)
+    return RingStatistics(
+        recent_days=len(recent),
+        weight_days=sum_w * sum_w / sum_w2 if recent else 0.0,
+        recent_km_per_day=sum_wx / sum_w if recent else math.nan,
+        spread_dof=max(len(sample) - 1, 0),
+        spread_variance=_variance(sample),
+        week_mean_square=week_ms,
+        week_dof=week_dof,
+    )
 
 
 def _lifetime(
@@ -140,16 +203,11 @@ def estimate_usage(
             None,
             None,
         )
-    days = state.days_km.astype(np.float64)[:-1]  # the last slot is the open, partial day
-    known = np.isfinite(days)
-    recent = days[known]
-    age = np.arange(days.size - 1, -1, -1, dtype=np.float64)[known]
-    weights = 0.5 ** (age / model.recent_half_life_days)
-    n = float(weights.sum() ** 2 / np.sum(weights**2)) if recent.size else 0.0
-    recent_rate = float(np.sum(weights * recent) / weights.sum()) if recent.size else math.nan
+    ring = ring_statistics(state, model.recent_half_life_days)
+    n, recent_rate = ring.weight_days, ring.recent_km_per_day
     life_km, life_days = _lifetime(state, delivery_ts_ms, delivery_odometer_m)
     life_rate = life_km / life_days if life_days > 0 else math.nan
-    outside = max(life_days - recent.size, 0.0)  # lifetime days not already in the ring
+    outside = max(life_days - ring.recent_days, 0.0)  # lifetime days not already in the ring
     long_lifetime = life_days > 0 and outside >= model.lifetime_min_days and n > 0
     w_life = 0.0 if long_lifetime or life_days <= 0 else min(model.lifetime_weight_days, outside)
     total = model.weight_days + n + w_life
@@ -157,12 +215,9 @@ def estimate_usage(
     mean += n * recent_rate if n else 0.0
     mean += w_life * life_rate if w_life else 0.0
     mean /= total
-    resolved = days[known & ~state.coarse_days()[:-1]]
-    sample = resolved if resolved.size >= 2 else recent
-    dof = max(int(sample.size) - 1, 0)
-    s2 = float(np.var(sample, ddof=1)) if dof else 0.0
+    dof, s2 = ring.spread_dof, ring.spread_variance
     var_day = (dof * s2 + model.sd_dof * (model.daily_cv * mean) ** 2) / (dof + model.sd_dof)
-    msb, week_dof = _week_mean_square(days)
+    msb, week_dof = ring.week_mean_square, ring.week_dof
     var_eff = var_day
     if week_dof:
         var_eff = max(
@@ -178,7 +233,7 @@ def estimate_usage(
         daily_sd_km=math.sqrt(var_day),
         recent_km_per_day=recent_rate,
         lifetime_km_per_day=life_rate,
-        recent_days=int(recent.size),
+        recent_days=ring.recent_days,
         lifetime_days=life_days,
         as_of_ts_ms=state.last_ts_ms,
         odometer_m=state.last_odometer_m,
