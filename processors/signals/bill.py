@@ -54,7 +54,14 @@ from processors.signals.pricing import Pricing, in_force
 from processors.signals.upkeep import Upkeep
 from processors.signals.views import Bill, BillLine, cents
 from processors.signals.wearlife import DAYS_PER_MONTH, Bracket, used_share
-from reference.catalog import Catalog, PriceRange, ServiceSpec, WarrantySpec, WearItem
+from reference.catalog import (
+    COVERAGES,
+    Catalog,
+    PriceRange,
+    ServiceSpec,
+    WarrantySpec,
+    WearItem,
+)
 
 SCHEDULED = "Scheduled service"
 SURE = 0.02
@@ -262,6 +269,12 @@ def learn_from_visit(
     return out
 
 
+def paying_at(terms: WarrantySpec, delivered: date, day: date, at_km: float) -> frozenset[str]:
+    """The coverages in force on ``day`` at ``at_km`` (asked once a bill: every line asks, and
+    each asking of the terms cost a dictionary and a date's arithmetic)."""
+    return frozenset(name for name in COVERAGES if in_force(terms, name, delivered, day, at_km))
+
+
 @dataclass(slots=True)
 class _Lines:
     """Prices lines at the most likely visit (``day``, ``at_km``)."""
@@ -271,6 +284,8 @@ class _Lines:
     pricing: Pricing
     day: date
     at_km: float
+    paying: frozenset[str]
+    """The coverages in force at the visit (:func:`paying_at`)."""
 
     def line(
         self,
@@ -281,7 +296,7 @@ class _Lines:
         coverage: str,
         reason: str,
     ) -> BillLine:
-        if in_force(self.terms, coverage, self.vehicle.delivery_date, self.day, self.at_km):
+        if coverage in self.paying:
             reason = f"{reason}; covered by the {coverage.replace('_', ' ')} warranty"
             return BillLine(kind, code, description, 0.0, 0.0, 0.0, True, coverage, reason)
         p = self.pricing.price(usd)
@@ -290,9 +305,7 @@ class _Lines:
     def amount(self, usd: PriceRange, coverage: str) -> float:
         """What the owner pays for a line (0: a warranty pays it): the expected amount of
         :meth:`line`."""
-        if coverage != "none" and in_force(
-            self.terms, coverage, self.vehicle.delivery_date, self.day, self.at_km
-        ):
+        if coverage in self.paying:
             return 0.0
         return cents(usd.expected * (self.pricing.parts_factor * self.pricing.dealer_factor))
 
@@ -358,13 +371,10 @@ def service_bill(
 ) -> Bill:
     """The bill of the next service at the visit ``visits`` describes (see the module
     docstring)."""
-    lines = _Lines(
-        vehicle,
-        catalog.warranty_for(vehicle.brand),
-        pricing,
-        visits.days[visits.likely],
-        visits.kms[visits.likely],
-    )
+    terms = catalog.warranty_for(vehicle.brand)
+    day, at_km = visits.days[visits.likely], visits.kms[visits.likely]
+    paying = paying_at(terms, vehicle.delivery_date, day, at_km)
+    lines = _Lines(vehicle, terms, pricing, day, at_km, paying)
     ahead_km, ahead_days = ahead(schedule.interval_km, schedule.interval_months, km_per_day)
     wear: list[WearItem] = []
     chances: list[float] = []

@@ -87,7 +87,7 @@ def decode_batch(
     return Decoded(tuple(frames), tuple(visits), tuple(rejected), next_offsets(records))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Forecasts:
     """The forecast columns of ``vehicle_state``: those of the vehicle's last evaluation."""
 
@@ -97,7 +97,7 @@ class Forecasts:
     equity: Json | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VehicleRow:
     """One row of ``vehicle_state`` (JSON columns as dicts).
 

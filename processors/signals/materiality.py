@@ -39,13 +39,13 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LastUsage:
     as_of_ms: int
     km_per_day: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LastWarranty:
     coverage: str
     as_of_ms: int
@@ -54,7 +54,7 @@ class LastWarranty:
     expired: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LastService:
     as_of_ms: int
     p50_day: int
@@ -63,14 +63,14 @@ class LastService:
     overdue: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LastEquity:
     as_of_ms: int
     equity_expected: float
     value_expected: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Published:
     """What was last published of each kind (the materiality rules' memory)."""
 

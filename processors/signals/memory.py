@@ -61,7 +61,7 @@ RECENT_VISITS = 4
 _HEAD = struct.Struct("<BH")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PredictedBill:
     """The service bill of the vehicle's last evaluation: what a visit's invoice is scored on."""
 

@@ -25,8 +25,13 @@ class Pricing:
 
     def price(self, usd: PriceRange) -> PriceRange:
         """``usd`` in the vehicle's currency, rounded to cents (``Market.convert_range``)."""
-        p = usd.scaled(self.parts_factor * self.dealer_factor, self.currency)
-        return PriceRange(cents(p.low), cents(p.expected), cents(p.high), p.currency)
+        factor = self.parts_factor * self.dealer_factor
+        return PriceRange(
+            cents(usd.low * factor),
+            cents(usd.expected * factor),
+            cents(usd.high * factor),
+            self.currency,
+        )
 
 
 def pricing_for(vehicle: VehicleFacts, catalog: Catalog, dealer_factor: float = 1.0) -> Pricing:

@@ -37,9 +37,28 @@ def unfrozen() -> list[type]:
     return found
 
 
+def _own_initialised(tree: ast.AST) -> set[int]:
+    """Lines where a class's ``__init__`` sets its own attribute (``self.a = ...``): a plain
+    class building itself, not a value changed after it was built."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+            for sub in ast.walk(node):
+                if (
+                    isinstance(sub, ast.Attribute)
+                    and isinstance(sub.ctx, ast.Store)
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id == "self"
+                ):
+                    lines.add(sub.lineno)
+    return lines
+
+
 def _assigned(tree: ast.AST) -> list[tuple[str, int]]:
-    """Every attribute a statement assigns (``x.a = ...``, ``x.a += ...``, ``del x.a``)."""
+    """Every attribute a statement assigns (``x.a = ...``, ``x.a += ...``, ``del x.a``), but a
+    class's own in its ``__init__``."""
     found: list[tuple[str, int]] = []
+    own = _own_initialised(tree)
     for node in ast.walk(tree):
         targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
@@ -50,7 +69,11 @@ def _assigned(tree: ast.AST) -> list[tuple[str, int]]:
             targets = list(node.targets)
         for target in targets:
             for sub in ast.walk(target):
-                if isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store | ast.Del):
+                if (
+                    isinstance(sub, ast.Attribute)
+                    and isinstance(sub.ctx, ast.Store | ast.Del)
+                    and sub.lineno not in own
+                ):
                     found.append((sub.attr, sub.lineno))
     return found
 
@@ -76,3 +99,15 @@ def test_no_field_of_a_value_is_assigned_after_it_is_built() -> None:
 def test_the_check_sees_an_assignment() -> None:
     tree = ast.parse("m.as_of_ms = 1\nm.ring_f32 += b''\ndel m.faults\n(a.usage, b) = (1, 2)\n")
     assert [a for a, _ in _assigned(tree)] == ["as_of_ms", "ring_f32", "faults", "usage"]
+
+
+def test_a_class_setting_its_own_attributes_in_its_init_is_not_an_assignment() -> None:
+    tree = ast.parse(
+        "class Run:\n"
+        "    def __init__(self, m):\n"
+        "        self.vin = m.vin\n"
+        "        m.vin = 'x'\n"
+        "    def later(self):\n"
+        "        self.vin = 'y'\n"
+    )
+    assert [(a, line) for a, line in _assigned(tree)] == [("vin", 4), ("vin", 6)]
