@@ -97,9 +97,10 @@ class Forecasts:
     equity: Json | None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class VehicleRow:
-    """One row of ``vehicle_state`` (JSON columns as dicts).
+    """One row of ``vehicle_state`` (JSON columns as dicts; ``__init__`` written out to be
+    compiled, see :class:`~processors.signals.memory.VehicleMemory`).
 
     The odometer, active codes and last service are always the final memory's; the usage
     estimate and the forecasts are rewritten only when the vehicle was evaluated in the batch
@@ -116,6 +117,26 @@ class VehicleRow:
     active_faults: list[Json]
     last_service: Json | None
     forecasts: Forecasts | None
+
+    def __init__(
+        self,
+        vin: str,
+        dealer_id: str | None,
+        as_of_ms: int,
+        odometer_m: int | None,
+        usage: Json | None,
+        active_faults: list[Json],
+        last_service: Json | None,
+        forecasts: Forecasts | None,
+    ) -> None:
+        self.vin = vin
+        self.dealer_id = dealer_id
+        self.as_of_ms = as_of_ms
+        self.odometer_m = odometer_m
+        self.usage = usage
+        self.active_faults = active_faults
+        self.last_service = last_service
+        self.forecasts = forecasts
 
     def merged_into(self, stored: VehicleRow | None) -> VehicleRow:
         """The row once written over ``stored`` (what the upsert does)."""

@@ -59,6 +59,10 @@ from schemas.services import ServiceItem, ServiceVisitRecord
 VERSION = 1
 RECENT_VISITS = 4
 _HEAD = struct.Struct("<BH")
+NOTHING_PUBLISHED = Published()
+"""A new memory's record of what was published: nothing (shared: never changed once built)."""
+PRIOR_PRICES = PriceLevel()
+"""A new memory's dealer price level: the catalog's (shared: never changed once built)."""
 
 
 @dataclass(slots=True)
@@ -72,13 +76,16 @@ class PredictedBill:
     high: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class VehicleMemory:
     """Never changed once built (every input makes a new one, and the runner caches them):
     treat it as frozen. It is not declared frozen because a frozen dataclass's ``__init__``
     stays interpreted Python under mypyc, setting each field through ``object.__setattr__``:
-    :meth:`after_frame` cost 3.4 µs so, 0.7 µs compiled. Only :attr:`_cold`, a cache of what
-    the fields encode to, is ever set after ``__init__``."""
+    :meth:`after_frame` cost 3.4 µs so, 0.7 µs compiled. Its ``__init__`` is written out
+    (``init=False``) because the decorator's, frozen or not, is interpreted too, each field set
+    by name through the class's descriptors; written out, it is compiled (every frame builds a
+    memory; tests/unit/processors/signals/test_signals_unchanged.py checks it sets every field).
+    Only :attr:`_cold`, a cache of what the fields encode to, is ever set after ``__init__``."""
 
     usage: UsageState | None = None
     as_of_ms: int = 0
@@ -115,6 +122,49 @@ class VehicleMemory:
     """The JSON of the fields a frame does not change (:func:`_cold_fields`), once encoded: it is
     handed on by :meth:`after_frame`, so that a vehicle's state is encoded in full only after
     an evaluation, a visit or a restart (a new memory from anything else starts without it)."""
+
+    def __init__(
+        self,
+        usage: UsageState | None = None,
+        as_of_ms: int = 0,
+        dtcs_ts_ms: int = 0,
+        faults: tuple[tuple[str, int], ...] = (),
+        last_service: ServicePoint | None = None,
+        last_visit: ServicePoint | None = None,
+        last_repairs: tuple[str, ...] = (),
+        wear: tuple[tuple[str, int, int], ...] = (),
+        visit_ids: tuple[str, ...] = (),
+        bill: PredictedBill | None = None,
+        published: Published = NOTHING_PUBLISHED,
+        evaluated: tuple[int, int] | None = None,
+        reported: tuple[str, ...] = (),
+        quality_days: tuple[tuple[str, int], ...] = (),
+        prices: PriceLevel = PRIOR_PRICES,
+        wear_life: tuple[tuple[str, Bracket], ...] = (),
+        lateness: tuple[int, ...] = (),
+        frames_ms: int = 0,
+        held: tuple[ServiceVisitRecord, ...] = (),
+    ) -> None:
+        self.usage = usage
+        self.as_of_ms = as_of_ms
+        self.dtcs_ts_ms = dtcs_ts_ms
+        self.faults = faults
+        self.last_service = last_service
+        self.last_visit = last_visit
+        self.last_repairs = last_repairs
+        self.wear = wear
+        self.visit_ids = visit_ids
+        self.bill = bill
+        self.published = published
+        self.evaluated = evaluated
+        self.reported = reported
+        self.quality_days = quality_days
+        self.prices = prices
+        self.wear_life = wear_life
+        self.lateness = lateness
+        self.frames_ms = frames_ms
+        self.held = held
+        self._cold = None
 
     def after_frame(
         self,

@@ -67,14 +67,28 @@ DEFAULT_PARAMS = UsageParams()
 _F32 = struct.Struct("<f")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class UsageUpdate:
-    """A batch's outcome: the new state (None while no valid reading was ever seen) and events."""
+    """A batch's outcome: the new state (None while no valid reading was ever seen) and events.
+    (``__init__`` written out to be compiled: see :class:`~processors.signals.memory.
+    VehicleMemory`.)"""
 
     state: UsageState | None
     events: tuple[QualityEvent, ...]
     accepted: int
     duplicates: int
+
+    def __init__(
+        self,
+        state: UsageState | None,
+        events: tuple[QualityEvent, ...],
+        accepted: int,
+        duplicates: int,
+    ) -> None:
+        self.state = state
+        self.events = events
+        self.accepted = accepted
+        self.duplicates = duplicates
 
 
 def _in_time_order(events: list[QualityEvent]) -> tuple[QualityEvent, ...]:

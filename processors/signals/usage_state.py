@@ -41,11 +41,11 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class UsageState:
     """One vehicle's usage memory: never changed once built, every update returns a new one
-    (not declared frozen for the reason :class:`~processors.signals.memory.VehicleMemory`
-    gives)."""
+    (not declared frozen, and its ``__init__`` written out, for the reasons
+    :class:`~processors.signals.memory.VehicleMemory` gives)."""
 
     first_ts_ms: int
     origin_odometer_m: float  # first accepted reading; NaN once a re-baseline broke continuity
@@ -61,6 +61,38 @@ class UsageState:
     end_day: int  # UTC day index (epoch days) of the ring's last slot, the day of last_ts_ms
     coarse_mask: int  # bit i set: slot i's distance was spread over a multi-day gap
     ring_f32: bytes  # RING_DAYS little-endian float32 km, oldest first
+
+    def __init__(
+        self,
+        first_ts_ms: int,
+        origin_odometer_m: float,
+        last_ts_ms: int,
+        last_odometer_m: float,
+        lifetime_km: float,
+        lifetime_days: float,
+        candidate_count: int,
+        candidate_first_ts_ms: int,
+        candidate_first_odometer_m: float,
+        candidate_last_ts_ms: int,
+        candidate_last_odometer_m: float,
+        end_day: int,
+        coarse_mask: int,
+        ring_f32: bytes,
+    ) -> None:
+        self.first_ts_ms = first_ts_ms
+        self.origin_odometer_m = origin_odometer_m
+        self.last_ts_ms = last_ts_ms
+        self.last_odometer_m = last_odometer_m
+        self.lifetime_km = lifetime_km
+        self.lifetime_days = lifetime_days
+        self.candidate_count = candidate_count
+        self.candidate_first_ts_ms = candidate_first_ts_ms
+        self.candidate_first_odometer_m = candidate_first_odometer_m
+        self.candidate_last_ts_ms = candidate_last_ts_ms
+        self.candidate_last_odometer_m = candidate_last_odometer_m
+        self.end_day = end_day
+        self.coarse_mask = coarse_mask
+        self.ring_f32 = ring_f32
 
     @property
     def days_km(self) -> npt.NDArray[np.float32]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 
 import processors.signals
@@ -111,3 +111,58 @@ def test_a_class_setting_its_own_attributes_in_its_init_is_not_an_assignment() -
         "        self.vin = 'y'\n"
     )
     assert [(a, line) for a, line in _assigned(tree)] == [("vin", 4), ("vin", 6)]
+
+
+def _written_out() -> list[type]:
+    """The values whose ``__init__`` is written out (``init=False``) to be compiled."""
+    return [c for c in unfrozen() if not c.__dataclass_params__.init]  # type: ignore[attr-defined]
+
+
+def _init_of(cls: type) -> ast.FunctionDef:
+    source = Path(processors.signals.__file__).parent / f"{cls.__module__.rsplit('.', 1)[1]}.py"
+    tree = ast.parse(source.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    return item
+    raise AssertionError(f"{cls.__name__} has no __init__ written out")
+
+
+def test_the_written_out_inits_are_found() -> None:
+    assert {VehicleMemory, UsageState} <= set(_written_out())
+
+
+def test_a_written_out_init_takes_and_sets_every_field_with_its_default() -> None:
+    """Each takes the dataclass's fields in order, with the same defaults, and sets each from
+    its parameter (what the decorator's ``__init__`` would do)."""
+    for cls in _written_out():
+        init = _init_of(cls)
+        module = importlib.import_module(cls.__module__)
+        wanted = [f for f in fields(cls) if f.init]
+        params = init.args.args[1:]
+        assert [a.arg for a in params] == [f.name for f in wanted], cls.__name__
+        sets = {
+            t.attr
+            for stmt in init.body
+            if isinstance(stmt, ast.Assign)
+            and isinstance(stmt.value, ast.Name)
+            and stmt.value.id == (t := stmt.targets[0]).attr  # type: ignore[attr-defined]
+            and isinstance(t, ast.Attribute)
+            and isinstance(t.value, ast.Name)
+            and t.value.id == "self"
+        }
+        assert {f.name for f in wanted} <= sets, cls.__name__
+        defaults = dict(zip([a.arg for a in params[::-1]], init.args.defaults[::-1], strict=False))
+        for f in wanted:
+            declared = f.default if f.default is not MISSING else None
+            if f.default_factory is not MISSING:
+                declared = f.default_factory()
+            if f.default is MISSING and f.default_factory is MISSING:
+                assert f.name not in defaults, (cls.__name__, f.name)
+                continue
+            node = defaults[f.name]
+            given = (
+                getattr(module, node.id) if isinstance(node, ast.Name) else ast.literal_eval(node)
+            )
+            assert given == declared, (cls.__name__, f.name)
