@@ -275,7 +275,7 @@ def paying_at(terms: WarrantySpec, delivered: date, day: date, at_km: float) -> 
     return frozenset(name for name in COVERAGES if in_force(terms, name, delivered, day, at_km))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class _Lines:
     """Prices lines at the most likely visit (``day``, ``at_km``)."""
 
@@ -286,6 +286,22 @@ class _Lines:
     at_km: float
     paying: frozenset[str]
     """The coverages in force at the visit (:func:`paying_at`)."""
+
+    def __init__(
+        self,
+        vehicle: VehicleFacts,
+        terms: WarrantySpec,
+        pricing: Pricing,
+        day: date,
+        at_km: float,
+        paying: frozenset[str],
+    ) -> None:
+        self.vehicle = vehicle
+        self.terms = terms
+        self.pricing = pricing
+        self.day = day
+        self.at_km = at_km
+        self.paying = paying
 
     def line(
         self,

@@ -57,7 +57,7 @@ class UsageModel:
     drift_floor: float = 0.12
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class UsageEstimate:
     """Distance per day: mean, spread used for forecasting, sd of the mean; inputs' summary."""
 
@@ -71,6 +71,30 @@ class UsageEstimate:
     lifetime_days: float
     as_of_ts_ms: int | None  # time of the last accepted reading, the forecasts' origin
     odometer_m: float | None
+
+    def __init__(
+        self,
+        mean_km_per_day: float,
+        sd_km_per_day: float,
+        mean_sd_km_per_day: float,
+        daily_sd_km: float,
+        recent_km_per_day: float,
+        lifetime_km_per_day: float,
+        recent_days: int,
+        lifetime_days: float,
+        as_of_ts_ms: int | None,
+        odometer_m: float | None,
+    ) -> None:
+        self.mean_km_per_day = mean_km_per_day
+        self.sd_km_per_day = sd_km_per_day
+        self.mean_sd_km_per_day = mean_sd_km_per_day
+        self.daily_sd_km = daily_sd_km
+        self.recent_km_per_day = recent_km_per_day
+        self.lifetime_km_per_day = lifetime_km_per_day
+        self.recent_days = recent_days
+        self.lifetime_days = lifetime_days
+        self.as_of_ts_ms = as_of_ts_ms
+        self.odometer_m = odometer_m
 
 
 DEFAULT_MODEL = UsageModel()
@@ -101,7 +125,7 @@ def _week_mean_square(days: list[float]) -> tuple[float, int]:
     return _WEEK * _variance(means), len(means) - 1
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RingStatistics:
     """What the estimate takes from the ring's complete days."""
 
@@ -118,6 +142,24 @@ class RingStatistics:
     week_mean_square: float
     week_dof: int
     """:func:`_week_mean_square` of the days."""
+
+    def __init__(
+        self,
+        recent_days: int,
+        weight_days: float,
+        recent_km_per_day: float,
+        spread_dof: int,
+        spread_variance: float,
+        week_mean_square: float,
+        week_dof: int,
+    ) -> None:
+        self.recent_days = recent_days
+        self.weight_days = weight_days
+        self.recent_km_per_day = recent_km_per_day
+        self.spread_dof = spread_dof
+        self.spread_variance = spread_variance
+        self.week_mean_square = week_mean_square
+        self.week_dof = week_dof
 
 
 def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:

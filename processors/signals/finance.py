@@ -27,7 +27,7 @@ from processors.signals.dates import add_months
 Floats = npt.NDArray[np.float64]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class FinanceContract:
     """A loan, PCP or lease."""
 
@@ -37,6 +37,22 @@ class FinanceContract:
     start: date  # the first payment falls one month later
     balloon: float = 0.0  # PCP final payment or lease residual; 0 for a plain loan
     kind: Literal["loan", "pcp", "lease"] = "loan"
+
+    def __init__(
+        self,
+        principal: float,
+        apr: float,
+        term_months: int,
+        start: date,
+        balloon: float = 0.0,
+        kind: Literal["loan", "pcp", "lease"] = "loan",
+    ) -> None:
+        self.principal = principal
+        self.apr = apr
+        self.term_months = term_months
+        self.start = start
+        self.balloon = balloon
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)

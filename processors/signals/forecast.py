@@ -26,7 +26,7 @@ _TINY_KM = 1e-9
 _TINY_KM_PER_DAY = 1e-9
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class DaysQuantiles:
     """P10/P50/P90 days until a distance is reached (inf: not reached under the model)."""
 
@@ -34,14 +34,34 @@ class DaysQuantiles:
     p50_days: Floats
     p90_days: Floats
 
+    def __init__(
+        self,
+        p10_days: Floats,
+        p50_days: Floats,
+        p90_days: Floats,
+    ) -> None:
+        self.p10_days = p10_days
+        self.p50_days = p50_days
+        self.p90_days = p90_days
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class KmQuantiles:
     """P10/P50/P90 distance (km, never negative) driven over a horizon."""
 
     p10_km: Floats
     p50_km: Floats
     p90_km: Floats
+
+    def __init__(
+        self,
+        p10_km: Floats,
+        p50_km: Floats,
+        p90_km: Floats,
+    ) -> None:
+        self.p10_km = p10_km
+        self.p50_km = p50_km
+        self.p90_km = p90_km
 
 
 def days_to_reach_quantile(

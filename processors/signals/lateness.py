@@ -90,7 +90,7 @@ def observed_lateness(
     return history if late is None else (*history, late)[-LATENESS_KEPT:]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class VisitScenarios:
     """Where the next visit may happen: days, odometers (km) and weights summing to 1, in day
     order; ``likely`` is the index of the weighted median."""
@@ -108,6 +108,26 @@ class VisitScenarios:
     a visit already due is moved to today."""
     observed: int
     """How many visits of the owner's own the scenarios rest on."""
+
+    def __init__(
+        self,
+        due_day: date,
+        days: tuple[date, ...],
+        ordinals: tuple[int, ...],
+        kms: tuple[float, ...],
+        weights: tuple[float, ...],
+        likely: int,
+        lateness: int,
+        observed: int,
+    ) -> None:
+        self.due_day = due_day
+        self.days = days
+        self.ordinals = ordinals
+        self.kms = kms
+        self.weights = weights
+        self.likely = likely
+        self.lateness = lateness
+        self.observed = observed
 
 
 def lateness_scenarios(history: tuple[int, ...]) -> tuple[tuple[int, float], ...]:

@@ -24,7 +24,7 @@ from processors.signals.forecast import days_to_reach_one
 Binding = Literal["time", "distance"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class LimitForecast:
     """P10/P50/P90 instants the first limit is reached; which one binds at P50."""
 
@@ -33,6 +33,20 @@ class LimitForecast:
     p90: datetime
     binding: Binding
     reached: bool  # already reached at ``as_of`` (time passed or odometer seen past the limit)
+
+    def __init__(
+        self,
+        p10: datetime,
+        p50: datetime,
+        p90: datetime,
+        binding: Binding,
+        reached: bool,
+    ) -> None:
+        self.p10 = p10
+        self.p50 = p50
+        self.p90 = p90
+        self.binding = binding
+        self.reached = reached
 
 
 def earlier_of(

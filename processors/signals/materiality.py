@@ -39,13 +39,21 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class LastUsage:
     as_of_ms: int
     km_per_day: float
 
+    def __init__(
+        self,
+        as_of_ms: int,
+        km_per_day: float,
+    ) -> None:
+        self.as_of_ms = as_of_ms
+        self.km_per_day = km_per_day
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class LastWarranty:
     coverage: str
     as_of_ms: int
@@ -53,8 +61,20 @@ class LastWarranty:
     """Days since 1970-01-01 (UTC) of the P50 expiry."""
     expired: bool
 
+    def __init__(
+        self,
+        coverage: str,
+        as_of_ms: int,
+        p50_day: int,
+        expired: bool,
+    ) -> None:
+        self.coverage = coverage
+        self.as_of_ms = as_of_ms
+        self.p50_day = p50_day
+        self.expired = expired
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class LastService:
     as_of_ms: int
     p50_day: int
@@ -62,12 +82,36 @@ class LastService:
     due_soon: bool
     overdue: bool
 
+    def __init__(
+        self,
+        as_of_ms: int,
+        p50_day: int,
+        bill_expected: float,
+        due_soon: bool,
+        overdue: bool,
+    ) -> None:
+        self.as_of_ms = as_of_ms
+        self.p50_day = p50_day
+        self.bill_expected = bill_expected
+        self.due_soon = due_soon
+        self.overdue = overdue
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class LastEquity:
     as_of_ms: int
     equity_expected: float
     value_expected: float
+
+    def __init__(
+        self,
+        as_of_ms: int,
+        equity_expected: float,
+        value_expected: float,
+    ) -> None:
+        self.as_of_ms = as_of_ms
+        self.equity_expected = equity_expected
+        self.value_expected = value_expected
 
 
 @dataclass(slots=True)
@@ -83,7 +127,7 @@ class Published:
         return next((w for w in self.warranty if w.coverage == coverage), None)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Changes:
     """The views to publish, and the memory once they are."""
 
@@ -92,6 +136,20 @@ class Changes:
     service: ServiceView | None
     equity: EquityView | None
     published: Published
+
+    def __init__(
+        self,
+        usage: UsageView | None,
+        warranty: tuple[WarrantyView, ...],
+        service: ServiceView | None,
+        equity: EquityView | None,
+        published: Published,
+    ) -> None:
+        self.usage = usage
+        self.warranty = warranty
+        self.service = service
+        self.equity = equity
+        self.published = published
 
     @property
     def count(self) -> int:

@@ -65,7 +65,7 @@ PRIOR_PRICES = PriceLevel()
 """A new memory's dealer price level: the catalog's (shared: never changed once built)."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class PredictedBill:
     """The service bill of the vehicle's last evaluation: what a visit's invoice is scored on."""
 
@@ -74,6 +74,20 @@ class PredictedBill:
     low: float
     expected: float
     high: float
+
+    def __init__(
+        self,
+        as_of_ms: int,
+        currency: str,
+        low: float,
+        expected: float,
+        high: float,
+    ) -> None:
+        self.as_of_ms = as_of_ms
+        self.currency = currency
+        self.low = low
+        self.expected = expected
+        self.high = high
 
 
 @dataclass(slots=True, init=False)

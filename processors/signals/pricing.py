@@ -11,7 +11,7 @@ from processors.signals.views import FaultView, cents
 from reference.catalog import Catalog, PriceRange, WarrantySpec
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Pricing:
     """How US-dollar catalog figures become the vehicle's amounts."""
 
@@ -22,6 +22,18 @@ class Pricing:
     """Vehicle values: the exchange rate alone."""
     dealer_factor: float = 1.0
     """The vehicle's dealer's prices relative to the catalog's (from its invoices)."""
+
+    def __init__(
+        self,
+        currency: str,
+        parts_factor: float,
+        per_usd: float,
+        dealer_factor: float = 1.0,
+    ) -> None:
+        self.currency = currency
+        self.parts_factor = parts_factor
+        self.per_usd = per_usd
+        self.dealer_factor = dealer_factor
 
     def price(self, usd: PriceRange) -> PriceRange:
         """``usd`` in the vehicle's currency, rounded to cents (``Market.convert_range``)."""

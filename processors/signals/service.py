@@ -19,15 +19,23 @@ from processors.signals.estimate import UsageEstimate
 from processors.signals.limits import Binding, earlier_of
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ServiceInterval:
     """A maintenance schedule: every ``months`` and, if set, every ``km``, whichever first."""
 
     months: int
     km: float | None = None
 
+    def __init__(
+        self,
+        months: int,
+        km: float | None = None,
+    ) -> None:
+        self.months = months
+        self.km = km
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class ServiceDue:
     """The next service: its bounds, P10/P50/P90 due instants and flags."""
 
@@ -41,6 +49,30 @@ class ServiceDue:
     km_remaining: float | None  # signed: negative = overdue by that distance
     due_soon: bool
     overdue: bool
+
+    def __init__(
+        self,
+        due_date: datetime,
+        due_odometer_km: float | None,
+        p10: datetime,
+        p50: datetime,
+        p90: datetime,
+        binding: Binding,
+        days_remaining: float,
+        km_remaining: float | None,
+        due_soon: bool,
+        overdue: bool,
+    ) -> None:
+        self.due_date = due_date
+        self.due_odometer_km = due_odometer_km
+        self.p10 = p10
+        self.p50 = p50
+        self.p90 = p90
+        self.binding = binding
+        self.days_remaining = days_remaining
+        self.km_remaining = km_remaining
+        self.due_soon = due_soon
+        self.overdue = overdue
 
 
 def next_service(

@@ -29,7 +29,7 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class UsageView:
     odometer_m: int
     km_per_day: float
@@ -38,6 +38,22 @@ class UsageView:
     daily_sd_km: float
     history_days: float
     recent_days: int
+
+    def __init__(
+        self,
+        odometer_m: int,
+        km_per_day: float,
+        km_per_day_sd: float,
+        daily_sd_km: float,
+        history_days: float,
+        recent_days: int,
+    ) -> None:
+        self.odometer_m = odometer_m
+        self.km_per_day = km_per_day
+        self.km_per_day_sd = km_per_day_sd
+        self.daily_sd_km = daily_sd_km
+        self.history_days = history_days
+        self.recent_days = recent_days
 
     def as_json(self) -> Json:
         return {
@@ -50,7 +66,7 @@ class UsageView:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class WarrantyView:
     coverage: str
     expiry_p10: date
@@ -62,6 +78,30 @@ class WarrantyView:
     expired: bool
     time_end: date
     limit_km: float
+
+    def __init__(
+        self,
+        coverage: str,
+        expiry_p10: date,
+        expiry_p50: date,
+        expiry_p90: date,
+        binds: str,
+        days_remaining: int,
+        km_remaining: float,
+        expired: bool,
+        time_end: date,
+        limit_km: float,
+    ) -> None:
+        self.coverage = coverage
+        self.expiry_p10 = expiry_p10
+        self.expiry_p50 = expiry_p50
+        self.expiry_p90 = expiry_p90
+        self.binds = binds
+        self.days_remaining = days_remaining
+        self.km_remaining = km_remaining
+        self.expired = expired
+        self.time_end = time_end
+        self.limit_km = limit_km
 
     def as_json(self) -> Json:
         return {
@@ -78,7 +118,7 @@ class WarrantyView:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class BillLine:
     kind: str
     """``scheduled``, ``wear`` or ``repair``."""
@@ -94,6 +134,28 @@ class BillLine:
     """The coverage that pays for the line when in force (``none``: the owner always pays)."""
     reason: str
 
+    def __init__(
+        self,
+        kind: str,
+        code: str | None,
+        description: str,
+        low: float,
+        expected: float,
+        high: float,
+        covered: bool,
+        coverage: str,
+        reason: str,
+    ) -> None:
+        self.kind = kind
+        self.code = code
+        self.description = description
+        self.low = low
+        self.expected = expected
+        self.high = high
+        self.covered = covered
+        self.coverage = coverage
+        self.reason = reason
+
     def as_json(self) -> Json:
         return {
             "kind": self.kind,
@@ -108,7 +170,7 @@ class BillLine:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Bill:
     currency: str
     low: float
@@ -116,8 +178,22 @@ class Bill:
     high: float
     lines: tuple[BillLine, ...]
 
+    def __init__(
+        self,
+        currency: str,
+        low: float,
+        expected: float,
+        high: float,
+        lines: tuple[BillLine, ...],
+    ) -> None:
+        self.currency = currency
+        self.low = low
+        self.expected = expected
+        self.high = high
+        self.lines = lines
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class ServiceView:
     due_p10: date
     due_p50: date
@@ -135,6 +211,34 @@ class ServiceView:
     """Forecast odometer on the P50 due date (overdue: today); the bill is priced at the visit
     the owner will most likely make after it (:mod:`processors.signals.lateness`)."""
     bill: Bill
+
+    def __init__(
+        self,
+        due_p10: date,
+        due_p50: date,
+        due_p90: date,
+        due_date: date,
+        due_odometer_m: int,
+        binds: str,
+        due_soon: bool,
+        overdue: bool,
+        days_remaining: int,
+        km_remaining: float,
+        forecast_odometer_m: int,
+        bill: Bill,
+    ) -> None:
+        self.due_p10 = due_p10
+        self.due_p50 = due_p50
+        self.due_p90 = due_p90
+        self.due_date = due_date
+        self.due_odometer_m = due_odometer_m
+        self.binds = binds
+        self.due_soon = due_soon
+        self.overdue = overdue
+        self.days_remaining = days_remaining
+        self.km_remaining = km_remaining
+        self.forecast_odometer_m = forecast_odometer_m
+        self.bill = bill
 
     def as_json(self) -> Json:
         return {
@@ -157,7 +261,7 @@ class ServiceView:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class EquityView:
     currency: str
     value_low: float
@@ -170,6 +274,28 @@ class EquityView:
     positive_from: date | None
     """First date the expected equity is forecast positive (the as-of date if it is now);
     None if never within the contract."""
+
+    def __init__(
+        self,
+        currency: str,
+        value_low: float,
+        value_expected: float,
+        value_high: float,
+        payoff: float,
+        equity_low: float,
+        equity_expected: float,
+        equity_high: float,
+        positive_from: date | None,
+    ) -> None:
+        self.currency = currency
+        self.value_low = value_low
+        self.value_expected = value_expected
+        self.value_high = value_high
+        self.payoff = payoff
+        self.equity_low = equity_low
+        self.equity_expected = equity_expected
+        self.equity_high = equity_high
+        self.positive_from = positive_from
 
     def as_json(self) -> Json:
         return {
@@ -185,7 +311,7 @@ class EquityView:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class FaultView:
     """A diagnostic code as the catalog describes it, priced in the vehicle's currency."""
 
@@ -199,6 +325,30 @@ class FaultView:
     cost_high: float
     coverage: str
     catalogued: bool
+
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        severity: str,
+        repair: str,
+        currency: str,
+        cost_low: float,
+        cost_expected: float,
+        cost_high: float,
+        coverage: str,
+        catalogued: bool,
+    ) -> None:
+        self.code = code
+        self.description = description
+        self.severity = severity
+        self.repair = repair
+        self.currency = currency
+        self.cost_low = cost_low
+        self.cost_expected = cost_expected
+        self.cost_high = cost_high
+        self.coverage = coverage
+        self.catalogued = catalogued
 
     def as_json(self) -> Json:
         return {
@@ -214,7 +364,7 @@ class FaultView:
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Prediction:
     """Everything predicted for one vehicle at ``as_of_ms`` (its newest event time)."""
 
@@ -225,3 +375,19 @@ class Prediction:
     equity: EquityView | None
     """None when the model is not in the catalog (no MSRP or body to depreciate)."""
     faults: tuple[FaultView, ...]
+
+    def __init__(
+        self,
+        as_of_ms: int,
+        usage: UsageView,
+        warranty: tuple[WarrantyView, ...],
+        service: ServiceView,
+        equity: EquityView | None,
+        faults: tuple[FaultView, ...],
+    ) -> None:
+        self.as_of_ms = as_of_ms
+        self.usage = usage
+        self.warranty = warranty
+        self.service = service
+        self.equity = equity
+        self.faults = faults

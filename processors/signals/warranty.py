@@ -18,7 +18,7 @@ from processors.signals.estimate import UsageEstimate
 from processors.signals.limits import Binding, earlier_of
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Coverage:
     """A warranty coverage's terms (from the catalog)."""
 
@@ -26,8 +26,18 @@ class Coverage:
     years: int
     limit_km: float | None  # None: unlimited distance
 
+    def __init__(
+        self,
+        name: str,
+        years: int,
+        limit_km: float | None,
+    ) -> None:
+        self.name = name
+        self.years = years
+        self.limit_km = limit_km
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class CoverageExpiry:
     """When a coverage ends: P10/P50/P90 instants, the binding limit at P50, what is left."""
 
@@ -41,6 +51,30 @@ class CoverageExpiry:
     days_remaining: float  # as_of to P50, 0 once expired
     km_remaining: float | None  # to the distance limit, 0 once past it; None when unlimited
     expired: bool
+
+    def __init__(
+        self,
+        coverage: str,
+        time_end: datetime,
+        limit_km: float | None,
+        p10: datetime,
+        p50: datetime,
+        p90: datetime,
+        binding: Binding,
+        days_remaining: float,
+        km_remaining: float | None,
+        expired: bool,
+    ) -> None:
+        self.coverage = coverage
+        self.time_end = time_end
+        self.limit_km = limit_km
+        self.p10 = p10
+        self.p50 = p50
+        self.p90 = p90
+        self.binding = binding
+        self.days_remaining = days_remaining
+        self.km_remaining = km_remaining
+        self.expired = expired
 
 
 def coverage_expiry(
