@@ -35,7 +35,8 @@ _SELECT_STATE = "SELECT vin, state FROM signal_state WHERE vin = ANY(%b)"
 
 _UPSERT_STATE = """
 INSERT INTO signal_state (vin, state, as_of_ts)
-SELECT * FROM unnest(%b::text[], %b::bytea[], %b::timestamptz[])
+SELECT s.vin, s.state, timestamptz 'epoch' + s.as_of_ms * interval '1 millisecond'
+FROM unnest(%b::text[], %b::bytea[], %b::int8[]) AS s(vin, state, as_of_ms)
 ON CONFLICT (vin) DO UPDATE
 SET state = EXCLUDED.state, as_of_ts = EXCLUDED.as_of_ts, updated_at = now()
 """
@@ -68,10 +69,11 @@ SET dealer_id = EXCLUDED.dealer_id, as_of_ts = EXCLUDED.as_of_ts,
 """
 _UPDATE_FORECASTS = """
 UPDATE vehicle_state AS s
-SET predicted_as_of_ts = timestamptz 'epoch' + f.as_of_ms * interval '1 millisecond',
-    warranty = f.warranty, service = f.service, equity = f.equity
-FROM jsonb_to_recordset(%t)
-     AS f(vin text, as_of_ms bigint, warranty jsonb, service jsonb, equity jsonb)
+SET predicted_as_of_ts = timestamptz 'epoch'
+        + (f.forecasts->>'as_of_ms')::bigint * interval '1 millisecond',
+    warranty = f.forecasts->'warranty', service = f.forecasts->'service',
+    equity = f.forecasts->'equity'
+FROM jsonb_to_recordset(%t) AS f(vin text, forecasts jsonb)
 WHERE s.vin = f.vin
 """
 _INSERT_VISITS = """
@@ -173,8 +175,8 @@ async def _write(
     async with conn.transaction(), conn.cursor() as cur:
         if states:
             vins = sorted(states)
-            as_of = [ms_to_datetime(outcome.memories[v].as_of_ms) for v in vins]
-            await cur.execute(_UPSERT_STATE, (vins, [states[v] for v in vins], as_of))
+            as_of_ms = [outcome.memories[v].as_of_ms for v in vins]
+            await cur.execute(_UPSERT_STATE, (vins, [states[v] for v in vins], as_of_ms))
         inserted = 0
         if outcome.signals:
             signals = [
@@ -192,33 +194,14 @@ async def _write(
             await cur.execute(_INSERT_SIGNALS, (json_document(signals),))
             inserted = cur.rowcount
         if outcome.vehicle_rows:
-            r = outcome.vehicle_rows
-            rows = [
-                {
-                    "vin": x.vin,
-                    "dealer_id": x.dealer_id,
-                    "as_of_ms": x.as_of_ms,
-                    "odometer_m": x.odometer_m,
-                    "usage": x.usage,
-                    "active_faults": x.active_faults,
-                    "last_service": x.last_service,
-                }
-                for x in r
-            ]
+            # the rows as they are: msgspec writes a dataclass's fields, and jsonb_to_recordset
+            # takes the columns it names (a row's forecasts, when it has them, are a column of
+            # the next statement)
+            rows = outcome.vehicle_rows
             await cur.execute(_UPSERT_VEHICLES, (json_document(rows),))
-            forecasts = [
-                {
-                    "vin": x.vin,
-                    "as_of_ms": x.forecasts.as_of_ms,
-                    "warranty": x.forecasts.warranty,
-                    "service": x.forecasts.service,
-                    "equity": x.forecasts.equity,
-                }
-                for x in r
-                if x.forecasts is not None
-            ]
-            if forecasts:
-                await cur.execute(_UPDATE_FORECASTS, (json_document(forecasts),))
+            forecast = [x for x in rows if x.forecasts is not None]
+            if forecast:
+                await cur.execute(_UPDATE_FORECASTS, (json_document(forecast),))
         if outcome.visits:
             v = outcome.visits
             await cur.execute(

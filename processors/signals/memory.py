@@ -215,6 +215,33 @@ class VehicleMemory:
         m._cold = self._cold  # the fields it was given are the hot ones
         return m
 
+    def after_evaluation(
+        self, published: Published, bill: PredictedBill, evaluated: tuple[int, int]
+    ) -> VehicleMemory:
+        """``replace(self, published=..., bill=..., evaluated=...)``, built directly: what
+        every evaluation changes (the cold fields' encoding is made again)."""
+        return VehicleMemory(
+            self.usage,
+            self.as_of_ms,
+            self.dtcs_ts_ms,
+            self.faults,
+            self.last_service,
+            self.last_visit,
+            self.last_repairs,
+            self.wear,
+            self.visit_ids,
+            bill,
+            published,
+            evaluated,
+            self.reported,
+            self.quality_days,
+            self.prices,
+            self.wear_life,
+            self.lateness,
+            self.frames_ms,
+            self.held,
+        )
+
     @property
     def active_codes(self) -> tuple[str, ...]:
         return tuple(code for code, _ in self.faults)

@@ -314,11 +314,10 @@ class VehicleRun:
         if changes.equity is not None:
             self.publish("equity", None, at, explain.equity(changes.equity), changes.equity)
         bill = pred.service.bill
-        self.memory = replace(
-            m,
-            published=changes.published,
-            bill=PredictedBill(at, bill.currency, bill.low, bill.expected, bill.high),
-            evaluated=(m.as_of_ms, round(self.odometer_m())),
+        self.memory = m.after_evaluation(
+            changes.published,
+            PredictedBill(at, bill.currency, bill.low, bill.expected, bill.high),
+            (m.as_of_ms, round(self.odometer_m())),
         )
         self.prediction = pred
 

@@ -14,7 +14,7 @@ from signals_kit import FACTS, VIN
 from database.vehicle_facts import VehicleFacts
 from processors.signals.dates import datetime_to_ms
 from processors.signals.logic import Decoded, VehicleRow, process_batch
-from processors.signals.memory import VehicleMemory
+from processors.signals.memory import PredictedBill, VehicleMemory
 from processors.signals.upkeep import ServicePoint
 from processors.signals.vehicle import VehicleRun
 from reference.catalog import default_catalog
@@ -257,6 +257,13 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
     assert built == replace(m, **changed)  # type: ignore[arg-type]
     assert built.to_bytes() == replace(m, **changed).to_bytes()  # type: ignore[arg-type]
     assert VehicleMemory.from_bytes(built.to_bytes()) == built
+    # an evaluation's memory too, the fields it leaves alone encoded afresh
+    bill = PredictedBill(m.as_of_ms, "USD", 1.0, 2.0, 3.0)
+    published = replace(m.published, warranty=())
+    evaluated = built.after_evaluation(published, bill, (m.as_of_ms, 42))
+    wanted = replace(built, published=published, bill=bill, evaluated=(m.as_of_ms, 42))
+    assert evaluated == wanted
+    assert evaluated.to_bytes() == wanted.to_bytes() != built.to_bytes()
 
 
 def test_a_memory_changed_otherwise_is_encoded_afresh() -> None:
