@@ -315,8 +315,8 @@ class _Lines:
         if coverage in self.paying:
             reason = f"{reason}; covered by the {coverage.replace('_', ' ')} warranty"
             return BillLine(kind, code, description, 0.0, 0.0, 0.0, True, coverage, reason)
-        p = self.pricing.price(usd)
-        return BillLine(kind, code, description, p.low, p.expected, p.high, False, coverage, reason)
+        low, expected, high = self.pricing.amounts(usd)
+        return BillLine(kind, code, description, low, expected, high, False, coverage, reason)
 
     def amount(self, usd: PriceRange, coverage: str) -> float:
         """What the owner pays for a line (0: a warranty pays it): the expected amount of
@@ -411,7 +411,7 @@ def service_bill(
             )
     sure = [a for a, p in zip(amounts, chances, strict=True) if p >= 1.0 - SURE]
     maybe = [i for i, p in enumerate(chances) if p < 1.0 - SURE]
-    scheduled = pricing.price(schedule.price).expected
+    scheduled = pricing.amounts(schedule.price)[1]
     base = scheduled + sum(sure) + sum(x.expected for x in repairs)
     atoms = bill_distribution(base, [amounts[i] for i in maybe], [chances[i] for i in maybe])
     totals, mass = by_total(atoms)

@@ -8,7 +8,6 @@ datetimes, and a date stands for its midnight UTC when it becomes an instant.
 
 from __future__ import annotations
 
-import calendar
 from datetime import UTC, date, datetime, timedelta
 
 MS_PER_DAY = 86_400_000
@@ -26,8 +25,21 @@ def add_months(start: date, months: int) -> date:
     """``start`` plus calendar months; a day that does not exist becomes the month's last day."""
     index = start.year * 12 + (start.month - 1) + months
     year, month0 = divmod(index, 12)
-    last = calendar.monthrange(year, month0 + 1)[1]
-    return date(year, month0 + 1, min(start.day, last))
+    day = start.day
+    if day > 28:  # only then can the month be too short (calendar.monthrange is interpreted)
+        day = min(day, days_in_month(year, month0 + 1))
+    return date(year, month0 + 1, day)
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def days_in_month(year: int, month: int) -> int:
+    """The number of days of ``month`` (1-12) of ``year`` (the Gregorian calendar's leap years,
+    as :func:`calendar.monthrange` counts them)."""
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month - 1]
 
 
 def add_years(start: date, years: int) -> date:

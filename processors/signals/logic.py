@@ -234,7 +234,8 @@ def process_batch(
         new[vin] = run.run(visits.get(vin, ()), frames.get(vin, ()))
         signals += run.signals
         errors += run.bill_errors
-        quality.update(run.quality)
+        if run.quality:  # (Counter.update is interpreted: most runs have none)
+            quality.update(run.quality)
         evaluations += run.evaluations
         repeated += run.repeated_visits
         rows.append(vehicle_row(run, catalog))

@@ -37,13 +37,14 @@ class Pricing:
 
     def price(self, usd: PriceRange) -> PriceRange:
         """``usd`` in the vehicle's currency, rounded to cents (``Market.convert_range``)."""
+        low, expected, high = self.amounts(usd)
+        return PriceRange(low, expected, high, self.currency)
+
+    def amounts(self, usd: PriceRange) -> tuple[float, float, float]:
+        """:meth:`price`'s low, expected and high (a bill's lines take them as they are; a
+        ``PriceRange``, a Python class, costs more to make than the arithmetic)."""
         factor = self.parts_factor * self.dealer_factor
-        return PriceRange(
-            cents(usd.low * factor),
-            cents(usd.expected * factor),
-            cents(usd.high * factor),
-            self.currency,
-        )
+        return cents(usd.low * factor), cents(usd.expected * factor), cents(usd.high * factor)
 
 
 def pricing_for(vehicle: VehicleFacts, catalog: Catalog, dealer_factor: float = 1.0) -> Pricing:

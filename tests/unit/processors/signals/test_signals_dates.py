@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import calendar
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.signals.dates import datetime_to_ms, ms_to_datetime, plus_days
+from processors.signals.dates import (
+    add_months,
+    datetime_to_ms,
+    days_in_month,
+    ms_to_datetime,
+    plus_days,
+)
 
 LATEST = datetime.max.replace(tzinfo=UTC)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -44,3 +51,16 @@ def test_epoch_milliseconds_are_the_floor_of_the_elapsed_time(instant: datetime)
     # sub-millisecond parts and zones other than UTC included: whole milliseconds, rounded down
     elapsed = instant - datetime(1970, 1, 1, tzinfo=UTC)
     assert datetime_to_ms(instant) == elapsed // timedelta(milliseconds=1)
+
+
+@given(st.integers(1, 9999), st.integers(1, 12))
+def test_the_days_of_a_month_are_the_calendar_s(year: int, month: int) -> None:
+    assert days_in_month(year, month) == calendar.monthrange(year, month)[1]
+
+
+@given(st.dates(min_value=date(1, 1, 1), max_value=date(9000, 12, 31)), st.integers(0, 11_000))
+def test_adding_months_keeps_the_day_or_takes_the_month_s_last(start: date, months: int) -> None:
+    end = add_months(start, months)
+    assert (end.year * 12 + end.month) - (start.year * 12 + start.month) == months
+    last = calendar.monthrange(end.year, end.month)[1]
+    assert end.day == min(start.day, last)
