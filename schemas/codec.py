@@ -10,7 +10,10 @@ out by hand for the schema as well (built of :mod:`schemas.avro_read`): about ha
 fastavro's reader and the records built from its dictionary, which
 :meth:`FrameCodec.decode_fastavro` still does. The two return the same frames and fail on the same
 bytes: the unit tests compare them on generated frames and on damaged bytes, and check the
-decoder's layout (:data:`FRAME_LAYOUT`) against the schema file.
+decoder's layout (:data:`FRAME_LAYOUT`) against the schema file. What the signals processor uses
+of a frame (its samples' times, odometers and codes) it reads by :meth:`FrameCodec.
+decode_readings`, which parses the same bytes without building the records (tested to give the
+readings of the decoded frame, and to refuse what :meth:`FrameCodec.decode` refuses).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastavro
 from fastavro.types import Schema
@@ -84,6 +87,39 @@ def load_json_schema(name: str) -> dict[str, Any]:
     return result
 
 
+class FrameReadings(NamedTuple):
+    """What the signals processor reads of a frame: its vehicle, and its samples' event times
+    (ms since the epoch), odometers (m) and active codes, the samples in time order (a stable
+    sort). A tuple: :meth:`FrameCodec.decode_readings` makes one without the frame's records
+    (their datetimes and a dozen fields a sample)."""
+
+    vin: str
+    ts_ms: tuple[int, ...]
+    odometer_m: tuple[int | None, ...]
+    dtcs: tuple[tuple[str, ...] | None, ...]
+
+
+def _readings(
+    vin: str,
+    ts_ms: tuple[int, ...],
+    odometer_m: tuple[int | None, ...],
+    dtcs: tuple[tuple[str, ...] | None, ...],
+) -> FrameReadings:
+    # tuple.__new__ directly: a named tuple's own __new__ is interpreted
+    return tuple.__new__(FrameReadings, (vin, ts_ms, odometer_m, dtcs))
+
+
+def readings_of(frame: TelemetryFrame) -> FrameReadings:
+    """The :class:`FrameReadings` of a decoded frame."""
+    samples = sorted(frame.samples, key=lambda s: s.event_ts)
+    return _readings(
+        frame.vin,
+        tuple(_ms(s.event_ts) for s in samples),
+        tuple(s.odometer_m for s in samples),
+        tuple(s.dtcs for s in samples),
+    )
+
+
 class FrameCodec:
     """Encodes and decodes :class:`TelemetryFrame` records as schemaless Avro."""
 
@@ -143,6 +179,14 @@ class FrameCodec:
         for bytes that are not a ``TelemetryFrame``."""
         try:
             return _decode(data)
+        except READ_ERRORS as exc:
+            raise CodecError(f"not a TelemetryFrame: {exc!r}") from exc
+
+    def decode_readings(self, data: bytes) -> FrameReadings:
+        """``readings_of(decode(data))``, read without the frame's records (the signals
+        processor's decoder); :class:`CodecError` for the bytes :meth:`decode` refuses."""
+        try:
+            return _decode_readings(data)
         except READ_ERRORS as exc:
             raise CodecError(f"not a TelemetryFrame: {exc!r}") from exc
 
@@ -319,7 +363,25 @@ def _dtcs(data: bytes, pos: int) -> tuple[tuple[str, ...] | None, int]:
     return tuple(codes), pos
 
 
-def _sample(data: bytes, pos: int) -> tuple[Sample, int]:
+_SampleRead = tuple[
+    int,  # sample_idx
+    int,  # event_ts, ms since the epoch
+    int | None,  # odometer_m
+    float | None,  # speed_kmh
+    float | None,  # fuel_level_pct
+    float | None,  # soc_pct
+    float | None,  # battery_12v_v
+    float | None,  # engine_hours_h
+    int | None,  # oil_life_remaining_s
+    tuple[str, ...] | None,  # dtcs
+    float | None,  # latitude_deg
+    float | None,  # longitude_deg
+    int,  # the position after the sample
+]
+
+
+def _sample_fields(data: bytes, pos: int) -> _SampleRead:
+    """A sample's fields in the schema's order, and the position after it."""
     b = data[pos]
     if b < 0x80:
         index, pos = ZIGZAG[b], pos + 1
@@ -338,6 +400,13 @@ def _sample(data: bytes, pos: int) -> tuple[Sample, int]:
     dtcs, pos = _dtcs(data, pos)
     lat, pos = read_optional_double(data, pos)
     lon, pos = read_optional_double(data, pos)
+    return index, event_ms, odometer, speed, fuel, soc, volts, hours, oil, dtcs, lat, lon, pos
+
+
+def _sample(data: bytes, pos: int) -> tuple[Sample, int]:
+    (index, event_ms, odometer, speed, fuel, soc, volts, hours, oil, dtcs, lat, lon, pos) = (
+        _sample_fields(data, pos)
+    )
     (
         set_index,
         set_event_ts,
@@ -368,9 +437,8 @@ def _sample(data: bytes, pos: int) -> tuple[Sample, int]:
     return s, pos
 
 
-def _decode(data: bytes) -> TelemetryFrame:
-    """The :class:`TelemetryFrame` of a ``TelemetryFrame``'s bytes; :data:`READ_ERRORS` if they
-    are none. Trailing bytes are left unread, as fastavro leaves them."""
+def _header(data: bytes) -> tuple[str, str, int, int, str, int]:
+    """``(vin, boot_id, seq, ingest_ts ms, bridge_id)`` and the position of the samples."""
     _frame_id, pos = read_string(data, 0)  # not kept (the frame's id is derived), but UTF-8
     vin, pos = read_string(data, pos)
     boot_id, pos = read_string(data, pos)
@@ -379,6 +447,42 @@ def _decode(data: bytes) -> TelemetryFrame:
     if not MIN_MS <= ingest_ms <= MAX_MS:
         raise OverflowError(f"ingest_ts {ingest_ms} ms is out of range")
     bridge_id, pos = read_string(data, pos)
+    return vin, boot_id, seq, ingest_ms, bridge_id, pos
+
+
+def _decode_readings(data: bytes) -> FrameReadings:
+    """:func:`readings_of` the frame of ``data``, read without its records: the same bytes
+    accepted and refused as by :func:`_decode`."""
+    vin, _boot_id, _seq, _ingest_ms, _bridge_id, pos = _header(data)
+    ts: list[int] = []
+    odometers: list[int | None] = []
+    codes: list[tuple[str, ...] | None] = []
+    ordered = True
+    count, pos = read_block_count(data, pos)
+    while count:
+        for _ in range(count):
+            _, event_ms, odometer, _, _, _, _, _, _, dtcs, _, _, pos = _sample_fields(data, pos)
+            if ts and event_ms < ts[-1]:
+                ordered = False
+            ts.append(event_ms)
+            odometers.append(odometer)
+            codes.append(dtcs)
+        count, pos = read_block_count(data, pos)
+    if ordered:
+        return _readings(vin, tuple(ts), tuple(odometers), tuple(codes))
+    order = sorted(range(len(ts)), key=ts.__getitem__)  # stable, as samples sorted by time
+    return _readings(
+        vin,
+        tuple(ts[i] for i in order),
+        tuple(odometers[i] for i in order),
+        tuple(codes[i] for i in order),
+    )
+
+
+def _decode(data: bytes) -> TelemetryFrame:
+    """The :class:`TelemetryFrame` of a ``TelemetryFrame``'s bytes; :data:`READ_ERRORS` if they
+    are none. Trailing bytes are left unread, as fastavro leaves them."""
+    vin, boot_id, seq, ingest_ms, bridge_id, pos = _header(data)
     samples: list[Sample] = []
     count, pos = read_block_count(data, pos)
     while count:

@@ -26,7 +26,7 @@ from processors.signals.records import Signal
 from processors.signals.vehicle import DEFAULT_LOGIC, BillError, LogicParams, VehicleRun
 from processors.signals.views import Json, UsageView
 from reference.catalog import Catalog
-from schemas.records import TelemetryFrame
+from schemas.codec import FrameReadings
 from schemas.services import ServiceVisitRecord
 
 
@@ -41,7 +41,7 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    frames: tuple[TelemetryFrame, ...]
+    frames: tuple[FrameReadings, ...]
     visits: tuple[ServiceVisitRecord, ...]
     rejected: tuple[Rejected, ...]
     next_offsets: Mapping[Partition, int]
@@ -65,12 +65,12 @@ def next_offsets(records: Iterable[SourceRecord]) -> dict[Partition, int]:
 def decode_batch(
     records: Sequence[SourceRecord],
     frames_topic: str,
-    decode_frame: Callable[[bytes], TelemetryFrame],
+    decode_frame: Callable[[bytes], FrameReadings],
     decode_visit: Callable[[bytes], ServiceVisitRecord],
 ) -> Decoded:
     """Frames from ``frames_topic``, visits from the other topic; a :class:`DataError` (or no
     value) makes a record a reject. Any other exception is a bug and propagates."""
-    frames: list[TelemetryFrame] = []
+    frames: list[FrameReadings] = []
     visits: list[ServiceVisitRecord] = []
     rejected: list[Rejected] = []
     for rec in records:
@@ -217,7 +217,7 @@ def process_batch(
     params: LogicParams = DEFAULT_LOGIC,
 ) -> BatchOutcome:
     """Fold every vehicle's records of the batch into its memory (see :mod:`.vehicle`)."""
-    frames: dict[str, list[TelemetryFrame]] = {}
+    frames: dict[str, list[FrameReadings]] = {}
     visits: dict[str, list[ServiceVisitRecord]] = {}
     for frame in decoded.frames:
         frames.setdefault(frame.vin, []).append(frame)

@@ -226,7 +226,9 @@ class _Loop:
 
     async def handle(self, records: Sequence[Any], stop: asyncio.Event) -> Mapping[Partition, int]:
         started = time.perf_counter()
-        decoded = decode_batch(records, self.topics.frames, self.frames.decode, self.visits.decode)
+        decoded = decode_batch(
+            records, self.topics.frames, self.frames.decode_readings, self.visits.decode
+        )
         self.metrics.consumed(len(decoded.frames), len(decoded.visits))
         facts = await self.load(decoded, stop)
         memories = {vin: self.memory(vin) for vin in decoded.vins}

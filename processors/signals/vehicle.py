@@ -48,7 +48,7 @@ from processors.signals.upkeep import ServicePoint
 from processors.signals.usage import update_usage
 from processors.signals.views import Prediction
 from reference.catalog import Catalog
-from schemas.records import TelemetryFrame
+from schemas.codec import FrameReadings
 from schemas.services import ServiceVisitRecord
 
 UNKNOWN_VEHICLE = "unknown_vehicle"
@@ -113,7 +113,7 @@ class VehicleRun:
         return None if self.facts is None else self.facts.dealer_id
 
     def run(
-        self, visits: Sequence[ServiceVisitRecord], frames: Sequence[TelemetryFrame]
+        self, visits: Sequence[ServiceVisitRecord], frames: Sequence[FrameReadings]
     ) -> VehicleMemory:
         for visit in visits:
             self.apply_visit(visit)
@@ -184,18 +184,13 @@ class VehicleRun:
             after = self.changed_codes(before, kept, ts)
             self.memory = replace(m, faults=tuple(sorted(after.items())))
 
-    def apply_frame(self, frame: TelemetryFrame) -> None:
-        samples = frame.samples
-        if len(samples) > 1:
-            samples = tuple(sorted(samples, key=lambda s: s.event_ts))
-        if not samples:
+    def apply_frame(self, frame: FrameReadings) -> None:
+        _vin, ts, odometers, codes_of = frame
+        if not ts:
             return
-        ts = [datetime_to_ms(s.event_ts) for s in samples]
         released = self.release_held(ts[-1])
         usage = self.memory.usage
-        readings = [
-            (t, s.odometer_m) for t, s in zip(ts, samples, strict=True) if s.odometer_m is not None
-        ]
+        readings = [(t, o) for t, o in zip(ts, odometers, strict=True) if o is not None]
         if readings:
             update = update_usage(
                 usage, [t for t, _ in readings], [o for _, o in readings], self.params.usage
@@ -209,10 +204,10 @@ class VehicleRun:
         faults, newest, changed = m.faults, m.dtcs_ts_ms, False
         active: dict[str, int] | None = None
         visited = m.last_visit.ts_ms if m.last_visit is not None else None
-        for t, sample in zip(ts, samples, strict=True):
-            if sample.dtcs is None or t <= newest:
+        for t, dtcs in zip(ts, codes_of, strict=True):
+            if dtcs is None or t <= newest:
                 continue
-            codes = set(sample.dtcs)
+            codes = set(dtcs)
             if visited is not None and t < visited:
                 codes -= set(m.last_repairs)
             newest = t

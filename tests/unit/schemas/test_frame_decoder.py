@@ -22,9 +22,11 @@ from schemas.codec import (
     FRAME_LAYOUT,
     CodecError,
     FrameCodec,
+    FrameReadings,
     SampleValues,
     _long,
     _string,
+    readings_of,
 )
 from schemas.records import Sample, TelemetryFrame
 from tests.unit.schemas.decoder_kit import damaged, decoded_or_failed, key
@@ -366,3 +368,73 @@ def test_bytes_fastavro_refuses_are_a_codec_error_naming_the_record(data: bytes)
         reference(data)
     with pytest.raises(CodecError, match="TelemetryFrame"):
         fast(data)
+
+
+# --- the signals processor's readings -----------------------------------------------------------
+
+
+def readings_or_failed(data: bytes) -> Any:
+    """What ``decode_readings`` makes of ``data``, or that it failed (with a CodecError)."""
+    try:
+        return CODEC.decode_readings(data)
+    except CodecError as exc:
+        assert "TelemetryFrame" in str(exc)
+        return CodecError
+
+
+def readings_of_decoded(data: bytes) -> Any:
+    """The readings of the frame ``decode`` makes of ``data``, or that it failed."""
+    try:
+        return readings_of(CODEC.decode(data))
+    except CodecError:
+        return CodecError
+
+
+@settings(max_examples=300)
+@given(wide_frames())
+def test_readings_are_those_of_the_decoded_frame(frame: TelemetryFrame) -> None:
+    data = CODEC.encode(frame)
+    readings = CODEC.decode_readings(data)
+    assert readings == readings_of(CODEC.decode(data))
+    assert type(readings) is FrameReadings and list(readings.ts_ms) == sorted(readings.ts_ms)
+
+
+def test_readings_of_samples_out_of_order_are_in_time_order_equal_times_as_sent() -> None:
+    at = EPOCH + timedelta(days=20_000)
+    samples = (
+        Sample(0, at + timedelta(seconds=2), 30, dtcs=("P0300",)),
+        Sample(1, at, 10),
+        Sample(2, at + timedelta(seconds=2), 20),
+        Sample(3, at + timedelta(seconds=1), None, dtcs=()),
+    )
+    frame = TelemetryFrame("VIN", "boot", 1, at, "bridge", samples)
+    readings = CODEC.decode_readings(CODEC.encode(frame))
+    ms = 20_000 * 86_400_000
+    assert readings == FrameReadings(
+        "VIN",
+        (ms, ms + 1000, ms + 2000, ms + 2000),
+        (10, None, 30, 20),
+        (None, (), ("P0300",), None),
+    )
+    assert readings == readings_of(frame)
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=200))
+def test_random_bytes_give_readings_where_they_give_a_frame(data: bytes) -> None:
+    assert readings_or_failed(data) == readings_of_decoded(data)
+
+
+@settings(max_examples=1000)
+@given(st.sampled_from(VALID), st.data())
+def test_a_damaged_frame_gives_readings_where_it_gives_a_frame(
+    valid: bytes, data: st.DataObject
+) -> None:
+    bad = damaged(valid, data)
+    assert readings_or_failed(bad) == readings_of_decoded(bad)
+
+
+def test_every_truncation_fails_for_the_readings_too() -> None:
+    for valid in VALID:
+        for cut in range(len(valid)):
+            assert readings_or_failed(valid[:cut]) is CodecError

@@ -36,6 +36,7 @@ from processors.signals.memory import VehicleMemory
 from processors.signals.vehicle import VehicleRun
 from processors.signals.wearlife import LIFE_SIGMA, Bracket
 from reference.catalog import default_catalog
+from schemas.codec import readings_of
 from schemas.records import Sample, TelemetryFrame
 from schemas.services import ServiceItem, ServiceVisitRecord
 
@@ -75,7 +76,9 @@ def scheduled_visit(n: int, day: date, km: float) -> ServiceVisitRecord:
 def test_each_full_service_adds_its_lateness_to_the_memory() -> None:
     run = VehicleRun(VIN, None, FACTS, CATALOG)
     at = datetime(2031, 1, 1, tzinfo=UTC)  # telemetry past the visits: each applied at once
-    run.apply_frame(TelemetryFrame(VIN, "boot", 0, at, "bridge", (Sample(0, at, 90_000_000),)))
+    run.apply_frame(
+        readings_of(TelemetryFrame(VIN, "boot", 0, at, "bridge", (Sample(0, at, 90_000_000),)))
+    )
     # delivered 2024-03-01; every 12 months (the distance never binds at 30 km a day)
     days = [date(2025, 3, 11), date(2026, 4, 20), date(2027, 4, 20), date(2028, 5, 5)]
     days.append(date(2029, 5, 1))

@@ -12,7 +12,7 @@ from processors.signals.logic import decode_batch
 from processors.signals.records import Signal
 from processors.signals.vehicle import VehicleRun
 from reference.catalog import default_catalog
-from schemas.codec import CodecError, FrameCodec
+from schemas.codec import CodecError, FrameCodec, readings_of
 from schemas.records import Sample, TelemetryFrame
 from schemas.services import ServiceItem, ServiceVisitCodec, ServiceVisitRecord
 from schemas.signals import SignalCodec
@@ -40,7 +40,7 @@ def every_kind() -> list[Signal]:
         VIN, "b", 1, T0, "br", (Sample(0, T0 + timedelta(hours=1), odometer_m=5),)
     )
     vehicle = VehicleRun(VIN, None, FACTS, default_catalog())
-    vehicle.run([], frames)
+    vehicle.run([], [readings_of(f) for f in frames])
     return vehicle.signals
 
 
@@ -101,8 +101,10 @@ def test_decode_batch_splits_frames_visits_and_rejects() -> None:
         Rec("services", 0, 4, b"k", b"\x01garbage"),
         Rec("frames", 1, 2, b"k", None),
     ]
-    decoded = decode_batch(records, "frames", FrameCodec().decode, ServiceVisitCodec().decode)
-    assert decoded.frames == (frame,) and decoded.visits == (visit,)
+    decoded = decode_batch(
+        records, "frames", FrameCodec().decode_readings, ServiceVisitCodec().decode
+    )
+    assert decoded.frames == (readings_of(frame),) and decoded.visits == (visit,)
     assert [(r.record.offset, r.reason) for r in decoded.rejected] == [
         (4, "undecodable"),
         (2, "undecodable"),

@@ -21,6 +21,7 @@ from processors.signals.upkeep import Upkeep
 from processors.signals.vehicle import VehicleRun
 from processors.signals.wearlife import Bracket
 from reference.catalog import default_catalog
+from schemas.codec import readings_of
 from schemas.records import Sample, TelemetryFrame
 from schemas.services import ServiceItem, ServiceVisitRecord
 
@@ -76,7 +77,9 @@ def test_covered_unknown_and_absurd_lines_teach_nothing() -> None:
 def test_only_the_vehicle_s_own_dealer_sets_its_level_and_the_bill_follows_it() -> None:
     run = VehicleRun(VIN, None, FACTS, CATALOG)
     at = datetime(2026, 3, 3, 9, tzinfo=UTC)  # telemetry past the visits: each applied at once
-    run.apply_frame(TelemetryFrame(VIN, "boot", 0, at, "bridge", (Sample(0, at, 30_100_000),)))
+    run.apply_frame(
+        readings_of(TelemetryFrame(VIN, "boot", 0, at, "bridge", (Sample(0, at, 30_100_000),)))
+    )
     run.apply_visit(visit(1, 1.3, day=date(2025, 3, 1), km=15_000, dealer="elsewhere"))
     assert run.memory.prices == PriceLevel()
     run.apply_visit(visit(2, 1.3, day=date(2025, 3, 2), km=15_010))

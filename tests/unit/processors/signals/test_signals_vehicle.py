@@ -18,6 +18,7 @@ from processors.signals.memory import PredictedBill, VehicleMemory
 from processors.signals.upkeep import ServicePoint
 from processors.signals.vehicle import VehicleRun
 from reference.catalog import default_catalog
+from schemas.codec import readings_of
 from schemas.records import Sample, TelemetryFrame
 from schemas.services import ServiceItem, ServiceVisitRecord
 
@@ -76,7 +77,7 @@ def run(
     facts: VehicleFacts | None = FACTS,
 ) -> VehicleRun:
     vehicle = VehicleRun(VIN, memory, facts, CATALOG)
-    vehicle.run(visits, records_frames)
+    vehicle.run(visits, [readings_of(f) for f in records_frames])
     return vehicle
 
 
@@ -303,7 +304,10 @@ def replay(cuts: list[int]) -> tuple[dict[str, bytes], dict[str, list[str]], dic
     for a, b in itertools.pairwise(bounds):
         visits = tuple(v for at, v in VISITS.items() if a <= at < b)
         outcome = process_batch(
-            Decoded(tuple(STREAM[a:b]), visits, (), {}), memories, FLEET, CATALOG
+            Decoded(tuple(readings_of(f) for f in STREAM[a:b]), visits, (), {}),
+            memories,
+            FLEET,
+            CATALOG,
         )
         memories.update(outcome.memories)
         for s in outcome.signals:
