@@ -34,6 +34,7 @@ COMPILED = [
     "processors/journey/rules.py",
     "processors/journey/state.py",
     "processors/signals/bill.py",
+    "processors/signals/cache.py",
     "processors/signals/calibration.py",
     "processors/signals/dates.py",
     "processors/signals/equity.py",

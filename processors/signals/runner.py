@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ from kernel.native import summary
 from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
+from processors.signals.cache import MemoryCache, encode
 from processors.signals.db import SignalsDb, WriteResult
 from processors.signals.logic import (
     BatchOutcome,
@@ -65,7 +65,6 @@ from processors.signals.logic import (
     process_batch,
     signal_counts,
 )
-from processors.signals.memory import VehicleMemory
 from processors.signals.metrics import SignalsMetrics
 from processors.signals.vehicle import DEFAULT_LOGIC, LogicParams
 from reference.catalog import Catalog, default_catalog
@@ -193,10 +192,8 @@ class _Loop:
             ServiceVisitCodec(),
             SignalCodec(),
         )
-        self.memories: dict[str, bytes | None] = {}
-        """Each cached vehicle's memory as stored (about 1 KB), None if it has none yet."""
-        self.decoded: OrderedDict[str, VehicleMemory] = OrderedDict()
-        """The most recently used of them decoded, at most ``options.decoded_vehicles``."""
+        self.cache = MemoryCache(options.decoded_vehicles)
+        """The assigned vehicles' memories (:mod:`.cache`)."""
         self.registry: RegistryCache[VehicleFacts] = RegistryCache(None)
         """The registry rows of the cached vehicles (and which are not registered), read again
         once the registry's version moves (a registry import, a market value index, a new
@@ -204,8 +201,7 @@ class _Loop:
 
     def forget(self) -> None:
         """Drop every cached memory and fact (on revocation)."""
-        self.memories.clear()
-        self.decoded.clear()
+        self.cache.clear()
         self.registry.clear()
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
@@ -231,7 +227,7 @@ class _Loop:
         )
         self.metrics.consumed(len(decoded.frames), len(decoded.visits))
         facts = await self.load(decoded, stop)
-        memories = {vin: self.memory(vin) for vin in decoded.vins}
+        memories = self.cache.memories(decoded.vins)
         computing = time.perf_counter()
         outcome: BatchOutcome = await asyncio.to_thread(
             process_batch, decoded, memories, facts, self.catalog, self.options.params
@@ -242,15 +238,14 @@ class _Loop:
             quality=outcome.quality,
             repeated_visits=outcome.repeated_visits,
         )
-        states = {vin: memory.to_bytes() for vin, memory in outcome.memories.items()}
+        states = encode(outcome.memories)
         await self.publish(decoded.rejected, outcome, stop)
         result: WriteResult = await self.retry(
             lambda: self.db.write_batch(outcome, states, decoded.next_offsets),
             stop,
             "writing a batch to PostgreSQL",
         )
-        self.memories.update(states)
-        self.remember(outcome.memories)
+        self.cache.keep(outcome.memories, states)
         scored = [
             e.abs_pct_error
             for e in outcome.bill_errors
@@ -262,39 +257,21 @@ class _Loop:
             state_sizes=[len(b) for b in states.values()],
             bill_pct_errors=scored,
             bill_errors=len(result.bill_errors_inserted),
-            cached=len(self.memories),
+            cached=len(self.cache),
         )
         return result.offsets
-
-    def memory(self, vin: str) -> VehicleMemory | None:
-        """A cached vehicle's memory, decoded (None if it has none yet)."""
-        found = self.decoded.get(vin)
-        if found is not None:
-            self.decoded.move_to_end(vin)
-            return found
-        return _memory(self.memories.get(vin))
-
-    def remember(self, memories: Mapping[str, VehicleMemory]) -> None:
-        """Keep the memories a batch committed decoded (they never change), within bounds."""
-        limit = self.options.decoded_vehicles
-        for vin, memory in memories.items():
-            self.decoded[vin] = memory
-            self.decoded.move_to_end(vin)
-        while len(self.decoded) > limit:
-            self.decoded.popitem(last=False)
 
     async def load(self, decoded: Decoded, stop: asyncio.Event) -> dict[str, VehicleFacts]:
         """Cache the memories and registry rows of the batch's vehicles not cached yet (every
         registry row again once the registry's version moved); the registry rows of the batch's
         registered vehicles."""
         vins = decoded.vins
-        fresh = [vin for vin in vins if vin not in self.memories]
+        fresh = self.cache.unknown(vins)
         if fresh:
             stored = await self.retry(
                 lambda: self.db.load_memories(fresh), stop, "reading vehicle memories"
             )
-            for vin in fresh:
-                self.memories[vin] = stored.get(vin)
+            self.cache.add_stored(fresh, stored)
         version = await self.retry(self.db.registry_version, stop, "reading the registry's version")
         self.registry.at_version(version)  # before the rows
         facts, wanted = self.registry.get(vins)
@@ -372,10 +349,6 @@ class _Loop:
         except KafkaError as exc:
             self.metrics.kafka_commit_failed()
             log.warning("informational Kafka offset commit failed: %s", exc)
-
-
-def _memory(data: bytes | None) -> VehicleMemory | None:
-    return None if data is None else VehicleMemory.from_bytes(data)
 
 
 def _dead_letter(rej: Rejected) -> OutRecord:
