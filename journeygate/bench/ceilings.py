@@ -13,7 +13,8 @@ around the work, printing a :class:`~journeygate.bench.stats.Run` as one JSON li
 - ``copy``: psycopg binary COPY of the store's rows into ``telemetry``, one transaction per batch;
 - ``avro``: fastavro's schemaless decode of the frames, nothing else;
 - ``decode``: a decoder of the stages on the records they read, beside the library path it
-  replaces (``args["decoder"]``): ``frame`` (:meth:`FrameCodec.decode`, written out for the
+  replaces (``args["decoder"]``): ``frame_readings`` (:meth:`FrameCodec.decode_readings`, what
+  the signals processor reads), ``frame`` (:meth:`FrameCodec.decode`, written out for the
   schema) and ``frame_fastavro`` (fastavro's dictionary made into the same records), on the
   signals processor's frames; ``signal`` and ``signal_fastavro`` likewise for
   :meth:`SignalCodec.decode_signal` on the journey processor's signals.
@@ -189,7 +190,12 @@ def decode(args: dict[str, Any]) -> Run:
     if name.startswith("frame"):
         frames = FrameCodec()
         data = [v for _, v, _ in frame_records(fleet, count, period_ms=REPORT_PERIOD_MS)]
-        read: Any = frames.decode if name == "frame" else frames.decode_fastavro
+        readers = {
+            "frame": frames.decode,
+            "frame_readings": frames.decode_readings,
+            "frame_fastavro": frames.decode_fastavro,
+        }
+        read: Any = readers[name]
     else:
         signals = SignalCodec()
         data = [v for _, v, _ in signal_records(fleet, count)]

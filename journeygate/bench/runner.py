@@ -76,6 +76,12 @@ MEASURES = (
     Measure("fastavro decode", "row", stages.avro_ceiling, lambda s: s.store_messages),
     Measure("frame decoder", "frame", stages.decoder("frame"), lambda s: s.kafka_messages),
     Measure(
+        "frame readings decoder",
+        "frame",
+        stages.decoder("frame_readings"),
+        lambda s: s.kafka_messages,
+    ),
+    Measure(
         "frame decode by fastavro",
         "frame",
         stages.decoder("frame_fastavro"),
@@ -282,7 +288,12 @@ def _stage_results(
             "Signals processor: telemetry.frames → signal_state, vehicle.signals",
             f["signals processor"],
             f["aiokafka passthrough"],
-            (f["aiokafka consume"], f["frame decoder"], f["frame decode by fastavro"]),
+            (
+                f["aiokafka consume"],
+                f["frame readings decoder"],
+                f["frame decoder"],
+                f["frame decode by fastavro"],
+            ),
             None,
             (f["signals processor, first frame of a vehicle"],),
         ),

@@ -70,6 +70,13 @@ def test_quick_bench_prints_every_table_and_writes_its_json(tmp_path: Path) -> N
         "signals processor",
         "journey processor",
     }
+    signals = next(s for s in data["stages"] if s["name"] == "signals processor")
+    # the decoder the processor uses, beside the ones it replaced
+    assert [c["name"] for c in signals["context"]][1:] == [
+        "frame readings decoder",
+        "frame decoder",
+        "frame decode by fastavro",
+    ]
     for stage in data["stages"]:
         for figure in (stage["alone"], stage["ceiling"]):
             assert figure["runs"], figure
