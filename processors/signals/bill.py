@@ -280,7 +280,6 @@ class _Lines:
     """Prices lines at the most likely visit (``day``, ``at_km``)."""
 
     vehicle: VehicleFacts
-    terms: WarrantySpec
     pricing: Pricing
     day: date
     at_km: float
@@ -290,14 +289,12 @@ class _Lines:
     def __init__(
         self,
         vehicle: VehicleFacts,
-        terms: WarrantySpec,
         pricing: Pricing,
         day: date,
         at_km: float,
         paying: frozenset[str],
     ) -> None:
         self.vehicle = vehicle
-        self.terms = terms
         self.pricing = pricing
         self.day = day
         self.at_km = at_km
@@ -323,7 +320,7 @@ class _Lines:
         :meth:`line`."""
         if coverage in self.paying:
             return 0.0
-        return cents(usd.expected * (self.pricing.parts_factor * self.pricing.dealer_factor))
+        return self.pricing.amounts(usd)[1]
 
     def wear(
         self, item: WearItem, upkeep: Upkeep, chance: float, by_day: date, by_km: float
@@ -390,7 +387,7 @@ def service_bill(
     terms = catalog.warranty_for(vehicle.brand)
     day, at_km = visits.days[visits.likely], visits.kms[visits.likely]
     paying = paying_at(terms, vehicle.delivery_date, day, at_km)
-    lines = _Lines(vehicle, terms, pricing, day, at_km, paying)
+    lines = _Lines(vehicle, pricing, day, at_km, paying)
     ahead_km, ahead_days = ahead(schedule.interval_km, schedule.interval_months, km_per_day)
     wear: list[WearItem] = []
     chances: list[float] = []
