@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,8 +24,11 @@ from kernel.settings import Settings
 
 if TYPE_CHECKING:
     from simulator.runner import SimulationResult
+    from simulator.scenario.params import SimulationParams
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
+"""A terminal's own width; 120 columns into a file or pipe (80, rich's default there, cut the
+funnel's headings), as the other commands' tables."""
 
 BRIDGE_READY_METRIC = "journeygate_bridge_connected"
 
@@ -64,6 +68,36 @@ def wait_for_drain(
     return samples, letters
 
 
+DEFAULTS: dict[str, Any] = {
+    "vehicles": 300,
+    "days": 28,
+    "seed": 42,
+    "duplicate_rate": 0.01,
+    "malformed_rate": 0.002,
+}
+"""The demo's fleet without a scenario: small enough to run through in well under a minute."""
+
+
+def simulation_params(
+    scenario: str | None, truth_path: Path, now: str | None, **given: Any
+) -> SimulationParams:
+    """The run the demo simulates: ``scenario`` (else the built-in one at :data:`DEFAULTS`),
+    with the values ``given`` (``None``: not given) in place of its own."""
+    from simulator.scenario.files import named_scenario, parse_now
+    from simulator.scenario.params import SimulationParams
+
+    base, source = named_scenario(scenario)
+    if scenario is None:
+        given = {k: DEFAULTS.get(k) if v is None else v for k, v in given.items()}
+    return SimulationParams(
+        scenario=base,
+        scenario_source=source,
+        now=parse_now(now),
+        truth_path=truth_path,
+        **given,
+    )
+
+
 def _summary(
     result: SimulationResult,
     settings: Settings,
@@ -71,6 +105,7 @@ def _summary(
     elapsed_s: float,
     endpoints: StackEndpoints,
     keep_running: bool,
+    scenario: str,
 ) -> bool:
     from simulator.truth.verify import collect_verdict
 
@@ -83,6 +118,7 @@ def _summary(
     table = Table(title="journeygate demo", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
+    table.add_row("scenario", scenario)
     table.add_row("vehicles registered", f"{result.vehicles:,}")
     table.add_row("MQTT messages published (QoS 1)", f"{result.messages_published:,}")
     table.add_row(
@@ -159,11 +195,56 @@ def _journey(settings: Settings, pipeline: PipelineProcesses, timeout_s: float) 
 
 
 def demo(
-    vehicles: Annotated[int, typer.Option(min=1, max=100_000, help="Fleet size.")] = 300,
-    days: Annotated[int, typer.Option(min=1, max=3650, help="Simulated days, ending now.")] = 28,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated fleet.")] = 42,
-    duplicate_rate: Annotated[float, typer.Option(min=0, max=0.5)] = 0.01,
-    malformed_rate: Annotated[float, typer.Option(min=0, max=0.5)] = 0.002,
+    vehicles: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=100_000, help=f"Fleet size [{DEFAULTS['vehicles']}, or the scenario's]."
+        ),
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=3650,
+            help=f"Simulated days, ending at --now [{DEFAULTS['days']}, or the scenario's].",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help=f"Seed of the simulated fleet [{DEFAULTS['seed']}, or the scenario's]."),
+    ] = None,
+    duplicate_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=0.5,
+            help="Share of valid messages sent twice "
+            f"[{DEFAULTS['duplicate_rate']}, or the scenario's].",
+        ),
+    ] = None,
+    malformed_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=0.5,
+            help="Malformed messages per valid one "
+            f"[{DEFAULTS['malformed_rate']}, or the scenario's].",
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="Scenario file, or the name of a shipped one (mixed-fleet, rural-seasonal, "
+            "...): its fleet, period, faults and seed, unless given here."
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="End of the simulated period, ISO 8601 with zone "
+            "(default: now, or the scenario's end)."
+        ),
+    ] = None,
     data_dir: Annotated[
         Path, typer.Option("--dir", help="Where the servers keep their data.")
     ] = Path("var/demo"),
@@ -182,10 +263,22 @@ def demo(
     # Ctrl-C stops everything even when started with SIGINT ignored (a background job of a
     # non-interactive shell inherits that, and Python then installs no handler of its own).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from simulator.runner import SimulationParams, run_simulation
+    from simulator.runner import run_simulation
 
     if mqtt_broker not in ("auto", "mosquitto", "amqtt"):
         raise typer.BadParameter("must be auto, mosquitto or amqtt", param_hint="--mqtt-broker")
+    # Checked before any server starts: a bad scenario or value is one line, nothing to stop.
+    params = simulation_params(
+        scenario,
+        data_dir / "truth.jsonl",
+        vehicles=vehicles,
+        days=days,
+        seed=seed,
+        duplicate_rate=duplicate_rate,
+        malformed_rate=malformed_rate,
+        now=now,
+        horizon_days=horizon_days,
+    )
     passed = interrupted = False
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -202,15 +295,6 @@ def demo(
             ):
                 pipeline.start_all()
                 wait_for_bridge(pipeline)
-            params = SimulationParams(
-                vehicles=vehicles,
-                days=days,
-                seed=seed,
-                duplicate_rate=duplicate_rate,
-                malformed_rate=malformed_rate,
-                horizon_days=horizon_days,
-                truth_path=data_dir / "truth.jsonl",
-            )
             started = time.monotonic()
             with Progress(
                 TextColumn("{task.description}"),
@@ -234,7 +318,15 @@ def demo(
                     progress,
                 )
             elapsed = time.monotonic() - started
-            passed = _summary(result, settings, pipeline, elapsed, endpoints, keep_running)
+            passed = _summary(
+                result,
+                settings,
+                pipeline,
+                elapsed,
+                endpoints,
+                keep_running,
+                params.effective().scenario.name,
+            )
             _predictions(result, settings, pipeline, drain_timeout_s)
             if keep_running:
                 console.print("Servers and stages keep running; press Ctrl-C to stop them.")

@@ -7,7 +7,6 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -24,14 +23,12 @@ from kernel.cliopts import (
     settings_from,
 )
 from kernel.errors import ConfigError, InfrastructureError
-from reference.catalog import load_catalog
 from simulator.console import plan_summary, progress_bar, summary
 from simulator.publishing.metrics import STAGE as METRICS_STAGE
 from simulator.runner import check_period, plan_for, run_simulation
-from simulator.scenario.files import BUILT_IN, Scenario, load_scenario, resolve_path
+from simulator.scenario.files import named_scenario, parse_now
 from simulator.scenario.kinds import FAULT_KINDS
 from simulator.scenario.params import SimulationParams
-from simulator.scenario.profiles import load_profiles
 from simulator.score_cli import score
 from simulator.verify_cli import verify
 
@@ -58,7 +55,8 @@ def simulate(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same messages")] = None,
     now: Annotated[
-        str | None, typer.Option(help="End of the simulated period, ISO 8601 with zone [now]")
+        str | None,
+        typer.Option(help="End of the simulated period, ISO 8601 with zone (default: now)"),
     ] = None,
     speedup: Annotated[
         float | None, typer.Option(help="Pace by simulated time: simulated s per wall s")
@@ -147,7 +145,7 @@ def simulate(
     )
     quiet_kafka_client()
     try:
-        base, source = _scenario(scenario)
+        base, source = named_scenario(scenario)
         kinds = None
         if malformed_kinds is not None:
             kinds = tuple(k.strip() for k in malformed_kinds.split(",") if k.strip())
@@ -158,7 +156,7 @@ def simulate(
             days=days,
             horizon_days=horizon_days,
             seed=seed,
-            now=_parse_now(now),
+            now=parse_now(now),
             duplicate_rate=duplicate_rate,
             malformed_rate=malformed_rate,
             malformed_kinds=kinds,
@@ -229,25 +227,6 @@ def _metrics_served(port: int) -> Iterator[None]:
 def quiet_kafka_client() -> None:
     """The Kafka client logs each failed connection; the command says it in one line."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-
-
-def _scenario(name: str | None) -> tuple[Scenario, str]:
-    if name is None:
-        return Scenario(), BUILT_IN
-    path = resolve_path(name)
-    return load_scenario(path, load_catalog(), load_profiles()), str(path)
-
-
-def _parse_now(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--now {text!r} is not an ISO 8601 time") from None
-    if moment.utcoffset() is None:
-        raise ConfigError("--now needs a time zone, e.g. 2026-03-01T12:00:00Z")
-    return moment
 
 
 @contextmanager

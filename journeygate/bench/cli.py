@@ -61,7 +61,8 @@ def bench(
         int, typer.Option(min=1, help="Normalizer processes (one group) in the scale run")
     ] = 1,
     data_dir: Annotated[
-        Path | None, typer.Option("--dir", help="Where servers and logs live [a temp dir]")
+        Path | None,
+        typer.Option("--dir", help="Where servers and logs live (default: a temporary directory)"),
     ] = None,
     mqtt_url: MqttUrl = None,
     kafka_bootstrap: KafkaBootstrap = None,

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kernel.errors import ConfigError
-from reference.catalog import Catalog
+from reference.catalog import Catalog, load_catalog
 from simulator.scenario.checks import Rate, Section, one_line
 from simulator.scenario.faults import FaultsSection
 from simulator.scenario.people import (
@@ -24,7 +24,7 @@ from simulator.scenario.people import (
     FinanceSection,
     OwnersSection,
 )
-from simulator.scenario.profiles import Profile, with_overrides
+from simulator.scenario.profiles import Profile, load_profiles, with_overrides
 from simulator.scenario.world import DealersSection, InvoicesSection, ValueSection, WearSection
 
 SCENARIO_DIR = Path(__file__).parents[1] / "scenarios"
@@ -146,6 +146,28 @@ def load_scenario(path: Path, catalog: Catalog, profiles: dict[str, Profile]) ->
     scenario = parse_scenario(data, str(path))
     check_references(scenario, catalog, profiles, str(path))
     return scenario
+
+
+def named_scenario(name: str | None) -> tuple[Scenario, str]:
+    """The scenario ``--scenario name`` names (a file, or a shipped one's name; ``None``: the
+    built-in defaults) and where it came from, checked against the shipped reference data."""
+    if name is None:
+        return Scenario(), BUILT_IN
+    path = resolve_path(name)
+    return load_scenario(path, load_catalog(), load_profiles()), str(path)
+
+
+def parse_now(text: str | None) -> datetime | None:
+    """``--now``: an ISO 8601 time with a zone (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--now {text!r} is not an ISO 8601 time") from None
+    if moment.utcoffset() is None:
+        raise ConfigError("--now needs a time zone, e.g. 2026-03-01T12:00:00Z")
+    return moment
 
 
 def resolve_path(name_or_path: str) -> Path:

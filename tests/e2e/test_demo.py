@@ -70,18 +70,18 @@ def test_demo_runs_a_fleet_through_and_stops_everything(tmp_path: Path) -> None:
     # It ends with the alerts the fleet raised, by type, and the funnel (the journey caught up).
     assert "Dealer alerts the fleet raised, by type" in result.stdout
     assert "Funnel by gate" in result.stdout
-    # A few vehicles' predictions, each VIN whole (the output is 80 columns wide here).
+    # A few vehicles' predictions, each VIN whole (the output is 120 columns wide here).
     predictions = result.stdout.split("Predictions (a few vehicles", 1)[1].split("\n\n", 1)[0]
     assert re.search(r"│ [A-HJ-NPR-Z0-9]{17} │", predictions), predictions
     assert (data_dir / "truth.jsonl").exists()
     assert processes_marked(mark) == []
 
 
-def kept_running(data_dir: Path, mark: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """A demo with ``--keep-running`` once it waits for Ctrl-C, and what it printed: every
-    server and stage running, each marked with ``mark``."""
+def kept_running(data_dir: Path, mark: str, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """A demo with ``--keep-running`` (and ``extra``) once it waits for Ctrl-C, and what it
+    printed: every server and stage running, each marked with ``mark``."""
     proc = subprocess.Popen(
-        demo_argv(data_dir, "--keep-running"),
+        demo_argv(data_dir, "--keep-running", *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -101,10 +101,15 @@ def kept_running(data_dir: Path, mark: str) -> tuple[subprocess.Popen[str], list
 
 
 def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+    """(On a shipped scenario with every fault kind, its fleet and period as given.)"""
     data_dir = tmp_path / "demo"
     mark = uuid.uuid4().hex
-    proc, output = kept_running(data_dir, mark)
-    assert any("psql postgresql://" in line for line in output), "".join(output)
+    proc, output = kept_running(data_dir, mark, "--scenario", "smoke")
+    printed = "".join(output)
+    assert any("psql postgresql://" in line for line in output), printed
+    assert re.search(r"│ scenario +│ +smoke │", printed), printed
+    assert re.search(r"│ vehicles registered +│ +15 │", printed), printed
+    assert "verdict: every valid sample stored exactly once" in printed
     proc.send_signal(signal.SIGINT)
     try:
         rest, _ = proc.communicate(timeout=120)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,24 @@ def test_unreachable_server_is_one_line(command: tuple[str, ...]) -> None:
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.strip().splitlines() if "journeygate" in line]
     assert errors and "cannot reach" in errors[-1], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (("--scenario", "no-such-scenario"), "no-such-scenario.toml"),
+        (("--now", "yesterday"), "--now"),
+        (("--now", "2026-03-01T12:00:00"), "time zone"),
+        (("--scenario", "{bad}"), "fleet.vehicles"),
+    ],
+)
+def test_bad_demo_input_is_one_line_before_any_server_starts(
+    args: tuple[str, ...], names: str, tmp_path: Path
+) -> None:
+    data_dir, bad = tmp_path / "demo", tmp_path / "bad.toml"
+    bad.write_text("[fleet]\nvehicles = -1\n")
+    result = run_cli("demo", "--dir", str(data_dir), *(a.format(bad=bad) for a in args))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0], result.stderr
+    assert not data_dir.exists()  # nothing was started
