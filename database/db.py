@@ -13,7 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from database.schema import privileges_needed, require_migrated
+from database.schema import privileges_needed, require_migrated, require_migrated_blocking
 from kernel.errors import ConfigError, InfrastructureError, first_line
 from kernel.health import Readiness
 from kernel.kafka import startup_backoff
@@ -46,6 +46,22 @@ def connect(
         raise InfrastructureError(
             f"cannot reach PostgreSQL at {mask_url(database_url)}: {first_line(exc)}"
         ) from exc
+
+
+def connect_migrated(
+    database_url: str, *, autocommit: bool = False
+) -> psycopg.Connection[tuple[object, ...]]:
+    """:func:`connect`, then check that every migration this release ships is applied: a
+    one-shot command on a store not migrated (or behind) says so in the line the stages' readiness
+    gives ("... is not migrated: 19 of 19 migrations pending, from 0001_foundation; run
+    `journeygate migrate`", an InfrastructureError: exit 1), whichever table it wanted first."""
+    conn = connect(database_url, autocommit=autocommit)
+    try:
+        require_migrated_blocking(conn, database_url)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 Pool = ConnectionPool[psycopg.Connection[tuple[object, ...]]]

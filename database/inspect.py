@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from database.db import connect
+from database.db import connect_migrated
 from schemas.records import SampleKey
 
 
@@ -17,7 +17,7 @@ class StoreCounts:
 
 
 def store_counts(database_url: str) -> StoreCounts:
-    with connect(database_url, autocommit=True) as conn:
+    with connect_migrated(database_url, autocommit=True) as conn:
         row: tuple[Any, ...] | None = conn.execute(
             "SELECT (SELECT count(*) FROM vehicles),"
             " (SELECT count(*) FROM telemetry),"
@@ -31,7 +31,7 @@ def store_counts(database_url: str) -> StoreCounts:
 
 def stored_sample_keys(database_url: str) -> list[SampleKey]:
     """Every stored sample's idempotency key, with repeats if the store ever held any."""
-    with connect(database_url, autocommit=True) as conn:
+    with connect_migrated(database_url, autocommit=True) as conn:
         rows: list[tuple[Any, ...]] = conn.execute(
             "SELECT vin, boot_id, seq, sample_idx FROM telemetry"
         ).fetchall()

@@ -19,8 +19,8 @@ from typing import Any
 
 import psycopg
 
-from database.db import connect
-from kernel.errors import ConfigError, InfrastructureError
+from database.db import connect_migrated
+from kernel.errors import InfrastructureError
 from kernel.rowfile import RejectedRow, checked_rows
 from kernel.settings import mask_url
 
@@ -79,12 +79,8 @@ def _index(row: dict[str, Any]) -> MarketIndex:
 def upsert_market_index(database_url: str, indices: Sequence[MarketIndex]) -> int:
     """Store ``indices`` in one transaction; returns how many were written."""
     try:
-        with connect(database_url) as conn, conn.cursor() as cur:
+        with connect_migrated(database_url) as conn, conn.cursor() as cur:
             cur.executemany(UPSERT, [(i.market, i.as_of, i.factor, i.source) for i in indices])
-    except psycopg.errors.UndefinedTable:
-        raise ConfigError(
-            f"no market_value_index table in {mask_url(database_url)}: run `journeygate migrate`"
-        ) from None
     except psycopg.OperationalError as exc:
         raise InfrastructureError(
             f"writing market indices to {mask_url(database_url)} failed: {type(exc).__name__}"

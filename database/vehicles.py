@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import psycopg
 
-from database.db import connect
+from database.db import connect_migrated
 from database.registry_file import Finance, VehicleRecord
-from kernel.errors import ConfigError, InfrastructureError
+from kernel.errors import InfrastructureError
 from kernel.settings import mask_url
 from schemas.consent import ConsentChange, consent_change
 
@@ -96,7 +96,7 @@ def upsert_vehicles(
         for purpose, granted in r.consent
     ]
     try:
-        with connect(database_url) as conn, conn.cursor() as cur:
+        with connect_migrated(database_url) as conn, conn.cursor() as cur:
             cur.executemany(UPSERT_VEHICLE, [vehicle_row(r) for r in records])
             changes: list[ConsentChange] = []
             if consents:
@@ -107,14 +107,6 @@ def upsert_vehicles(
                         break
             if on_consent_changes is not None and changes:
                 on_consent_changes(changes)
-    except psycopg.errors.UndefinedTable:
-        raise ConfigError(
-            f"no vehicles table in {mask_url(database_url)}: run `journeygate migrate` first"
-        ) from None
-    except psycopg.errors.UndefinedColumn:
-        raise ConfigError(
-            f"the registry in {mask_url(database_url)} is behind: run `journeygate migrate`"
-        ) from None
     except psycopg.OperationalError as exc:
         raise InfrastructureError(
             f"writing the registry to {mask_url(database_url)} failed: {type(exc).__name__}"
@@ -131,13 +123,9 @@ def _change(row: tuple[object, ...]) -> ConsentChange:
 def read_vehicles(database_url: str) -> list[VehicleRecord]:
     """Every registered vehicle with the consent in force now, by VIN."""
     try:
-        with connect(database_url) as conn, conn.cursor() as cur:
+        with connect_migrated(database_url) as conn, conn.cursor() as cur:
             cur.execute(SELECT_VEHICLES)
             rows = cur.fetchall()
-    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
-        raise ConfigError(
-            f"no current registry in {mask_url(database_url)}: run `journeygate migrate` first"
-        ) from None
     except psycopg.OperationalError as exc:
         raise InfrastructureError(
             f"reading the registry from {mask_url(database_url)} failed: {type(exc).__name__}"

@@ -50,16 +50,13 @@ def _checked_dealer_id(dealer_id: str) -> str:
 def _with_store(
     database_url: str, work: Callable[[psycopg.Connection[tuple[object, ...]]], T]
 ) -> T:
-    from database.db import connect
+    from database.db import connect_migrated
 
     try:
-        with connect(database_url) as conn:
+        with connect_migrated(database_url) as conn:
             return work(conn)
     except InfrastructureError as exc:
         raise fail(str(exc), 1) from None
-    except psycopg.errors.UndefinedTable as exc:
-        what = "webhook" if "webhook" in str(exc) else "dealers"
-        raise fail(f"the store has no {what} table: run `journeygate migrate`") from None
     except psycopg.OperationalError as exc:
         raise fail(f"PostgreSQL: {first_line(exc)}", 1) from None
 

@@ -23,11 +23,11 @@ from decimal import Decimal
 import numpy as np
 import psycopg
 
-from database.db import connect
+from database.db import connect_migrated
 from database.market_index import MarketIndex
 from database.registry_file import Finance, VehicleRecord
 from database.vehicles import upsert_vehicles
-from kernel.errors import ConfigError, InfrastructureError
+from kernel.errors import InfrastructureError
 from kernel.settings import mask_url
 from reference.catalog import Market
 from simulator.publishing.plan import Plan
@@ -114,13 +114,9 @@ def register_fleet(database_url: str, records: Sequence[VehicleRecord]) -> int:
     """Upsert the fleet's vehicles and consent; returns how many VINs were new."""
     vins = [r.vin for r in records]
     try:
-        with connect(database_url) as conn, conn.cursor() as cur:
+        with connect_migrated(database_url) as conn, conn.cursor() as cur:
             cur.execute(SELECT_KNOWN, (vins,))
             known = {str(row[0]) for row in cur.fetchall()}
-    except psycopg.errors.UndefinedTable:
-        raise ConfigError(
-            f"no vehicles table in {mask_url(database_url)}: run `journeygate migrate` first"
-        ) from None
     except psycopg.OperationalError as exc:
         raise InfrastructureError(
             f"registering vehicles in {mask_url(database_url)} failed: {type(exc).__name__}"

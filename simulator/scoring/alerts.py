@@ -28,10 +28,11 @@ from typing import Any
 import orjson
 from rich.table import Table
 
-from database.db import connect
+from database.db import connect_migrated
 from kernel.errors import ConfigError
 from reference.catalog import Catalog
 from schemas.alerts import CONSENT_OF_PURPOSE
+from simulator.truth.read import damaged_line
 
 WARRANTY_EARLY_DAYS, WARRANTY_EARLY_KM = 30, 1_500.0
 """The first warned stage: a warranty-ending alert is due from here on, not at the gate's entry
@@ -134,8 +135,9 @@ def read_alert_truth(path: Path) -> AlertTruth:
     except OSError as exc:
         raise ConfigError(f"cannot read truth file {path}: {exc.strerror or exc}") from None
     header: dict[str, Any] | None = None
+    start = now = datetime.min.replace(tzinfo=UTC)
     vehicles: dict[str, _Vehicle] = {}
-    futures: dict[str, dict[str, Any]] = {}
+    futures: dict[str, tuple[int, dict[str, Any]]] = {}
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
@@ -143,57 +145,67 @@ def read_alert_truth(path: Path) -> AlertTruth:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError:
             raise ConfigError(f"truth file {path}: line {number} is not JSON") from None
-        kind = doc.get("type") if isinstance(doc, dict) else None
-        if kind == "header":
-            header = doc
-        elif kind == "vehicle":
-            v = vehicles.setdefault(doc["vin"], _Vehicle(doc["vin"], date.min))
-            v.delivery = date.fromisoformat(doc["delivery_date"])
-            v.body, v.powertrain, v.msrp_usd = doc["body"], doc["powertrain"], doc["msrp_usd"]
-            v.consent0 = {str(k): bool(x) for k, x in doc["consent"].items()}
-            v.warranty = {w["coverage"]: w for w in doc["warranty"]}
-            v.finance = doc["finance"]
-            v.owner_id = str(doc.get("owner", {}).get("owner_id") or doc["vin"])
-        elif kind == "trajectory":
-            v = vehicles[doc["vin"]]
-            v.first_day, v.odometer_m = date.fromisoformat(doc["first_day"]), doc["odometer_m"]
-        elif kind in ("event", "future_event"):
-            v = vehicles[doc["vin"]]
-            if doc["event"] == "service":
-                v.services.append((int(doc["ts_ms"]), date.fromisoformat(doc["due_date"]),
-                                   str(doc["where"])))  # fmt: skip
-            elif doc["event"] == "consent_change":
-                v.consent_changes.append((int(doc["ts_ms"]), doc["purpose"], doc["granted"]))
-            elif doc["event"] == "trade_in" and v.trade_in_ms is None:
-                v.trade_in_ms = int(doc["ts_ms"])
-        elif kind == "vehicle_now":
-            v = vehicles[doc["vin"]]
-            # The car's list price as built (options), its condition and the market.
-            v.value_factor = (
-                float(doc.get("options_factor", 1.0))
-                * float(doc["vehicle_factor"])
-                * float(doc["market_factor"])
-            )
-            service = doc.get("service") or {}
-            if service.get("due_date"):
-                v.due_at_now = date.fromisoformat(service["due_date"])
-        elif kind == "future":
-            futures[doc["vin"]] = doc
+        try:
+            kind = doc.get("type") if isinstance(doc, dict) else None
+            if kind == "header":
+                header = doc
+                start, now = (
+                    datetime.fromisoformat(doc["start"]),
+                    datetime.fromisoformat(doc["now"]),
+                )
+            elif kind == "vehicle":
+                v = vehicles.setdefault(doc["vin"], _Vehicle(doc["vin"], date.min))
+                v.delivery = date.fromisoformat(doc["delivery_date"])
+                v.body, v.powertrain, v.msrp_usd = doc["body"], doc["powertrain"], doc["msrp_usd"]
+                v.consent0 = {str(k): bool(x) for k, x in doc["consent"].items()}
+                v.warranty = {w["coverage"]: w for w in doc["warranty"]}
+                v.finance = doc["finance"]
+                v.owner_id = str(doc.get("owner", {}).get("owner_id") or doc["vin"])
+            elif kind == "trajectory":
+                v = vehicles[doc["vin"]]
+                v.first_day, v.odometer_m = date.fromisoformat(doc["first_day"]), doc["odometer_m"]
+            elif kind in ("event", "future_event"):
+                v = vehicles[doc["vin"]]
+                if doc["event"] == "service":
+                    v.services.append((int(doc["ts_ms"]), date.fromisoformat(doc["due_date"]),
+                                       str(doc["where"])))  # fmt: skip
+                elif doc["event"] == "consent_change":
+                    v.consent_changes.append((int(doc["ts_ms"]), doc["purpose"], doc["granted"]))
+                elif doc["event"] == "trade_in" and v.trade_in_ms is None:
+                    v.trade_in_ms = int(doc["ts_ms"])
+            elif kind == "vehicle_now":
+                v = vehicles[doc["vin"]]
+                # The car's list price as built (options), its condition and the market.
+                v.value_factor = (
+                    float(doc.get("options_factor", 1.0))
+                    * float(doc["vehicle_factor"])
+                    * float(doc["market_factor"])
+                )
+                service = doc.get("service") or {}
+                if service.get("due_date"):
+                    v.due_at_now = date.fromisoformat(service["due_date"])
+            elif kind == "future":
+                futures[doc["vin"]] = (number, doc)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise damaged_line(path, number, doc, exc) from None
     if header is None or header.get("format") != "journeygate-simulator-truth":
         raise ConfigError(f"{path} is not a journeygate simulator truth file (no header line)")
-    for vin, doc in futures.items():
-        v = vehicles[vin]
-        for w in doc["warranty"]:
-            v.warranty[w["coverage"]] = w
-        if v.first_day is not None:
-            gap = (date.fromisoformat(doc["first_day"]) - v.first_day).days
-            v.odometer_m = v.odometer_m[:gap] + list(doc["odometer_m"])
+    for vin, (number, doc) in futures.items():
+        try:
+            v = vehicles[vin]
+            for w in doc["warranty"]:
+                v.warranty[w["coverage"]] = w
+            if v.first_day is not None:
+                gap = (date.fromisoformat(doc["first_day"]) - v.first_day).days
+                v.odometer_m = v.odometer_m[:gap] + list(doc["odometer_m"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise damaged_line(path, number, doc, exc) from None
     for v in vehicles.values():
         v.services.sort()
         v.consent_changes.sort()
     return AlertTruth(
-        datetime.fromisoformat(header["start"]),
-        datetime.fromisoformat(header["now"]),
+        start,
+        now,
         float(header.get("currency_per_usd") or 1.0),
         vehicles,
     )
@@ -205,7 +217,7 @@ SELECT alert_id, vin, alert_type, subject, purpose, created_ts FROM alerts ORDER
 
 
 def read_stored_alerts(database_url: str) -> list[StoredAlert]:
-    with connect(database_url) as conn:
+    with connect_migrated(database_url) as conn:
         rows = conn.execute(_ALERTS).fetchall()
     out = []
     for aid, vin, kind, subject, purpose, created in rows:

@@ -6,8 +6,8 @@ from typing import Any
 
 import psycopg
 
-from database.db import connect
-from kernel.errors import ConfigError, InfrastructureError
+from database.db import connect_migrated
+from kernel.errors import InfrastructureError
 from kernel.settings import mask_url
 
 SELECT_PREDICTIONS = (
@@ -18,14 +18,9 @@ SELECT_PREDICTIONS = (
 def read_predictions(database_url: str) -> dict[str, dict[str, Any]]:
     """Each vehicle's current predictions, by VIN."""
     try:
-        with connect(database_url) as conn, conn.cursor() as cur:
+        with connect_migrated(database_url) as conn, conn.cursor() as cur:
             cur.execute(SELECT_PREDICTIONS)
             rows = cur.fetchall()
-    except psycopg.errors.UndefinedTable:
-        raise ConfigError(
-            f"no vehicle_state table in {mask_url(database_url)}: run `journeygate migrate`"
-            " and `journeygate process signals` first"
-        ) from None
     except psycopg.OperationalError as exc:
         raise InfrastructureError(
             f"reading predictions from {mask_url(database_url)} failed: {type(exc).__name__}"

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from kernel.errors import ConfigError
+from simulator.truth.read import damaged_line
 
 
 @dataclass(slots=True)
@@ -74,25 +75,28 @@ def read_scoring_truth(path: Path) -> ScoringTruth:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError:
             raise ConfigError(f"truth file {path}: line {number} is not JSON") from None
-        kind = doc.get("type") if isinstance(doc, dict) else None
-        if kind == "header":
-            header = doc
-            now_ms = int(datetime.fromisoformat(doc["now"]).timestamp() * 1000)
-        elif kind == "event" and doc.get("event") == "service":
-            truth = vehicles.setdefault(doc["vin"], VehicleTruth(doc["vin"]))
-            if int(doc["ts_ms"]) > truth.last_service_ms and int(doc["ts_ms"]) <= now_ms:
-                truth.last_service_ms = int(doc["ts_ms"])
-                truth.last_service_where = str(doc.get("where"))
-        elif kind in ("vehicle", "vehicle_now", "future", "future_event"):
-            truth = vehicles.setdefault(doc["vin"], VehicleTruth(doc["vin"]))
-            if kind == "vehicle":
-                truth.facts = doc
-            elif kind == "vehicle_now":
-                truth.now = doc
-            elif kind == "future":
-                truth.future = doc
-            elif doc.get("event") == "service":
-                truth.services.append(doc)
+        try:
+            kind = doc.get("type") if isinstance(doc, dict) else None
+            if kind == "header":
+                header = doc
+                now_ms = int(datetime.fromisoformat(doc["now"]).timestamp() * 1000)
+            elif kind == "event" and doc.get("event") == "service":
+                truth = vehicles.setdefault(doc["vin"], VehicleTruth(doc["vin"]))
+                if int(doc["ts_ms"]) > truth.last_service_ms and int(doc["ts_ms"]) <= now_ms:
+                    truth.last_service_ms = int(doc["ts_ms"])
+                    truth.last_service_where = str(doc.get("where"))
+            elif kind in ("vehicle", "vehicle_now", "future", "future_event"):
+                truth = vehicles.setdefault(doc["vin"], VehicleTruth(doc["vin"]))
+                if kind == "vehicle":
+                    truth.facts = doc
+                elif kind == "vehicle_now":
+                    truth.now = doc
+                elif kind == "future":
+                    truth.future = doc
+                elif doc.get("event") == "service":
+                    truth.services.append(doc)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise damaged_line(path, number, doc, exc) from None
     if header is None or header.get("format") != "journeygate-simulator-truth":
         raise ConfigError(f"{path} is not a journeygate simulator truth file (no header line)")
     if int(header.get("version", 0)) < 3:

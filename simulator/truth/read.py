@@ -15,6 +15,20 @@ from schemas.records import SampleKey
 TRUTH_FORMAT = "journeygate-simulator-truth"
 
 
+def damaged_line(path: Path, number: int, doc: object, exc: Exception) -> ConfigError:
+    """One line for a truth file's line ``doc`` that lacks a field, names a vehicle no earlier
+    line described or holds a value of the wrong kind (a file cut short or edited by hand),
+    instead of a traceback."""
+    key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(doc, dict) and key is not None and key in doc.values():
+        what = f"is about {key!r}, which no vehicle line describes"
+    elif key is not None:
+        what = f"lacks the field {key!r}"
+    else:
+        what = f"has a bad value ({type(exc).__name__}: {exc})"
+    return ConfigError(f"truth file {path}: line {number} {what}: not a whole truth file")
+
+
 @dataclass(frozen=True, slots=True)
 class ValidMessage:
     """A message whose samples the store must hold once; ``faults`` it went through."""

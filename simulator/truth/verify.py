@@ -16,7 +16,7 @@ import psycopg
 
 from database.inspect import stored_sample_keys
 from kernel.deadletters import read_dead_letters
-from kernel.errors import ConfigError, InfrastructureError
+from kernel.errors import InfrastructureError
 from kernel.settings import Settings, mask_url
 from simulator.truth.verdict import DeadLetterSeen, Verdict, judge, read_truth
 
@@ -27,10 +27,6 @@ def judge_now(settings: Settings, truth: Sequence[Mapping[str, Any]]) -> Verdict
     """Judge what the store and ``telemetry.dlq`` hold now against the truth lines."""
     try:
         stored = stored_sample_keys(settings.database_url)
-    except psycopg.errors.UndefinedTable:
-        raise ConfigError(
-            f"no telemetry table in {mask_url(settings.database_url)}: not a journeygate store"
-        ) from None
     except psycopg.OperationalError as exc:
         raise InfrastructureError(
             f"reading the store at {mask_url(settings.database_url)} failed: {type(exc).__name__}"

@@ -4,6 +4,7 @@ exist (port 1), so a row that got past its input would fail on them, also withou
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -30,7 +31,23 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     latin.write_bytes(b'name = "caf\xe9"\n')
     notoml = root / "notoml.toml"
     notoml.write_text("this is = = not toml\n")
-    return {"binary": str(binary), "latin": str(latin), "notoml": str(notoml), "dir": str(root)}
+    # A truth file whose header lacks the times the scorers read, and one cut after a line
+    # about a vehicle no line described (as a file cut short, or edited by hand, is).
+    header = {"type": "header", "format": "journeygate-simulator-truth", "version": 4}
+    no_times = root / "no-times.jsonl"
+    no_times.write_text(json.dumps(header) + "\n")
+    stranger = root / "stranger.jsonl"
+    times = {"now": "2026-06-15T12:00:00+00:00", "start": "2026-04-16T12:00:00+00:00"}
+    about = {"type": "trajectory", "vin": "1HGCM82633A004352", "first_day": "2026-04-16"}
+    stranger.write_text(json.dumps({**header, **times}) + "\n" + json.dumps(about) + "\n")
+    return {
+        "binary": str(binary),
+        "latin": str(latin),
+        "notoml": str(notoml),
+        "dir": str(root),
+        "no_times": str(no_times),
+        "stranger": str(stranger),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +97,13 @@ def rows(f: dict[str, str], busy: int) -> list[tuple[str, list[str], dict[str, s
          "is not JSON"),
         ("binary truth file (verify)", ["verify", "--truth", f["binary"], *NOWHERE_DB], {},
          "is not JSON"),
+        ("truth header without times (score)", ["score", "--truth", f["no_times"], *NOWHERE_DB],
+         {}, "line 1 lacks the field 'now'"),
+        ("truth header without times (alerts)", ["score-alerts", "--truth", f["no_times"],
+                                                 *NOWHERE_DB], {}, "line 1 lacks the field"),
+        ("truth about an unknown vehicle", ["score-alerts", "--truth", f["stranger"],
+                                            *NOWHERE_DB], {},
+         "line 2 is about '1HGCM82633A004352', which no vehicle line describes"),
         ("bad date", ["funnel", "--since", "yesterday", *NOWHERE_DB], {}, "--since"),
         ("bad bench part", ["bench", "--parts", "nope"], {}, "--parts"),
         ("bad dead-letter position", ["dlq", "show", "x", *NOWHERE_KAFKA], {},
