@@ -13,6 +13,7 @@ from processors.signals.dates import (
     add_months,
     datetime_to_ms,
     days_in_month,
+    midnight_utc,
     ms_to_datetime,
     plus_days,
 )
@@ -64,3 +65,10 @@ def test_adding_months_keeps_the_day_or_takes_the_month_s_last(start: date, mont
     assert (end.year * 12 + end.month) - (start.year * 12 + start.month) == months
     last = calendar.monthrange(end.year, end.month)[1]
     assert end.day == min(start.day, last)
+
+
+@given(st.dates())
+def test_midnight_utc_is_the_date_s_first_instant_in_utc(day: date) -> None:
+    at = midnight_utc(day)
+    assert at == datetime(day.year, day.month, day.day, tzinfo=UTC)
+    assert at.tzinfo is UTC and at.date() == day
