@@ -99,6 +99,28 @@ class UsageEstimate:
 
 DEFAULT_MODEL = UsageModel()
 
+SHIFT_MIN_LIFETIME_DAYS = 365.0
+"""A car's lifetime rate stands for its habit across the seasons once it spans a year before the
+recent days."""
+SHIFT_MIN_RECENT_DAYS = 28
+"""Four weeks of known days, enough for the recent rate to show a season."""
+
+
+def recent_to_lifetime(est: UsageEstimate) -> float | None:
+    """The recent rate over the lifetime rate, where the lifetime spans
+    :data:`SHIFT_MIN_LIFETIME_DAYS` before the recent days and those are at least
+    :data:`SHIFT_MIN_RECENT_DAYS` (else None). Over a fleet it is about 1 whatever each car's
+    habit; a whole fleet away from 1 at once is a season or the market, which the forecasts
+    carry forward as each car's habit (docs/signals.md#other-kinds-of-fleet)."""
+    recent, lifetime = est.recent_km_per_day, est.lifetime_km_per_day
+    if est.recent_days < SHIFT_MIN_RECENT_DAYS:
+        return None
+    if not est.lifetime_days - est.recent_days >= SHIFT_MIN_LIFETIME_DAYS:
+        return None
+    if not (math.isfinite(recent) and math.isfinite(lifetime) and lifetime > 0.0):
+        return None
+    return recent / lifetime
+
 
 def _variance(values: list[float]) -> float:
     """Sample variance (``ddof=1``; two passes, as :func:`numpy.var`); 0 for fewer than two."""

@@ -157,6 +157,9 @@ class BatchOutcome:
     bill_errors: tuple[BillError, ...]
     quality: Counter[str]
     evaluations: int
+    usage_ratios: tuple[float, ...]
+    """Each evaluation's recent rate over its lifetime rate, where it has one (a metric:
+    :func:`processors.signals.estimate.recent_to_lifetime`)."""
     repeated_visits: int
 
 
@@ -229,6 +232,7 @@ def process_batch(
     errors: list[BillError] = []
     quality: Counter[str] = Counter()
     evaluations = repeated = 0
+    ratios: list[float] = []
     for vin in decoded.vins:
         run = VehicleRun(vin, memories.get(vin), facts.get(vin), catalog, params)
         new[vin] = run.run(visits.get(vin, ()), frames.get(vin, ()))
@@ -237,6 +241,8 @@ def process_batch(
         if run.quality:  # (Counter.update is interpreted: most runs have none)
             quality.update(run.quality)
         evaluations += run.evaluations
+        if run.usage_ratios:
+            ratios += run.usage_ratios
         repeated += run.repeated_visits
         rows.append(vehicle_row(run, catalog))
     return BatchOutcome(
@@ -247,6 +253,7 @@ def process_batch(
         bill_errors=tuple(errors),
         quality=quality,
         evaluations=evaluations,
+        usage_ratios=tuple(ratios),
         repeated_visits=repeated,
     )
 

@@ -20,6 +20,7 @@ from kernel.metrics import (
 STAGE = "signals"
 STATE_BYTES_BUCKETS = (256, 384, 512, 768, 1024, 1536, 2048, 4096)
 PCT_ERROR_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 200)
+USAGE_RATIO_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.87, 0.93, 1.0, 1.07, 1.15, 1.25, 1.4, 1.6, 2.0)
 
 _consumed = counter(
     STAGE, "consumed_total", "Kafka records consumed, by input (frames, visits).", ("input",)
@@ -76,6 +77,14 @@ _bill_pct = BatchHistogram(
     "Absolute error of the predicted service bill against the invoice, percent of the invoice.",
     PCT_ERROR_BUCKETS,
 )
+_usage_ratio = BatchHistogram(
+    STAGE,
+    "usage_recent_to_lifetime",
+    "Each evaluation's recent distance per day over the vehicle's lifetime rate (vehicles with a"
+    " year or more of lifetime before the recent days): a fleet whose median leaves 1 drives"
+    " more or less than its habit all at once (a season), which the forecasts carry forward.",
+    USAGE_RATIO_BUCKETS,
+)
 _cached = gauge(STAGE, "cached_vehicles", "Vehicle memories held in memory.")
 _next_offset = gauge(
     STAGE,
@@ -111,9 +120,11 @@ class SignalsMetrics:
         evaluations: int,
         quality: Mapping[str, int],
         repeated_visits: int,
+        usage_ratios: Sequence[float] = (),
     ) -> None:
         _compute_seconds.observe(seconds)
         _evaluations.inc(evaluations)
+        _usage_ratio.observe_many(usage_ratios)
         _repeated_visits.inc(repeated_visits)
         for reason, n in quality.items():
             _quality.labels(reason=reason).inc(n)

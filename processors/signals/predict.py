@@ -23,7 +23,13 @@ from database.vehicle_facts import VehicleFacts
 from processors.signals.bill import service_bill
 from processors.signals.dates import datetime_to_ms, days_between, midnight_utc, ms_to_datetime
 from processors.signals.equity import vehicle_equity
-from processors.signals.estimate import DEFAULT_MODEL, UsageEstimate, UsageModel, estimate_usage
+from processors.signals.estimate import (
+    DEFAULT_MODEL,
+    UsageEstimate,
+    UsageModel,
+    estimate_usage,
+    recent_to_lifetime,
+)
 from processors.signals.lateness import next_visit
 from processors.signals.pricing import fault_view, pricing_for
 from processors.signals.service import ServiceInterval, next_service
@@ -214,6 +220,7 @@ def predict(
         service=service,
         equity=equity,
         faults=tuple(fault_view(code, catalog, pricing) for code in upkeep.active_faults),
+        recent_to_lifetime=recent_to_lifetime(est),
     )
 
 

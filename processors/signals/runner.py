@@ -235,6 +235,7 @@ class _Loop:
         self.metrics.computed(
             seconds=time.perf_counter() - computing,
             evaluations=outcome.evaluations,
+            usage_ratios=outcome.usage_ratios,
             quality=outcome.quality,
             repeated_visits=outcome.repeated_visits,
         )

@@ -103,6 +103,8 @@ class VehicleRun:
         self.bill_errors: list[BillError] = []
         self.quality: list[str] = []
         self.evaluations = 0
+        self.usage_ratios: list[float] = []
+        """Each evaluation's recent rate over its lifetime rate, where it has one (a metric)."""
         self.repeated_visits = 0
         self.prediction: Prediction | None = None
         """The prediction of the run's last evaluation, if any."""
@@ -298,6 +300,8 @@ class VehicleRun:
             self.facts, self.catalog, m.usage, m.upkeep(), m.as_of_ms, self.params.predict
         )
         self.evaluations += 1
+        if pred.recent_to_lifetime is not None:
+            self.usage_ratios.append(pred.recent_to_lifetime)
         changes = material_changes(pred, m.published, self.params.thresholds)
         at = pred.as_of_ms
         if changes.usage is not None:

@@ -402,6 +402,11 @@ class Prediction:
     equity: EquityView | None
     """None when the model is not in the catalog (no MSRP or body to depreciate)."""
     faults: tuple[FaultView, ...]
+    recent_to_lifetime: float | None = None
+    """The recent distance per day over the lifetime rate, where the lifetime spans a year or
+    more before the recent days (else None): not published; the processor's metric of it shows
+    when a whole fleet drives more or less than its own habit at once (a season; the forecasts
+    carry each car's recent rate forward, docs/signals.md#other-kinds-of-fleet)."""
 
     def __init__(
         self,
@@ -411,6 +416,7 @@ class Prediction:
         service: ServiceView,
         equity: EquityView | None,
         faults: tuple[FaultView, ...],
+        recent_to_lifetime: float | None = None,
     ) -> None:
         self.as_of_ms = as_of_ms
         self.usage = usage
@@ -418,3 +424,4 @@ class Prediction:
         self.service = service
         self.equity = equity
         self.faults = faults
+        self.recent_to_lifetime = recent_to_lifetime

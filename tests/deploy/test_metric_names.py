@@ -97,6 +97,7 @@ def test_the_stages_export_what_the_registries_hold() -> None:
     assert "journeygate_bridge_connected" in names
     assert "journeygate_store_lag_records" in names
     assert "journeygate_signals_bill_abs_pct_error_bucket" in names
+    assert "journeygate_signals_usage_recent_to_lifetime_bucket" in names
     assert "journeygate_journey_alerts_raised_total" in names
     assert "process_cpu_seconds_total" in names
     assert "journeygate_webhooks_deliveries_total" in names

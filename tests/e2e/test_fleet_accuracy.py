@@ -132,6 +132,8 @@ class FleetRun:
     """API key per dealer of :data:`DEALERS`."""
     secret: str
     inbox: WebhookInbox
+    signals_metrics: dict[str, float]
+    """The signals processor's Prometheus samples once it caught up."""
 
 
 def _db_url(url: str, dbname: str) -> str:
@@ -202,13 +204,14 @@ def fleet(fleet_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
             pipeline.check_alive()
             assert time.monotonic() < deadline, "the journey processor did not catch up"
             time.sleep(1)
+        signals_metrics = pipeline.scrape("signals")
         predictions = json.loads(journeygate(settings, "score", "--truth", str(truth), "--json"))
         alerts = json.loads(journeygate(settings, "score-alerts", "--truth", str(truth), "--json"))
         funnel = json.loads(journeygate(settings, "funnel", "--json"))
         deliver_every_webhook(settings.database_url)
         yield FleetRun(
             verdict, predictions, alerts, funnel, time.monotonic() - started, settings, keys,
-            secret, inbox,
+            secret, inbox, signals_metrics,
         )  # fmt: skip
     finally:
         pipeline.stop_all()
@@ -393,3 +396,20 @@ def test_a_dealers_stream_from_the_start_sends_exactly_its_visible_alerts_once(
         thread.join(timeout=10)
     assert len(got) == len(set(got))
     assert set(got) == listed[dealer]
+
+
+def test_the_fleet_s_usage_shift_is_observed_and_near_its_habit(fleet: FleetRun) -> None:
+    """The signals processor's histogram of each evaluation's recent rate over its lifetime rate
+    (vehicles with a year behind them): this world has no season the whole fleet shares, so its
+    median stays inside the band the JourneygateFleetUsageShift alert watches (0.87-1.15)."""
+    name = "journeygate_signals_usage_recent_to_lifetime"
+    m = fleet.signals_metrics
+    count = m[f"{name}_count"]
+    assert count >= 100, count
+    bounds = sorted(
+        (float(key.split("le=")[1].rstrip("}")), value)
+        for key, value in m.items()
+        if key.startswith(f"{name}_bucket{{") and "+Inf" not in key
+    )
+    below = {le: n / count for le, n in bounds}
+    assert below[0.87] < 0.5 <= below[1.15], below

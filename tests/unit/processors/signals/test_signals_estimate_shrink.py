@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from signals_kit import DAY, T0, trips
 
+from processors.signals.estimate import recent_to_lifetime
 from processors.signals.usage import estimate_usage, update_usage
 
 # trips() starts at 60,000 km: over 1,200 days since delivery, a lifetime rate of 50 km a day.
@@ -32,3 +33,25 @@ def test_a_real_change_of_habits_stands() -> None:
     mean, _, recent = estimate_after([100.0] * 60)
     assert recent > 95.0
     assert mean > 90.0
+
+
+def ratio_after(daily_km: list[float], delivered_days_before: int) -> float | None:
+    ts, odo = trips(daily_km)
+    state = update_usage(None, ts, odo).state
+    delivery = T0 - delivered_days_before * DAY
+    # the lifetime before the readings: 60,000 km over the days since delivery
+    est = estimate_usage(state, delivery_ts_ms=delivery, delivery_odometer_m=0.0)
+    return recent_to_lifetime(est)
+
+
+def test_the_recent_rate_over_the_lifetime_s_is_what_the_metric_observes() -> None:
+    # 60 days at 65 km against 60,000 km over 1,200 days before them and the 60 days' own
+    # 3,900 km over them: a lifetime rate of (60,000 + 3,900) / 1,260 days = 50.7 km a day.
+    ratio = ratio_after([65.0] * 60, 1200)
+    assert ratio is not None
+    assert abs(ratio - 65.0 / (63_900 / 1_260)) < 0.01
+
+
+def test_without_a_year_of_lifetime_or_four_weeks_of_days_there_is_no_ratio() -> None:
+    assert ratio_after([65.0] * 60, 300) is None  # delivered 300 days before: no year behind
+    assert ratio_after([65.0] * 20, 1200) is None  # 20 known days
