@@ -41,6 +41,7 @@ COMPILED = [
     "processors/signals/estimate.py",
     "processors/signals/explain.py",
     "processors/signals/finance.py",
+    "processors/signals/fleetshift.py",
     "processors/signals/forecast.py",
     "processors/signals/lateness.py",
     "processors/signals/limits.py",

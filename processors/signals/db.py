@@ -2,15 +2,16 @@
 
 A batch's vehicle memories (``signal_state``), new signals (``signals``, ``ON CONFLICT DO
 NOTHING``), current views (``vehicle_state``), visits (``service_visits``), bill errors
-(``bill_errors``) and next offsets (``consumer_offsets``, never moving backwards) are written in
-one transaction: a batch is stored entirely or not at all. Every statement passes whole columns
-as arrays (``unnest``), one round trip per table. Columns of text, bytea, timestamps and integers
-go in PostgreSQL's binary format (``%b``): the text format quotes and escapes every array element
-with a regular expression, which cost more CPU than the rest of a batch's writing. Numeric
-columns (visits, bill errors) stay in text, so that a float is read as its shortest decimal.
-The signals and the views, the largest, go as one JSON document each (``jsonb_to_recordset``),
-serialised by one orjson call with their JSON columns inside (floats as their shortest decimal,
-non-finite ones as null, as before).
+(``bill_errors``), next offsets (``consumer_offsets``, never moving backwards) and the frames
+partitions' usage shift states (``usage_shift``, only ever replaced by a state reaching as far in
+the partition) are written in one transaction: a batch is stored entirely or not at all. Every
+statement passes whole columns as arrays (``unnest``), one round trip per table. Columns of text,
+bytea, timestamps and integers go in PostgreSQL's binary format (``%b``): the text format quotes and
+escapes every array element with a regular expression, which cost more CPU than the rest of a
+batch's writing. Numeric columns (visits, bill errors) stay in text, so that a float is read as its
+shortest decimal. The signals and the views, the largest, go as one JSON document each
+(``jsonb_to_recordset``), serialised by one orjson call with their JSON columns inside (floats as
+their shortest decimal, non-finite ones as null, as before).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from database.offsets import store_offsets
 from database.vehicle_facts import VehicleFacts, load_vehicle_facts, registry_version
 from kernel.offsets import Partition
 from processors.signals.dates import ms_to_datetime
+from processors.signals.fleetshift import PartitionShift
 from processors.signals.logic import BatchOutcome
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
@@ -97,6 +99,27 @@ ON CONFLICT (visit_id) DO NOTHING
 RETURNING visit_id
 """
 
+_SELECT_SHIFTS = """
+SELECT kafka_partition, state FROM usage_shift
+WHERE consumer_group = %s AND topic = %s AND kafka_partition = ANY(%s)
+"""
+_UPSERT_SHIFTS = """
+INSERT INTO usage_shift (consumer_group, topic, kafka_partition, next_offset, state)
+SELECT %s, %s, s.kafka_partition, s.next_offset, s.state
+FROM unnest(%s::int[], %s::bigint[], %s::jsonb[]) AS s(kafka_partition, next_offset, state)
+ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE
+SET next_offset = EXCLUDED.next_offset, state = EXCLUDED.state, updated_at = now()
+WHERE usage_shift.next_offset <= EXCLUDED.next_offset
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageShifts:
+    """The frames partitions' usage shift states to store with a batch, and their topic."""
+
+    topic: str
+    states: Mapping[int, PartitionShift]
+
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
@@ -146,11 +169,23 @@ class SignalsDb(Reconnecting):
         result: dict[str, VehicleFacts] = await self.guarded(work)
         return result
 
+    async def load_shifts(self, topic: str, partitions: Sequence[int]) -> dict[int, PartitionShift]:
+        """The usage shift states stored for ``partitions`` of ``topic`` (absent: none yet).
+        Raises ValueError for a damaged one."""
+
+        async def work(conn: Conn) -> dict[int, PartitionShift]:
+            cur = await conn.execute(_SELECT_SHIFTS, (self._group, topic, list(partitions)))
+            return {_int(p): PartitionShift.from_json(state) for p, state in await cur.fetchall()}
+
+        result: dict[int, PartitionShift] = await self.guarded(work)
+        return result
+
     async def write_batch(
         self,
         outcome: BatchOutcome,
         states: Mapping[str, bytes],
         offsets: Mapping[Partition, int],
+        shifts: UsageShifts | None = None,
     ) -> WriteResult:
         """Store a batch and its offsets in one transaction (see the module docstring).
 
@@ -159,7 +194,7 @@ class SignalsDb(Reconnecting):
         """
 
         async def work(conn: Conn) -> WriteResult:
-            return await _write(conn, self._group, outcome, states, offsets)
+            return await _write(conn, self._group, outcome, states, offsets, shifts)
 
         result: WriteResult = await self.guarded(work)
         return result
@@ -171,6 +206,7 @@ async def _write(
     outcome: BatchOutcome,
     states: Mapping[str, bytes],
     offsets: Mapping[Partition, int],
+    shifts: UsageShifts | None,
 ) -> WriteResult:
     async with conn.transaction(), conn.cursor() as cur:
         if states:
@@ -249,6 +285,18 @@ async def _write(
                 ),
             )
             scored = {str(row[0]) for row in await cur.fetchall()}
+        if shifts is not None and shifts.states:
+            parts = sorted(shifts.states)
+            await cur.execute(
+                _UPSERT_SHIFTS,
+                (
+                    group,
+                    shifts.topic,
+                    parts,
+                    [offsets[(shifts.topic, p)] for p in parts],
+                    [_json(shifts.states[p].as_json()) for p in parts],
+                ),
+            )
         stored = await store_offsets(cur, group, offsets)
     return WriteResult(inserted, frozenset(scored), stored)
 

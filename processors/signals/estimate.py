@@ -251,8 +251,16 @@ def estimate_usage(
     delivery_ts_ms: int | None = None,
     delivery_odometer_m: float = 0.0,
     model: UsageModel = DEFAULT_MODEL,
+    shift: float = 0.0,
 ) -> UsageEstimate:
-    """Usage estimate from a state (None: the prior alone); see the module docstring."""
+    """Usage estimate from a state (None: the prior alone); see the module docstring.
+
+    ``shift`` is the fleet's shared usage shift (log of a rate ratio, :mod:`.fleetshift`): the
+    recent rate is divided by ``exp(shift)`` before it is pooled, and the mean's variance grows
+    by ``(mean * shift)**2 / 2``: a season that carried the fleet that far from its habits may do
+    so again, either way, before a forecast's horizon ends (over its phase, a season of
+    amplitude ``a`` is off the habit by ``a / sqrt(2)`` in root mean square). The estimate's
+    ``recent_km_per_day`` stays the vehicle's own, unshifted."""
     if state is None:
         sd = model.daily_cv * model.mean_km_per_day
         return UsageEstimate(
@@ -276,7 +284,8 @@ def estimate_usage(
     w_life = 0.0 if long_lifetime or life_days <= 0 else min(model.lifetime_weight_days, outside)
     total = model.weight_days + n + w_life
     mean = model.weight_days * model.mean_km_per_day
-    mean += n * recent_rate if n else 0.0
+    if n:
+        mean += n * (recent_rate * math.exp(-shift) if shift else recent_rate)
     mean += w_life * life_rate if w_life else 0.0
     mean /= total
     dof, s2 = ring.spread_dof, ring.spread_variance
@@ -290,6 +299,9 @@ def estimate_usage(
     var_mean = var_eff / total
     if long_lifetime:
         mean, var_mean = _shrink_to_lifetime(mean, var_mean, life_rate, model.drift_floor)
+    if shift:
+        # the season may carry the rate from the habit again before the horizon ends
+        var_mean += (mean * shift) ** 2 / 2.0
     return UsageEstimate(
         mean_km_per_day=mean,
         sd_km_per_day=math.sqrt(var_eff),

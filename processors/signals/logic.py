@@ -45,6 +45,10 @@ class Decoded:
     visits: tuple[ServiceVisitRecord, ...]
     rejected: tuple[Rejected, ...]
     next_offsets: Mapping[Partition, int]
+    frame_at: tuple[int, ...] = ()
+    """Each frame's index among the polled records (what :mod:`.segments` cuts by)."""
+    visit_at: tuple[int, ...] = ()
+    rejected_at: tuple[int, ...] = ()
     vins: tuple[str, ...] = field(init=False)
     """Every vehicle of the batch, sorted (computed once: the runner and the fold both read it)."""
 
@@ -73,18 +77,33 @@ def decode_batch(
     frames: list[FrameReadings] = []
     visits: list[ServiceVisitRecord] = []
     rejected: list[Rejected] = []
-    for rec in records:
+    frame_at: list[int] = []
+    visit_at: list[int] = []
+    rejected_at: list[int] = []
+    for i, rec in enumerate(records):
         if rec.value is None:
             rejected.append(Rejected(rec, "undecodable", "record has no value"))
+            rejected_at.append(i)
             continue
         try:
             if rec.topic == frames_topic:
                 frames.append(decode_frame(rec.value))
+                frame_at.append(i)
             else:
                 visits.append(decode_visit(rec.value))
+                visit_at.append(i)
         except DataError as exc:
             rejected.append(Rejected(rec, exc.reason, exc.detail))
-    return Decoded(tuple(frames), tuple(visits), tuple(rejected), next_offsets(records))
+            rejected_at.append(i)
+    return Decoded(
+        tuple(frames),
+        tuple(visits),
+        tuple(rejected),
+        next_offsets(records),
+        tuple(frame_at),
+        tuple(visit_at),
+        tuple(rejected_at),
+    )
 
 
 @dataclass(slots=True)
@@ -218,8 +237,11 @@ def process_batch(
     facts: Mapping[str, VehicleFacts],
     catalog: Catalog,
     params: LogicParams = DEFAULT_LOGIC,
+    shifts: Mapping[str, int] | None = None,
 ) -> BatchOutcome:
-    """Fold every vehicle's records of the batch into its memory (see :mod:`.vehicle`)."""
+    """Fold every vehicle's records of the batch into its memory (see :mod:`.vehicle`);
+    ``shifts`` holds the fleet's usage shift in force for each vehicle with frames in the batch
+    (:mod:`.fleetshift`; the others evaluate with the shift they last used)."""
     frames: dict[str, list[FrameReadings]] = {}
     visits: dict[str, list[ServiceVisitRecord]] = {}
     for frame in decoded.frames:
@@ -234,7 +256,8 @@ def process_batch(
     evaluations = repeated = 0
     ratios: list[float] = []
     for vin in decoded.vins:
-        run = VehicleRun(vin, memories.get(vin), facts.get(vin), catalog, params)
+        shift = None if shifts is None else shifts.get(vin)
+        run = VehicleRun(vin, memories.get(vin), facts.get(vin), catalog, params, shift)
         new[vin] = run.run(visits.get(vin, ()), frames.get(vin, ()))
         signals += run.signals
         errors += run.bill_errors

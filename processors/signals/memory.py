@@ -24,6 +24,8 @@ bytes::
     t   newest frame sample time, ms (the vehicle's telemetry clock)
     h   visits held until the telemetry reaches them: [[visit_id, vin, ms, odometer_m,
         dealer_id, currency, [[kind, code, description, amount], ...]], ...] in time order
+    g   fleet usage shift: [the vehicle's ratio bin or null, the shift in bins last used]
+        (processors.signals.fleetshift)
     p   last published: {"u": [ms, km_per_day], "w": [[coverage, ms, p50_day, expired]],
                          "s": [ms, p50_day, bill_expected, due_soon, overdue],
                          "e": [ms, equity_expected, value_expected]}
@@ -132,6 +134,13 @@ class VehicleMemory:
     apply_visit`), so that a visit read ahead of the frames it follows in life (a lagging or
     replaying processor, the service history before any telemetry) is applied where it
     belongs."""
+    usage_bin: int | None = None
+    """The vehicle's recent-to-lifetime ratio at its last evaluation on a frame, as a bin of its
+    log (:func:`processors.signals.fleetshift.ratio_bin`; None without one): what it counts for
+    in its partition's histogram."""
+    usage_shift: int = 0
+    """The fleet's usage shift, in bins, that its last evaluation took off its recent rate: an
+    evaluation on a visit alone uses it again (:mod:`.fleetshift`)."""
     _cold: bytes | None = field(default=None, init=False, repr=False, compare=False)
     """The JSON of the fields a frame does not change (:func:`_cold_fields`), once encoded: it is
     handed on by :meth:`after_frame`, so that a vehicle's state is encoded in full only after
@@ -158,6 +167,8 @@ class VehicleMemory:
         lateness: tuple[int, ...] = (),
         frames_ms: int = 0,
         held: tuple[ServiceVisitRecord, ...] = (),
+        usage_bin: int | None = None,
+        usage_shift: int = 0,
     ) -> None:
         self.usage = usage
         self.as_of_ms = as_of_ms
@@ -178,6 +189,8 @@ class VehicleMemory:
         self.lateness = lateness
         self.frames_ms = frames_ms
         self.held = held
+        self.usage_bin = usage_bin
+        self.usage_shift = usage_shift
         self._cold = None
 
     def after_frame(
@@ -211,15 +224,23 @@ class VehicleMemory:
             self.lateness,
             frames_ms,
             self.held,
+            self.usage_bin,
+            self.usage_shift,
         )
         m._cold = self._cold  # the fields it was given are the hot ones
         return m
 
     def after_evaluation(
-        self, published: Published, bill: PredictedBill, evaluated: tuple[int, int]
+        self,
+        published: Published,
+        bill: PredictedBill,
+        evaluated: tuple[int, int],
+        usage_bin: int | None,
+        usage_shift: int,
     ) -> VehicleMemory:
-        """``replace(self, published=..., bill=..., evaluated=...)``, built directly: what
-        every evaluation changes (the cold fields' encoding is made again)."""
+        """``replace(self, published=..., bill=..., evaluated=..., usage_bin=...,
+        usage_shift=...)``, built directly: what every evaluation changes (the cold fields'
+        encoding is made again)."""
         return VehicleMemory(
             self.usage,
             self.as_of_ms,
@@ -240,6 +261,8 @@ class VehicleMemory:
             self.lateness,
             self.frames_ms,
             self.held,
+            usage_bin,
+            usage_shift,
         )
 
     @property
@@ -336,6 +359,7 @@ def _cold_fields(m: VehicleMemory) -> dict[str, Any]:
         "n": list(m.lateness),
         "p": {k: v for k, v in published.items() if v},
         "h": [_held(v) for v in m.held],
+        "g": None if m.usage_bin is None and not m.usage_shift else [m.usage_bin, m.usage_shift],
     }
     return {k: v for k, v in out.items() if v}
 
@@ -395,6 +419,7 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
     b = t.get("b")
     ev = t.get("e")
     x = t.get("x")
+    g = t.get("g") or (None, 0)
     return VehicleMemory(
         usage=usage,
         as_of_ms=int(t.get("a", 0)),
@@ -420,4 +445,6 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
         lateness=tuple(int(x) for x in t.get("n", [])),
         frames_ms=int(t.get("t", 0)),
         held=tuple(_to_held(h) for h in t.get("h", [])),
+        usage_bin=None if g[0] is None else int(g[0]),
+        usage_shift=int(g[1]),
     )

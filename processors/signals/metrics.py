@@ -16,6 +16,7 @@ from kernel.metrics import (
     gauge,
     histogram,
 )
+from processors.signals.fleetshift import PartitionShift, shift_log
 
 STAGE = "signals"
 STATE_BYTES_BUCKETS = (256, 384, 512, 768, 1024, 1536, 2048, 4096)
@@ -82,8 +83,24 @@ _usage_ratio = BatchHistogram(
     "usage_recent_to_lifetime",
     "Each evaluation's recent distance per day over the vehicle's lifetime rate (vehicles with a"
     " year or more of lifetime before the recent days): a fleet whose median leaves 1 drives"
-    " more or less than its habit all at once (a season), which the forecasts carry forward.",
+    " more or less than its habit all at once (a season): the part of it in force in each"
+    " partition is journeygate_signals_usage_shift.",
     USAGE_RATIO_BUCKETS,
+)
+_usage_shift = gauge(
+    STAGE,
+    "usage_shift",
+    "The fleet's usage shift in force in a partition of telemetry.frames: the log of the rate"
+    " ratio taken off every vehicle's recent rate (0: none), the median of its vehicles'"
+    " log(recent / lifetime rate) at the partition's last new day of frames.",
+    ("partition",),
+)
+_usage_shift_vehicles = gauge(
+    STAGE,
+    "usage_shift_vehicles",
+    "Vehicles counted in a partition's usage shift (those with a year of lifetime before four"
+    " weeks of recent days); the shift stays 0 under 20.",
+    ("partition",),
 )
 _cached = gauge(STAGE, "cached_vehicles", "Vehicle memories held in memory.")
 _next_offset = gauge(
@@ -113,16 +130,18 @@ class SignalsMetrics:
     def dead_lettered(self, reason: str) -> None:
         _dead_lettered.labels(reason=reason).inc()
 
-    def computed(
+    def computed(self, seconds: float) -> None:
+        """A batch folded in ``seconds`` (all its segments)."""
+        _compute_seconds.observe(seconds)
+
+    def folded(
         self,
         *,
-        seconds: float,
         evaluations: int,
         quality: Mapping[str, int],
         repeated_visits: int,
         usage_ratios: Sequence[float] = (),
     ) -> None:
-        _compute_seconds.observe(seconds)
         _evaluations.inc(evaluations)
         _usage_ratio.observe_many(usage_ratios)
         _repeated_visits.inc(repeated_visits)
@@ -142,6 +161,7 @@ class SignalsMetrics:
         bill_pct_errors: Sequence[float],
         bill_errors: int,
         cached: int,
+        shifts: Mapping[int, PartitionShift] | None = None,
     ) -> None:
         _batches.inc()
         _batch_records.observe(records)
@@ -150,6 +170,9 @@ class SignalsMetrics:
         _bill_errors.inc(bill_errors)
         _bill_pct.observe_many(bill_pct_errors)
         _cached.set(cached)
+        for partition, state in (shifts or {}).items():
+            _usage_shift.labels(partition=str(partition)).set(shift_log(state.shift))
+            _usage_shift_vehicles.labels(partition=str(partition)).set(state.vehicles)
 
     def offset_committed(self, topic: str, partition: int, next_offset: int) -> None:
         _next_offset.labels(topic=topic, partition=str(partition)).set(next_offset)

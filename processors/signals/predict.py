@@ -108,13 +108,14 @@ def delivery_ms(day: date) -> int:
 
 
 def _estimate(
-    vehicle: VehicleFacts, usage: UsageState | None, params: PredictParams
+    vehicle: VehicleFacts, usage: UsageState | None, params: PredictParams, shift: float = 0.0
 ) -> UsageEstimate:
     return estimate_usage(
         usage,
         delivery_ts_ms=delivery_ms(vehicle.delivery_date),
         delivery_odometer_m=float(vehicle.delivery_odometer_m),
         model=params.usage_model,
+        shift=shift,
     )
 
 
@@ -153,9 +154,11 @@ def predict(
     upkeep: Upkeep,
     as_of_ms: int,
     params: PredictParams = DEFAULT_PARAMS,
+    usage_shift: float = 0.0,
 ) -> Prediction:
-    """Every prediction for ``vehicle`` as of ``as_of_ms`` (see the module docstring)."""
-    est = _estimate(vehicle, usage, params)
+    """Every prediction for ``vehicle`` as of ``as_of_ms`` (see the module docstring), the
+    fleet's ``usage_shift`` taken off the vehicle's recent rate (:mod:`.fleetshift`)."""
+    est = _estimate(vehicle, usage, params, usage_shift)
     at_ms, odo_m = odometer_anchor(vehicle, usage, upkeep.last_visit)
     odo_at = ms_to_datetime(at_ms)
     as_of = ms_to_datetime(max(as_of_ms, at_ms))

@@ -4,13 +4,14 @@ the journey store, exactly once into PostgreSQL.
 One cycle: poll a bounded batch from both topics, decode it (undecodable records to
 telemetry.dlq), load the memories and registry facts of the batch's vehicles not yet cached
 (memories from ``signal_state``; the cache holds the vehicles of the assigned partitions and is
-dropped on every revocation; the registry rows again once the registry's version moved),
-fold the batch (pure, :mod:`.logic`, in a worker thread so that the consumer's heartbeats go
-on), publish the dead letters and the signals and wait for Kafka's acknowledgement, then write
-memories, signals, views, visits, bill errors and next offsets in one PostgreSQL transaction,
-and only then update the cache. A crash anywhere before the commit replays the batch from the
-stored offsets and memories: the same signals with the same ids (the fold is record by record,
-see :mod:`.vehicle`), stored once.
+dropped on every revocation; the registry rows again once the registry's version moved), fold
+the batch (pure, :mod:`.segments` and :mod:`.logic`, in a worker thread so that the consumer's
+heartbeats go on; cut before each tick of a partition's usage shift, almost never once live),
+then for each segment publish the dead letters and the signals and wait for Kafka's
+acknowledgement, then write memories, signals, views, visits, bill errors, next offsets and the
+partitions' usage shift states in one PostgreSQL transaction, and only then update the cache. A
+crash anywhere before the commit replays the batch from the stored offsets and memories: the
+same signals with the same ids (the fold is record by record, see :mod:`.vehicle`), stored once.
 
 Both topics are keyed by VIN and must have the same number of partitions: the range assignor
 then gives a member the same partition numbers of both, so one vehicle's frames and visits
@@ -56,16 +57,17 @@ from kernel.offsets import OffsetListener, Partition
 from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.signals.cache import MemoryCache, encode
-from processors.signals.db import SignalsDb, WriteResult
+from processors.signals.db import SignalsDb, UsageShifts, WriteResult
+from processors.signals.fleetshift import PartitionShift
 from processors.signals.logic import (
     BatchOutcome,
     Decoded,
     Rejected,
     decode_batch,
-    process_batch,
     signal_counts,
 )
 from processors.signals.metrics import SignalsMetrics
+from processors.signals.segments import Segment, process_records
 from processors.signals.vehicle import DEFAULT_LOGIC, LogicParams
 from reference.catalog import Catalog, default_catalog
 from schemas.codec import FrameCodec
@@ -198,11 +200,15 @@ class _Loop:
         """The registry rows of the cached vehicles (and which are not registered), read again
         once the registry's version moves (a registry import, a market value index, a new
         vehicle)."""
+        self.shifts: dict[int, PartitionShift] = {}
+        """The usage shift state of each frames partition read so far (:mod:`.fleetshift`),
+        as last committed."""
 
     def forget(self) -> None:
-        """Drop every cached memory and fact (on revocation)."""
+        """Drop every cached memory, fact and usage shift (on revocation)."""
         self.cache.clear()
         self.registry.clear()
+        self.shifts.clear()
 
     async def run(self, stop: asyncio.Event, lock: asyncio.Lock, listener: OffsetListener) -> None:
         while not stop.is_set():
@@ -227,40 +233,73 @@ class _Loop:
         )
         self.metrics.consumed(len(decoded.frames), len(decoded.visits))
         facts = await self.load(decoded, stop)
+        await self.load_shifts(records, stop)
         memories = self.cache.memories(decoded.vins)
         computing = time.perf_counter()
-        outcome: BatchOutcome = await asyncio.to_thread(
-            process_batch, decoded, memories, facts, self.catalog, self.options.params
+        segments: list[Segment] = await asyncio.to_thread(
+            process_records,
+            records,
+            decoded,
+            memories,
+            facts,
+            self.catalog,
+            self.shifts,
+            self.options.params,
         )
-        self.metrics.computed(
-            seconds=time.perf_counter() - computing,
+        self.metrics.computed(time.perf_counter() - computing)
+        offsets: dict[Partition, int] = {}
+        for segment in segments:
+            offsets.update(await self.commit(segment, stop, started))
+            started = time.perf_counter()
+        return offsets
+
+    async def commit(
+        self, segment: Segment, stop: asyncio.Event, started: float
+    ) -> Mapping[Partition, int]:
+        """Publish a segment's dead letters and signals, then store it with its offsets and its
+        partitions' usage shifts in one transaction; the cache and the shifts after."""
+        outcome = segment.outcome
+        self.metrics.folded(
             evaluations=outcome.evaluations,
             usage_ratios=outcome.usage_ratios,
             quality=outcome.quality,
             repeated_visits=outcome.repeated_visits,
         )
         states = encode(outcome.memories)
-        await self.publish(decoded.rejected, outcome, stop)
+        await self.publish(segment.decoded.rejected, outcome, stop)
+        shifts = UsageShifts(self.topics.frames, segment.shifts)
         result: WriteResult = await self.retry(
-            lambda: self.db.write_batch(outcome, states, decoded.next_offsets),
+            lambda: self.db.write_batch(outcome, states, segment.offsets, shifts),
             stop,
             "writing a batch to PostgreSQL",
         )
         self.cache.keep(outcome.memories, states)
+        self.shifts.update(segment.shifts)
         scored = [
             e.abs_pct_error
             for e in outcome.bill_errors
             if e.visit_id in result.bill_errors_inserted and e.abs_pct_error is not None
         ]
         self.metrics.committed(
-            records=len(records),
+            records=segment.records,
             seconds=time.perf_counter() - started,
             state_sizes=[len(b) for b in states.values()],
             bill_pct_errors=scored,
             bill_errors=len(result.bill_errors_inserted),
             cached=len(self.cache),
+            shifts=segment.shifts,
         )
         return result.offsets
+
+    async def load_shifts(self, records: Sequence[Any], stop: asyncio.Event) -> None:
+        """Read the usage shift states of the batch's frames partitions not held yet."""
+        frames = self.topics.frames
+        wanted = sorted({r.partition for r in records if r.topic == frames} - set(self.shifts))
+        if wanted:
+            found = await self.retry(
+                lambda: self.db.load_shifts(frames, wanted), stop, "reading the usage shifts"
+            )
+            self.shifts.update(found)
 
     async def load(self, decoded: Decoded, stop: asyncio.Event) -> dict[str, VehicleFacts]:
         """Cache the memories and registry rows of the batch's vehicles not cached yet (every

@@ -15,6 +15,10 @@ time entered a new UTC day since the last evaluation, or when the odometer advan
 ``eval_step_km`` (100 km) since then. Between evaluations nothing is published, and the
 forecasts of ``vehicle_state`` stay those of the last evaluation (see
 :class:`~processors.signals.logic.VehicleRow`).
+An evaluation takes the fleet's usage shift in force in the partition of the vehicle's frames off
+its recent rate, and keeps the bin of its own recent-to-lifetime ratio for that partition's
+histogram (:mod:`.fleetshift`); a run with no frames (a visit alone) uses the shift the
+vehicle's last evaluation did and leaves its bin.
 
 Codes: the newest sample that reports a DTC list sets the active codes (a sample without a list
 says nothing); a visit removes the codes it repaired unless a newer sample still reports them,
@@ -31,6 +35,7 @@ from processors.signals import explain
 from processors.signals.bill import learn_from_visit
 from processors.signals.calibration import observe
 from processors.signals.dates import MS_PER_DAY, datetime_to_ms, ms_to_datetime
+from processors.signals.fleetshift import ratio_bin, shift_log
 from processors.signals.lateness import observed_lateness
 from processors.signals.materiality import DEFAULT_THRESHOLDS, Thresholds, material_changes
 from processors.signals.memory import RECENT_VISITS, PredictedBill, VehicleMemory
@@ -96,8 +101,13 @@ class VehicleRun:
         facts: VehicleFacts | None,
         catalog: Catalog,
         params: LogicParams = DEFAULT_LOGIC,
+        usage_shift: int | None = None,
     ) -> None:
         self.vin, self.facts, self.catalog, self.params = vin, facts, catalog, params
+        self.usage_shift = usage_shift
+        """The fleet's usage shift in force in the partition of the vehicle's frames, in bins
+        (:mod:`.fleetshift`); None for a run without frames, whose evaluations use the shift
+        the vehicle's last one did and leave its bin as it was."""
         self.memory = memory if memory is not None else VehicleMemory()
         self.signals: list[Signal] = []
         self.bill_errors: list[BillError] = []
@@ -296,12 +306,23 @@ class VehicleRun:
     def evaluate(self) -> None:
         assert self.facts is not None
         m = self.memory
+        shift = m.usage_shift if self.usage_shift is None else self.usage_shift
         pred = predict(
-            self.facts, self.catalog, m.usage, m.upkeep(), m.as_of_ms, self.params.predict
+            self.facts,
+            self.catalog,
+            m.usage,
+            m.upkeep(),
+            m.as_of_ms,
+            self.params.predict,
+            shift_log(shift),
         )
         self.evaluations += 1
-        if pred.recent_to_lifetime is not None:
-            self.usage_ratios.append(pred.recent_to_lifetime)
+        ratio = pred.recent_to_lifetime
+        if ratio is not None:
+            self.usage_ratios.append(ratio)
+        usage_bin = m.usage_bin
+        if self.usage_shift is not None:
+            usage_bin = None if ratio is None or ratio <= 0.0 else ratio_bin(ratio)
         changes = material_changes(pred, m.published, self.params.thresholds)
         at = pred.as_of_ms
         if changes.usage is not None:
@@ -317,6 +338,8 @@ class VehicleRun:
             changes.published,
             PredictedBill(at, bill.currency, bill.low, bill.expected, bill.high),
             (m.as_of_ms, round(self.odometer_m())),
+            usage_bin,
+            shift,
         )
         self.prediction = pred
 

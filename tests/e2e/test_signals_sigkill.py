@@ -1,9 +1,11 @@
 """The signals processor SIGKILLed mid-stream and restarted ends exactly where an uninterrupted
-one does: the same vehicle_state, the same signals, each stored once.
+one does: the same vehicle_state, the same signals, each stored once, the same usage shifts.
 
 Two deployments (topics and databases of their own) get the same registry, frames and visits.
 One runs ``journeygate process signals`` in small batches and is killed with SIGKILL while it
-works through them, then started again; the other runs undisturbed. Both are processes.
+works through them, then started again; the other runs undisturbed. Both are processes. The
+fleet drives a quarter above its habits (a season), with enough cars in each partition for the
+partitions' usage shifts (processors/signals/fleetshift.py) to move during the run.
 """
 
 from __future__ import annotations
@@ -34,31 +36,44 @@ from schemas.services import ServiceItem, ServiceVisitCodec, ServiceVisitRecord
 pytestmark = pytest.mark.e2e
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
-VINS = [f"WVWZZZ1KZ8W{n:06d}" for n in range(8)]
+DELIVERED = datetime(2023, 6, 1, tzinfo=UTC)
+VINS = [f"WVWZZZ1KZ8W{n:06d}" for n in range(120)]
 VISITED = VINS[0]
+DAYS = 40
+SEASON = 1.25
 Ends = dict[tuple[str, int], int]
 
 
+def habit_km(n: int) -> float:
+    return 20.0 + 9.0 * (n % 8)
+
+
+def odometer_m(n: int, day: float) -> float:
+    """Delivered at 5 km, a habit's distance a day until START, a quarter more since."""
+    before = (START - DELIVERED).days * habit_km(n)
+    return 5_000 + (before + day * habit_km(n) * SEASON) * 1000
+
+
 def frames() -> list[TelemetryFrame]:
-    """45 days of 4 frames a day (2 samples each) per vehicle, in time order; codes come and go."""
+    """40 days of 2 frames a day (2 samples each) per vehicle, in time order; codes come and go."""
     out = []
-    for day in range(45):
-        for trip in range(4):
-            at = START + timedelta(days=day, hours=6 + 3 * trip)
+    for day in range(DAYS):
+        for trip in range(2):
+            at = START + timedelta(days=day, hours=7 + 9 * trip)
             for n, vin in enumerate(VINS):
-                km = 20.0 + 9.0 * n
-                odo = 8_000_000 + km * 1000 * (day + trip / 4)
+                km = habit_km(n) * SEASON
+                odo = odometer_m(n, day + trip / 2)
                 codes = ("P0420",) if (day + n) % 17 in (3, 4) else ()
                 samples = tuple(
                     Sample(
                         i,
                         at + timedelta(minutes=15 * i),
-                        odometer_m=round(odo + i * km * 125),
+                        odometer_m=round(odo + i * km * 250),
                         dtcs=codes,
                     )
                     for i in range(2)
                 )
-                out.append(TelemetryFrame(vin, "boot", day * 4 + trip, at, "bridge", samples))
+                out.append(TelemetryFrame(vin, "boot", day * 2 + trip, at, "bridge", samples))
     return out
 
 
@@ -72,7 +87,7 @@ def visits() -> list[ServiceVisitRecord]:
             f"INV-{d}",
             VISITED,
             START + timedelta(days=d, hours=12),
-            8_000_000 + 20_000 * d,
+            round(odometer_m(0, d + 0.5)),
             "D-1",
             "USD",
             items,
@@ -88,8 +103,8 @@ def register(settings: Settings) -> None:
             conn.execute(
                 "INSERT INTO vehicles (vin, brand, model, model_year, powertrain, delivery_date,"
                 " delivery_odometer_m, dealer_id, finance_kind, finance_amount, finance_apr_pct,"
-                " finance_term_months, finance_start) VALUES (%s, %s, %s, 2024, %s, '2024-06-01',"
-                " 5000, 'D-1', 'loan', 26000, 5.9, 60, '2024-06-01')",
+                " finance_term_months, finance_start) VALUES (%s, %s, %s, 2023, %s, '2023-06-01',"
+                " 5000, 'D-1', 'loan', 26000, 5.9, 60, '2023-06-01')",
                 (vin, *model),
             )
 
@@ -227,6 +242,15 @@ def snapshot(settings: Settings) -> tuple[dict[str, Any], list[tuple[str, str]],
     return {row[0]: row[1:] for row in states}, [(a, b) for a, b in signals], visits
 
 
+def usage_shifts(settings: Settings) -> dict[int, tuple[int, Any]]:
+    rows = query(
+        settings,
+        "SELECT kafka_partition, next_offset, state FROM usage_shift"
+        f" WHERE consumer_group = '{settings.topic(GROUP)}'",
+    )
+    return {p: (o, state) for p, o, state in rows}
+
+
 def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
@@ -280,6 +304,15 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(
     # again, and whatever it published again (same ids when the restart cut the batch the same
     # way; consumers drop repeats) is stored once, as the set equality above shows.
     assert caught
+    # The partitions' usage shifts moved with the season, the same in both runs.
+    shifts = usage_shifts(killed)
+    assert shifts == usage_shifts(steady)
+    frames_topic = Topics.from_settings(killed).frames
+    assert {p: o for p, (o, _) in shifts.items()} == {
+        p: o for (t, p), o in ends[killed.topic_prefix].items() if t == frames_topic
+    }
+    in_force = sorted(state["shift"] for _, state in shifts.values())
+    assert len(in_force) == killed.kafka_partitions and in_force[0] >= 3, shifts
     # A visit read before any frame of its vehicle has no predicted bill to score.
     scored = {row[0] for row in query(killed, "SELECT visit_id FROM bill_errors")}
     assert scored <= {"INV-15", "INV-30"}

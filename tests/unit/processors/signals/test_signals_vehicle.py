@@ -239,6 +239,8 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
         faults=(("P0171", 7),),
         reported=("unknown_market",),
         quality_days=(("rollback", 3),),
+        usage_bin=-2,
+        usage_shift=3,
     )
     empty = VehicleMemory()
     unset = [f.name for f in fields(m) if f.init and getattr(m, f.name) == getattr(empty, f.name)]
@@ -261,8 +263,15 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
     # an evaluation's memory too, the fields it leaves alone encoded afresh
     bill = PredictedBill(m.as_of_ms, "USD", 1.0, 2.0, 3.0)
     published = replace(m.published, warranty=())
-    evaluated = built.after_evaluation(published, bill, (m.as_of_ms, 42))
-    wanted = replace(built, published=published, bill=bill, evaluated=(m.as_of_ms, 42))
+    evaluated = built.after_evaluation(published, bill, (m.as_of_ms, 42), 4, -1)
+    wanted = replace(
+        built,
+        published=published,
+        bill=bill,
+        evaluated=(m.as_of_ms, 42),
+        usage_bin=4,
+        usage_shift=-1,
+    )
     assert evaluated == wanted
     assert evaluated.to_bytes() == wanted.to_bytes() != built.to_bytes()
 
@@ -275,6 +284,8 @@ def test_a_memory_changed_otherwise_is_encoded_afresh() -> None:
         replace(m, last_repairs=("P0300",)),
         replace(m, reported=("unknown_market",)),
         replace(m, evaluated=(m.as_of_ms, 1)),
+        replace(m, usage_bin=0),
+        replace(m, usage_shift=-2),
     ):
         assert changed.to_bytes() != before
         assert VehicleMemory.from_bytes(changed.to_bytes()) == changed

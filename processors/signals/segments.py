@@ -1,0 +1,132 @@
+"""A polled batch cut before each tick of the fleet's usage shift, and folded segment by segment
+(pure).
+
+A tick is a partition's first record, in log order, of a UTC day of event time later than any
+of its records before (:mod:`.fleetshift`). The shift in force in a partition changes only
+there, to the median of the bins its vehicles hold after every record before it. Cutting the
+batch before each tick and folding the segments in turn (each with its partitions' shifts, the
+histograms moved by the bins each segment's evaluations left) gives every record the shift it
+would have had in batches of any size. The runner stores and publishes each segment as a batch of
+its own, its partitions' :class:`~processors.signals.fleetshift.PartitionShift` committed with
+their offsets.
+
+A batch whose records all fall on days already seen (the common case once live) is one segment.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from database.vehicle_facts import VehicleFacts
+from kernel.kafka import SourceRecord
+from kernel.offsets import Partition
+from processors.signals.dates import MS_PER_DAY
+from processors.signals.fleetshift import PartitionShift
+from processors.signals.logic import BatchOutcome, Decoded, next_offsets, process_batch
+from processors.signals.memory import VehicleMemory
+from processors.signals.vehicle import DEFAULT_LOGIC, LogicParams
+from reference.catalog import Catalog
+
+NO_SHIFT = PartitionShift()
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A run of the batch's records, what folding it gave, and what to commit with it."""
+
+    decoded: Decoded
+    outcome: BatchOutcome
+    records: int
+    offsets: Mapping[Partition, int]
+    """The next offsets of the segment's partitions."""
+    shifts: Mapping[int, PartitionShift]
+    """After the segment, the state of each frames partition it holds records of."""
+
+
+def tick_starts(
+    records: Sequence[SourceRecord],
+    decoded: Decoded,
+    shifts: Mapping[int, PartitionShift],
+) -> list[tuple[int, list[tuple[int, int]]]]:
+    """Where segments start (record indices, the first 0) and the ticks (partition, day) at
+    each start, given the partitions' states before the batch."""
+    days = {p: s.day for p, s in shifts.items()}
+    starts: list[tuple[int, list[tuple[int, int]]]] = [(0, [])]
+    for frame, at in zip(decoded.frames, decoded.frame_at, strict=True):
+        ts = frame[1]
+        if not ts:
+            continue
+        day = ts[-1] // MS_PER_DAY
+        p = records[at].partition
+        if day <= days.get(p, -1):
+            continue
+        days[p] = day
+        if at != starts[-1][0]:
+            starts.append((at, []))
+        starts[-1][1].append((p, day))
+    return starts
+
+
+def _part(decoded: Decoded, a: int, b: int, records: Sequence[SourceRecord]) -> Decoded:
+    """The records ``a:b`` of the batch, decoded (each kind's indices ascend)."""
+    f0, f1 = bisect_left(decoded.frame_at, a), bisect_left(decoded.frame_at, b)
+    v0, v1 = bisect_left(decoded.visit_at, a), bisect_left(decoded.visit_at, b)
+    r0, r1 = bisect_left(decoded.rejected_at, a), bisect_left(decoded.rejected_at, b)
+    return Decoded(
+        decoded.frames[f0:f1],
+        decoded.visits[v0:v1],
+        decoded.rejected[r0:r1],
+        next_offsets(records[a:b]),
+        decoded.frame_at[f0:f1],
+        decoded.visit_at[v0:v1],
+        decoded.rejected_at[r0:r1],
+    )
+
+
+def process_records(
+    records: Sequence[SourceRecord],
+    decoded: Decoded,
+    memories: Mapping[str, VehicleMemory | None],
+    facts: Mapping[str, VehicleFacts],
+    catalog: Catalog,
+    shifts: Mapping[int, PartitionShift],
+    params: LogicParams = DEFAULT_LOGIC,
+) -> list[Segment]:
+    """Fold a polled batch (``decoded`` from ``records`` by
+    :func:`~processors.signals.logic.decode_batch`), one segment per tick (see the module
+    docstring). ``shifts`` holds the state of the batch's frames partitions before it (absent:
+    none yet)."""
+    starts = tick_starts(records, decoded, shifts)
+    state = dict(shifts)
+    known: dict[str, VehicleMemory | None] = dict(memories)
+    out: list[Segment] = []
+    whole = len(starts) == 1
+    for k, (a, ticks) in enumerate(starts):
+        b = starts[k + 1][0] if k + 1 < len(starts) else len(records)
+        for p, day in ticks:
+            state[p] = state.get(p, NO_SHIFT).at_tick(day)
+        part = decoded if whole else _part(decoded, a, b, records)
+        where = {
+            frame[0]: records[i].partition
+            for frame, i in zip(part.frames, part.frame_at, strict=True)
+        }
+        in_force = {vin: state.get(p, NO_SHIFT).shift for vin, p in where.items()}
+        outcome = process_batch(part, known, facts, catalog, params, in_force)
+        for vin, p in where.items():
+            before = known.get(vin)
+            old = None if before is None else before.usage_bin
+            state[p] = state.get(p, NO_SHIFT).moved(old, outcome.memories[vin].usage_bin)
+        known.update(outcome.memories)
+        held = {p for p in where.values()} | {p for p, _ in ticks}
+        out.append(
+            Segment(
+                decoded=part,
+                outcome=outcome,
+                records=b - a,
+                offsets=part.next_offsets,
+                shifts={p: state[p] for p in sorted(held)},
+            )
+        )
+    return out
