@@ -1,14 +1,15 @@
 """``journeygate status``: where each stage stands, read from Kafka and PostgreSQL, and a verdict.
 
 Per consuming stage: its lag (records on its input topics after its committed position: Kafka's
-committed offsets for the normalizer, the ``consumer_offsets`` table for the stages that commit
-with their rows), how long the oldest of them has waited (the Kafka timestamp of the record at
-the committed position), and when it last committed (``consumer_offsets.updated_at``; for the
+committed offsets for the normalizer, the ``consumer_offsets`` table for the stages that commit with
+their rows), how long the oldest of them has waited (the Kafka timestamp of the record at the
+committed position), and when it last committed (``consumer_offsets.updated_at``; for the
 normalizer, the newest record on its output topic). Beside them: the dead letters by stage and
 reason, approximate row counts of the store's tables, the sequence numbers missing below each
-vehicle boot's highest handled one (``telemetry_acks``: what devices lost and never sent again),
-and the age of the newest prediction and alert. :func:`judge` says what is unhealthy; the I/O
-is :func:`gather`.
+vehicle boot's highest handled one (``telemetry_acks``: what devices lost and never sent again), the
+fleet's usage shift the signals processor takes off in each partition of ``telemetry.frames``
+(``usage_shift``), and the age of the newest prediction and alert. :func:`judge` says what is
+unhealthy; the I/O is :func:`gather`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kernel.deadletters import read_dead_letter_log
 from kernel.errors import InfrastructureError, first_line
 from kernel.kafka import Topics, make_consumer, start_client
 from kernel.settings import Settings
+from processors.signals.fleetshift import PartitionShift, shift_log
 
 Partition = tuple[str, int]
 KAFKA_COMMITTED = "kafka"
@@ -51,10 +53,11 @@ class StageSpec:
     """For a stage that commits to Kafka: the topic its newest output tells its last commit."""
 
 
+SIGNALS = StageSpec("signals", "journeygate-signals", ("frames", "services"), STORED)
 STAGES = (
     StageSpec("normalize", "journeygate-normalize", ("raw",), KAFKA_COMMITTED, output="frames"),
     StageSpec("store", "journeygate-store", ("frames", "receipts"), STORED),
-    StageSpec("signals", "journeygate-signals", ("frames", "services"), STORED),
+    SIGNALS,
     StageSpec("journey", "journeygate-journey", ("signals", "services", "consent"), STORED),
     StageSpec("ack-relay", "journeygate-ack-relay", ("acks",), KAFKA_COMMITTED),
 )
@@ -86,6 +89,18 @@ class Gaps:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageShift:
+    """The fleet's usage shift in force in one partition of ``telemetry.frames``
+    (docs/signals.md, "The fleet's usage shift")."""
+
+    partition: int
+    shift_log: float
+    """The log of the rate ratio taken off every vehicle's recent rate (0: none)."""
+    vehicles: int
+    """Vehicles counted (it stays 0 under 20)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     stages: tuple[StageStatus, ...]
     dead_letters: tuple[Count, ...]
@@ -95,6 +110,7 @@ class Status:
     newest_alert_age_s: float | None
     gaps: Gaps = field(default_factory=lambda: Gaps(0, 0))
     problems: tuple[str, ...] = field(default=())
+    usage_shifts: tuple[UsageShift, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -131,6 +147,7 @@ class Readings:
     newest_prediction_ms: int | None
     newest_alert_ms: int | None
     gaps: Gaps = field(default_factory=lambda: Gaps(0, 0))
+    usage_shifts: tuple[UsageShift, ...] = ()
 
 
 def judge(readings: Readings, topics: Topics, prefix: str, limits: Limits) -> Status:
@@ -170,6 +187,7 @@ def judge(readings: Readings, topics: Topics, prefix: str, limits: Limits) -> St
         age_s(readings.newest_prediction_ms),
         age_s(readings.newest_alert_ms),
         readings.gaps,
+        usage_shifts=readings.usage_shifts,
     )
 
 
@@ -205,6 +223,10 @@ SELECT (SELECT (extract(epoch FROM max(updated_at)) * 1000)::bigint FROM vehicle
         WHERE predicted_as_of_ts IS NOT NULL),
        (SELECT (extract(epoch FROM max(stored_at)) * 1000)::bigint FROM alerts)
 """
+_SHIFTS = """
+SELECT kafka_partition, state FROM usage_shift
+WHERE consumer_group = %s AND topic = %s ORDER BY kafka_partition
+"""
 _GAPS = """
 SELECT count(DISTINCT vin), coalesce(sum(missing_seqs), 0)::bigint
 FROM telemetry_acks WHERE missing_seqs > 0
@@ -227,6 +249,9 @@ def gather(settings: Settings) -> Readings:
                     rows[str(n)] = max(rows.get(str(n), 0), _int(c) or 0)
             newest = conn.execute(_NEWEST).fetchone() or (None, None)
             vehicles, missing = conn.execute(_GAPS).fetchone() or (0, 0)
+            shift_rows = conn.execute(
+                _SHIFTS, (prefix + SIGNALS.group, Topics.from_settings(settings).frames)
+            ).fetchall()
     except psycopg.Error as exc:
         raise InfrastructureError(f"cannot read the store: {first_line(exc)}") from exc
     positions: dict[str, dict[Partition, int]] = {s.name: {} for s in STAGES}
@@ -250,7 +275,17 @@ def gather(settings: Settings) -> Readings:
         newest_prediction_ms=_int(newest[0]),
         newest_alert_ms=_int(newest[1]),
         gaps=Gaps(_int(vehicles) or 0, _int(missing) or 0),
+        usage_shifts=tuple(_usage_shift(_int(p) or 0, state) for p, state in shift_rows),
     )
+
+
+def _usage_shift(partition: int, state: object) -> UsageShift:
+    """A ``usage_shift`` row as read (a damaged one shows as no shift and no vehicles)."""
+    try:
+        held = PartitionShift.from_json(state)
+    except ValueError:
+        return UsageShift(partition, 0.0, 0)
+    return UsageShift(partition, shift_log(held.shift), held.vehicles)
 
 
 def _int(value: object) -> int | None:

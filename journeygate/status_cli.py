@@ -1,10 +1,11 @@
 """``journeygate status [--json]``: each stage's lag, oldest waiting record and last commit, the
-dead letters, the store's rows, the sequence gaps and the newest prediction and alert
-(docs/operations.md, "Status"). Exit status: 0 healthy, 1 unhealthy or a server unreachable,
-2 bad options."""
+dead letters, the store's rows, the sequence gaps, the fleet's usage shift by partition and the
+newest prediction and alert (docs/operations.md, "Status"). Exit status: 0 healthy, 1 unhealthy
+or a server unreachable, 2 bad options."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Annotated
 
@@ -75,6 +76,7 @@ def status(
             "newest_prediction_age_s": result.newest_prediction_age_s,
             "newest_alert_age_s": result.newest_alert_age_s,
             "seq_gaps": asdict(result.gaps),
+            "usage_shift": [asdict(u) for u in result.usage_shifts],
         }
         typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -96,6 +98,12 @@ def status(
             f"sequence gaps: {gaps.missing_seqs:,} messages never received"
             f" from {gaps.vehicles:,} vehicle{'' if gaps.vehicles == 1 else 's'}"
         )
+        if result.usage_shifts:
+            shifts = ", ".join(
+                f"{u.partition}: {math.exp(u.shift_log) - 1:+.0%} ({u.vehicles:,} vehicles)"
+                for u in result.usage_shifts
+            )
+            console.print(f"fleet usage against its habits, taken off the forecasts: {shifts}")
         console.print("rows (approx.): " + ", ".join(f"{t} {n:,}" for t, n in result.rows.items()))
         console.print(
             f"newest prediction: {_age(result.newest_prediction_age_s)} ago, "

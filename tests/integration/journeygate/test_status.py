@@ -140,3 +140,31 @@ def test_row_counts_are_the_live_rows_before_any_analyze(settings: Settings) -> 
         assert time.monotonic() < deadline, rows
         time.sleep(0.2)
     assert rows["vehicle_state"] == 250, rows
+
+
+def test_the_fleet_s_usage_shift_is_shown_by_partition(settings: Settings) -> None:
+    assert json.loads(status(settings, "--json").stdout)["usage_shift"] == []
+    frames = Topics.from_settings(settings).frames
+    counts = [0] * 41
+    counts[20 - 4] = 30  # 30 vehicles at log ratio -0.2
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for partition, state in ((0, {"day": 20500, "shift": -4, "counts": counts}),
+                                 (1, {"day": 20500, "shift": 0, "counts": [0] * 41})):  # fmt: skip
+            conn.execute(
+                "INSERT INTO usage_shift (consumer_group, topic, kafka_partition, next_offset,"
+                " state) VALUES (%s, %s, %s, 10, %s)",
+                (settings.topic("journeygate-signals"), frames, partition, json.dumps(state)),
+            )
+        conn.execute(  # another deployment's
+            "INSERT INTO usage_shift (consumer_group, topic, kafka_partition, next_offset, state)"
+            " VALUES ('other-signals', %s, 2, 1, '{}')",
+            (frames,),
+        )
+    doc = json.loads(status(settings, "--json").stdout)
+    assert doc["usage_shift"] == [
+        {"partition": 0, "shift_log": pytest.approx(-0.2), "vehicles": 30},
+        {"partition": 1, "shift_log": 0.0, "vehicles": 0},
+    ]
+    assert "taken off the forecasts: 0: -18% (30 vehicles), 1: +0% (0 vehicles)" in (
+        status(settings).stdout
+    )
