@@ -165,7 +165,12 @@ def _predictions(
     result: SimulationResult, settings: Settings, pipeline: PipelineProcesses, timeout_s: float
 ) -> None:
     """What the pipeline is for: a few vehicles' predictions, and their score."""
-    from journeygate.demo_predictions import predictions_table, score_table, wait_for_signals
+    from journeygate.demo_predictions import (
+        predictions_table,
+        score_table,
+        usage_shifts,
+        wait_for_signals,
+    )
 
     with console.status("waiting for the signals processor..."):
         caught_up = wait_for_signals(settings, pipeline, timeout_s)
@@ -173,6 +178,7 @@ def _predictions(
         console.print("[red]the signals processor did not catch up; no predictions shown[/]")
         return
     console.print(predictions_table(settings.database_url))
+    console.print(usage_shifts(settings))
     if result.truth_path is not None:
         console.print(score_table(result.truth_path, settings.database_url))
     _journey(settings, pipeline, timeout_s)

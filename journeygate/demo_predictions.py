@@ -79,6 +79,18 @@ def predictions_table(database_url: str, limit: int = 6) -> Table:
     return table
 
 
+def usage_shifts(settings: Settings) -> str:
+    """The fleet's usage shift the signals processor took off, by partition (docs/signals.md)."""
+    from journeygate.status import SIGNALS, read_usage_shifts, usage_shift_line
+    from kernel.kafka import Topics
+
+    with connect(settings.database_url) as conn:
+        shifts = read_usage_shifts(
+            conn, settings.topic_prefix + SIGNALS.group, Topics.from_settings(settings).frames
+        )
+    return usage_shift_line(shifts)
+
+
 def score_table(truth_path: Path, database_url: str) -> Table:
     from reference.catalog import default_catalog
     from simulator.scoring.report import score_table as render

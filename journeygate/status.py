@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -249,9 +250,8 @@ def gather(settings: Settings) -> Readings:
                     rows[str(n)] = max(rows.get(str(n), 0), _int(c) or 0)
             newest = conn.execute(_NEWEST).fetchone() or (None, None)
             vehicles, missing = conn.execute(_GAPS).fetchone() or (0, 0)
-            shift_rows = conn.execute(
-                _SHIFTS, (prefix + SIGNALS.group, Topics.from_settings(settings).frames)
-            ).fetchall()
+            frames = Topics.from_settings(settings).frames
+            shifts = read_usage_shifts(conn, prefix + SIGNALS.group, frames)
     except psycopg.Error as exc:
         raise InfrastructureError(f"cannot read the store: {first_line(exc)}") from exc
     positions: dict[str, dict[Partition, int]] = {s.name: {} for s in STAGES}
@@ -275,8 +275,25 @@ def gather(settings: Settings) -> Readings:
         newest_prediction_ms=_int(newest[0]),
         newest_alert_ms=_int(newest[1]),
         gaps=Gaps(_int(vehicles) or 0, _int(missing) or 0),
-        usage_shifts=tuple(_usage_shift(_int(p) or 0, state) for p, state in shift_rows),
+        usage_shifts=shifts,
     )
+
+
+def read_usage_shifts(
+    conn: psycopg.Connection[tuple[object, ...]], group: str, frames_topic: str
+) -> tuple[UsageShift, ...]:
+    """The usage shift of each partition of ``frames_topic`` the signals processor's ``group``
+    stored."""
+    rows = conn.execute(_SHIFTS, (group, frames_topic)).fetchall()
+    return tuple(_usage_shift(_int(p) or 0, state) for p, state in rows)
+
+
+def usage_shift_line(shifts: Sequence[UsageShift]) -> str:
+    """One line: each partition's fleet usage against its habits, and the vehicles counted."""
+    parts = ", ".join(
+        f"{u.partition}: {math.exp(u.shift_log) - 1:+.0%} ({u.vehicles:,} vehicles)" for u in shifts
+    )
+    return f"fleet usage against its habits, taken off the forecasts, by partition: {parts}"
 
 
 def _usage_shift(partition: int, state: object) -> UsageShift:

@@ -5,7 +5,6 @@ or a server unreachable, 2 bad options."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 from typing import Annotated
 
@@ -54,7 +53,7 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
-    from journeygate.status import Limits, gather, judge
+    from journeygate.status import Limits, gather, judge, usage_shift_line
     from kernel.kafka import Topics
 
     settings = settings_from(
@@ -99,11 +98,7 @@ def status(
             f" from {gaps.vehicles:,} vehicle{'' if gaps.vehicles == 1 else 's'}"
         )
         if result.usage_shifts:
-            shifts = ", ".join(
-                f"{u.partition}: {math.exp(u.shift_log) - 1:+.0%} ({u.vehicles:,} vehicles)"
-                for u in result.usage_shifts
-            )
-            console.print(f"fleet usage against its habits, taken off the forecasts: {shifts}")
+            console.print(usage_shift_line(result.usage_shifts))
         console.print("rows (approx.): " + ", ".join(f"{t} {n:,}" for t, n in result.rows.items()))
         console.print(
             f"newest prediction: {_age(result.newest_prediction_age_s)} ago, "

@@ -73,6 +73,9 @@ def test_demo_runs_a_fleet_through_and_stops_everything(tmp_path: Path) -> None:
     # A few vehicles' predictions, each VIN whole (the output is 120 columns wide here).
     predictions = result.stdout.split("Predictions (a few vehicles", 1)[1].split("\n\n", 1)[0]
     assert re.search(r"│ [A-HJ-NPR-Z0-9]{17} │", predictions), predictions
+    # and the fleet's usage shift each partition's forecasts took off (0 % in this world)
+    shift = r"fleet usage against its habits, taken off the forecasts, by partition: 0: [+-]\d+% \("
+    assert re.search(shift, result.stdout), result.stdout[-3000:]
     assert (data_dir / "truth.jsonl").exists()
     assert processes_marked(mark) == []
 

@@ -165,6 +165,6 @@ def test_the_fleet_s_usage_shift_is_shown_by_partition(settings: Settings) -> No
         {"partition": 0, "shift_log": pytest.approx(-0.2), "vehicles": 30},
         {"partition": 1, "shift_log": 0.0, "vehicles": 0},
     ]
-    assert "taken off the forecasts: 0: -18% (30 vehicles), 1: +0% (0 vehicles)" in (
+    assert "taken off the forecasts, by partition: 0: -18% (30 vehicles), 1: +0% (0 vehicles)" in (
         status(settings).stdout
     )
