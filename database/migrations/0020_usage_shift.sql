@@ -9,7 +9,8 @@ CREATE TABLE usage_shift (
     kafka_partition integer NOT NULL,
     next_offset     bigint  NOT NULL,
     -- {"day": UTC day of the newest frame (days since the epoch), "shift": bins in force,
-    --  "counts": [vehicles per bin of log(recent / lifetime rate), 41 bins from -1.0 to +1.0]}
+    --  "counts": [vehicles per bin of log(recent / lifetime rate) in the 28-day epoch of "day",
+    --             41 bins from -1.0 to +1.0], "previous": [the same in the epoch before]}
     state           jsonb   NOT NULL,
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer_group, topic, kafka_partition)

@@ -24,8 +24,8 @@ bytes::
     t   newest frame sample time, ms (the vehicle's telemetry clock)
     h   visits held until the telemetry reaches them: [[visit_id, vin, ms, odometer_m,
         dealer_id, currency, [[kind, code, description, amount], ...]], ...] in time order
-    g   fleet usage shift: [the vehicle's ratio bin or null, the shift in bins last used]
-        (processors.signals.fleetshift)
+    g   fleet usage shift: [the vehicle's ratio bin or null, the 28-day epoch it counts in,
+        the shift in bins last used] (processors.signals.fleetshift)
     p   last published: {"u": [ms, km_per_day], "w": [[coverage, ms, p50_day, expired]],
                          "s": [ms, p50_day, bill_expected, due_soon, overdue],
                          "e": [ms, equity_expected, value_expected]}
@@ -138,6 +138,9 @@ class VehicleMemory:
     """The vehicle's recent-to-lifetime ratio at its last evaluation on a frame, as a bin of its
     log (:func:`processors.signals.fleetshift.ratio_bin`; None without one): what it counts for
     in its partition's histogram."""
+    usage_epoch: int = 0
+    """The 28-day epoch (:func:`processors.signals.fleetshift.epoch_of`) of the evaluation that
+    gave :attr:`usage_bin`: the one of its partition's histograms it counts in."""
     usage_shift: int = 0
     """The fleet's usage shift, in bins, that its last evaluation took off its recent rate: an
     evaluation on a visit alone uses it again (:mod:`.fleetshift`)."""
@@ -168,6 +171,7 @@ class VehicleMemory:
         frames_ms: int = 0,
         held: tuple[ServiceVisitRecord, ...] = (),
         usage_bin: int | None = None,
+        usage_epoch: int = 0,
         usage_shift: int = 0,
     ) -> None:
         self.usage = usage
@@ -190,6 +194,7 @@ class VehicleMemory:
         self.frames_ms = frames_ms
         self.held = held
         self.usage_bin = usage_bin
+        self.usage_epoch = usage_epoch
         self.usage_shift = usage_shift
         self._cold = None
 
@@ -225,6 +230,7 @@ class VehicleMemory:
             frames_ms,
             self.held,
             self.usage_bin,
+            self.usage_epoch,
             self.usage_shift,
         )
         m._cold = self._cold  # the fields it was given are the hot ones
@@ -236,11 +242,12 @@ class VehicleMemory:
         bill: PredictedBill,
         evaluated: tuple[int, int],
         usage_bin: int | None,
+        usage_epoch: int,
         usage_shift: int,
     ) -> VehicleMemory:
         """``replace(self, published=..., bill=..., evaluated=..., usage_bin=...,
-        usage_shift=...)``, built directly: what every evaluation changes (the cold fields'
-        encoding is made again)."""
+        usage_epoch=..., usage_shift=...)``, built directly: what every evaluation changes (the
+        cold fields' encoding is made again)."""
         return VehicleMemory(
             self.usage,
             self.as_of_ms,
@@ -262,6 +269,7 @@ class VehicleMemory:
             self.frames_ms,
             self.held,
             usage_bin,
+            usage_epoch,
             usage_shift,
         )
 
@@ -359,7 +367,9 @@ def _cold_fields(m: VehicleMemory) -> dict[str, Any]:
         "n": list(m.lateness),
         "p": {k: v for k, v in published.items() if v},
         "h": [_held(v) for v in m.held],
-        "g": None if m.usage_bin is None and not m.usage_shift else [m.usage_bin, m.usage_shift],
+        "g": None
+        if m.usage_bin is None and not m.usage_shift
+        else [m.usage_bin, m.usage_epoch, m.usage_shift],
     }
     return {k: v for k, v in out.items() if v}
 
@@ -419,7 +429,7 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
     b = t.get("b")
     ev = t.get("e")
     x = t.get("x")
-    g = t.get("g") or (None, 0)
+    g = t.get("g") or (None, 0, 0)
     return VehicleMemory(
         usage=usage,
         as_of_ms=int(t.get("a", 0)),
@@ -446,5 +456,6 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
         frames_ms=int(t.get("t", 0)),
         held=tuple(_to_held(h) for h in t.get("h", [])),
         usage_bin=None if g[0] is None else int(g[0]),
-        usage_shift=int(g[1]),
+        usage_epoch=int(g[1]),
+        usage_shift=int(g[2]),
     )

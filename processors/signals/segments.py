@@ -115,9 +115,11 @@ def process_records(
         in_force = {vin: state.get(p, NO_SHIFT).shift for vin, p in where.items()}
         outcome = process_batch(part, known, facts, catalog, params, in_force)
         for vin, p in where.items():
-            before = known.get(vin)
-            old = None if before is None else before.usage_bin
-            state[p] = state.get(p, NO_SHIFT).moved(old, outcome.memories[vin].usage_bin)
+            before, after = known.get(vin), outcome.memories[vin]
+            old, old_epoch = (None, 0) if before is None else (before.usage_bin, before.usage_epoch)
+            state[p] = state.get(p, NO_SHIFT).moved(
+                old, old_epoch, after.usage_bin, after.usage_epoch
+            )
         known.update(outcome.memories)
         held = {p for p in where.values()} | {p for p, _ in ticks}
         out.append(

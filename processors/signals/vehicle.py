@@ -35,7 +35,7 @@ from processors.signals import explain
 from processors.signals.bill import learn_from_visit
 from processors.signals.calibration import observe
 from processors.signals.dates import MS_PER_DAY, datetime_to_ms, ms_to_datetime
-from processors.signals.fleetshift import ratio_bin, shift_log
+from processors.signals.fleetshift import epoch_of, ratio_bin, shift_log
 from processors.signals.lateness import observed_lateness
 from processors.signals.materiality import DEFAULT_THRESHOLDS, Thresholds, material_changes
 from processors.signals.memory import RECENT_VISITS, PredictedBill, VehicleMemory
@@ -320,9 +320,10 @@ class VehicleRun:
         ratio = pred.recent_to_lifetime
         if ratio is not None:
             self.usage_ratios.append(ratio)
-        usage_bin = m.usage_bin
+        usage_bin, usage_epoch = m.usage_bin, m.usage_epoch
         if self.usage_shift is not None:
             usage_bin = None if ratio is None or ratio <= 0.0 else ratio_bin(ratio)
+            usage_epoch = 0 if usage_bin is None else epoch_of(m.as_of_ms // MS_PER_DAY)
         changes = material_changes(pred, m.published, self.params.thresholds)
         at = pred.as_of_ms
         if changes.usage is not None:
@@ -339,6 +340,7 @@ class VehicleRun:
             PredictedBill(at, bill.currency, bill.low, bill.expected, bill.high),
             (m.as_of_ms, round(self.odometer_m())),
             usage_bin,
+            usage_epoch,
             shift,
         )
         self.prediction = pred

@@ -148,8 +148,10 @@ def test_the_fleet_s_usage_shift_is_shown_by_partition(settings: Settings) -> No
     counts = [0] * 41
     counts[20 - 4] = 30  # 30 vehicles at log ratio -0.2
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        for partition, state in ((0, {"day": 20500, "shift": -4, "counts": counts}),
-                                 (1, {"day": 20500, "shift": 0, "counts": [0] * 41})):  # fmt: skip
+        for partition, state in ((0, {"day": 20500, "shift": -4, "counts": counts,
+                                      "previous": [0] * 41}),
+                                 (1, {"day": 20500, "shift": 0, "counts": [0] * 41,
+                                      "previous": [0] * 41})):  # fmt: skip
             conn.execute(
                 "INSERT INTO usage_shift (consumer_group, topic, kafka_partition, next_offset,"
                 " state) VALUES (%s, %s, %s, 10, %s)",

@@ -11,7 +11,7 @@ import pytest
 
 from kernel.settings import Settings
 from processors.signals.db import SignalsDb, UsageShifts
-from processors.signals.fleetshift import PartitionShift
+from processors.signals.fleetshift import PartitionShift, epoch_of
 from processors.signals.logic import BatchOutcome
 
 pytestmark = pytest.mark.integration
@@ -20,9 +20,9 @@ NOTHING = BatchOutcome({}, (), (), (), (), Counter(), 0, (), 0)
 
 
 def shift(day: int, bins: int, vehicles: int) -> PartitionShift:
-    state = PartitionShift()
+    state = PartitionShift().at_tick(day - 1)
     for _ in range(vehicles):
-        state = state.moved(None, bins)
+        state = state.moved(None, 0, bins, epoch_of(day - 1))
     return state.at_tick(day)
 
 

@@ -17,10 +17,12 @@ from processors.signals.dates import datetime_to_ms
 from processors.signals.estimate import estimate_usage
 from processors.signals.fleetshift import (
     BIN_WIDTH,
+    EPOCH_DAYS,
     MAX_BIN,
     MAX_SHIFT,
     MIN_VEHICLES,
     PartitionShift,
+    epoch_of,
     median_bin,
     ratio_bin,
 )
@@ -69,23 +71,58 @@ def test_the_median_bin_halves_the_vehicles(bins: list[int]) -> None:
         assert sum(b >= m for b in bins) >= len(bins) / 2
 
 
+DAY0 = 20_020  # the first day of an epoch
+E0 = epoch_of(DAY0)
+
+
 def test_a_vehicle_moving_bins_moves_one_count_and_the_shift_waits_for_a_tick() -> None:
-    state = PartitionShift()
+    state = PartitionShift().at_tick(DAY0)
     for _ in range(MIN_VEHICLES):
-        state = state.moved(None, 3)
+        state = state.moved(None, 0, 3, E0)
     assert state.vehicles == MIN_VEHICLES and state.shift == 0
-    ticked = state.at_tick(20_000)
-    assert (ticked.day, ticked.shift) == (20_000, 3)
-    moved = ticked.moved(3, -2).moved(3, None)
+    ticked = state.at_tick(DAY0 + 1)
+    assert (ticked.day, ticked.shift) == (DAY0 + 1, 3)
+    moved = ticked.moved(3, E0, -2, E0).moved(3, E0, None, E0)
     assert moved.vehicles == MIN_VEHICLES - 1 and moved.shift == 3
     assert moved.counts[3 + MAX_BIN] == MIN_VEHICLES - 2 and moved.counts[-2 + MAX_BIN] == 1
-    assert moved.moved(5, 5) is moved
+    assert moved.moved(5, E0, 5, E0) is moved
     assert PartitionShift.from_json(moved.as_json()) == moved
+
+
+def test_a_vehicle_counts_in_each_epoch_it_is_evaluated_in_and_drops_out_two_later() -> None:
+    assert epoch_of(DAY0 - 1) == E0 - 1 and epoch_of(DAY0 + EPOCH_DAYS - 1) == E0
+    state = PartitionShift().at_tick(DAY0)
+    for _ in range(MIN_VEHICLES):
+        state = state.moved(None, 0, 4, E0)
+    # the next epoch: its vehicles still count from the last one until evaluated again
+    state = state.at_tick(DAY0 + EPOCH_DAYS)
+    assert state.shift == 4 and state.vehicles == MIN_VEHICLES and sum(state.counts) == 0
+    half = MIN_VEHICLES // 2
+    for _ in range(half):  # half of them again, now at bin -1: both epochs count
+        state = state.moved(4, E0, -1, E0 + 1)
+    assert sum(state.previous) == MIN_VEHICLES and sum(state.counts) == half
+    assert state.at_tick(DAY0 + EPOCH_DAYS + 1).shift == 4  # 20 at 4 and 10 at -1
+    # late data: a bin of the last epoch replaces the vehicle's one there; older is history
+    late = state.moved(4, E0, 0, E0)
+    assert late.previous[4 + MAX_BIN] == MIN_VEHICLES - 1 and late.previous[MAX_BIN] == 1
+    assert state.moved(None, 0, 2, E0 - 1) == state
+    # two epochs on, the half that stopped reporting is gone, and so is the shift (too few)
+    gone = state.at_tick(DAY0 + 2 * EPOCH_DAYS)
+    assert sum(gone.previous) == half and sum(gone.counts) == 0
+    assert gone.vehicles == half and gone.shift == 0
+    # a gap of more than an epoch forgets both
+    assert state.at_tick(DAY0 + 3 * EPOCH_DAYS).vehicles == 0
 
 
 @pytest.mark.parametrize(
     "data",
-    [{}, {"day": 1, "shift": 0, "counts": [1, 2]}, {"day": "x", "shift": 0, "counts": []}],
+    [
+        {},
+        {"day": 1, "shift": 0, "counts": [1, 2], "previous": [0] * 41},
+        {"day": "x", "shift": 0, "counts": [], "previous": []},
+        {"day": 1, "shift": 0, "counts": [0] * 41},
+        {"day": 1, "shift": 0, "counts": [0] * 41, "previous": [-1] + [0] * 40},
+    ],
 )
 def test_a_damaged_state_is_refused(data: object) -> None:
     with pytest.raises(ValueError, match="damaged usage shift state"):

@@ -240,6 +240,7 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
         reported=("unknown_market",),
         quality_days=(("rollback", 3),),
         usage_bin=-2,
+        usage_epoch=730,
         usage_shift=3,
     )
     empty = VehicleMemory()
@@ -263,13 +264,14 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
     # an evaluation's memory too, the fields it leaves alone encoded afresh
     bill = PredictedBill(m.as_of_ms, "USD", 1.0, 2.0, 3.0)
     published = replace(m.published, warranty=())
-    evaluated = built.after_evaluation(published, bill, (m.as_of_ms, 42), 4, -1)
+    evaluated = built.after_evaluation(published, bill, (m.as_of_ms, 42), 4, 731, -1)
     wanted = replace(
         built,
         published=published,
         bill=bill,
         evaluated=(m.as_of_ms, 42),
         usage_bin=4,
+        usage_epoch=731,
         usage_shift=-1,
     )
     assert evaluated == wanted
@@ -285,6 +287,7 @@ def test_a_memory_changed_otherwise_is_encoded_afresh() -> None:
         replace(m, reported=("unknown_market",)),
         replace(m, evaluated=(m.as_of_ms, 1)),
         replace(m, usage_bin=0),
+        replace(m, usage_bin=1, usage_epoch=m.usage_epoch + 1),
         replace(m, usage_shift=-2),
     ):
         assert changed.to_bytes() != before
