@@ -39,7 +39,7 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 DELIVERED = datetime(2023, 6, 1, tzinfo=UTC)
 VINS = [f"WVWZZZ1KZ8W{n:06d}" for n in range(120)]
 VISITED = VINS[0]
-DAYS = 40
+DAYS = 36
 SEASON = 1.25
 Ends = dict[tuple[str, int], int]
 
@@ -55,25 +55,25 @@ def odometer_m(n: int, day: float) -> float:
 
 
 def frames() -> list[TelemetryFrame]:
-    """40 days of 2 frames a day (2 samples each) per vehicle, in time order; codes come and go."""
+    """36 days of a frame a day (2 samples each) per vehicle, in time order; codes come and
+    go."""
     out = []
     for day in range(DAYS):
-        for trip in range(2):
-            at = START + timedelta(days=day, hours=7 + 9 * trip)
-            for n, vin in enumerate(VINS):
-                km = habit_km(n) * SEASON
-                odo = odometer_m(n, day + trip / 2)
-                codes = ("P0420",) if (day + n) % 17 in (3, 4) else ()
-                samples = tuple(
-                    Sample(
-                        i,
-                        at + timedelta(minutes=15 * i),
-                        odometer_m=round(odo + i * km * 250),
-                        dtcs=codes,
-                    )
-                    for i in range(2)
+        at = START + timedelta(days=day, hours=12)
+        for n, vin in enumerate(VINS):
+            km = habit_km(n) * SEASON
+            odo = odometer_m(n, day + 0.5)
+            codes = ("P0420",) if (day + n) % 17 in (3, 4) else ()
+            samples = tuple(
+                Sample(
+                    i,
+                    at + timedelta(minutes=15 * i),
+                    odometer_m=round(odo + i * km * 250),
+                    dtcs=codes,
                 )
-                out.append(TelemetryFrame(vin, "boot", day * 2 + trip, at, "bridge", samples))
+                for i in range(2)
+            )
+            out.append(TelemetryFrame(vin, "boot", day, at, "bridge", samples))
     return out
 
 
