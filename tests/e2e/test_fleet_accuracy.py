@@ -54,6 +54,8 @@ from journeygate.embedded.procs import free_port
 from journeygate.embedded.stack import StackEndpoints
 from kernel.kafka import ensure_topics
 from kernel.settings import Settings, load_settings
+from processors.signals.fleetshift import MIN_VEHICLES, PartitionShift
+from processors.signals.runner import GROUP as SIGNALS_GROUP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
@@ -413,3 +415,14 @@ def test_the_fleet_s_usage_shift_is_observed_and_near_its_habit(fleet: FleetRun)
     )
     below = {le: n / count for le, n in bounds}
     assert below[0.87] < 0.5 <= below[1.15], below
+    # and no partition takes a shift off its forecasts, though each counts enough vehicles to
+    # (the fleet's median within half a bin, 2.5 %, of its habits in every partition)
+    with psycopg.connect(fleet.settings.database_url) as conn:
+        rows = conn.execute(
+            "SELECT kafka_partition, state FROM usage_shift WHERE consumer_group = %s",
+            (fleet.settings.topic(SIGNALS_GROUP),),
+        ).fetchall()
+    assert len(rows) == fleet.settings.kafka_partitions
+    for partition, state in rows:
+        held = PartitionShift.from_json(state)
+        assert held.shift == 0 and held.vehicles >= MIN_VEHICLES, (partition, state)
