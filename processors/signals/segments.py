@@ -121,7 +121,7 @@ def process_records(
                 old, old_epoch, after.usage_bin, after.usage_epoch
             )
         known.update(outcome.memories)
-        held = {p for p in where.values()} | {p for p, _ in ticks}
+        held = set(where.values()) | {p for p, _ in ticks}
         out.append(
             Segment(
                 decoded=part,
