@@ -46,6 +46,22 @@ def wait_until_accepting(url: str, alive: Callable[[], bool], deadline: float) -
         time.sleep(0.05)
 
 
+_CAUSES = ("PANIC", "FATAL", "ERROR", "error:")
+
+
+def initdb_failure(stderr: str) -> str:
+    """One line for a failed initdb: the first line naming an error (the cause; what follows
+    it is often only initdb cleaning up) and, when it differs, the last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "initdb failed with no output"
+    cause = next((line for line in lines if any(word in line for word in _CAUSES)), lines[-1])
+    text = cause[:300]
+    if lines[-1] != cause:
+        text += f" (then: {lines[-1][:200]})"
+    return f"initdb failed: {text}"
+
+
 def _bin_dir() -> Path:
     with warnings.catch_warnings():
         # pgserver's import looks up an XDG runtime directory it does not need here.
@@ -114,7 +130,7 @@ class EmbeddedPostgres:
                 check=False,
             )
             if result.returncode != 0:
-                raise InfrastructureError(f"initdb failed: {result.stderr.strip()[-500:]}")
+                raise InfrastructureError(initdb_failure(result.stderr))
         # TCP on loopback only: no Unix-domain socket, whose path must fit in 107 bytes and would
         # not under a deep data directory.
         argv = [

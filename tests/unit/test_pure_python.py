@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
         ("schemas", "schemas.codec"),
     ],
 )
-def test_a_compiled_core_passes_its_unit_tests_as_plain_python(package: str, probe: str) -> None:
+def test_a_compiled_core_passes_its_unit_tests_as_plain_python(
+    package: str, probe: str, tmp_path: Path
+) -> None:
     # (built without JOURNEYGATE_COMPILE=1 this repeats what the suite ran; it costs seconds)
     env = {**os.environ, "JOURNEYGATE_TEST_PURE_PYTHON": "1"}
     where = subprocess.run(
@@ -33,9 +35,12 @@ def test_a_compiled_core_passes_its_unit_tests_as_plain_python(package: str, pro
         check=True,
     )
     assert where.stdout.strip().endswith(".py"), where.stdout
+    # Its own --basetemp: without one, a pytest run takes /tmp/pytest-of-USER back to mode 0700,
+    # which would lock the unprivileged user of an embedded PostgreSQL that another test starts
+    # as root out of its data directory mid-initdb.
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
-         f"tests/unit/{package}"],
+         "--basetemp", str(tmp_path / "inner"), f"tests/unit/{package}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

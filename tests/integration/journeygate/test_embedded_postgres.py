@@ -7,10 +7,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from journeygate.embedded.postgres import wait_until_accepting
+from journeygate.embedded.postgres import EmbeddedPostgres, wait_until_accepting
 from kernel.errors import InfrastructureError
 from kernel.settings import Settings
 
@@ -87,3 +88,16 @@ def test_a_server_that_exits_while_starting_ends_the_wait_at_once(
 
 def test_a_server_taking_sessions_is_ready(settings: Settings) -> None:
     wait_until_accepting(settings.database_url, lambda: True, time.monotonic() + 10)
+
+
+def test_a_data_directory_initdb_refuses_is_one_line_naming_why(tmp_path: Path) -> None:
+    """A real initdb's failure: the line names the cause, not initdb's clean-up after it."""
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.pgdata.mkdir(parents=True)
+    (server.pgdata / "left-over").write_text("not a cluster\n")
+    with pytest.raises(InfrastructureError) as caught:
+        server.start()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("initdb failed:") and "exists but is not empty" in message
+    assert server.child is None  # no server was started on it
