@@ -48,7 +48,12 @@ if PURE_PYTHON:  # the sources of compiled modules (tests/unit/test_pure_python.
 hypothesis_settings.register_profile(
     "journeygate", suppress_health_check=[HealthCheck.too_slow], deadline=None
 )
-hypothesis_settings.load_profile("journeygate")
+# The plain-Python rerun of the compiled modules' tests checks that the same code passes them
+# uncompiled: a quarter of the examples, since the search itself is the compiled run's.
+hypothesis_settings.register_profile(
+    "journeygate-plain", parent=hypothesis_settings.get_profile("journeygate"), max_examples=25
+)
+hypothesis_settings.load_profile("journeygate-plain" if PURE_PYTHON else "journeygate")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -64,8 +64,12 @@ def starting_up() -> Iterator[StartingUp]:
     server = StartingUp()
     server.thread.start()
     yield server
+    # shutdown() wakes the thread blocked in accept(); close() alone would leave it waiting
+    with contextlib.suppress(OSError):
+        server.server.shutdown(socket.SHUT_RDWR)
     server.server.close()
     server.thread.join(timeout=5)
+    assert not server.thread.is_alive()
 
 
 def test_a_server_still_starting_up_is_not_ready(starting_up: StartingUp) -> None:
