@@ -44,6 +44,13 @@ class PriceLevel:
         return math.exp(self.log_sum / (self.lines + PRIOR_LINES))
 
 
+def level_in_force(own: PriceLevel, dealer: PriceLevel | None) -> PriceLevel:
+    """The level a vehicle's bill uses: its dealer's pool (:mod:`.dealerprices`) where that
+    counts more lines than the vehicle's own invoices (the pool holds them too, once they are a
+    week old), else its own."""
+    return dealer if dealer is not None and dealer.lines > own.lines else own
+
+
 def catalog_usd(item: ServiceItem, catalog: Catalog, powertrain: str) -> float | None:
     """The catalog's expected price (US dollars) of an invoiced line, if the catalog has it."""
     if item.kind == "scheduled":

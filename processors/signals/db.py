@@ -28,8 +28,8 @@ from database.offsets import store_offsets
 from database.vehicle_facts import VehicleFacts, load_vehicle_facts, registry_version
 from kernel.offsets import Partition
 from processors.signals.dates import ms_to_datetime
-from processors.signals.fleetshift import PartitionShift
 from processors.signals.logic import BatchOutcome
+from processors.signals.partition import PartitionState
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
 
@@ -115,10 +115,11 @@ WHERE usage_shift.next_offset <= EXCLUDED.next_offset
 
 @dataclass(frozen=True, slots=True)
 class UsageShifts:
-    """The frames partitions' usage shift states to store with a batch, and their topic."""
+    """The frames partitions' states (usage shift, dealer prices) to store with a batch, and
+    their topic."""
 
     topic: str
-    states: Mapping[int, PartitionShift]
+    states: Mapping[int, PartitionState]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,15 +170,15 @@ class SignalsDb(Reconnecting):
         result: dict[str, VehicleFacts] = await self.guarded(work)
         return result
 
-    async def load_shifts(self, topic: str, partitions: Sequence[int]) -> dict[int, PartitionShift]:
-        """The usage shift states stored for ``partitions`` of ``topic`` (absent: none yet).
+    async def load_shifts(self, topic: str, partitions: Sequence[int]) -> dict[int, PartitionState]:
+        """The partition states stored for ``partitions`` of ``topic`` (absent: none yet).
         Raises ValueError for a damaged one."""
 
-        async def work(conn: Conn) -> dict[int, PartitionShift]:
+        async def work(conn: Conn) -> dict[int, PartitionState]:
             cur = await conn.execute(_SELECT_SHIFTS, (self._group, topic, list(partitions)))
-            return {_int(p): PartitionShift.from_json(state) for p, state in await cur.fetchall()}
+            return {_int(p): PartitionState.from_json(state) for p, state in await cur.fetchall()}
 
-        result: dict[int, PartitionShift] = await self.guarded(work)
+        result: dict[int, PartitionState] = await self.guarded(work)
         return result
 
     async def write_batch(

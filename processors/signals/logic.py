@@ -18,6 +18,7 @@ from database.vehicle_facts import VehicleFacts
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord
 from kernel.offsets import Partition
+from processors.signals.calibration import PriceLevel, level_in_force
 from processors.signals.dates import ms_to_datetime
 from processors.signals.memory import VehicleMemory
 from processors.signals.predict import usage_now
@@ -180,6 +181,9 @@ class BatchOutcome:
     """Each evaluation's recent rate over its lifetime rate, where it has one (a metric:
     :func:`processors.signals.estimate.recent_to_lifetime`)."""
     repeated_visits: int
+    priced_lines: tuple[tuple[str, tuple[int, str, int, float]], ...] = ()
+    """(VIN, (UTC day, dealer id, lines, log_sum)) of the dealer visits' priced lines the
+    batch's runs with frames hand to their partitions' pools (:mod:`.dealerprices`)."""
 
 
 def vehicle_row(run: VehicleRun, catalog: Catalog) -> VehicleRow:
@@ -198,7 +202,9 @@ def vehicle_row(run: VehicleRun, catalog: Catalog) -> VehicleRow:
     )
     faults: list[Json] = []
     pricing = (
-        None if facts is None or not m.faults else pricing_for(facts, catalog, m.prices.factor)
+        None
+        if facts is None or not m.faults
+        else pricing_for(facts, catalog, level_in_force(m.prices, m.dealer_prices).factor)
     )
     for code, ts in m.faults:
         detail = {} if pricing is None else fault_view(code, catalog, pricing).as_json()
@@ -238,10 +244,12 @@ def process_batch(
     catalog: Catalog,
     params: LogicParams = DEFAULT_LOGIC,
     shifts: Mapping[str, int] | None = None,
+    dealer_prices: Mapping[str, PriceLevel | None] | None = None,
 ) -> BatchOutcome:
     """Fold every vehicle's records of the batch into its memory (see :mod:`.vehicle`);
     ``shifts`` holds the fleet's usage shift in force for each vehicle with frames in the batch
-    (:mod:`.fleetshift`; the others evaluate with the shift they last used)."""
+    (:mod:`.fleetshift`; the others evaluate with the shift they last used), ``dealer_prices``
+    its dealer's pooled price level there (:mod:`.dealerprices`; None: none yet)."""
     frames: dict[str, list[FrameReadings]] = {}
     visits: dict[str, list[ServiceVisitRecord]] = {}
     for frame in decoded.frames:
@@ -255,9 +263,11 @@ def process_batch(
     quality: Counter[str] = Counter()
     evaluations = repeated = 0
     ratios: list[float] = []
+    priced: list[tuple[str, tuple[int, str, int, float]]] = []
     for vin in decoded.vins:
         shift = None if shifts is None else shifts.get(vin)
-        run = VehicleRun(vin, memories.get(vin), facts.get(vin), catalog, params, shift)
+        pool = None if dealer_prices is None else dealer_prices.get(vin)
+        run = VehicleRun(vin, memories.get(vin), facts.get(vin), catalog, params, shift, pool)
         new[vin] = run.run(visits.get(vin, ()), frames.get(vin, ()))
         signals += run.signals
         errors += run.bill_errors
@@ -267,6 +277,8 @@ def process_batch(
         if run.usage_ratios:
             ratios += run.usage_ratios
         repeated += run.repeated_visits
+        if run.pooled:
+            priced += [(vin, lines) for lines in run.pooled]
         rows.append(vehicle_row(run, catalog))
     return BatchOutcome(
         memories=new,
@@ -278,6 +290,7 @@ def process_batch(
         evaluations=evaluations,
         usage_ratios=tuple(ratios),
         repeated_visits=repeated,
+        priced_lines=tuple(priced),
     )
 
 

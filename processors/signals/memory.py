@@ -26,6 +26,10 @@ bytes::
         dealer_id, currency, [[kind, code, description, amount], ...]], ...] in time order
     g   fleet usage shift: [the vehicle's ratio bin or null, the 28-day epoch it counts in,
         the shift in bins last used] (processors.signals.fleetshift)
+    y   the dealer's pooled price level last used [lines, log_sum]
+        (processors.signals.dealerprices)
+    o   dealer visits' priced lines not yet handed to the partition's pool:
+        [[utc_day, dealer_id, lines, log_sum], ...]
     p   last published: {"u": [ms, km_per_day], "w": [[coverage, ms, p50_day, expired]],
                          "s": [ms, p50_day, bill_expected, due_soon, overdue],
                          "e": [ms, equity_expected, value_expected]}
@@ -44,7 +48,7 @@ from typing import Any
 
 import orjson
 
-from processors.signals.calibration import PriceLevel
+from processors.signals.calibration import PriceLevel, level_in_force
 from processors.signals.dates import ms_to_datetime
 from processors.signals.materiality import (
     LastEquity,
@@ -144,6 +148,12 @@ class VehicleMemory:
     usage_shift: int = 0
     """The fleet's usage shift, in bins, that its last evaluation took off its recent rate: an
     evaluation on a visit alone uses it again (:mod:`.fleetshift`)."""
+    dealer_prices: PriceLevel | None = None
+    """The dealer's pooled price level its last evaluation on a frame had in force (None: none
+    yet): an evaluation on a visit alone uses it again (:mod:`.dealerprices`)."""
+    unpooled: tuple[tuple[int, str, int, float], ...] = ()
+    """(UTC day, dealer id, lines, log_sum) of each dealer visit whose priced lines have not
+    been handed to the partition's pool yet: they are at the vehicle's next frame."""
     _cold: bytes | None = field(default=None, init=False, repr=False, compare=False)
     """The JSON of the fields a frame does not change (:func:`_cold_fields`), once encoded: it is
     handed on by :meth:`after_frame`, so that a vehicle's state is encoded in full only after
@@ -173,6 +183,8 @@ class VehicleMemory:
         usage_bin: int | None = None,
         usage_epoch: int = 0,
         usage_shift: int = 0,
+        dealer_prices: PriceLevel | None = None,
+        unpooled: tuple[tuple[int, str, int, float], ...] = (),
     ) -> None:
         self.usage = usage
         self.as_of_ms = as_of_ms
@@ -196,6 +208,8 @@ class VehicleMemory:
         self.usage_bin = usage_bin
         self.usage_epoch = usage_epoch
         self.usage_shift = usage_shift
+        self.dealer_prices = dealer_prices
+        self.unpooled = unpooled
         self._cold = None
 
     def after_frame(
@@ -232,6 +246,8 @@ class VehicleMemory:
             self.usage_bin,
             self.usage_epoch,
             self.usage_shift,
+            self.dealer_prices,
+            self.unpooled,
         )
         m._cold = self._cold  # the fields it was given are the hot ones
         return m
@@ -244,10 +260,11 @@ class VehicleMemory:
         usage_bin: int | None,
         usage_epoch: int,
         usage_shift: int,
+        dealer_prices: PriceLevel | None,
     ) -> VehicleMemory:
         """``replace(self, published=..., bill=..., evaluated=..., usage_bin=...,
-        usage_epoch=..., usage_shift=...)``, built directly: what every evaluation changes (the
-        cold fields' encoding is made again)."""
+        usage_epoch=..., usage_shift=..., dealer_prices=...)``, built directly: what every
+        evaluation changes (the cold fields' encoding is made again)."""
         return VehicleMemory(
             self.usage,
             self.as_of_ms,
@@ -271,19 +288,25 @@ class VehicleMemory:
             usage_bin,
             usage_epoch,
             usage_shift,
+            dealer_prices,
+            self.unpooled,
         )
 
     @property
     def active_codes(self) -> tuple[str, ...]:
         return tuple(code for code, _ in self.faults)
 
-    def upkeep(self) -> Upkeep:
+    def upkeep(self, dealer_prices: PriceLevel | None = None) -> Upkeep:
+        """What the bill needs of the vehicle's upkeep, priced at ``dealer_prices`` (its
+        dealer's pool in force; None: the one its last evaluation used) where that counts more
+        lines than its own invoices."""
+        pool = self.dealer_prices if dealer_prices is None else dealer_prices
         return Upkeep(
             last_service=self.last_service,
             last_visit=self.last_visit,
             wear_replaced=MappingProxyType({item: (ts, odo) for item, ts, odo in self.wear}),
             active_faults=self.active_codes,
-            price_factor=self.prices.factor,
+            price_factor=level_in_force(self.prices, pool).factor,
             wear_factors=MappingProxyType({i: b.estimate for i, b in self.wear_life}),
             wear_life=MappingProxyType(dict(self.wear_life)),
             lateness=self.lateness,
@@ -370,6 +393,8 @@ def _cold_fields(m: VehicleMemory) -> dict[str, Any]:
         "g": None
         if m.usage_bin is None and not m.usage_shift
         else [m.usage_bin, m.usage_epoch, m.usage_shift],
+        "y": None if m.dealer_prices is None else [m.dealer_prices.lines, m.dealer_prices.log_sum],
+        "o": [list(u) for u in m.unpooled],
     }
     return {k: v for k, v in out.items() if v}
 
@@ -430,6 +455,7 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
     ev = t.get("e")
     x = t.get("x")
     g = t.get("g") or (None, 0, 0)
+    y = t.get("y")
     return VehicleMemory(
         usage=usage,
         as_of_ms=int(t.get("a", 0)),
@@ -458,4 +484,6 @@ def _from_tail(usage: UsageState | None, t: dict[str, Any]) -> VehicleMemory:
         usage_bin=None if g[0] is None else int(g[0]),
         usage_epoch=int(g[1]),
         usage_shift=int(g[2]),
+        dealer_prices=None if y is None else PriceLevel(int(y[0]), float(y[1])),
+        unpooled=tuple((int(d), str(i), int(n), float(x)) for d, i, n, x in t.get("o", [])),
     )

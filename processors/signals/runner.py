@@ -58,7 +58,6 @@ from kernel.retry import Backoff, Stopped, retry_until_stopped
 from kernel.settings import Settings
 from processors.signals.cache import MemoryCache, encode
 from processors.signals.db import SignalsDb, UsageShifts, WriteResult
-from processors.signals.fleetshift import PartitionShift
 from processors.signals.logic import (
     BatchOutcome,
     Decoded,
@@ -67,6 +66,7 @@ from processors.signals.logic import (
     signal_counts,
 )
 from processors.signals.metrics import SignalsMetrics
+from processors.signals.partition import PartitionState
 from processors.signals.segments import Segment, process_records
 from processors.signals.vehicle import DEFAULT_LOGIC, LogicParams
 from reference.catalog import Catalog, default_catalog
@@ -200,7 +200,7 @@ class _Loop:
         """The registry rows of the cached vehicles (and which are not registered), read again
         once the registry's version moves (a registry import, a market value index, a new
         vehicle)."""
-        self.shifts: dict[int, PartitionShift] = {}
+        self.shifts: dict[int, PartitionState] = {}
         """The usage shift state of each frames partition read so far (:mod:`.fleetshift`),
         as last committed."""
 
@@ -257,7 +257,8 @@ class _Loop:
         self, segment: Segment, stop: asyncio.Event, started: float
     ) -> Mapping[Partition, int]:
         """Publish a segment's dead letters and signals, then store it with its offsets and its
-        partitions' usage shifts in one transaction; the cache and the shifts after."""
+        partitions' states (usage shift, dealer prices) in one transaction; the cache and the states
+        after."""
         outcome = segment.outcome
         self.metrics.folded(
             evaluations=outcome.evaluations,
@@ -267,14 +268,14 @@ class _Loop:
         )
         states = encode(outcome.memories)
         await self.publish(segment.decoded.rejected, outcome, stop)
-        shifts = UsageShifts(self.topics.frames, segment.shifts)
+        shifts = UsageShifts(self.topics.frames, segment.states)
         result: WriteResult = await self.retry(
             lambda: self.db.write_batch(outcome, states, segment.offsets, shifts),
             stop,
             "writing a batch to PostgreSQL",
         )
         self.cache.keep(outcome.memories, states)
-        self.shifts.update(segment.shifts)
+        self.shifts.update(segment.states)
         scored = [
             e.abs_pct_error
             for e in outcome.bill_errors
@@ -287,7 +288,7 @@ class _Loop:
             bill_pct_errors=scored,
             bill_errors=len(result.bill_errors_inserted),
             cached=len(self.cache),
-            shifts=segment.shifts,
+            shifts={p: state.shift for p, state in segment.states.items()},
         )
         return result.offsets
 

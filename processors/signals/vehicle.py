@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from database.vehicle_facts import VehicleFacts
 from processors.signals import explain
 from processors.signals.bill import learn_from_visit
-from processors.signals.calibration import observe
+from processors.signals.calibration import PriceLevel, level_in_force, observe
 from processors.signals.dates import MS_PER_DAY, datetime_to_ms, ms_to_datetime
 from processors.signals.fleetshift import epoch_of, ratio_bin, shift_log
 from processors.signals.lateness import observed_lateness
@@ -102,12 +102,19 @@ class VehicleRun:
         catalog: Catalog,
         params: LogicParams = DEFAULT_LOGIC,
         usage_shift: int | None = None,
+        dealer_prices: PriceLevel | None = None,
     ) -> None:
         self.vin, self.facts, self.catalog, self.params = vin, facts, catalog, params
         self.usage_shift = usage_shift
         """The fleet's usage shift in force in the partition of the vehicle's frames, in bins
         (:mod:`.fleetshift`); None for a run without frames, whose evaluations use the shift
         the vehicle's last one did and leave its bin as it was."""
+        self.dealer_prices = dealer_prices
+        """Its dealer's pooled price level in force in that partition (:mod:`.dealerprices`;
+        None: none pooled yet, or a run without frames, whose evaluations use the level the
+        vehicle's last one did)."""
+        self.pooled: tuple[tuple[int, str, int, float], ...] = ()
+        """The dealer visits' priced lines a run with frames hands to the partition's pool."""
         self.memory = memory if memory is not None else VehicleMemory()
         self.signals: list[Signal] = []
         self.bill_errors: list[BillError] = []
@@ -131,6 +138,9 @@ class VehicleRun:
             self.apply_visit(visit)
         for frame in frames:
             self.apply_frame(frame)
+        if self.usage_shift is not None and self.memory.unpooled:
+            self.pooled = self.memory.unpooled
+            self.memory = replace(self.memory, unpooled=())
         return self.memory
 
     # --- records -------------------------------------------------------------------------
@@ -243,7 +253,10 @@ class VehicleRun:
         as of ``ts_ms``; publishes what was raised or cleared."""
         after = {code: before.get(code, ts_ms) for code in codes}
         if self.facts is not None:
-            pricing = pricing_for(self.facts, self.catalog, self.memory.prices.factor)
+            m = self.memory
+            pricing = pricing_for(
+                self.facts, self.catalog, level_in_force(m.prices, m.dealer_prices).factor
+            )
             raised, cleared = sorted(set(after) - set(before)), sorted(set(before) - set(after))
             for event, group in (("raised", raised), ("cleared", cleared)):
                 for code in group:
@@ -307,11 +320,12 @@ class VehicleRun:
         assert self.facts is not None
         m = self.memory
         shift = m.usage_shift if self.usage_shift is None else self.usage_shift
+        pool = m.dealer_prices if self.usage_shift is None else self.dealer_prices
         pred = predict(
             self.facts,
             self.catalog,
             m.usage,
-            m.upkeep(),
+            m.upkeep(pool),
             m.as_of_ms,
             self.params.predict,
             shift_log(shift),
@@ -342,6 +356,7 @@ class VehicleRun:
             usage_bin,
             usage_epoch,
             shift,
+            pool,
         )
         self.prediction = pred
 
@@ -371,7 +386,12 @@ class VehicleRun:
         if pricing.currency != visit.currency:
             return m
         level = observe(m.prices, visit, self.catalog, facts.powertrain, pricing.parts_factor)
-        return replace(m, prices=level)
+        lines = level.lines - m.prices.lines
+        if not lines:
+            return m
+        day = _ms(visit) // MS_PER_DAY
+        said = (day, visit.dealer_id, lines, round(level.log_sum - m.prices.log_sum, 6))
+        return replace(m, prices=level, unpooled=(*m.unpooled, said))
 
     def score_bill(self, visit: ServiceVisitRecord) -> None:
         bill = self.memory.bill

@@ -55,6 +55,7 @@ from journeygate.embedded.stack import StackEndpoints
 from kernel.kafka import ensure_topics
 from kernel.settings import Settings, load_settings
 from processors.signals.fleetshift import MIN_VEHICLES, PartitionShift
+from processors.signals.partition import PartitionState
 from processors.signals.runner import GROUP as SIGNALS_GROUP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -426,3 +427,8 @@ def test_the_fleet_s_usage_shift_is_observed_and_near_its_habit(fleet: FleetRun)
     for partition, state in rows:
         held = PartitionShift.from_json(state)
         assert held.shift == 0 and held.vehicles >= MIN_VEHICLES, (partition, state)
+        # and each pools its vehicles' dealer invoices: most of the fleet's 20 dealers, each
+        # from several invoices (docs/signals.md, "A dealer's prices")
+        pools = PartitionState.from_json(state).prices.levels()
+        assert len(pools) >= 10, (partition, sorted(pools))
+        assert sorted(p.lines for p in pools.values())[len(pools) // 2] >= 10, (partition, pools)

@@ -1,9 +1,10 @@
-"""The partitions' usage shift states in PostgreSQL: stored with a batch and its offsets, never
-rewound by a batch replayed after a crash, read back as written."""
+"""The partitions' states (usage shift, dealers' pooled prices) in PostgreSQL: stored with a
+batch and its offsets, never rewound by a batch replayed after a crash, read back as written."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 
 import psycopg
@@ -11,19 +12,24 @@ import pytest
 
 from kernel.settings import Settings
 from processors.signals.db import SignalsDb, UsageShifts
+from processors.signals.dealerprices import DealerPrices, PricedLines
 from processors.signals.fleetshift import PartitionShift, epoch_of
 from processors.signals.logic import BatchOutcome
+from processors.signals.partition import PartitionState
 
 pytestmark = pytest.mark.integration
 TOPIC = "telemetry.frames"
 NOTHING = BatchOutcome({}, (), (), (), (), Counter(), 0, (), 0)
 
 
-def shift(day: int, bins: int, vehicles: int) -> PartitionShift:
+def shift(day: int, bins: int, vehicles: int) -> PartitionState:
     state = PartitionShift().at_tick(day - 1)
     for _ in range(vehicles):
         state = state.moved(None, 0, bins, epoch_of(day - 1))
-    return state.at_tick(day)
+    seen = [PricedLines(day - 10, f"D{i}", i + 1, 0.01 * bins) for i in range(vehicles % 4)]
+    waiting = [PricedLines(day - 1, "D9", 2, -0.3)]
+    prices = DealerPrices().observed(seen).at_tick(day).observed(waiting)
+    return PartitionState(state.at_tick(day), prices)
 
 
 async def _scenario(url: str) -> None:
@@ -36,7 +42,8 @@ async def _scenario(url: str) -> None:
         )
         assert result.offsets == {(TOPIC, 0): 50, (TOPIC, 1): 40}
         assert await db.load_shifts(TOPIC, [0, 1, 2]) == first
-        assert first[0].shift == 4
+        assert first[0].shift.shift == 4
+        assert first[1].prices.level("D2") is not None and first[1].prices.pending
         # a batch replayed from before the stored offset cannot rewind the state
         stale = {0: shift(20_099, -3, 30)}
         await db.write_batch(NOTHING, {}, {(TOPIC, 0): 30}, UsageShifts(TOPIC, stale))
@@ -72,3 +79,24 @@ def test_a_damaged_stored_state_is_refused_when_read(settings: Settings) -> None
 
     with pytest.raises(ValueError, match="damaged usage shift state"):
         asyncio.run(read())
+
+
+def test_a_state_stored_before_dealer_prices_were_pooled_reads_with_an_empty_pool(
+    settings: Settings,
+) -> None:
+    before = PartitionShift().at_tick(20_100)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO usage_shift (consumer_group, topic, kafka_partition, next_offset, state)"
+            " VALUES ('g', %s, 0, 1, %s::jsonb)",
+            (TOPIC, json.dumps(before.as_json())),
+        )
+
+    async def read() -> dict[int, PartitionState]:
+        db = SignalsDb(settings.database_url, "g")
+        try:
+            return await db.load_shifts(TOPIC, [0])
+        finally:
+            await db.close()
+
+    assert asyncio.run(read()) == {0: PartitionState(before, DealerPrices())}

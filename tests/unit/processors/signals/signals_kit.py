@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -64,3 +65,15 @@ FACTS = VehicleFacts(
     currency="USD",
     finance=FinanceTerms("loan", 22_000.0, 6.9, 60, date(2024, 3, 1)),
 )
+
+
+@dataclass(frozen=True)
+class Rec:
+    """A polled record as :func:`processors.signals.segments.process_records` reads it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    value: bytes | None = b"x"
+    headers: tuple[tuple[str, bytes], ...] = ()

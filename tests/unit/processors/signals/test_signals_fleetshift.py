@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from signals_kit import FACTS, trips
+from signals_kit import FACTS, Rec, trips
 
 from processors.signals.dates import datetime_to_ms
 from processors.signals.estimate import estimate_usage
@@ -28,6 +28,7 @@ from processors.signals.fleetshift import (
 )
 from processors.signals.logic import Decoded, Rejected, VehicleRow, next_offsets, process_batch
 from processors.signals.memory import VehicleMemory
+from processors.signals.partition import PartitionState
 from processors.signals.segments import process_records, tick_starts
 from processors.signals.usage import update_usage
 from reference.catalog import default_catalog
@@ -154,16 +155,6 @@ SHIFTED, STEADY = 0, 1
 """Partition 0's cars drive 30 % above their habits (a season), partition 1's as usual."""
 
 
-@dataclass(frozen=True)
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None = None
-    value: bytes | None = b"x"
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
 def fleet() -> dict[str, tuple[int, float]]:
     """VIN -> (partition, habit km/day): 22 cars in each partition."""
     out = {}
@@ -208,14 +199,14 @@ def replay(cuts: list[int], *, shift: bool = True) -> Replay:
     memories: dict[str, VehicleMemory | None] = {}
     ids: dict[str, list[str]] = {}
     rows: dict[str, VehicleRow] = {}
-    shifts: dict[int, PartitionShift] = {}
+    states: dict[int, PartitionState] = {}
     for a, b in itertools.pairwise([0, *sorted(set(cuts)), len(STREAM)]):
         decoded = Decoded(tuple(STREAM[a:b]), (), (), {}, frame_at=tuple(range(b - a)))
         if shift:
-            segments = process_records(RECORDS[a:b], decoded, memories, FACTS_OF, CATALOG, shifts)
+            segments = process_records(RECORDS[a:b], decoded, memories, FACTS_OF, CATALOG, states)
             outcomes = [seg.outcome for seg in segments]
             for seg in segments:
-                shifts.update(seg.shifts)
+                states.update(seg.states)
         else:
             outcomes = [process_batch(decoded, memories, FACTS_OF, CATALOG)]
         for outcome in outcomes:
@@ -223,8 +214,8 @@ def replay(cuts: list[int], *, shift: bool = True) -> Replay:
             for s in outcome.signals:
                 ids.setdefault(s.vin, []).append(s.signal_id)
             rows.update({r.vin: r.merged_into(rows.get(r.vin)) for r in outcome.vehicle_rows})
-    states = {v: m.to_bytes() for v, m in memories.items() if m is not None}
-    return states, ids, rows, shifts
+    stored = {v: m.to_bytes() for v, m in memories.items() if m is not None}
+    return stored, ids, rows, {p: state.shift for p, state in states.items()}
 
 
 WHOLE = replay([])
@@ -263,7 +254,8 @@ def test_a_batch_is_cut_before_each_partition_s_first_record_of_a_new_day() -> N
     assert len(starts) == 2 * DAYS  # each partition's first record of each day
     assert [a for a, _ in starts[:4]] == [0, 1, per_day, per_day + 1]
     # a batch of days already seen is one segment
-    seen = {SHIFTED: PartitionShift(day=10**6), STEADY: PartitionShift(day=10**6)}
+    late = PartitionState(PartitionShift(day=10**6))
+    seen = {SHIFTED: late, STEADY: late}
     assert tick_starts(RECORDS, decoded, seen) == [(0, [])]
 
 
@@ -294,7 +286,7 @@ def test_a_visit_alone_evaluates_with_the_shift_the_vehicle_last_used() -> None:
     after = segment.outcome.memories[vin]
     assert segment.outcome.evaluations == 1
     assert (after.usage_shift, after.usage_bin) == (memory.usage_shift, memory.usage_bin)
-    assert segment.shifts == {}
+    assert segment.states == {}
 
 
 def test_each_record_is_in_one_segment_and_the_offsets_are_the_batch_s() -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from signals_kit import FACTS, VIN
 
 from database.vehicle_facts import VehicleFacts
+from processors.signals.calibration import PriceLevel
 from processors.signals.dates import datetime_to_ms
 from processors.signals.logic import Decoded, VehicleRow, process_batch
 from processors.signals.memory import PredictedBill, VehicleMemory
@@ -242,7 +243,9 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
         usage_bin=-2,
         usage_epoch=730,
         usage_shift=3,
+        dealer_prices=PriceLevel(40, 2.5),
     )
+    assert m.unpooled  # the visit's priced lines, not handed to a partition by a run without one
     empty = VehicleMemory()
     unset = [f.name for f in fields(m) if f.init and getattr(m, f.name) == getattr(empty, f.name)]
     assert unset == [], unset
@@ -264,7 +267,8 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
     # an evaluation's memory too, the fields it leaves alone encoded afresh
     bill = PredictedBill(m.as_of_ms, "USD", 1.0, 2.0, 3.0)
     published = replace(m.published, warranty=())
-    evaluated = built.after_evaluation(published, bill, (m.as_of_ms, 42), 4, 731, -1)
+    pool = PriceLevel(41, 2.6)
+    evaluated = built.after_evaluation(published, bill, (m.as_of_ms, 42), 4, 731, -1, pool)
     wanted = replace(
         built,
         published=published,
@@ -273,6 +277,7 @@ def test_a_frames_memory_is_the_one_replace_would_build() -> None:
         usage_bin=4,
         usage_epoch=731,
         usage_shift=-1,
+        dealer_prices=pool,
     )
     assert evaluated == wanted
     assert evaluated.to_bytes() == wanted.to_bytes() != built.to_bytes()
@@ -288,6 +293,8 @@ def test_a_memory_changed_otherwise_is_encoded_afresh() -> None:
         replace(m, evaluated=(m.as_of_ms, 1)),
         replace(m, usage_bin=0),
         replace(m, usage_bin=1, usage_epoch=m.usage_epoch + 1),
+        replace(m, dealer_prices=PriceLevel(9, 0.4)),
+        replace(m, unpooled=()),
         replace(m, usage_shift=-2),
     ):
         assert changed.to_bytes() != before
