@@ -16,7 +16,8 @@ from kernel.metrics import (
     gauge,
     histogram,
 )
-from processors.signals.fleetshift import PartitionShift, shift_log
+from processors.signals.fleetshift import shift_log
+from processors.signals.partition import PartitionState
 
 STAGE = "signals"
 STATE_BYTES_BUCKETS = (256, 384, 512, 768, 1024, 1536, 2048, 4096)
@@ -102,6 +103,19 @@ _usage_shift_vehicles = gauge(
     " weeks of recent days); the shift stays 0 under 20.",
     ("partition",),
 )
+_dealer_lines = gauge(
+    STAGE,
+    "dealer_price_lines",
+    "Invoice lines pooled in a partition's dealers' price levels (all its dealers): a bill is"
+    " priced at its dealer's pool where that counts more lines than the vehicle's own invoices.",
+    ("partition",),
+)
+_dealer_pools = gauge(
+    STAGE,
+    "dealer_price_dealers",
+    "Dealers with a pooled price level in a partition.",
+    ("partition",),
+)
 _cached = gauge(STAGE, "cached_vehicles", "Vehicle memories held in memory.")
 _next_offset = gauge(
     STAGE,
@@ -161,7 +175,7 @@ class SignalsMetrics:
         bill_pct_errors: Sequence[float],
         bill_errors: int,
         cached: int,
-        shifts: Mapping[int, PartitionShift] | None = None,
+        states: Mapping[int, PartitionState] | None = None,
     ) -> None:
         _batches.inc()
         _batch_records.observe(records)
@@ -170,9 +184,13 @@ class SignalsMetrics:
         _bill_errors.inc(bill_errors)
         _bill_pct.observe_many(bill_pct_errors)
         _cached.set(cached)
-        for partition, state in (shifts or {}).items():
-            _usage_shift.labels(partition=str(partition)).set(shift_log(state.shift))
-            _usage_shift_vehicles.labels(partition=str(partition)).set(state.vehicles)
+        for partition, state in (states or {}).items():
+            label = str(partition)
+            _usage_shift.labels(partition=label).set(shift_log(state.shift.shift))
+            _usage_shift_vehicles.labels(partition=label).set(state.shift.vehicles)
+            pools = state.prices.dealers
+            _dealer_lines.labels(partition=label).set(sum(lines for _, lines, _ in pools))
+            _dealer_pools.labels(partition=label).set(len(pools))
 
     def offset_committed(self, topic: str, partition: int, next_offset: int) -> None:
         _next_offset.labels(topic=topic, partition=str(partition)).set(next_offset)

@@ -288,7 +288,7 @@ class _Loop:
             bill_pct_errors=scored,
             bill_errors=len(result.bill_errors_inserted),
             cached=len(self.cache),
-            shifts={p: state.shift for p, state in segment.states.items()},
+            states=segment.states,
         )
         return result.offsets
 

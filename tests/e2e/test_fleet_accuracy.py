@@ -432,3 +432,13 @@ def test_the_fleet_s_usage_shift_is_observed_and_near_its_habit(fleet: FleetRun)
         pools = PartitionState.from_json(state).prices.levels()
         assert len(pools) >= 10, (partition, sorted(pools))
         assert sorted(p.lines for p in pools.values())[len(pools) // 2] >= 10, (partition, pools)
+        gauges = {
+            key.split("{")[0]: value
+            for key, value in m.items()
+            if key.startswith("journeygate_signals_dealer_price_")
+            and key.endswith(f"{{partition={partition}}}")
+        }
+        assert gauges == {
+            "journeygate_signals_dealer_price_lines": sum(p.lines for p in pools.values()),
+            "journeygate_signals_dealer_price_dealers": len(pools),
+        }, (partition, gauges)

@@ -116,13 +116,22 @@ async def produce(settings: Settings) -> Ends:
     try:
         codec = FrameCodec()
         topic = Topics.from_settings(settings).frames
-        pending = [
-            await producer.send(topic, codec.encode(f), key=f.vin.encode()) for f in frames()
-        ]
         services = settings.topic(VEHICLE_SERVICES)
+        # each visit published after its day's frames, as a dealer's system would: a visit
+        # published weeks late may join its dealer's pool at another tick in a run that reads
+        # it late than in one that reads it first (docs/signals.md, "A dealer's prices")
+        due = sorted(visits(), key=lambda v: v.visit_ts)
+        pending = []
+        for f in frames():
+            while due and due[0].visit_ts.date() < f.ingest_ts.date():
+                v = due.pop(0)
+                pending.append(
+                    await producer.send(services, ServiceVisitCodec().encode(v), key=v.vin.encode())
+                )
+            pending.append(await producer.send(topic, codec.encode(f), key=f.vin.encode()))
         pending += [
             await producer.send(services, ServiceVisitCodec().encode(v), key=v.vin.encode())
-            for v in visits()
+            for v in due
         ]
         ends: Ends = {}
         for meta in [await p for p in pending]:
@@ -313,6 +322,9 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(
     }
     in_force = sorted(state["shift"] for _, state in shifts.values())
     assert len(in_force) == killed.kafka_partitions and in_force[0] >= 3, shifts
+    # and the visited vehicle's dealer invoices joined its partition's pool, the same in both
+    pools = [state["dealer_prices"] for _, state in shifts.values()]
+    assert sum(bool(pool["dealers"]) for pool in pools) == 1, pools
     # A visit read before any frame of its vehicle has no predicted bill to score.
     scored = {row[0] for row in query(killed, "SELECT visit_id FROM bill_errors")}
     assert scored <= {"INV-15", "INV-30"}
