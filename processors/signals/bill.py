@@ -352,7 +352,23 @@ def _weight(atom: tuple[float, float, int]) -> float:
     return atom[1]
 
 
-def _scheduled_reason(schedule: ServiceSpec, visits: VisitScenarios, left_out: str) -> str:
+def prices_reason(upkeep: Upkeep) -> str:
+    """Whose prices the bill is at: the catalog's, or the dealer's as learnt from invoices."""
+    lines = upkeep.price_lines
+    if lines <= 0:
+        return "at the catalog's prices (no invoice from this dealer yet)"
+    whose = "its customers'" if upkeep.price_pooled else "this car's"
+    pct = (upkeep.price_factor - 1.0) * 100.0
+    if abs(pct) < 0.5:
+        level = "level with the catalog's"
+    else:
+        level = f"{abs(pct):.0f} % {'above' if pct > 0 else 'below'} the catalog's"
+    return f"at this dealer's prices, {level} (from {lines:,} lines of {whose} invoices)"
+
+
+def _scheduled_reason(
+    schedule: ServiceSpec, visits: VisitScenarios, left_out: str, prices: str
+) -> str:
     day, km = visits.days[visits.likely], visits.kms[visits.likely]
     late, seen = visits.lateness, visits.observed
     if seen == 0:
@@ -369,7 +385,8 @@ def _scheduled_reason(schedule: ServiceSpec, visits: VisitScenarios, left_out: s
     more = f"; may also need: {left_out}" if left_out else ""
     return (
         f"{SCHEDULED} (every {schedule.interval_km:,.0f} km or {schedule.interval_months} "
-        f"months) due about {visits.due_day.isoformat()}; {when} at about {km:,.0f} km{more}"
+        f"months) due about {visits.due_day.isoformat()}; {when} at about {km:,.0f} km{more}; "
+        f"{prices}"
     )
 
 
@@ -420,7 +437,7 @@ def service_bill(
         for i in sorted(dropped, key=lambda i: -chances[i])
         if chances[i] >= MENTION_CHANCE
     )
-    reason = _scheduled_reason(schedule, visits, left_out)
+    reason = _scheduled_reason(schedule, visits, left_out, prices_reason(upkeep))
     out = [lines.line("scheduled", None, SCHEDULED, schedule.price, "none", reason)]
     following = (lines.day + timedelta(days=int(ahead_days)), lines.at_km + ahead_km)
     out += [

@@ -301,12 +301,15 @@ class VehicleMemory:
         dealer's pool in force; None: the one its last evaluation used) where that counts more
         lines than its own invoices."""
         pool = self.dealer_prices if dealer_prices is None else dealer_prices
+        level = level_in_force(self.prices, pool)
         return Upkeep(
             last_service=self.last_service,
             last_visit=self.last_visit,
             wear_replaced=MappingProxyType({item: (ts, odo) for item, ts, odo in self.wear}),
             active_faults=self.active_codes,
-            price_factor=level_in_force(self.prices, pool).factor,
+            price_factor=level.factor,
+            price_lines=level.lines,
+            price_pooled=level is not self.prices,
             wear_factors=MappingProxyType({i: b.estimate for i, b in self.wear_life}),
             wear_life=MappingProxyType(dict(self.wear_life)),
             lateness=self.lateness,

@@ -42,3 +42,8 @@ class Upkeep:
     price_factor: float = 1.0
     """The dealer's prices relative to the catalog's, from past invoices
     (:mod:`processors.signals.calibration`)."""
+    price_lines: int = 0
+    """The invoiced lines :attr:`price_factor` was learnt from (0: the catalog's prices)."""
+    price_pooled: bool = False
+    """Whether they are the dealer's customers' (its pool, :mod:`processors.signals.
+    dealerprices`) rather than this vehicle's own."""

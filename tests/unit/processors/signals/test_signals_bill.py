@@ -22,6 +22,7 @@ from processors.signals.bill import (
     best_total,
     bill_distribution,
     by_total,
+    prices_reason,
     quantiles,
 )
 from processors.signals.lateness import (
@@ -241,3 +242,20 @@ def test_one_total_has_the_price_spread_s_quantiles() -> None:
     low, high = quantiles([400.0], [1.0], (0.1, 0.9))
     assert low == pytest.approx(400.0 * math.exp(-1.2815516 * 0.10))
     assert high == pytest.approx(400.0 * math.exp(1.2815516 * 0.10))
+
+
+def test_the_bill_says_whose_prices_it_is_at() -> None:
+    from processors.signals.upkeep import Upkeep
+
+    assert prices_reason(Upkeep()) == "at the catalog's prices (no invoice from this dealer yet)"
+    own = Upkeep(price_factor=0.93, price_lines=6)
+    assert prices_reason(own) == (
+        "at this dealer's prices, 7 % below the catalog's (from 6 lines of this car's invoices)"
+    )
+    pooled = Upkeep(price_factor=1.121, price_lines=1_204, price_pooled=True)
+    assert prices_reason(pooled) == (
+        "at this dealer's prices, 12 % above the catalog's (from 1,204 lines of its customers'"
+        " invoices)"
+    )
+    level = Upkeep(price_factor=1.004, price_lines=40, price_pooled=True)
+    assert "level with the catalog's" in prices_reason(level)

@@ -168,7 +168,9 @@ def test_a_car_with_no_invoice_is_billed_at_its_dealer_s_pooled_level() -> None:
     newcomer = VehicleMemory.from_bytes(stored[NEWCOMER])
     assert newcomer.prices == PriceLevel()  # nothing of its own
     assert newcomer.dealer_prices == pool
-    assert newcomer.upkeep().price_factor == pytest.approx(pool.factor)
+    upkeep = newcomer.upkeep()
+    assert upkeep.price_factor == pytest.approx(pool.factor)
+    assert (upkeep.price_lines, upkeep.price_pooled) == (CUSTOMERS, True)  # said in its reason
     customer = VehicleMemory.from_bytes(stored[VINS[0]])
     assert customer.prices.lines == 1 and customer.unpooled == ()
     # one line of its own says less than its dealer's twelve

@@ -82,7 +82,10 @@ def test_the_bill_has_the_hand_computed_lines() -> None:
     assert reasons[None].startswith(
         "Scheduled service (every 16,093 km or 12 months) due about 2023-12-05; already later"
     )
-    assert reasons[None].endswith("visit expected from 2024-03-01 at about 20,000 km")
+    assert reasons[None].endswith(
+        "visit expected from 2024-03-01 at about 20,000 km;"
+        " at the catalog's prices (no invoice from this dealer yet)"
+    )
 
 
 def test_a_late_owner_s_bill_is_priced_later_and_finds_more_worn() -> None:
