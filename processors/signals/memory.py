@@ -296,12 +296,14 @@ class VehicleMemory:
     def active_codes(self) -> tuple[str, ...]:
         return tuple(code for code, _ in self.faults)
 
-    def upkeep(self, dealer_prices: PriceLevel | None = None) -> Upkeep:
-        """What the bill needs of the vehicle's upkeep, priced at ``dealer_prices`` (its
-        dealer's pool in force; None: the one its last evaluation used) where that counts more
-        lines than its own invoices."""
-        pool = self.dealer_prices if dealer_prices is None else dealer_prices
-        level = level_in_force(self.prices, pool)
+    def upkeep(self) -> Upkeep:
+        """What the bill needs of the vehicle's upkeep, priced as its last evaluation was."""
+        return self.priced_upkeep(self.dealer_prices)
+
+    def priced_upkeep(self, dealer_prices: PriceLevel | None) -> Upkeep:
+        """:meth:`upkeep` priced at ``dealer_prices`` (its dealer's pool in force; None: none)
+        where that counts more lines than the vehicle's own invoices, else at its own."""
+        level = level_in_force(self.prices, dealer_prices)
         return Upkeep(
             last_service=self.last_service,
             last_visit=self.last_visit,

@@ -325,7 +325,7 @@ class VehicleRun:
             self.facts,
             self.catalog,
             m.usage,
-            m.upkeep(pool),
+            m.priced_upkeep(pool),
             m.as_of_ms,
             self.params.predict,
             shift_log(shift),

@@ -201,3 +201,25 @@ def test_lines_join_their_dealer_s_pool_at_the_first_tick_more_than_a_week_later
 @given(st.lists(st.integers(1, len(ITEMS) - 1), max_size=10))
 def test_the_signals_do_not_depend_on_how_batches_are_cut(cuts: list[int]) -> None:
     assert fold(cuts) == WHOLE
+
+
+def test_a_frame_with_no_pool_in_force_prices_at_the_car_s_own_invoices() -> None:
+    # a partition whose state was lost (deleted, or the topic repartitioned): the next frame's
+    # forecast is at the newcomer's own prices (the catalog's), not at the pool it last used
+    newcomer = VehicleMemory.from_bytes(WHOLE[0][NEWCOMER])
+    assert newcomer.dealer_prices is not None
+    at = datetime_to_ms(START + timedelta(days=DAYS + 1))
+    assert newcomer.usage is not None
+    odo = newcomer.usage.last_odometer_m
+    frame = FrameReadings(NEWCOMER, (at, at + 60_000), (round(odo), round(odo) + 100), (None, None))
+    decoded = Decoded((frame,), (), (), {}, frame_at=(0,))
+    (segment,) = process_records(
+        [Rec("telemetry.frames", 0, 10**6)], decoded, {NEWCOMER: newcomer}, FACTS_OF, CATALOG, {}
+    )
+    after = segment.outcome.memories[NEWCOMER]
+    assert segment.outcome.evaluations == 1
+    assert after.dealer_prices is None and after.upkeep().price_factor == 1.0
+    (row,) = segment.outcome.vehicle_rows
+    assert row.forecasts is not None
+    reason = row.forecasts.service["items"][0]["reason"]
+    assert reason.endswith("at the catalog's prices (no invoice from this dealer yet)"), reason
