@@ -49,14 +49,8 @@ class DealerPrices:
     pending: tuple[PricedLines, ...] = ()
     """Lines not pooled yet, in the order they were folded."""
 
-    def level(self, dealer_id: str | None) -> PriceLevel | None:
-        """The pooled level of ``dealer_id`` (None: no line pooled yet)."""
-        for dealer, lines, log_sum in self.dealers:
-            if dealer == dealer_id:
-                return PriceLevel(lines, log_sum)
-        return None
-
     def levels(self) -> dict[str, PriceLevel]:
+        """Each dealer's pooled level (a dealer absent: no line pooled yet)."""
         return {dealer: PriceLevel(lines, log_sum) for dealer, lines, log_sum in self.dealers}
 
     def observed(self, seen: Iterable[PricedLines]) -> DealerPrices:

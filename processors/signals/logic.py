@@ -18,7 +18,7 @@ from database.vehicle_facts import VehicleFacts
 from kernel.errors import DataError
 from kernel.kafka import SourceRecord
 from kernel.offsets import Partition
-from processors.signals.calibration import PriceLevel, level_in_force
+from processors.signals.calibration import PriceLevel
 from processors.signals.dates import ms_to_datetime
 from processors.signals.memory import VehicleMemory
 from processors.signals.predict import usage_now
@@ -201,11 +201,7 @@ def vehicle_row(run: VehicleRun, catalog: Catalog) -> VehicleRow:
         }
     )
     faults: list[Json] = []
-    pricing = (
-        None
-        if facts is None or not m.faults
-        else pricing_for(facts, catalog, level_in_force(m.prices, m.dealer_prices).factor)
-    )
+    pricing = None if facts is None or not m.faults else pricing_for(facts, catalog, m.price_factor)
     for code, ts in m.faults:
         detail = {} if pricing is None else fault_view(code, catalog, pricing).as_json()
         faults.append({**detail, "code": code, "since": ms_to_datetime(ts).isoformat()})

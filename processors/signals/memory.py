@@ -296,6 +296,11 @@ class VehicleMemory:
     def active_codes(self) -> tuple[str, ...]:
         return tuple(code for code, _ in self.faults)
 
+    @property
+    def price_factor(self) -> float:
+        """The dealer's prices relative to the catalog's, as its last evaluation priced them."""
+        return level_in_force(self.prices, self.dealer_prices).factor
+
     def upkeep(self) -> Upkeep:
         """What the bill needs of the vehicle's upkeep, priced as its last evaluation was."""
         return self.priced_upkeep(self.dealer_prices)

@@ -133,11 +133,12 @@ def process_records(
                 if moved is held_state.shift
                 else PartitionState(moved, held_state.prices)
             )
+        handed: dict[int, list[PricedLines]] = {}
         for vin, (day, dealer, lines, log_sum) in outcome.priced_lines:
-            p = where[vin]
+            handed.setdefault(where[vin], []).append(PricedLines(day, dealer, lines, log_sum))
+        for p, seen in handed.items():
             held_state = state.get(p, NO_STATE)
-            prices = held_state.prices.observed([PricedLines(day, dealer, lines, log_sum)])
-            state[p] = PartitionState(held_state.shift, prices)
+            state[p] = PartitionState(held_state.shift, held_state.prices.observed(seen))
         known.update(outcome.memories)
         held = set(where.values()) | {p for p, _ in ticks}
         out.append(

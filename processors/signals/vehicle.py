@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from database.vehicle_facts import VehicleFacts
 from processors.signals import explain
 from processors.signals.bill import learn_from_visit
-from processors.signals.calibration import PriceLevel, level_in_force, observe
+from processors.signals.calibration import PriceLevel, observe
 from processors.signals.dates import MS_PER_DAY, datetime_to_ms, ms_to_datetime
 from processors.signals.fleetshift import epoch_of, ratio_bin, shift_log
 from processors.signals.lateness import observed_lateness
@@ -253,10 +253,7 @@ class VehicleRun:
         as of ``ts_ms``; publishes what was raised or cleared."""
         after = {code: before.get(code, ts_ms) for code in codes}
         if self.facts is not None:
-            m = self.memory
-            pricing = pricing_for(
-                self.facts, self.catalog, level_in_force(m.prices, m.dealer_prices).factor
-            )
+            pricing = pricing_for(self.facts, self.catalog, self.memory.price_factor)
             raised, cleared = sorted(set(after) - set(before)), sorted(set(before) - set(after))
             for event, group in (("raised", raised), ("cleared", cleared)):
                 for code in group:

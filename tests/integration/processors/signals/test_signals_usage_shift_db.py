@@ -43,7 +43,7 @@ async def _scenario(url: str) -> None:
         assert result.offsets == {(TOPIC, 0): 50, (TOPIC, 1): 40}
         assert await db.load_shifts(TOPIC, [0, 1, 2]) == first
         assert first[0].shift.shift == 4
-        assert first[1].prices.level("D2") is not None and first[1].prices.pending
+        assert first[1].prices.levels().get("D2") is not None and first[1].prices.pending
         # a batch replayed from before the stored offset cannot rewind the state
         stale = {0: shift(20_099, -3, 30)}
         await db.write_batch(NOTHING, {}, {(TOPIC, 0): 30}, UsageShifts(TOPIC, stale))

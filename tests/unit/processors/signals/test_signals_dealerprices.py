@@ -40,8 +40,8 @@ def test_lines_join_the_pool_at_the_first_tick_more_than_a_week_after_their_visi
     )
     assert prices.at_tick(DAY + LAG_DAYS) == prices  # a week is not enough
     ticked = prices.at_tick(DAY + LAG_DAYS + 1)
-    assert ticked.level("d1") == PriceLevel(3, 0.3)
-    assert ticked.level("d2") is None and ticked.pending == (lines(DAY + 3, "d2", 1, -0.1),)
+    assert ticked.levels().get("d1") == PriceLevel(3, 0.3)
+    assert ticked.levels().get("d2") is None and ticked.pending == (lines(DAY + 3, "d2", 1, -0.1),)
     later = ticked.at_tick(DAY + 30)
     assert later.levels() == {"d1": PriceLevel(3, 0.3), "d2": PriceLevel(1, -0.1)}
     assert later.pending == ()
@@ -162,7 +162,7 @@ WHOLE = fold([])
 
 def test_a_car_with_no_invoice_is_billed_at_its_dealer_s_pooled_level() -> None:
     stored, _, states = WHOLE
-    pool = states[0].prices.level(FACTS.dealer_id)
+    pool = states[0].prices.levels().get(FACTS.dealer_id)
     assert pool is not None and pool.lines == CUSTOMERS
     assert pool.factor == pytest.approx(math.exp(CUSTOMERS * math.log(DEAR) / (CUSTOMERS + 3)))
     newcomer = VehicleMemory.from_bytes(stored[NEWCOMER])
@@ -193,7 +193,7 @@ def test_lines_join_their_dealer_s_pool_at_the_first_tick_more_than_a_week_later
     stored, _, states = fold([], end + 1)
     assert states[0].shift.day == visit_day + LAG_DAYS + 1
     assert states[0].prices.pending == ()
-    level = states[0].prices.level(FACTS.dealer_id)
+    level = states[0].prices.levels().get(FACTS.dealer_id)
     assert level is not None and level.lines == CUSTOMERS
 
 
