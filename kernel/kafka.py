@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
@@ -478,8 +478,14 @@ def header(headers: Sequence[tuple[str, bytes]], name: str) -> bytes | None:
     return None
 
 
-async def poll_batch(consumer: AIOKafkaConsumer, max_records: int, max_wait_ms: int) -> list[Any]:
-    """Up to ``max_records`` records, waiting at most ``max_wait_ms`` in all to fill the batch."""
+async def poll_batch(
+    consumer: AIOKafkaConsumer,
+    max_records: int,
+    max_wait_ms: int,
+    partitions: Sequence[TopicPartition] = (),
+) -> list[Any]:
+    """Up to ``max_records`` records, waiting at most ``max_wait_ms`` in all to fill the batch;
+    of ``partitions`` only when given (the others' fetched records wait in the consumer)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_wait_ms / 1000
     records: list[Any] = []
@@ -488,7 +494,7 @@ async def poll_batch(consumer: AIOKafkaConsumer, max_records: int, max_wait_ms: 
         if remaining_ms <= 0:
             break
         got = await consumer.getmany(
-            timeout_ms=remaining_ms, max_records=max_records - len(records)
+            *partitions, timeout_ms=remaining_ms, max_records=max_records - len(records)
         )
         for part in got.values():
             records.extend(part)
@@ -499,30 +505,29 @@ async def poll_batch_first(
     consumer: AIOKafkaConsumer, first: Collection[str], max_records: int, max_wait_ms: int
 ) -> list[Any]:
     """:func:`poll_batch`, but while an assigned partition of the topics ``first`` is behind its
-    end, only those topics are read (the others are paused for the poll).
+    end, only those topics are read.
 
     A processor that joins a small topic of facts (dealer visits) to a large stream (telemetry)
     reads both side by side, so after a lag or from the start of a replay the stream's records
     would race ahead of facts published before them. Reading the small topic first makes what
-    was published before the stream's records be read before them too."""
+    was published before the stream's records be read before them too.
+
+    The others are held back by asking only for the first topics' partitions, not by pausing
+    the others: the rebalance listener pauses and resumes the partitions it positions
+    (:mod:`kernel.offsets`), and its resume, landing during the poll, would undo the pause."""
     assigned = consumer.assignment()
     if not assigned:  # joining the group: read nothing before knowing what to read first
         await asyncio.sleep(min(max_wait_ms, 100) / 1000)
         return []
-    others = [tp for tp in assigned if tp.topic not in first]
-    if not others or not await _behind(consumer, first):
+    parts = sorted(tp for tp in assigned if tp.topic in first)
+    if len(parts) == len(assigned) or not await _behind(consumer, parts):
         return await poll_batch(consumer, max_records, max_wait_ms)
-    consumer.pause(*others)
-    try:
-        return await poll_batch(consumer, max_records, max_wait_ms)
-    finally:
-        consumer.resume(*[tp for tp in others if tp in consumer.assignment()])
+    return await poll_batch(consumer, max_records, max_wait_ms, parts)
 
 
-async def _behind(consumer: AIOKafkaConsumer, topics: Collection[str]) -> bool:
-    """Whether an assigned partition of ``topics`` has records not yet read (by the newest end
-    offset a fetch reported, or asked of the broker for a partition not fetched yet)."""
-    parts = [tp for tp in consumer.assignment() if tp.topic in topics]
+async def _behind(consumer: AIOKafkaConsumer, parts: Sequence[TopicPartition]) -> bool:
+    """Whether one of the assigned ``parts`` has records not yet read (by the newest end offset
+    a fetch reported, or asked of the broker for a partition not fetched yet)."""
     ends: dict[Any, int] = {}
     unknown = []
     for tp in parts:

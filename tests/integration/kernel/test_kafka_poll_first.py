@@ -60,3 +60,35 @@ def test_the_facts_are_read_before_the_stream_published_earlier(settings: Settin
     order = asyncio.run(_read(settings, [stream, facts], first=True))
     assert order.count(facts) == FACTS and order.count(stream) == STREAM_RECORDS
     assert order[:FACTS] == [facts] * FACTS, order.index(stream)
+
+
+async def _first_batch_while_resumed(settings: Settings, topics: list[str]) -> list[str]:
+    """The first batch of a poll that, while it waits, sees every assigned partition resumed:
+    what the rebalance listener does once it has positioned them (kernel/offsets.py)."""
+    consumer = make_consumer(settings, settings.topic("poll-first-resumed"), topics)
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+
+        async def resume_all() -> None:
+            await asyncio.sleep(0.1)
+            consumer.resume(*consumer.assignment())
+
+        resuming = asyncio.create_task(resume_all())
+        batch = await poll_batch_first(consumer, (topics[1],), STREAM_RECORDS, 1000)
+        await resuming
+    finally:
+        await consumer.stop()
+    return [r.topic for r in batch]
+
+
+def test_the_stream_stays_unread_when_its_partitions_are_resumed_during_the_poll(
+    settings: Settings,
+) -> None:
+    """The listener that positions newly assigned partitions pauses and then resumes them; a
+    poll running meanwhile must still read only the facts."""
+    asyncio.run(ensure_topics(settings))
+    stream, facts = settings.topic(TELEMETRY_FRAMES), settings.topic(VEHICLE_SERVICES)
+    asyncio.run(_publish(settings, stream, facts))
+    assert asyncio.run(_first_batch_while_resumed(settings, [stream, facts])) == [facts] * FACTS
