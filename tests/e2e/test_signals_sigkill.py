@@ -119,7 +119,7 @@ async def produce(settings: Settings) -> Ends:
         services = settings.topic(VEHICLE_SERVICES)
         # each visit published after its day's frames, as a dealer's system would: a visit
         # published weeks late may join its dealer's pool at another tick in a run that reads
-        # it late than in one that reads it first (docs/signals.md, "A dealer's prices")
+        # it later than one that reads it first (docs/signals.md, "A dealer's prices")
         due = sorted(visits(), key=lambda v: v.visit_ts)
         pending = []
         for f in frames():
