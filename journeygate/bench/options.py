@@ -21,6 +21,10 @@ class Sizes:
     store_messages: int
     """Frames (one sample each) through the COPY and Avro ceilings and the store writer."""
     pipeline_messages: int
+    signals_frames: int
+    """Frames through the signals processor after its warm-up: 10 a vehicle (a day of event
+    time each, so every vehicle is forecast once), the fleet at least a batch (5,000) so that a
+    batch holds about one frame per vehicle, as in production."""
     latency_s: float
     """How long the pipeline is fed at half its maximum rate to measure latency."""
     scale_fleet: int
@@ -66,6 +70,7 @@ FULL = Sizes(
     kafka_messages=100_000,
     store_messages=100_000,
     pipeline_messages=60_000,
+    signals_frames=100_000,
     latency_s=30.0,
     scale_fleet=1_000_000,
     scale_acceleration=1.0,
@@ -82,6 +87,7 @@ QUICK = Sizes(
     kafka_messages=10_000,
     store_messages=10_000,
     pipeline_messages=10_000,
+    signals_frames=50_000,
     latency_s=4.0,
     scale_fleet=4_000,  # the signals processor forecasts each vehicle in full at its first frame
     scale_acceleration=50.0,

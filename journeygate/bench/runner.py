@@ -65,7 +65,7 @@ MEASURES = (
     ),
     Measure("aiokafka consume", "msg", stages.consume_ceiling, lambda s: s.kafka_messages),
     Measure("normalizer", "msg", stages.normalizer_alone, lambda s: s.kafka_messages),
-    Measure("signals processor", "frame", stages.signals_alone, lambda s: s.kafka_messages),
+    Measure("signals processor", "frame", stages.signals_alone, lambda s: s.signals_frames),
     Measure(
         "signals processor, first frame of a vehicle",
         "frame",

@@ -265,6 +265,12 @@ def _store(lab: Lab, fleet: int, frames: int, samples: int, min_batches: int = 1
     return Run(run.count * samples, run.wall_s, run.cpu_s)
 
 
+def signals_fleet(count: int) -> int:
+    """Vehicles of the signals processor's steady-state input of ``count`` frames: a whole day
+    (:data:`SIGNALS_FRAMES_PER_DAY` frames) each."""
+    return max(1, count // SIGNALS_FRAMES_PER_DAY)
+
+
 def signals_alone(lab: Lab, fleet: int, count: int) -> Run:
     """The signals processor in its steady state, on frames of a registered fleet (models,
     markets and finance from the reference catalog), each vehicle reporting
@@ -272,8 +278,15 @@ def signals_alone(lab: Lab, fleet: int, count: int) -> Run:
     folded before the measurement starts (as the pipeline's warm-up does; what a first frame
     costs is :func:`signals_new_vehicles`), then ``count`` more update its usage, codes and
     ``vehicle_state`` row, and the first of each UTC day has it forecast again (usage, warranty,
-    next service and bill, equity; signals published where they moved materially): one
-    forecast per vehicle and :data:`SIGNALS_FRAMES_PER_DAY` frames."""
+    next service and bill, equity; signals published where they moved materially).
+
+    The fleet is ``count // SIGNALS_FRAMES_PER_DAY`` vehicles (``fleet``, the other stages'
+    fleet, does not apply): each reports a whole day after its first frame, so it is forecast
+    exactly once among its :data:`SIGNALS_FRAMES_PER_DAY` measured frames whatever the hour of
+    the run (fewer frames a vehicle would cross midnight or not depending on the wall clock)."""
+    del fleet
+    fleet = signals_fleet(count)
+    count = fleet * SIGNALS_FRAMES_PER_DAY
     sc = lab.scenario("signals", fleet, signals=True)
     try:
         register_fleet(sc.settings.database_url, sc.fleet)

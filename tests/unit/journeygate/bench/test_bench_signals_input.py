@@ -15,8 +15,15 @@ from database.vehicle_facts import facts_from_row
 from journeygate.bench.feeder import Broker, FeedPlan, _EventClock
 from journeygate.bench.kafkaio import frame_records
 from journeygate.bench.lab import FLEET_MARKETS, fleet_row
+from journeygate.bench.options import FULL, QUICK, Sizes
 from journeygate.bench.payloads import Fleet
-from journeygate.bench.stages import REPORT_PERIOD_MS, SIGNALS_FRAMES_PER_DAY, SIGNALS_PERIOD_MS
+from journeygate.bench.stages import (
+    REPORT_PERIOD_MS,
+    SIGNALS_FRAMES_PER_DAY,
+    SIGNALS_PERIOD_MS,
+    signals_fleet,
+)
+from kernel.settings import Settings
 from processors.signals.predict import vehicle_issues
 from processors.signals.usage import update_usage
 from reference.catalog import default_catalog
@@ -79,9 +86,11 @@ def test_an_accelerated_feed_stamps_each_vehicle_a_report_period_apart(
         assert clock.stamp_ms(n) <= start_ms + n / rate * 1000 + 1
 
 
-def test_the_signals_input_starts_a_new_utc_day_once_per_frames_per_day() -> None:
-    # the processor forecasts a known vehicle again at its first frame of a new UTC day
-    fleet, days = Fleet(20, tag=4), 3
+@pytest.mark.parametrize("days", [1, 3])
+def test_the_signals_input_starts_a_new_utc_day_once_per_frames_per_day(days: int) -> None:
+    # the processor forecasts a known vehicle again at its first frame of a new UTC day; one
+    # day after its first frame (the bench's input) crosses midnight once whatever the hour
+    fleet = Fleet(20, tag=4)
     per_vehicle = 1 + days * SIGNALS_FRAMES_PER_DAY
     codec = FrameCodec()
     records = frame_records(fleet, 20 * per_vehicle, 1, SIGNALS_PERIOD_MS)
@@ -94,3 +103,13 @@ def test_the_signals_input_starts_a_new_utc_day_once_per_frames_per_day() -> Non
         ]
         utc_days = [t // 86_400_000 for t in ts]
         assert sum(b != a for a, b in itertools.pairwise(utc_days)) == days
+
+
+@pytest.mark.parametrize("sizes", [FULL, QUICK], ids=["full", "quick"])
+def test_the_signals_measurement_gives_each_vehicle_a_whole_day_and_fills_a_batch(
+    sizes: Sizes,
+) -> None:
+    vehicles = signals_fleet(sizes.signals_frames)
+    assert vehicles * SIGNALS_FRAMES_PER_DAY == sizes.signals_frames
+    # a batch of the processor holds about one frame per vehicle, as in production
+    assert vehicles >= Settings().batch_max_records
