@@ -54,6 +54,11 @@ def score_table(s: Score) -> Table:
         str(s.bill["journeygate"][0]),
         *(_pct(s.bill[m]) for m in METHODS),
     )
+    table.add_row(
+        "  against the invoice's foreseeable part (no unrelated repairs or later codes)",
+        str(s.bill_foreseeable["journeygate"][0]),
+        *(_pct(s.bill_foreseeable[m]) for m in METHODS),
+    )
     for name, pair in s.coverage.items():
         table.add_row(f"{name} dates inside P10-P90", str(pair[0]), _pct(pair, 100), "", "")
     table.add_row(
@@ -88,6 +93,10 @@ def score_document(s: Score) -> dict[str, Any]:
         "distance_31_90": {m: _errors_doc(s.distance[m]) for m in METHODS} if s.distance else None,
         "service_due": {m: _errors_doc(s.service_due[m]) for m in METHODS},
         "bill_mape_pct": {m: {"n": s.bill[m][0], "value": _num(s.bill[m][1])} for m in METHODS},
+        "bill_foreseeable_mape_pct": {
+            m: {"n": s.bill_foreseeable[m][0], "value": _num(s.bill_foreseeable[m][1])}
+            for m in METHODS
+        },
         "interval_coverage": {
             name: {"n": pair[0], "share": _num(pair[1])} for name, pair in s.coverage.items()
         },

@@ -10,6 +10,10 @@ vehicles (docs/simulator.md, "Scoring"):
 - the service bill's median absolute percentage error against the real invoice of the next
   visit, for vehicles whose next visit is at their dealer (naive: the catalog's scheduled service
   alone; oracle: the catalog's expected price of exactly the items the visit will have);
+  beside it, the same error against the invoice's *foreseeable* part: the invoice less the
+  unrelated repairs the visit turns up (``other`` items) and the repairs of codes not active at
+  ``now``, which nothing at ``now`` can know of (what is left is the forecaster's own error:
+  the items it chose and their prices);
 - the days every vehicle takes to drive what it truly drives in 40, 55, 70 and 85 days (a
   distance forecast 31-90 days ahead on the whole fleet, not only the few vehicles near a
   warranty limit; journeygate from its usage estimate, the references as for warranty);
@@ -23,7 +27,7 @@ vehicles (docs/simulator.md, "Scoring"):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -62,6 +66,8 @@ class Score:
     service_due: dict[str, DateErrors]
     bill: dict[str, tuple[int, float]]
     """Method -> (pairs, median absolute percentage error)."""
+    bill_foreseeable: dict[str, tuple[int, float]]
+    """The same against the foreseeable part of each invoice (see the module docstring)."""
     coverage: dict[str, tuple[int, float]]
     """``warranty`` / ``service`` -> (true dates, share inside P10-P90)."""
     equity_sign: dict[str, tuple[int, float]]
@@ -103,6 +109,8 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
     service_band: tuple[list[float], list[float], list[float]] = ([], [], [])
     bills: dict[str, list[float]] = {m: [] for m in METHODS}
     invoices: list[float] = []
+    foreseen_bills: dict[str, list[float]] = {m: [] for m in METHODS}
+    foreseen: list[float] = []
     equity_pred: dict[str, list[float]] = {m: [] for m in METHODS}
     equity_true: list[float] = []
     for vin, vt in truth.vehicles.items():
@@ -122,6 +130,7 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
             _score_warranty(vt, pred, today, odometer_km, rate, cumulative, warranty, warranty_band)
             _score_service(vt, pred, today, odometer_km, rate, cumulative, service, service_band)
             _score_bill(vt, pred, truth, catalog, bills, invoices)
+            _score_foreseeable_bill(vt, pred, truth, catalog, foreseen_bills, foreseen)
         if vt.financed and pred.get("equity"):
             _score_equity(vt, pred, truth, equity_pred, equity_true)
     return Score(
@@ -130,6 +139,7 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
         warranty={name: pairs.errors() for name, pairs in warranty.items()},
         service_due=service.errors(),
         bill={m: median_abs_pct_error(bills[m], invoices) for m in METHODS},
+        bill_foreseeable={m: median_abs_pct_error(foreseen_bills[m], foreseen) for m in METHODS},
         coverage={
             "warranty": interval_coverage(*warranty_band),
             "service": interval_coverage(*service_band),
@@ -266,6 +276,44 @@ def _score_bill(
     bills["journeygate"].append(float(due["bill_expected"]))
     bills["naive"].append(schedule.price.expected * per_usd)
     bills["oracle"].append(_catalog_price(visit, catalog, schedule.price.expected) * per_usd)
+
+
+def foreseeable_items(
+    items: Sequence[Mapping[str, Any]], active_codes: Collection[str]
+) -> list[Mapping[str, Any]]:
+    """The items of a visit that could be known of at ``now``: the scheduled service, the wear
+    items, and the repairs of the codes active then (not the unrelated ``other`` repairs)."""
+    return [
+        item
+        for item in items
+        if item.get("kind") in ("scheduled", "wear")
+        or (item.get("kind") == "repair" and item.get("code") in active_codes)
+    ]
+
+
+def _score_foreseeable_bill(
+    vt: VehicleTruth,
+    pred: Prediction,
+    truth: ScoringTruth,
+    catalog: Catalog,
+    bills: dict[str, list[float]],
+    invoices: list[float],
+) -> None:
+    visit = vt.next_service()
+    due = pred.get("service")
+    if visit is None or not due or visit.get("where") != "dealer":
+        return
+    items = foreseeable_items(visit["items"], set(vt.now.get("active_dtcs") or ()))
+    amount_usd = sum(float(item.get("cost_usd", 0.0)) for item in items)
+    if amount_usd <= 0:
+        return  # all of it under warranty: no percentage error
+    per_usd = truth.currency_per_usd
+    schedule = catalog.service[vt.facts["powertrain"]]
+    invoices.append(amount_usd * per_usd)
+    bills["journeygate"].append(float(due["bill_expected"]))
+    bills["naive"].append(schedule.price.expected * per_usd)
+    known = {**visit, "items": items}
+    bills["oracle"].append(_catalog_price(known, catalog, schedule.price.expected) * per_usd)
 
 
 def _catalog_price(visit: Mapping[str, Any], catalog: Catalog, scheduled_usd: float) -> float:

@@ -272,6 +272,11 @@ def test_predictions_beat_the_naive_forecaster_with_calibrated_intervals(
     bill = doc["bill_mape_pct"]
     assert bill["journeygate"]["n"] >= 100, bill
     assert bill["journeygate"]["value"] <= 0.5 * bill["naive"]["value"], bill
+    # against what could be known at the end of the period (no unrelated repairs, no codes
+    # raised later), the forecaster's own error: the items it chose and their prices
+    foreseeable = doc["bill_foreseeable_mape_pct"]
+    assert foreseeable["journeygate"]["n"] >= 100, foreseeable
+    assert foreseeable["journeygate"]["value"] <= 15.0, foreseeable
     equity = doc["equity_sign"]
     assert equity["journeygate"]["n"] >= 100, equity
     assert equity["journeygate"]["share"] >= equity["oracle"]["share"] - 0.05, equity

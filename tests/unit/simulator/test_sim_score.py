@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from reference.catalog import default_catalog
+from simulator.scoring.report import score_document, score_table
 from simulator.scoring.score import score, true_service_due
 from simulator.scoring.truth import ScoringTruth, VehicleTruth
 
@@ -105,6 +107,7 @@ def test_each_method_is_scored_on_the_same_vehicle() -> None:
     assert s.service_due["oracle"].median_abs_days == 0
     assert s.coverage["service"] == (1, 0.0)
     assert s.bill["journeygate"] == (1, pytest.approx(10.0))
+    assert s.bill_foreseeable["journeygate"] == (1, pytest.approx(10.0))
     assert s.equity_sign["journeygate"] == (1, 1.0)
     assert s.equity_sign["oracle"] == (1, 1.0)
 
@@ -156,3 +159,50 @@ def test_the_equity_oracle_reads_the_curve_at_the_true_market_level() -> None:
     s = score(truth, {"1HGCM82633A004352": prediction()}, default_catalog())
     assert s.equity_sign["oracle"] == (1, 1.0)  # 24,000 * 0.8 - 20,000 < 0, as the truth
     assert s.equity_sign["journeygate"] == (1, 0.0)  # predicted +2,000
+
+
+def test_the_foreseeable_bill_leaves_out_unrelated_repairs_and_codes_raised_later() -> None:
+    catalog = default_catalog()
+    vt = vehicle(active_dtcs=["P0420"])
+    vt.services = [
+        {
+            "where": "dealer",
+            "bill_usd": 1_000.0,
+            "items": [
+                {"kind": "scheduled", "cost_usd": 300.0},
+                {"kind": "wear", "code": "wiper_blades", "cost_usd": 50.0},
+                {"kind": "repair", "code": "P0420", "cost_usd": 250.0},  # active at now
+                {"kind": "repair", "code": "P0171", "cost_usd": 300.0},  # raised after now
+                {"kind": "other", "cost_usd": 100.0},
+            ],
+        }
+    ]
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {vt.vin: vt})
+    pred = prediction()
+    pred["service"]["bill_expected"] = 660.0
+    s = score(truth, {vt.vin: pred}, catalog)
+    assert s.bill["journeygate"] == (1, pytest.approx(34.0))  # 660 against 1,000
+    assert s.bill_foreseeable["journeygate"] == (1, pytest.approx(10.0))  # against 600
+    scheduled = catalog.service["ice"].price.expected
+    wiper = next(w for w in catalog.wear if w.item == "wiper_blades").price.expected
+    p0420, p0171 = (catalog.fault(code) for code in ("P0420", "P0171"))
+    assert p0420 is not None and p0171 is not None
+    oracle = scheduled + wiper + p0420.cost.expected
+    assert s.bill_foreseeable["oracle"] == (1, pytest.approx(abs(oracle - 600) / 6))
+    assert s.bill["oracle"] == (
+        1,
+        pytest.approx(abs(oracle + p0171.cost.expected - 1000) / 10),
+    )
+
+
+def test_the_table_and_the_document_show_both_bill_figures() -> None:
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {"1HGCM82633A004352": vehicle()})
+    s = score(truth, {"1HGCM82633A004352": prediction()}, default_catalog())
+    doc = score_document(s)
+    assert doc["bill_mape_pct"]["journeygate"] == {"n": 1, "value": 10.0}
+    assert doc["bill_foreseeable_mape_pct"]["journeygate"] == {"n": 1, "value": 10.0}
+    console = Console(record=True, width=200)
+    console.print(score_table(s))
+    text = console.export_text()
+    assert "service bill: median abs % error vs the invoice" in text
+    assert "against the invoice's foreseeable part" in text
