@@ -107,10 +107,7 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
     service = _Pairs.new()
     distance = _Pairs.new()
     service_band: tuple[list[float], list[float], list[float]] = ([], [], [])
-    bills: dict[str, list[float]] = {m: [] for m in METHODS}
-    invoices: list[float] = []
-    foreseen_bills: dict[str, list[float]] = {m: [] for m in METHODS}
-    foreseen: list[float] = []
+    bills, foreseen = _Bills(), _Bills()
     equity_pred: dict[str, list[float]] = {m: [] for m in METHODS}
     equity_true: list[float] = []
     for vin, vt in truth.vehicles.items():
@@ -129,8 +126,7 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
             _score_distance(vt, pred, today, odometer_km, rate, cumulative, distance)
             _score_warranty(vt, pred, today, odometer_km, rate, cumulative, warranty, warranty_band)
             _score_service(vt, pred, today, odometer_km, rate, cumulative, service, service_band)
-            _score_bill(vt, pred, truth, catalog, bills, invoices)
-            _score_foreseeable_bill(vt, pred, truth, catalog, foreseen_bills, foreseen)
+            _score_bill(vt, pred, truth, catalog, bills, foreseen)
         if vt.financed and pred.get("equity"):
             _score_equity(vt, pred, truth, equity_pred, equity_true)
     return Score(
@@ -138,8 +134,8 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
         predicted=sum(1 for vin in truth.vehicles if vin in predictions),
         warranty={name: pairs.errors() for name, pairs in warranty.items()},
         service_due=service.errors(),
-        bill={m: median_abs_pct_error(bills[m], invoices) for m in METHODS},
-        bill_foreseeable={m: median_abs_pct_error(foreseen_bills[m], foreseen) for m in METHODS},
+        bill=bills.errors(),
+        bill_foreseeable=foreseen.errors(),
         coverage={
             "warranty": interval_coverage(*warranty_band),
             "service": interval_coverage(*service_band),
@@ -258,26 +254,6 @@ def _score_service(
     band[2].append(true_days)
 
 
-def _score_bill(
-    vt: VehicleTruth,
-    pred: Prediction,
-    truth: ScoringTruth,
-    catalog: Catalog,
-    bills: dict[str, list[float]],
-    invoices: list[float],
-) -> None:
-    visit = vt.next_service()
-    due = pred.get("service")
-    if visit is None or not due or visit.get("where") != "dealer":
-        return
-    per_usd = truth.currency_per_usd
-    schedule = catalog.service[vt.facts["powertrain"]]
-    invoices.append(float(visit["bill_usd"]) * per_usd)
-    bills["journeygate"].append(float(due["bill_expected"]))
-    bills["naive"].append(schedule.price.expected * per_usd)
-    bills["oracle"].append(_catalog_price(visit, catalog, schedule.price.expected) * per_usd)
-
-
 def foreseeable_items(
     items: Sequence[Mapping[str, Any]], active_codes: Collection[str]
 ) -> list[Mapping[str, Any]]:
@@ -291,29 +267,46 @@ def foreseeable_items(
     ]
 
 
-def _score_foreseeable_bill(
+@dataclass(slots=True)
+class _Bills:
+    """Each method's bills and the invoices they are scored against."""
+
+    bills: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METHODS})
+    invoices: list[float] = field(default_factory=list)
+
+    def errors(self) -> dict[str, tuple[int, float]]:
+        return {m: median_abs_pct_error(self.bills[m], self.invoices) for m in METHODS}
+
+
+def _score_bill(
     vt: VehicleTruth,
     pred: Prediction,
     truth: ScoringTruth,
     catalog: Catalog,
-    bills: dict[str, list[float]],
-    invoices: list[float],
+    whole: _Bills,
+    foreseen: _Bills,
 ) -> None:
+    """The bills against the next visit's invoice (``whole``) and against its foreseeable items
+    (``foreseen``; not where warranty paid for all of them)."""
     visit = vt.next_service()
     due = pred.get("service")
     if visit is None or not due or visit.get("where") != "dealer":
         return
-    items = foreseeable_items(visit["items"], set(vt.now.get("active_dtcs") or ()))
-    amount_usd = sum(float(item.get("cost_usd", 0.0)) for item in items)
-    if amount_usd <= 0:
-        return  # all of it under warranty: no percentage error
     per_usd = truth.currency_per_usd
     schedule = catalog.service[vt.facts["powertrain"]]
-    invoices.append(amount_usd * per_usd)
-    bills["journeygate"].append(float(due["bill_expected"]))
-    bills["naive"].append(schedule.price.expected * per_usd)
-    known = {**visit, "items": items}
-    bills["oracle"].append(_catalog_price(known, catalog, schedule.price.expected) * per_usd)
+    items = foreseeable_items(visit["items"], set(vt.now.get("active_dtcs") or ()))
+    known_usd = sum(float(item.get("cost_usd", 0.0)) for item in items)
+    for scored, invoice_usd, billed in (
+        (whole, float(visit["bill_usd"]), visit),
+        (foreseen, known_usd, {**visit, "items": items}),
+    ):
+        if scored is foreseen and known_usd <= 0:
+            continue
+        scored.invoices.append(invoice_usd * per_usd)
+        scored.bills["journeygate"].append(float(due["bill_expected"]))
+        scored.bills["naive"].append(schedule.price.expected * per_usd)
+        oracle_usd = _catalog_price(billed, catalog, schedule.price.expected)
+        scored.bills["oracle"].append(oracle_usd * per_usd)
 
 
 def _catalog_price(visit: Mapping[str, Any], catalog: Catalog, scheduled_usd: float) -> float:
