@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from simulator.scoring.metrics import DateErrors
+from simulator.scoring.metrics import RATIO_LEVEL, DateErrors, Ratio
 from simulator.scoring.score import METHODS, Score
 
 
@@ -22,6 +22,21 @@ def _pct(pair: tuple[int, float], scale: float = 1.0) -> str:
     return "-" if n == 0 or math.isnan(value) else f"{value * scale:.1f} %"
 
 
+def _times(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.2f}"
+
+
+def _ratio(r: Ratio | None) -> str:
+    if r is None or r.n == 0:
+        return "-"
+    return f"{_times(r.value)} ({_times(r.low)}-{_times(r.high)})"
+
+
+def _ratios(s: Score, figure: str) -> str:
+    refs = s.ratios.get(figure, {})
+    return " / ".join(_ratio(refs.get(ref)) for ref in METHODS[1:])
+
+
 def score_table(s: Score) -> Table:
     table = Table(
         title=f"Predictions at the end of the period against the hidden future "
@@ -32,22 +47,29 @@ def score_table(s: Score) -> Table:
     table.add_column("n", justify="right")
     for method in METHODS:
         table.add_column(method, justify="right")
+    table.add_column(
+        f"journeygate's median / naive's, / oracle's ({RATIO_LEVEL:.0%} interval)",
+        justify="right",
+    )
     for bucket, errors in s.warranty.items():
         table.add_row(
             f"warranty expiry, distance-bound, {bucket} days ahead: median / P90 abs error (days)",
             str(errors["journeygate"].n),
             *(_days(errors[m]) for m in METHODS),
+            _ratios(s, f"warranty {bucket}"),
         )
     if s.distance:
         table.add_row(
             "distance truly driven in 40-85 days, every vehicle: median / P90 abs error (days)",
             str(s.distance["journeygate"].n),
             *(_days(s.distance[m]) for m in METHODS),
+            _ratios(s, "distance"),
         )
     table.add_row(
         "service due date: median / P90 abs error (days)",
         str(s.service_due["journeygate"].n),
         *(_days(s.service_due[m]) for m in METHODS),
+        _ratios(s, "service due"),
     )
     table.add_row(
         "service bill: median abs % error vs the invoice",
@@ -60,7 +82,7 @@ def score_table(s: Score) -> Table:
         *(_pct(s.bill_foreseeable[m]) for m in METHODS),
     )
     for name, pair in s.coverage.items():
-        table.add_row(f"{name} dates inside P10-P90", str(pair[0]), _pct(pair, 100), "", "")
+        table.add_row(f"{name} dates inside P10-P90", str(pair[0]), _pct(pair, 100), "", "", "")
     table.add_row(
         "equity sign correct (financed vehicles)",
         str(s.equity_sign["journeygate"][0]),
@@ -79,6 +101,10 @@ def _errors_doc(e: DateErrors) -> dict[str, Any]:
 
 def _num(value: float) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else round(value, 3)
+
+
+def _ratio_doc(r: Ratio) -> dict[str, Any]:
+    return {"n": r.n, "value": _num(r.value), "interval": [_num(r.low), _num(r.high)]}
 
 
 def score_document(s: Score) -> dict[str, Any]:
@@ -102,5 +128,9 @@ def score_document(s: Score) -> dict[str, Any]:
         },
         "equity_sign": {
             m: {"n": s.equity_sign[m][0], "share": _num(s.equity_sign[m][1])} for m in METHODS
+        },
+        "error_ratios": {
+            figure: {ref: _ratio_doc(r) for ref, r in refs.items()}
+            for figure, refs in s.ratios.items()
         },
     }

@@ -38,10 +38,12 @@ from reference.catalog import Catalog
 from simulator.scoring.metrics import (
     HORIZON_BUCKETS,
     DateErrors,
+    Ratio,
     bucket_of,
     date_errors,
     interval_coverage,
     median_abs_pct_error,
+    median_error_ratio,
     sign_accuracy,
 )
 from simulator.scoring.references import (
@@ -73,6 +75,9 @@ class Score:
     equity_sign: dict[str, tuple[int, float]]
     distance: dict[str, DateErrors] = field(default_factory=dict)
     """Method -> errors of the days to drive the distance truly driven in :data:`DISTANCE_DAYS`."""
+    ratios: dict[str, dict[str, Ratio]] = field(default_factory=dict)
+    """Date figure (``warranty 0-30``..., ``distance``, ``service due``) -> reference
+    (``naive``, ``oracle``) -> journeygate's median error over the reference's."""
 
 
 DISTANCE_DAYS = (40, 55, 70, 85)
@@ -94,6 +99,15 @@ class _Pairs:
 
     def errors(self) -> dict[str, DateErrors]:
         return {m: date_errors(self.pred[m], self.true) for m in METHODS}
+
+    def ratios(self) -> dict[str, Ratio]:
+        """journeygate's median error over each reference's, on the dates all three forecast."""
+        mine = self.pred["journeygate"]
+        return {
+            ref: median_error_ratio(mine, self.pred[ref], self.true)
+            for ref in METHODS
+            if ref != "journeygate"
+        }
 
 
 def _days(day: str | None, today: date) -> float:
@@ -142,6 +156,11 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
         },
         equity_sign={m: sign_accuracy(equity_pred[m], equity_true) for m in METHODS},
         distance=distance.errors(),
+        ratios={
+            **{f"warranty {name}": pairs.ratios() for name, pairs in warranty.items()},
+            "distance": distance.ratios(),
+            "service due": service.ratios(),
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -206,3 +207,23 @@ def test_the_table_and_the_document_show_both_bill_figures() -> None:
     text = console.export_text()
     assert "service bill: median abs % error vs the invoice" in text
     assert "against the invoice's foreseeable part" in text
+
+
+def test_each_date_figure_has_journeygate_s_error_over_each_reference_s() -> None:
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {"1HGCM82633A004352": vehicle()})
+    s = score(truth, {"1HGCM82633A004352": prediction()}, default_catalog())
+    assert set(s.ratios) == {
+        "warranty 0-30",
+        "warranty 31-90",
+        "warranty 91-180",
+        "distance",
+        "service due",
+    }
+    # warranty 31-90: journeygate 5 days off, the naive forecaster 6000 / (30000 / 365) - 60
+    naive = s.ratios["warranty 31-90"]["naive"]
+    assert naive.n == 1
+    assert naive.value == pytest.approx(5 / (6000 / (30000 / 365) - 60))
+    assert s.ratios["warranty 31-90"]["oracle"].value == math.inf  # the oracle is exact
+    assert s.ratios["warranty 0-30"]["naive"].n == 0
+    doc = score_document(s)["error_ratios"]["warranty 31-90"]
+    assert doc["naive"]["n"] == 1 and doc["oracle"]["value"] is None  # infinite: null

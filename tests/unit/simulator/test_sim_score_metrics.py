@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator.scoring.metrics import (
     bucket_of,
@@ -12,6 +15,7 @@ from simulator.scoring.metrics import (
     first_day_reaching,
     interval_coverage,
     median_abs_pct_error,
+    median_error_ratio,
     sign_accuracy,
 )
 
@@ -49,3 +53,37 @@ def test_buckets_and_the_first_day_a_distance_is_reached() -> None:
     assert first_day_reaching([10, 20, 30], 25) == 3.0
     assert first_day_reaching([10, 20, 30], 31) == math.inf
     assert first_day_reaching([10, 20, 30], 0) == 0.0
+
+
+def test_a_forecaster_with_half_the_errors_has_a_ratio_of_half_whatever_the_resample() -> None:
+    true = np.arange(30.0)
+    errors = np.linspace(1.0, 20.0, 30)
+    ratio = median_error_ratio(true + errors / 2, true - errors, true)
+    assert ratio.n == 30
+    assert ratio.value == pytest.approx(0.5)
+    assert ratio.low == pytest.approx(0.5) and ratio.high == pytest.approx(0.5)
+
+
+def test_the_ratio_skips_dates_either_forecaster_missed_and_handles_exact_ones() -> None:
+    ratio = median_error_ratio([1.0, math.inf, 3.0], [2.0, 2.0, math.nan], [0.0, 0.0, 0.0])
+    assert ratio.n == 1 and ratio.value == 0.5
+    assert median_error_ratio([0.0], [0.0], [0.0]).value == 1.0  # both exact
+    assert median_error_ratio([1.0], [0.0], [0.0]).value == math.inf
+    empty = median_error_ratio([], [], [])
+    assert empty.n == 0 and math.isnan(empty.value) and math.isnan(empty.low)
+
+
+@given(st.integers(min_value=0, max_value=2**31), st.sampled_from([11, 40, 120]))
+def test_the_interval_holds_the_ratio_narrows_with_more_dates_and_is_reproducible(
+    seed: int, n: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    true = rng.uniform(30, 90, size=n)
+    mine, theirs = true + rng.normal(0, 4, n), true + rng.normal(0, 6, n)
+    ratio = median_error_ratio(mine, theirs, true)
+    assert ratio == median_error_ratio(mine, theirs, true)
+    assert ratio.low <= ratio.value <= ratio.high
+    # 10 times the dates, drawn alike: a narrower interval (in log terms)
+    big = np.repeat(np.arange(n), 10)
+    more = median_error_ratio(mine[big] + rng.normal(0, 0.01, 10 * n), theirs[big], true[big])
+    assert math.log(more.high / more.low) < math.log(ratio.high / ratio.low)
