@@ -28,6 +28,7 @@ def test_the_shipped_scenarios_are_valid_and_resolve() -> None:
         "mixed-fleet",
         "hostile-network",
         "rural-seasonal",
+        "high-mileage",
     }
     for path in SHIPPED:
         scenario = load_scenario(path, CATALOG, PROFILES)
