@@ -293,6 +293,11 @@ class _Bills:
     bills: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METHODS})
     invoices: list[float] = field(default_factory=list)
 
+    def add(self, invoice: float, **bills: float) -> None:
+        self.invoices.append(invoice)
+        for method, bill in bills.items():
+            self.bills[method].append(bill)
+
     def errors(self) -> dict[str, tuple[int, float]]:
         return {m: median_abs_pct_error(self.bills[m], self.invoices) for m in METHODS}
 
@@ -315,17 +320,21 @@ def _score_bill(
     schedule = catalog.service[vt.facts["powertrain"]]
     items = foreseeable_items(visit["items"], set(vt.now.get("active_dtcs") or ()))
     known_usd = sum(float(item.get("cost_usd", 0.0)) for item in items)
-    for scored, invoice_usd, billed in (
-        (whole, float(visit["bill_usd"]), visit),
-        (foreseen, known_usd, {**visit, "items": items}),
-    ):
-        if scored is foreseen and known_usd <= 0:
-            continue
-        scored.invoices.append(invoice_usd * per_usd)
-        scored.bills["journeygate"].append(float(due["bill_expected"]))
-        scored.bills["naive"].append(schedule.price.expected * per_usd)
-        oracle_usd = _catalog_price(billed, catalog, schedule.price.expected)
-        scored.bills["oracle"].append(oracle_usd * per_usd)
+    mine, naive = float(due["bill_expected"]), schedule.price.expected * per_usd
+    whole.add(
+        float(visit["bill_usd"]) * per_usd,
+        journeygate=mine,
+        naive=naive,
+        oracle=_catalog_price(visit, catalog, schedule.price.expected) * per_usd,
+    )
+    if known_usd > 0:
+        known = {**visit, "items": items}
+        foreseen.add(
+            known_usd * per_usd,
+            journeygate=mine,
+            naive=naive,
+            oracle=_catalog_price(known, catalog, schedule.price.expected) * per_usd,
+        )
 
 
 def _catalog_price(visit: Mapping[str, Any], catalog: Catalog, scheduled_usd: float) -> float:
