@@ -132,12 +132,13 @@ def bucket_of(true_days: float) -> str | None:
 
 
 def first_day_reaching(cumulative_km: Sequence[float] | np.ndarray, remaining_km: float) -> float:
-    """The first day (1-based) whose cumulative distance reaches ``remaining_km``; inf if none.
+    """The first day whose cumulative distance reaches ``remaining_km``; inf if none.
 
-    ``cumulative_km[i]`` is the distance driven by the end of day ``i + 1``.
+    ``cumulative_km[i]`` is the distance driven by the end of day ``i`` (day 0: today, the day
+    the distance is counted from), so the answer is in days after today.
     """
     if remaining_km <= 0:
         return 0.0
     cum = np.asarray(cumulative_km, dtype=np.float64)
     index = int(np.searchsorted(cum, remaining_km, side="left"))
-    return float(index + 1) if index < cum.size else float("inf")
+    return float(index) if index < cum.size else float("inf")

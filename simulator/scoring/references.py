@@ -4,18 +4,21 @@
   average distance per day (odometer growth since delivery over the days since delivery).
 - **oracle**: knows each vehicle's true usage parameters from the truth file and forecasts the
   expected distance of every future day (``mean_daily_km * weekday factor * month factor``,
-  docs/simulator.md "Daily distance, for an oracle"); its remaining error is the day-to-day
-  noise no forecaster can remove (the noise floor).
+  docs/simulator.md "Daily distance, for an oracle"), starting with the rest of the period's
+  last day: the share of that day's expected distance whose trips are still to leave at ``now``
+  (departures are uniform over the profile's ``departure_hours``). Its remaining error is the
+  day-to-day noise no forecaster can remove (the noise floor).
 
-Both return days after ``today`` (the end of the published period) on which a distance limit is
-reached, capped by a time limit when one applies; ``inf`` when never within ten years.
+Both return days after ``today`` (the date of ``now``, the end of the published period) on which
+a distance limit is reached (0: today), capped by a time limit when one applies; ``inf`` when
+never within ten years.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -42,18 +45,38 @@ def lifetime_rate(
 
 
 def oracle_daily_km(usage: Mapping[str, Any], today: date, days: int = MAX_DAYS) -> np.ndarray:
-    """The expected distance of each day after ``today`` (index 0: tomorrow)."""
+    """The expected distance of each day from ``today`` (index 0: the whole of ``today``)."""
     weekday = np.asarray(usage["weekday_factors"], dtype=np.float64)
     month = np.asarray(usage["month_factors"], dtype=np.float64)
-    start = np.datetime64(today + timedelta(days=1), "D")
-    dates = start + np.arange(days)
+    dates = np.datetime64(today, "D") + np.arange(days + 1)
     dow = (dates.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
     months = dates.astype("datetime64[M]").astype(np.int64) % 12
     result: np.ndarray = float(usage["mean_daily_km"]) * weekday[dow] * month[months]
     return result
 
 
+def departures_left(usage: Mapping[str, Any], now: datetime) -> float:
+    """The share of ``now``'s day's trips that leave after ``now``: departures are uniform over
+    ``[first, last)`` hours UTC (the profile's ``departure_hours``)."""
+    first, last = (float(h) for h in usage["departure_hours"])
+    hour = (now - datetime.combine(now.date(), datetime.min.time(), now.tzinfo)).total_seconds()
+    return min(max((last - hour / 3600.0) / (last - first), 0.0), 1.0)
+
+
+def oracle_cumulative_km(
+    usage: Mapping[str, Any], now: datetime, days: int = MAX_DAYS
+) -> np.ndarray:
+    """The expected distance from ``now`` to the end of each day (index 0: the end of ``now``'s
+    own day, the rest of which is :func:`departures_left` of its expected distance)."""
+    daily = oracle_daily_km(usage, now.date(), days)
+    daily[0] *= departures_left(usage, now)
+    result: np.ndarray = np.cumsum(daily)
+    return result
+
+
 def oracle_days(remaining_km: float, cumulative_km: Sequence[float] | np.ndarray) -> float:
+    """Days after ``now``'s date on which the oracle's cumulative distance reaches
+    ``remaining_km`` (``cumulative_km`` from :func:`oracle_cumulative_km`)."""
     return first_day_reaching(cumulative_km, remaining_km)
 
 

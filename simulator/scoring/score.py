@@ -50,7 +50,7 @@ from simulator.scoring.references import (
     capped,
     lifetime_rate,
     naive_days,
-    oracle_daily_km,
+    oracle_cumulative_km,
     oracle_days,
 )
 from simulator.scoring.truth import ScoringTruth, VehicleTruth
@@ -135,7 +135,7 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
             today,
             date.fromisoformat(vt.facts["delivery_date"]),
         )
-        cumulative = np.cumsum(oracle_daily_km(vt.now["usage"], today))
+        cumulative = oracle_cumulative_km(vt.now["usage"], truth.now)
         if vt.future is not None:
             _score_distance(vt, pred, today, odometer_km, rate, cumulative, distance)
             _score_warranty(vt, pred, today, odometer_km, rate, cumulative, warranty, warranty_band)

@@ -99,8 +99,11 @@ def read_scoring_truth(path: Path) -> ScoringTruth:
             raise damaged_line(path, number, doc, exc) from None
     if header is None or header.get("format") != "journeygate-simulator-truth":
         raise ConfigError(f"{path} is not a journeygate simulator truth file (no header line)")
-    if int(header.get("version", 0)) < 3:
-        raise ConfigError(f"truth file {path} is version {header.get('version')}: need 3 or later")
+    if int(header.get("version", 0)) < 5:
+        raise ConfigError(
+            f"truth file {path} is version {header.get('version')}: need 5 or later"
+            " (its vehicles' departure hours)"
+        )
     for truth in vehicles.values():
         truth.services.sort(key=lambda e: int(e["ts_ms"]))
     return ScoringTruth(

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 TRUTH_FORMAT = "journeygate-simulator-truth"
-TRUTH_VERSION = 4
+TRUTH_VERSION = 5
 EXPECT_STORED = "stored"
 EXPECT_ABSORBED = "absorbed"
 EXPECT_DEAD_LETTER = "dead_letter"

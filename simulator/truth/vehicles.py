@@ -96,6 +96,7 @@ def usage_json(truth: VehicleTruth) -> dict[str, Any]:
         "extra_trips_mean": p.extra_trips_mean,
         "max_trips": p.max_trips,
         "min_trip_km": MIN_TRIP_KM,
+        "departure_hours": list(p.departure_hours),
     }
 
 

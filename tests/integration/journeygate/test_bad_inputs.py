@@ -33,7 +33,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     notoml.write_text("this is = = not toml\n")
     # A truth file whose header lacks the times the scorers read, and one cut after a line
     # about a vehicle no line described (as a file cut short, or edited by hand, is).
-    header = {"type": "header", "format": "journeygate-simulator-truth", "version": 4}
+    header = {"type": "header", "format": "journeygate-simulator-truth", "version": 5}
     no_times = root / "no-times.jsonl"
     no_times.write_text(json.dumps(header) + "\n")
     stranger = root / "stranger.jsonl"

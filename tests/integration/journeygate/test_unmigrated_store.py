@@ -24,7 +24,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     header = {
         "type": "header",
         "format": "journeygate-simulator-truth",
-        "version": 4,
+        "version": 5,
         "now": "2026-06-15T12:00:00+00:00",
         "start": "2026-04-16T12:00:00+00:00",
         "horizon_days": 180,

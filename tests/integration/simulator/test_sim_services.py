@@ -112,7 +112,7 @@ def test_dealer_visits_reach_vehicle_services_and_match_the_truth(
     truth = tmp_path / "truth.jsonl"
     result = run_simulation(settings, params(truth))
     lines = read_truth(truth)
-    assert lines[0]["version"] == 4
+    assert lines[0]["version"] == 5
     since_ms, start_ms = history_window_ms(lines[0])
     now_ms = round(NOW.timestamp() * 1000)
     services = service_events(lines)

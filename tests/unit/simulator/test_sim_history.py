@@ -198,7 +198,7 @@ def test_truth_marks_history_visits_and_counts_them() -> None:
         )
     )
     assert (end["services_published"], end["history_published"]) == (2, 5)
-    assert TRUTH_VERSION == 4
+    assert TRUTH_VERSION == 5
 
 
 def test_the_history_window_is_a_scenario_key() -> None:

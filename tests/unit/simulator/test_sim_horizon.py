@@ -169,7 +169,7 @@ def test_truth_lines_of_the_future() -> None:
     p = with_horizon()
     lines = [json.loads(raw) for raw in truth_lines(p)]
     header = lines[0]
-    assert header["horizon_days"] == 120 and header["version"] == 4
+    assert header["horizon_days"] == 120 and header["version"] == 5
     assert header["horizon_end"] == (p.now.date() + timedelta(days=120)).isoformat()
     futures = {x["vin"]: x for x in lines if x["type"] == "future"}
     assert set(futures) == {v.vin for v in p.fleet}
@@ -189,3 +189,5 @@ def test_truth_lines_of_the_future() -> None:
     usage = now[0]["usage"]
     assert len(usage["weekday_factors"]) == 7 and len(usage["month_factors"]) == 12
     assert {"mean_daily_km", "day_sigma", "zero_day_probability_weekend"} <= set(usage)
+    first, last = usage["departure_hours"]  # what the scorer's oracle needs of the last day
+    assert 0 <= first < last <= 23

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
+from kernel.errors import ConfigError
 from reference.catalog import default_catalog
 from simulator.scoring.report import score_document, score_table
 from simulator.scoring.score import score, true_service_due
-from simulator.scoring.truth import ScoringTruth, VehicleTruth
+from simulator.scoring.truth import ScoringTruth, VehicleTruth, read_scoring_truth
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 FLAT = {
     "mean_daily_km": 100.0,
     "weekday_factors": [1.0] * 7,
     "month_factors": [1.0] * 12,
+    "departure_hours": [6, 12],  # every trip of the day has left by `now` (12:00)
 }
 
 
@@ -111,6 +115,26 @@ def test_each_method_is_scored_on_the_same_vehicle() -> None:
     assert s.bill_foreseeable["journeygate"] == (1, pytest.approx(10.0))
     assert s.equity_sign["journeygate"] == (1, 1.0)
     assert s.equity_sign["oracle"] == (1, 1.0)
+
+
+def test_the_oracle_counts_the_rest_of_the_period_s_last_day() -> None:
+    # trips leave between 06:00 and 18:00, so half of the last day's 100 km is still to drive at
+    # 12:00: the true odometer is 30,050 km at the end of that day, then 100 km a day
+    vt = vehicle(usage={**FLAT, "departure_hours": [6, 18]})
+    assert vt.future is not None
+    vt.future["odometer_m"] = [30_050_000 + 100_000 * (i + 1) for i in range(180)]
+    vt.future["warranty"][0]["expires_on"] = "2026-04-30"  # 5,950 km after the day: 59.5 days
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {vt.vin: vt})
+    s = score(truth, {vt.vin: prediction()}, default_catalog())
+    assert s.warranty["31-90"]["oracle"].median_abs_days == 0
+    pred = prediction()
+    pred["as_of_ts"], pred["usage"] = NOW, {"km_per_day": 100.0}
+    d = score(truth, {vt.vin: pred}, default_catalog()).distance
+    assert d["oracle"].median_abs_days == 0
+    # without the rest of the day, the oracle would be a day late on every distance
+    vt.now["usage"] = FLAT
+    d = score(truth, {vt.vin: pred}, default_catalog()).distance
+    assert d["oracle"].median_abs_days == 1
 
 
 def test_true_service_due_is_the_earlier_of_time_and_distance() -> None:
@@ -227,3 +251,13 @@ def test_each_date_figure_has_journeygate_s_error_over_each_reference_s() -> Non
     assert s.ratios["warranty 0-30"]["naive"].n == 0
     doc = score_document(s)["error_ratios"]["warranty 31-90"]
     assert doc["naive"]["n"] == 1 and doc["oracle"]["value"] is None  # infinite: null
+
+
+def test_a_truth_file_older_than_the_oracle_s_departure_hours_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "truth.jsonl"
+    header = {"type": "header", "format": "journeygate-simulator-truth", "version": 4}
+    old.write_text(json.dumps({**header, "now": NOW.isoformat()}) + "\n")
+    with pytest.raises(ConfigError, match=r"is version 4: need 5 or later \(its vehicles'"):
+        read_scoring_truth(old)

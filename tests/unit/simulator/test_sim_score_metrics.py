@@ -49,8 +49,10 @@ def test_buckets_and_the_first_day_a_distance_is_reached() -> None:
     assert [bucket_of(d) for d in (0, 30, 31, 90, 91, 180, 181, -1)] == [
         "0-30", "0-30", "31-90", "31-90", "91-180", "91-180", None, None,
     ]  # fmt: skip
-    assert first_day_reaching([10, 20, 30], 20) == 2.0
-    assert first_day_reaching([10, 20, 30], 25) == 3.0
+    # by the end of today 10 km, of tomorrow 20, of the day after 30
+    assert first_day_reaching([10, 20, 30], 5) == 0.0
+    assert first_day_reaching([10, 20, 30], 20) == 1.0
+    assert first_day_reaching([10, 20, 30], 25) == 2.0
     assert first_day_reaching([10, 20, 30], 31) == math.inf
     assert first_day_reaching([10, 20, 30], 0) == 0.0
 
