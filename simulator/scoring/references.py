@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -59,8 +59,9 @@ def departures_left(usage: Mapping[str, Any], now: datetime) -> float:
     """The share of ``now``'s day's trips that leave after ``now``: departures are uniform over
     ``[first, last)`` hours UTC (the profile's ``departure_hours``)."""
     first, last = (float(h) for h in usage["departure_hours"])
-    hour = (now - datetime.combine(now.date(), datetime.min.time(), now.tzinfo)).total_seconds()
-    return min(max((last - hour / 3600.0) / (last - first), 0.0), 1.0)
+    now = now.astimezone(UTC)
+    hour = now.hour + now.minute / 60.0 + (now.second + now.microsecond / 1e6) / 3600.0
+    return min(max((last - hour) / (last - first), 0.0), 1.0)
 
 
 def oracle_cumulative_km(
@@ -68,7 +69,7 @@ def oracle_cumulative_km(
 ) -> np.ndarray:
     """The expected distance from ``now`` to the end of each day (index 0: the end of ``now``'s
     own day, the rest of which is :func:`departures_left` of its expected distance)."""
-    daily = oracle_daily_km(usage, now.date(), days)
+    daily = oracle_daily_km(usage, now.astimezone(UTC).date(), days)
     daily[0] *= departures_left(usage, now)
     result: np.ndarray = np.cumsum(daily)
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -28,6 +28,9 @@ def test_the_share_of_the_day_s_departures_still_ahead() -> None:
     assert departures_left(USAGE, day + timedelta(hours=16, minutes=30)) == pytest.approx(0.2083333)
     assert departures_left(USAGE, day + timedelta(hours=19)) == 0.0
     assert departures_left(USAGE, day + timedelta(hours=23)) == 0.0
+    # the hours are UTC whatever zone `now` is given in
+    paris = timezone(timedelta(hours=2))
+    assert departures_left(USAGE, datetime(2026, 6, 15, 15, tzinfo=paris)) == 0.5
 
 
 def test_the_cumulative_starts_with_the_rest_of_today_then_each_whole_day() -> None:
