@@ -43,6 +43,7 @@ COMPILED = [
     "processors/signals/finance.py",
     "processors/signals/fleetshift.py",
     "processors/signals/forecast.py",
+    "processors/signals/history.py",
     "processors/signals/lateness.py",
     "processors/signals/limits.py",
     "processors/signals/logic.py",

@@ -7,8 +7,9 @@ per quantile, never from a combined distribution.
 
 The distance forecast starts at the odometer reading's time. A limit not yet seen crossed is never
 forecast before ``as_of`` (the reading may be old; the crossing cannot be placed in the past
-without a reading showing it). A limit already reached reports the instant it was known reached:
-the time limit itself, or the reading that showed the odometer past the distance limit.
+without a reading showing it). A limit already reached reports when it was reached: the time
+limit itself, or when the odometer's history places the distance limit's passing
+(:mod:`.history`; without one, the reading that showed the odometer past it), whichever first.
 """
 
 from __future__ import annotations
@@ -55,13 +56,19 @@ def earlier_of(
     odometer_at: datetime,
     as_of: datetime,
     usage: UsageEstimate,
+    passed: tuple[datetime, datetime, datetime] | None = None,
 ) -> LimitForecast:
-    """First of ``time_limit`` and the odometer advancing ``remaining_km`` (None: no such limit)."""
+    """First of ``time_limit`` and the odometer advancing ``remaining_km`` (None: no such limit).
+    ``passed``: P10/P50/P90 of when the odometer passed the distance limit, once it has (else
+    the reading at ``odometer_at`` stands for it)."""
     km_reached = remaining_km is not None and remaining_km <= 0
-    if km_reached or as_of >= time_limit:
-        when = min(time_limit, odometer_at) if km_reached else time_limit
-        binding: Binding = "time" if when == time_limit else "distance"
-        return LimitForecast(when, when, when, binding, reached=True)
+    if km_reached:
+        seen = passed if passed is not None else (odometer_at, odometer_at, odometer_at)
+        p10, p50, p90 = (min(time_limit, t) for t in seen)
+        binding: Binding = "time" if p50 == time_limit else "distance"
+        return LimitForecast(p10, p50, p90, binding, reached=True)
+    if as_of >= time_limit:
+        return LimitForecast(time_limit, time_limit, time_limit, "time", reached=True)
     if remaining_km is None:
         return LimitForecast(time_limit, time_limit, time_limit, "time", reached=False)
     days = days_to_reach_one(

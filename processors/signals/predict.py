@@ -30,6 +30,7 @@ from processors.signals.estimate import (
     estimate_usage,
     recent_to_lifetime,
 )
+from processors.signals.history import OdometerHistory
 from processors.signals.lateness import next_visit
 from processors.signals.pricing import fault_view, pricing_for
 from processors.signals.service import ServiceInterval, next_service
@@ -169,8 +170,17 @@ def predict(
         """P50 odometer forecast (km) at ``when``."""
         return odo_km + est.mean_km_per_day * max(days_between(odo_at, when), 0.0)
 
+    history = OdometerHistory(
+        usage,
+        delivery_ms(vehicle.delivery_date),
+        float(vehicle.delivery_odometer_m),
+        (upkeep.last_service, upkeep.last_visit),
+        est.sd_km_per_day,
+    )
     coverages = coverages_of(vehicle, catalog.warranty_for(vehicle.brand))
-    expiries = warranty_expiry(vehicle.delivery_date, coverages, odo_km, odo_at, est, as_of)
+    expiries = warranty_expiry(
+        vehicle.delivery_date, coverages, odo_km, odo_at, est, as_of, history
+    )
     model = catalog.model_named(vehicle.model_name)
     equity = None
     if model is not None:
@@ -192,6 +202,7 @@ def predict(
         as_of,
         due_soon_days=params.due_soon_days,
         due_soon_km=params.due_soon_km,
+        history=history,
     )
     due_km = due.due_odometer_km if due.due_odometer_km is not None else float("inf")
     if due.overdue:

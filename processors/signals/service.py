@@ -16,6 +16,7 @@ from typing import Literal
 
 from processors.signals.dates import add_months, days_between, midnight_utc
 from processors.signals.estimate import UsageEstimate
+from processors.signals.history import OdometerHistory, passed_instants
 from processors.signals.limits import Binding, earlier_of
 
 
@@ -86,12 +87,17 @@ def next_service(
     *,
     due_soon_days: float = 30.0,
     due_soon_km: float = 1500.0,
+    history: OdometerHistory | None = None,
 ) -> ServiceDue:
-    """Forecast of the next service after the one on ``since`` (or delivery)."""
+    """Forecast of the next service after the one on ``since`` (or delivery); an overdue one
+    is due from when ``history`` places the passing of its distance (if that came first)."""
     due_date = midnight_utc(add_months(since, interval.months))
     due_km = None if interval.km is None else since_odometer_km + interval.km
     left = None if due_km is None else due_km - odometer_km
-    limit = earlier_of(due_date, left, odometer_at, as_of, usage)
+    passed = None
+    if history is not None and due_km is not None and left is not None and left <= 0:
+        passed = passed_instants(history, due_km)
+    limit = earlier_of(due_date, left, odometer_at, as_of, usage, passed)
     days_left = 0.0 if limit.reached else max(days_between(as_of, limit.p50), 0.0)
     soon = days_left <= due_soon_days or (left is not None and left <= due_soon_km)
     return ServiceDue(

@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 from processors.signals.dates import add_years, days_between, midnight_utc
 from processors.signals.estimate import UsageEstimate
+from processors.signals.history import OdometerHistory, passed_instants
 from processors.signals.limits import Binding, earlier_of
 
 
@@ -84,11 +85,16 @@ def coverage_expiry(
     odometer_at: datetime,
     usage: UsageEstimate,
     as_of: datetime,
+    history: OdometerHistory | None = None,
 ) -> CoverageExpiry:
-    """One coverage's expiry forecast."""
+    """One coverage's expiry forecast (a distance limit already passed: when ``history`` places
+    its passing)."""
     time_end = midnight_utc(add_years(delivery, coverage.years))
     left = None if coverage.limit_km is None else coverage.limit_km - odometer_km
-    limit = earlier_of(time_end, left, odometer_at, as_of, usage)
+    passed = None
+    if history is not None and coverage.limit_km is not None and left is not None and left <= 0:
+        passed = passed_instants(history, coverage.limit_km)
+    limit = earlier_of(time_end, left, odometer_at, as_of, usage, passed)
     return CoverageExpiry(
         coverage=coverage.name,
         time_end=time_end,
@@ -110,8 +116,10 @@ def warranty_expiry(
     odometer_at: datetime,
     usage: UsageEstimate,
     as_of: datetime,
+    history: OdometerHistory | None = None,
 ) -> tuple[CoverageExpiry, ...]:
     """Expiry forecast of every coverage, in the order given."""
     return tuple(
-        coverage_expiry(delivery, c, odometer_km, odometer_at, usage, as_of) for c in coverages
+        coverage_expiry(delivery, c, odometer_km, odometer_at, usage, as_of, history)
+        for c in coverages
     )

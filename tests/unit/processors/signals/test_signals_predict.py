@@ -50,6 +50,9 @@ def test_the_bill_has_the_hand_computed_lines() -> None:
     assert service.overdue and not service.due_soon
     assert service.due_date == date(2024, 1, 10)  # delivery + 12 months
     assert service.due_odometer_m == 16_093_000
+    # It fell due when the odometer passed 16,093 km, before the 12 months: between delivery
+    # (0 km) and the visit (20,000 km 416 days later), 334.7 days after delivery.
+    assert (service.binds, service.due_p50) == ("distance", date(2023, 12, 10))
     # Overdue: it fell due when the odometer passed 16,093 km, about 2023-12-05 at 45 km/day
     # back from 20,000 km; owners with no history come 0-60 days late (the prior), all before
     # today, so the visit is expected now, at 20,000 km. The following service comes after
