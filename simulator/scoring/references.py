@@ -1,24 +1,26 @@
 """The two references journeygate's forecasts are scored beside (pure).
 
 - **naive**: the due-date method fleet tools use: today + remaining distance / the whole-history
-  average distance per day (odometer growth since delivery over the days since delivery).
+  average distance per day (odometer growth since delivery over the days since delivery); a
+  distance already passed, as long ago as that pace takes to drive what is past it.
 - **oracle**: knows each vehicle's true usage parameters from the truth file and forecasts the
   expected distance of every future day (``mean_daily_km * weekday factor * month factor``,
   docs/simulator.md "Daily distance, for an oracle"), starting with the rest of the period's
   last day: the share of that day's expected distance whose trips are still to leave at ``now``
-  (departures are uniform over the profile's ``departure_hours``). Its remaining error is the
-  day-to-day noise no forecaster can remove (the noise floor).
+  (departures are uniform over the profile's ``departure_hours``); a distance already passed, on
+  the day the expected distance back from ``now`` covers what is past it. Its remaining error is
+  the day-to-day noise no forecaster can remove (the noise floor).
 
 Both return days after ``today`` (the date of ``now``, the end of the published period) on which
-a distance limit is reached (0: today), capped by a time limit when one applies; ``inf`` when
-never within ten years.
+a distance limit is reached (0: today, negative: a day before it), capped by a time limit when
+one applies; ``inf`` when never within ten years (``-inf``: passed more than ten years ago).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -29,10 +31,8 @@ MAX_DAYS = 3653
 
 
 def naive_days(remaining_km: float, lifetime_km_per_day: float) -> float:
-    if remaining_km <= 0:
-        return 0.0
     if lifetime_km_per_day <= 0 or not math.isfinite(lifetime_km_per_day):
-        return math.inf
+        return math.inf if remaining_km > 0 else 0.0
     return remaining_km / lifetime_km_per_day
 
 
@@ -75,10 +75,32 @@ def oracle_cumulative_km(
     return result
 
 
-def oracle_days(remaining_km: float, cumulative_km: Sequence[float] | np.ndarray) -> float:
-    """Days after ``now``'s date on which the oracle's cumulative distance reaches
-    ``remaining_km`` (``cumulative_km`` from :func:`oracle_cumulative_km`)."""
-    return first_day_reaching(cumulative_km, remaining_km)
+class Oracle:
+    """The oracle's days to a distance from ``now`` (see the module docstring)."""
+
+    def __init__(self, usage: Mapping[str, Any], now: datetime, days: int = MAX_DAYS) -> None:
+        self.usage, self.now, self.span = usage, now, days
+        self.ahead = oracle_cumulative_km(usage, now, days)
+        self._behind: np.ndarray | None = None
+
+    def behind(self) -> np.ndarray:
+        """The expected distance from the start of each day back from ``now`` to ``now``
+        (index 0: ``now``'s own day, of which the share of departures already gone)."""
+        if self._behind is None:
+            today = self.now.astimezone(UTC).date()
+            first = today - timedelta(days=self.span)
+            daily = oracle_daily_km(self.usage, first, self.span)[::-1].copy()
+            daily[0] *= 1.0 - departures_left(self.usage, self.now)
+            self._behind = np.cumsum(daily)
+        return self._behind
+
+    def days(self, remaining_km: float) -> float:
+        """Days after ``now``'s date on which the odometer is expected to reach ``remaining_km``
+        more (negative: the day it passed ``-remaining_km`` less)."""
+        if remaining_km >= 0:
+            return first_day_reaching(self.ahead, remaining_km)
+        back = first_day_reaching(self.behind(), -remaining_km)
+        return -back
 
 
 def capped(days: float, today: date, time_limit: date | None) -> float:

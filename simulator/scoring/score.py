@@ -47,11 +47,10 @@ from simulator.scoring.metrics import (
     sign_accuracy,
 )
 from simulator.scoring.references import (
+    Oracle,
     capped,
     lifetime_rate,
     naive_days,
-    oracle_cumulative_km,
-    oracle_days,
 )
 from simulator.scoring.truth import ScoringTruth, VehicleTruth
 
@@ -135,11 +134,11 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
             today,
             date.fromisoformat(vt.facts["delivery_date"]),
         )
-        cumulative = oracle_cumulative_km(vt.now["usage"], truth.now)
+        oracle = Oracle(vt.now["usage"], truth.now)
         if vt.future is not None:
-            _score_distance(vt, pred, today, odometer_km, rate, cumulative, distance)
-            _score_warranty(vt, pred, today, odometer_km, rate, cumulative, warranty, warranty_band)
-            _score_service(vt, pred, today, odometer_km, rate, cumulative, service, service_band)
+            _score_distance(vt, pred, today, odometer_km, rate, oracle, distance)
+            _score_warranty(vt, pred, today, odometer_km, rate, oracle, warranty, warranty_band)
+            _score_service(vt, pred, today, odometer_km, rate, oracle, service, service_band)
             _score_bill(vt, pred, truth, catalog, bills, foreseen)
         if vt.financed and pred.get("equity"):
             _score_equity(vt, pred, truth, equity_pred, equity_true)
@@ -170,7 +169,7 @@ def _score_distance(
     today: date,
     odometer_km: float,
     rate: float,
-    cumulative: np.ndarray,
+    oracle: Oracle,
     pairs: _Pairs,
 ) -> None:
     """Each method's days to reach the odometer the vehicle truly shows after each of
@@ -191,7 +190,7 @@ def _score_distance(
             float(days),
             journeygate=remaining_km / km_per_day - lag_days,
             naive=naive_days(remaining_km, rate),
-            oracle=oracle_days(remaining_km, cumulative),
+            oracle=oracle.days(remaining_km),
         )
 
 
@@ -201,7 +200,7 @@ def _score_warranty(
     today: date,
     odometer_km: float,
     rate: float,
-    cumulative: np.ndarray,
+    oracle: Oracle,
     pairs: dict[str, _Pairs],
     band: tuple[list[float], list[float], list[float]],
 ) -> None:
@@ -221,7 +220,7 @@ def _score_warranty(
             true_days,
             journeygate=_days(coverage["expiry_p50"], today),
             naive=capped(naive_days(remaining_km, rate), today, time_limit),
-            oracle=capped(oracle_days(remaining_km, cumulative), today, time_limit),
+            oracle=capped(oracle.days(remaining_km), today, time_limit),
         )
         band[0].append(_days(coverage["expiry_p10"], today))
         band[1].append(_days(coverage["expiry_p90"], today))
@@ -252,7 +251,7 @@ def _score_service(
     today: date,
     odometer_km: float,
     rate: float,
-    cumulative: np.ndarray,
+    oracle: Oracle,
     pairs: _Pairs,
     band: tuple[list[float], list[float], list[float]],
 ) -> None:
@@ -266,7 +265,7 @@ def _score_service(
         true_days,
         journeygate=_days(due["due_p50"], today),
         naive=capped(naive_days(remaining_km, rate), today, time_limit),
-        oracle=capped(oracle_days(remaining_km, cumulative), today, time_limit),
+        oracle=capped(oracle.days(remaining_km), today, time_limit),
     )
     band[0].append(_days(due["due_p10"], today))
     band[1].append(_days(due["due_p90"], today))

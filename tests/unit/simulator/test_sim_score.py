@@ -137,6 +137,28 @@ def test_the_oracle_counts_the_rest_of_the_period_s_last_day() -> None:
     assert d["oracle"].median_abs_days == 1
 
 
+def test_an_overdue_service_is_scored_on_the_day_its_distance_was_passed() -> None:
+    # the dealer's schedule fell due at 29,000 km, passed 2026-02-20 (at 100 km a day, every
+    # trip of the last day gone by noon); journeygate says so, the oracle counts back 1,000 km
+    # of expected distance (today's 100 and nine days before), the naive forecaster 1,000 km at
+    # 30,000 km / 365 days a day
+    vt = vehicle(service={"due_date": "2026-02-20", "due_by": "distance", "due_odometer_m": 29e6})
+    pred = prediction()
+    pred["service"] = {
+        **pred["service"],
+        "due_p10": "2026-02-19",
+        "due_p50": "2026-02-20",
+        "due_p90": "2026-02-21",
+        "due_odometer_m": 29_000_000,
+    }
+    truth = ScoringTruth(NOW, 180, "USD", 1.0, {vt.vin: vt})
+    s = score(truth, {vt.vin: pred}, default_catalog())
+    assert s.service_due["journeygate"].median_abs_days == 0
+    assert s.service_due["oracle"].median_abs_days == 0
+    assert s.service_due["naive"].median_abs_days == pytest.approx(abs(-1000 / (30000 / 365) + 9))
+    assert s.coverage["service"] == (1, 1.0)
+
+
 def test_true_service_due_is_the_earlier_of_time_and_distance() -> None:
     today = date(2026, 3, 1)
     assert true_service_due(vehicle(), today) == 100

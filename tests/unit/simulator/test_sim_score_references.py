@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.scoring.references import departures_left, oracle_cumulative_km, oracle_days
+from simulator.scoring.references import Oracle, departures_left, naive_days
 
 USAGE = {
     "mean_daily_km": 50.0,
@@ -34,19 +34,35 @@ def test_the_share_of_the_day_s_departures_still_ahead() -> None:
 
 
 def test_the_cumulative_starts_with_the_rest_of_today_then_each_whole_day() -> None:
-    cum = oracle_cumulative_km(USAGE, MONDAY_NOON, days=7)
+    oracle = Oracle(USAGE, MONDAY_NOON, days=7)
     # Monday: 60 km a day, 7 of its 12 departure hours left at noon; then Tuesday to Friday
     # 60 km each, Saturday 30, Sunday 20, Monday 60
     daily = [60 * 7 / 12, 60, 60, 60, 60, 30, 20, 60]
-    assert cum == pytest.approx(np.cumsum(daily))
-    assert oracle_days(35.0, cum) == 0  # reached before the end of today
-    assert oracle_days(36.0, cum) == 1
-    assert oracle_days(cum[-1] + 1, cum) == float("inf")
-    assert oracle_days(0.0, cum) == 0
+    assert oracle.ahead == pytest.approx(np.cumsum(daily))
+    assert oracle.days(35.0) == 0  # reached before the end of today
+    assert oracle.days(36.0) == 1
+    assert oracle.days(oracle.ahead[-1] + 1) == float("inf")
+    assert oracle.days(0.0) == 0
+
+
+def test_a_distance_already_passed_is_placed_back_from_now() -> None:
+    oracle = Oracle(USAGE, MONDAY_NOON, days=7)
+    # back from Monday noon: 5 of its 12 departure hours gone (25 km), then Sunday 20 km,
+    # Saturday 30, Friday 60
+    assert oracle.behind()[:4] == pytest.approx(np.cumsum([25, 20, 30, 60]))
+    assert oracle.days(-20.0) == 0  # passed this morning
+    assert oracle.days(-30.0) == -1  # on Sunday
+    assert oracle.days(-50.0) == -2  # on Saturday
+    assert oracle.days(-1e6) == -float("inf")
+    # the naive forecaster: as long ago as its pace takes to drive it
+    assert naive_days(-300.0, 50.0) == -6.0
+    assert naive_days(300.0, 50.0) == 6.0
+    assert naive_days(300.0, 0.0) == float("inf") and naive_days(-300.0, 0.0) == 0.0
 
 
 @given(st.floats(0, 10_000), st.integers(0, 24 * 60 - 1))
 def test_a_longer_distance_is_never_reached_sooner(km: float, minute: int) -> None:
     now = datetime(2026, 6, 15, tzinfo=UTC) + timedelta(minutes=minute)
-    cum = oracle_cumulative_km(USAGE, now, days=400)
-    assert oracle_days(km, cum) <= oracle_days(km + 1.0, cum)
+    oracle = Oracle(USAGE, now, days=400)
+    assert oracle.days(km) <= oracle.days(km + 1.0)
+    assert oracle.days(-km - 1.0) <= oracle.days(-km)
