@@ -82,7 +82,11 @@ def score_table(s: Score) -> Table:
         *(_pct(s.bill_foreseeable[m]) for m in METHODS),
     )
     for name, pair in s.coverage.items():
-        table.add_row(f"{name} dates inside P10-P90", str(pair[0]), _pct(pair, 100), "", "", "")
+        kind, _, uncertain = name.partition("_")
+        label = f"{kind} dates inside P10-P90" + (
+            ", of those a day apart or more" if uncertain else ""
+        )
+        table.add_row(label, str(pair[0]), _pct(pair, 100), "", "", "")
     table.add_row(
         "equity sign correct (financed vehicles)",
         str(s.equity_sign["journeygate"][0]),

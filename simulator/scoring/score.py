@@ -17,7 +17,8 @@ vehicles (docs/simulator.md, "Scoring"):
 - the days every vehicle takes to drive what it truly drives in 40, 55, 70 and 85 days (a
   distance forecast 31-90 days ahead on the whole fleet, not only the few vehicles near a
   warranty limit; journeygate from its usage estimate, the references as for warranty);
-- the share of true dates inside journeygate's P10-P90 interval (warranty, service);
+- the share of true dates inside journeygate's P10-P90 interval (warranty, service), and the
+  same over the dates whose interval is more than one day (the calibration of its spread);
 - the equity sign for financed vehicles (naive: a rule-of-thumb value, 18 % the first year then
   15 % a year; oracle: a perfect reader of the catalog's depreciation curve at the world's true
   market level, as an exact market value index gives it; each car's own condition stays
@@ -152,6 +153,8 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
         coverage={
             "warranty": interval_coverage(*warranty_band),
             "service": interval_coverage(*service_band),
+            "warranty_uncertain": interval_coverage(*_spread_only(warranty_band)),
+            "service_uncertain": interval_coverage(*_spread_only(service_band)),
         },
         equity_sign={m: sign_accuracy(equity_pred[m], equity_true) for m in METHODS},
         distance=distance.errors(),
@@ -161,6 +164,17 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
             "service due": service.ratios(),
         },
     )
+
+
+def _spread_only(
+    band: tuple[list[float], list[float], list[float]],
+) -> tuple[list[float], list[float], list[float]]:
+    """The dates whose P10 and P90 are different days: an interval that is one day (a time
+    limit, a limit the odometer is known to have passed that day) holds its date or misses it,
+    and says nothing of how well the intervals are calibrated."""
+    keep = [i for i, (lo, hi) in enumerate(zip(band[0], band[1], strict=True)) if lo < hi]
+    lo, hi, true = band
+    return [lo[i] for i in keep], [hi[i] for i in keep], [true[i] for i in keep]
 
 
 def _score_distance(

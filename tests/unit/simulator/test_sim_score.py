@@ -156,7 +156,13 @@ def test_an_overdue_service_is_scored_on_the_day_its_distance_was_passed() -> No
     assert s.service_due["journeygate"].median_abs_days == 0
     assert s.service_due["oracle"].median_abs_days == 0
     assert s.service_due["naive"].median_abs_days == pytest.approx(abs(-1000 / (30000 / 365) + 9))
+    assert s.coverage["service"] == s.coverage["service_uncertain"] == (1, 1.0)
+    # known to the day: inside, but no evidence of how wide the uncertain intervals are
+    pred["service"] = {**pred["service"], "due_p10": "2026-02-20", "due_p90": "2026-02-20"}
+    s = score(truth, {vt.vin: pred}, default_catalog())
     assert s.coverage["service"] == (1, 1.0)
+    n, share = s.coverage["service_uncertain"]
+    assert n == 0 and math.isnan(share)
 
 
 def test_true_service_due_is_the_earlier_of_time_and_distance() -> None:
