@@ -51,6 +51,16 @@ def _money(amount: Any, currency: str) -> str:
     return f"{float(amount):,.0f} {currency}"
 
 
+def service_cell(service: dict[str, Any]) -> str:
+    """The next service's date (overdue: since when) and its bill with its range."""
+    currency = str(service["currency"])
+    when = f"overdue since {service['due_p50']}" if service.get("overdue") else service["due_p50"]
+    return (
+        f"{when}: {_money(service['bill_expected'], currency)}"
+        f" ({_money(service['bill_low'], currency)}-{_money(service['bill_high'], currency)})"
+    )
+
+
 def predictions_table(database_url: str, limit: int = 6) -> Table:
     """The vehicles whose next warranty end is nearest, with their next bill and equity."""
     with connect(database_url) as conn:
@@ -67,11 +77,7 @@ def predictions_table(database_url: str, limit: int = 6) -> Table:
         ends = (
             f"{first['coverage']} {first['expiry_p50']} ({first['binds']})" if first else "expired"
         )
-        currency = str(service["currency"])
-        bill = (
-            f"{service['due_p50']}: {_money(service['bill_expected'], currency)}"
-            f" ({_money(service['bill_low'], currency)}-{_money(service['bill_high'], currency)})"
-        )
+        bill = service_cell(service)
         positive = equity.get("positive_from")
         eq = _money(equity["equity_expected"], str(equity["currency"]))
         eq += "" if float(equity["equity_expected"]) > 0 or not positive else f", >0 {positive}"
