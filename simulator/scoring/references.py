@@ -64,33 +64,28 @@ def departures_left(usage: Mapping[str, Any], now: datetime) -> float:
     return min(max((last - hour) / (last - first), 0.0), 1.0)
 
 
-def oracle_cumulative_km(
-    usage: Mapping[str, Any], now: datetime, days: int = MAX_DAYS
-) -> np.ndarray:
-    """The expected distance from ``now`` to the end of each day (index 0: the end of ``now``'s
-    own day, the rest of which is :func:`departures_left` of its expected distance)."""
-    daily = oracle_daily_km(usage, now.astimezone(UTC).date(), days)
-    daily[0] *= departures_left(usage, now)
-    result: np.ndarray = np.cumsum(daily)
-    return result
-
-
 class Oracle:
-    """The oracle's days to a distance from ``now`` (see the module docstring)."""
+    """The oracle's days to a distance from ``now`` (see the module docstring): the expected
+    distance of each day ahead of ``now`` and of each day behind it, ``now``'s own day split by
+    :func:`departures_left`."""
 
     def __init__(self, usage: Mapping[str, Any], now: datetime, days: int = MAX_DAYS) -> None:
-        self.usage, self.now, self.span = usage, now, days
-        self.ahead = oracle_cumulative_km(usage, now, days)
+        self.usage, self.span = usage, days
+        self.today = now.astimezone(UTC).date()
+        self.left = departures_left(usage, now)
+        ahead = oracle_daily_km(usage, self.today, days)
+        ahead[0] *= self.left
+        self.ahead: np.ndarray = np.cumsum(ahead)
+        """Index ``i``: the expected distance from ``now`` to the end of day ``today + i``."""
         self._behind: np.ndarray | None = None
 
     def behind(self) -> np.ndarray:
-        """The expected distance from the start of each day back from ``now`` to ``now``
-        (index 0: ``now``'s own day, of which the share of departures already gone)."""
+        """Index ``i``: the expected distance from the start of day ``today - i`` to ``now``
+        (computed when first asked: only a distance already passed needs it)."""
         if self._behind is None:
-            today = self.now.astimezone(UTC).date()
-            first = today - timedelta(days=self.span)
+            first = self.today - timedelta(days=self.span)
             daily = oracle_daily_km(self.usage, first, self.span)[::-1].copy()
-            daily[0] *= 1.0 - departures_left(self.usage, self.now)
+            daily[0] *= 1.0 - self.left
             self._behind = np.cumsum(daily)
         return self._behind
 
@@ -99,8 +94,7 @@ class Oracle:
         more (negative: the day it passed ``-remaining_km`` less)."""
         if remaining_km >= 0:
             return first_day_reaching(self.ahead, remaining_km)
-        back = first_day_reaching(self.behind(), -remaining_km)
-        return -back
+        return -first_day_reaching(self.behind(), -remaining_km)
 
 
 def capped(days: float, today: date, time_limit: date | None) -> float:
