@@ -13,6 +13,11 @@ Three sources are pooled, each weighted in days of driving it stands for:
   recent and the lifetime rate that the recent rate's noise does not explain, never below
   ``drift_floor`` of the lifetime rate. A recent rate within noise of the lifetime rate is pulled
   to it; one far from it (a new commute) stands;
+* the tracked days before the ring (a vehicle followed longer than the ring's 63 days), from
+  four weeks of them: their mean rate, weighted as the ring's days are, by the age of their
+  middle (``days x 0.5 ** (age / recent_half_life_days)``): the lifetime rate below runs from
+  delivery, so without it these exact days counted only inside an average dominated, for most
+  cars, by the years before tracking;
 * a population prior (``mean_km_per_day``, one pseudo-day) so that a single reading still
   gives a finite, wide estimate.
 
@@ -35,6 +40,7 @@ from processors.signals.usage_state import RING_DAYS, UsageState
 
 _WEEK = 7
 _RING = struct.Struct(f"<{RING_DAYS}f")
+_LAST = struct.Struct("<f")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,8 @@ class RingStatistics:
     week_mean_square: float
     week_dof: int
     """:func:`_week_mean_square` of the days."""
+    known_km: float
+    """The known days' distance, unweighted (0 without one)."""
 
     def __init__(
         self,
@@ -174,6 +182,7 @@ class RingStatistics:
         spread_variance: float,
         week_mean_square: float,
         week_dof: int,
+        known_km: float,
     ) -> None:
         self.recent_days = recent_days
         self.weight_days = weight_days
@@ -182,6 +191,7 @@ class RingStatistics:
         self.spread_variance = spread_variance
         self.week_mean_square = week_mean_square
         self.week_dof = week_dof
+        self.known_km = known_km
 
 
 def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
@@ -214,7 +224,25 @@ def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
         spread_variance=_variance(sample),
         week_mean_square=week_ms,
         week_dof=week_dof,
+        known_km=math.fsum(recent),
     )
+
+
+BEFORE_RING_MIN_DAYS = 28.0
+"""Tracked days before the ring count as a source of their own from four weeks of them."""
+
+
+def tracked_before_ring(state: UsageState, ring: RingStatistics) -> tuple[float, float]:
+    """The tracked distance and time before the ring's known days (km, days): the lifetime's
+    tracked stretches less the ring's known days and its open day (0 when they cannot be told
+    apart: an open day of unknown distance)."""
+    (open_km,) = _LAST.unpack_from(state.ring_f32, 4 * (RING_DAYS - 1))
+    if not math.isfinite(open_km):
+        return 0.0, 0.0
+    open_days = (state.last_ts_ms - state.end_day * MS_PER_DAY) / MS_PER_DAY
+    km = state.lifetime_km - ring.known_km - open_km
+    days = state.lifetime_days - ring.recent_days - open_days
+    return (km, days) if km >= 0.0 and days > 0.0 else (0.0, 0.0)
 
 
 def _lifetime(
@@ -287,6 +315,13 @@ def estimate_usage(
     if n:
         mean += n * (recent_rate * math.exp(-shift) if shift else recent_rate)
     mean += w_life * life_rate if w_life else 0.0
+    before_km, before_days = tracked_before_ring(state, ring)
+    if before_days >= BEFORE_RING_MIN_DAYS:
+        # weighted as the ring's days are, at the age of their middle
+        age = RING_DAYS - 1 + before_days / 2.0
+        w_before = before_days * 0.5 ** (age / model.recent_half_life_days)
+        mean += w_before * before_km / before_days
+        total += w_before
     mean /= total
     dof, s2 = ring.spread_dof, ring.spread_variance
     var_day = (dof * s2 + model.sd_dof * (model.daily_cv * mean) ** 2) / (dof + model.sd_dof)

@@ -49,6 +49,7 @@ def statistics_in_arrays(state: UsageState, half_life_days: float) -> RingStatis
         spread_variance=float(np.var(sample, ddof=1)) if dof else 0.0,
         week_mean_square=_week_mean_square(days)[0],
         week_dof=_week_mean_square(days)[1],
+        known_km=float(recent.sum()),
     )
 
 

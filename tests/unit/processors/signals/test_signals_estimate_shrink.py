@@ -3,10 +3,19 @@ far as its own noise allows: noise is pooled away, a real change of habits stand
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 from signals_kit import DAY, T0, trips
 
-from processors.signals.estimate import recent_to_lifetime
+from processors.signals.estimate import (
+    BEFORE_RING_MIN_DAYS,
+    DEFAULT_MODEL,
+    recent_to_lifetime,
+    ring_statistics,
+    tracked_before_ring,
+)
 from processors.signals.usage import estimate_usage, update_usage
 
 # trips() starts at 60,000 km: over 1,200 days since delivery, a lifetime rate of 50 km a day.
@@ -55,3 +64,30 @@ def test_the_recent_rate_over_the_lifetime_s_is_what_the_metric_observes() -> No
 def test_without_a_year_of_lifetime_or_four_weeks_of_days_there_is_no_ratio() -> None:
     assert ratio_after([65.0] * 60, 300) is None  # delivered 300 days before: no year behind
     assert ratio_after([65.0] * 20, 1200) is None  # 20 known days
+
+
+def test_the_tracked_days_before_the_ring_are_a_source_of_their_own() -> None:
+    # 100 days at 100 km, then 70 at 50 km (readings at 08:00 and 09:00 of each day): the ring
+    # holds the last 63 complete days (50 km each) and the open day (50 km by 09:00); before
+    # them, 100 days at 100 km and 6 at 50 km, over 169 days 1 hour less 63 days 9 hours
+    ts, odo = trips([100.0] * 100 + [50.0] * 70)
+    state = update_usage(None, ts, odo).state
+    assert state is not None
+    ring = ring_statistics(state, DEFAULT_MODEL.recent_half_life_days)
+    km, days = tracked_before_ring(state, ring)
+    assert km == pytest.approx(10_300.0)
+    assert days == pytest.approx(169 + 1 / 24 - 63 - 9 / 24)
+    # the same ring with nothing tracked before it: the faster past pulls the estimate up
+    alone = replace(
+        state, lifetime_km=state.lifetime_km - km, lifetime_days=state.lifetime_days - days
+    )
+    assert tracked_before_ring(alone, ring) == (0.0, 0.0)
+    assert estimate_usage(state).mean_km_per_day > estimate_usage(alone).mean_km_per_day > 45.0
+
+
+def test_a_vehicle_followed_within_the_ring_has_nothing_before_it() -> None:
+    ts, odo = trips([40.0] * 50)
+    state = update_usage(None, ts, odo).state
+    assert state is not None
+    _, days = tracked_before_ring(state, ring_statistics(state, 56.0))
+    assert days < BEFORE_RING_MIN_DAYS
