@@ -17,7 +17,8 @@ Three sources are pooled, each weighted in days of driving it stands for:
   four weeks of them: their mean rate, weighted as the ring's days are, by the age of their
   middle (``days x 0.5 ** (age / recent_half_life_days)``): the lifetime rate below runs from
   delivery, so without it these exact days counted only inside an average dominated, for most
-  cars, by the years before tracking;
+  cars, by the years before tracking (the fleet's usage shift, below, applies to the ring's
+  rate only: it measures the season of the recent days);
 * a population prior (``mean_km_per_day``, one pseudo-day) so that a single reading still
   gives a finite, wide estimate.
 
