@@ -204,7 +204,7 @@ def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
     coarse, last = state.coarse_mask, len(days) - 1
     recent: list[float] = []
     resolved: list[float] = []
-    sum_w = sum_w2 = sum_wx = 0.0
+    sum_w = sum_w2 = sum_wx = sum_x = 0.0
     for i, km in enumerate(days):
         if not math.isfinite(km):
             continue
@@ -212,6 +212,7 @@ def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
         sum_w += w
         sum_w2 += w * w
         sum_wx += w * km
+        sum_x += km
         recent.append(km)
         if not coarse >> i & 1:
             resolved.append(km)
@@ -225,7 +226,7 @@ def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
         spread_variance=_variance(sample),
         week_mean_square=week_ms,
         week_dof=week_dof,
-        known_km=math.fsum(recent),
+        known_km=sum_x,
     )
 
 

@@ -95,7 +95,7 @@ def next_service(
     due_km = None if interval.km is None else since_odometer_km + interval.km
     left = None if due_km is None else due_km - odometer_km
     passed = None
-    if history is not None and due_km is not None and left is not None and left <= 0:
+    if history is not None and due_km is not None and due_km <= odometer_km:
         passed = passed_instants(history, due_km)
     limit = earlier_of(due_date, left, odometer_at, as_of, usage, passed)
     days_left = 0.0 if limit.reached else max(days_between(as_of, limit.p50), 0.0)

@@ -92,7 +92,7 @@ def coverage_expiry(
     time_end = midnight_utc(add_years(delivery, coverage.years))
     left = None if coverage.limit_km is None else coverage.limit_km - odometer_km
     passed = None
-    if history is not None and coverage.limit_km is not None and left is not None and left <= 0:
+    if history is not None and coverage.limit_km is not None and coverage.limit_km <= odometer_km:
         passed = passed_instants(history, coverage.limit_km)
     limit = earlier_of(time_end, left, odometer_at, as_of, usage, passed)
     return CoverageExpiry(
