@@ -23,11 +23,16 @@ Three sources are pooled, each weighted in days of driving it stands for:
   gives a finite, wide estimate.
 
 The day-to-day spread is the sample standard deviation of days resolved by a reading (not spread
-over a gap), shrunk toward ``daily_cv`` x mean with ``sd_dof`` pseudo-observations. When whole
-weeks vary more than daily noise explains (a holiday, a new commute), the spread used for
-forecasting is widened to the week-to-week variance per day, so both the t-day sum and the
-uncertainty of the mean reflect it. The mean's sd is that spread over the total weight in days, so
-it shrinks as consistent history grows.
+over a gap), shrunk toward ``daily_cv`` x mean with ``sd_dof`` pseudo-observations. The spread
+used for forecasting is the same days' spread around their own weekday's mean (pooled, one
+degree of freedom per weekday): a weekly rhythm (a van idle at weekends, a commute) repeats, so
+it neither adds up over weeks like noise nor makes the mean of whole weeks uncertain. What the
+rhythm adds to a single day's variance is kept beside it (``weekday_sd_km``): over a horizon of
+a few days it decides which days fall in it (:func:`.forecast.spread_over`). When whole weeks
+vary more than daily noise explains (a holiday, a new commute), the spread used for forecasting
+is widened to the week-to-week variance per day, so both the t-day sum and the uncertainty of the
+mean reflect it. The mean's sd is that spread over the total weight in days, so it shrinks as
+consistent history grows.
 """
 
 from __future__ import annotations
@@ -78,6 +83,9 @@ class UsageEstimate:
     lifetime_days: float
     as_of_ts_ms: int | None  # time of the last accepted reading, the forecasts' origin
     odometer_m: float | None
+    weekday_sd_km: float = 0.0
+    """What the weekly rhythm adds to one day's spread (``daily_sd_km`` counts it,
+    ``sd_km_per_day`` does not)."""
 
     def __init__(
         self,
@@ -91,11 +99,13 @@ class UsageEstimate:
         lifetime_days: float,
         as_of_ts_ms: int | None,
         odometer_m: float | None,
+        weekday_sd_km: float = 0.0,
     ) -> None:
         self.mean_km_per_day = mean_km_per_day
         self.sd_km_per_day = sd_km_per_day
         self.mean_sd_km_per_day = mean_sd_km_per_day
         self.daily_sd_km = daily_sd_km
+        self.weekday_sd_km = weekday_sd_km
         self.recent_km_per_day = recent_km_per_day
         self.lifetime_km_per_day = lifetime_km_per_day
         self.recent_days = recent_days
@@ -138,6 +148,24 @@ def _variance(values: list[float]) -> float:
     return math.fsum([(x - mean) * (x - mean) for x in values]) / (n - 1)
 
 
+def _within_weekdays(values: list[float], weekdays: list[int]) -> tuple[float, int]:
+    """Pooled variance of ``values`` around the mean of their own weekday and its degrees of
+    freedom (one less per weekday present; 0, 0 when none is left)."""
+    sums = [0.0] * _WEEK
+    counts = [0] * _WEEK
+    for x, d in zip(values, weekdays, strict=True):
+        sums[d] += x
+        counts[d] += 1
+    dof = len(values) - sum(1 for c in counts if c)
+    if dof <= 0:
+        return 0.0, 0
+    square = 0.0
+    for x, d in zip(values, weekdays, strict=True):
+        gap = x - sums[d] / counts[d]
+        square += gap * gap
+    return square / dof, dof
+
+
 def _week_mean_square(days: list[float]) -> tuple[float, int]:
     """Between-week mean square (7 x variance of weekly mean km/day) and its degrees of freedom.
 
@@ -168,6 +196,9 @@ class RingStatistics:
     spread_variance: float
     """Sample variance of the days resolved by a reading (of every known day with fewer than
     two such) and its degrees of freedom."""
+    within_dof: int
+    within_variance: float
+    """The same days' variance around their own weekday's mean (:func:`_within_weekdays`)."""
     week_mean_square: float
     week_dof: int
     """:func:`_week_mean_square` of the days."""
@@ -181,6 +212,8 @@ class RingStatistics:
         recent_km_per_day: float,
         spread_dof: int,
         spread_variance: float,
+        within_dof: int,
+        within_variance: float,
         week_mean_square: float,
         week_dof: int,
         known_km: float,
@@ -190,6 +223,8 @@ class RingStatistics:
         self.recent_km_per_day = recent_km_per_day
         self.spread_dof = spread_dof
         self.spread_variance = spread_variance
+        self.within_dof = within_dof
+        self.within_variance = within_variance
         self.week_mean_square = week_mean_square
         self.week_dof = week_dof
         self.known_km = known_km
@@ -202,8 +237,11 @@ def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
     against the array form)."""
     days = list(_RING.unpack(state.ring_f32))[:-1]
     coarse, last = state.coarse_mask, len(days) - 1
+    first_day = state.end_day - len(days)  # the epoch day of slot 0 (the open day is slot 63)
     recent: list[float] = []
     resolved: list[float] = []
+    recent_weekdays: list[int] = []
+    resolved_weekdays: list[int] = []
     sum_w = sum_w2 = sum_wx = sum_x = 0.0
     for i, km in enumerate(days):
         if not math.isfinite(km):
@@ -213,10 +251,16 @@ def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
         sum_w2 += w * w
         sum_wx += w * km
         sum_x += km
+        weekday = (first_day + i) % _WEEK
         recent.append(km)
+        recent_weekdays.append(weekday)
         if not coarse >> i & 1:
             resolved.append(km)
-    sample = resolved if len(resolved) >= 2 else recent
+            resolved_weekdays.append(weekday)
+    sample, weekdays = (
+        (resolved, resolved_weekdays) if len(resolved) >= 2 else (recent, recent_weekdays)
+    )
+    within, within_dof = _within_weekdays(sample, weekdays)
     week_ms, week_dof = _week_mean_square(days)
     return RingStatistics(
         recent_days=len(recent),
@@ -224,6 +268,8 @@ def ring_statistics(state: UsageState, half_life_days: float) -> RingStatistics:
         recent_km_per_day=sum_wx / sum_w if recent else math.nan,
         spread_dof=max(len(sample) - 1, 0),
         spread_variance=_variance(sample),
+        within_dof=within_dof,
+        within_variance=within,
         week_mean_square=week_ms,
         week_dof=week_dof,
         known_km=sum_x,
@@ -326,12 +372,16 @@ def estimate_usage(
         total += w_before
     mean /= total
     dof, s2 = ring.spread_dof, ring.spread_variance
-    var_day = (dof * s2 + model.sd_dof * (model.daily_cv * mean) ** 2) / (dof + model.sd_dof)
+    prior = model.sd_dof * (model.daily_cv * mean) ** 2
+    var_day = (dof * s2 + prior) / (dof + model.sd_dof)
+    w_dof, w_s2 = ring.within_dof, ring.within_variance
+    var_within = (w_dof * w_s2 + prior) / (w_dof + model.sd_dof)
+    var_weekday = max(s2 - w_s2, 0.0) if w_dof else 0.0
     msb, week_dof = ring.week_mean_square, ring.week_dof
-    var_eff = var_day
+    var_eff = var_within
     if week_dof:
         var_eff = max(
-            var_day, (week_dof * msb + model.sd_dof * var_day) / (week_dof + model.sd_dof)
+            var_within, (week_dof * msb + model.sd_dof * var_within) / (week_dof + model.sd_dof)
         )
     var_mean = var_eff / total
     if long_lifetime:
@@ -350,4 +400,5 @@ def estimate_usage(
         lifetime_days=life_days,
         as_of_ts_ms=state.last_ts_ms,
         odometer_m=state.last_odometer_m,
+        weekday_sd_km=math.sqrt(var_weekday),
     )

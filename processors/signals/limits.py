@@ -14,13 +14,14 @@ limit itself, or when the odometer's history places the distance limit's passing
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from processors.signals.dates import plus_days
 from processors.signals.estimate import UsageEstimate
-from processors.signals.forecast import days_to_reach_one
+from processors.signals.forecast import days_to_reach_one, spread_over
 
 Binding = Literal["time", "distance"]
 
@@ -71,9 +72,10 @@ def earlier_of(
         return LimitForecast(time_limit, time_limit, time_limit, "time", reached=True)
     if remaining_km is None:
         return LimitForecast(time_limit, time_limit, time_limit, "time", reached=False)
-    days = days_to_reach_one(
-        remaining_km, usage.mean_km_per_day, usage.sd_km_per_day, usage.mean_sd_km_per_day
-    )
+    mean = usage.mean_km_per_day
+    horizon = remaining_km / mean if mean > 0.0 else math.inf
+    spread = spread_over(horizon, usage.sd_km_per_day, usage.weekday_sd_km)
+    days = days_to_reach_one(remaining_km, mean, spread, usage.mean_sd_km_per_day)
     by_km = [max(plus_days(odometer_at, d), as_of) for d in days]
     p10, p50, p90 = (min(time_limit, d) for d in by_km)
     return LimitForecast(p10, p50, p90, "distance" if by_km[1] < time_limit else "time", False)

@@ -36,9 +36,15 @@ def statistics_in_arrays(state: UsageState, half_life_days: float) -> RingStatis
     recent = days[known]
     age = np.arange(days.size - 1, -1, -1, dtype=np.float64)[known]
     weights = 0.5 ** (age / half_life_days)
-    resolved = days[known & ~state.coarse_days()[:-1]]
-    sample = resolved if resolved.size >= 2 else recent
+    weekday = (state.end_day - days.size + np.arange(days.size)) % WEEK
+    chosen = known & ~state.coarse_days()[:-1]
+    if np.count_nonzero(chosen) < 2:
+        chosen = known
+    sample, sample_weekday = days[chosen], weekday[chosen]
     dof = max(int(sample.size) - 1, 0)
+    means = {d: sample[sample_weekday == d].mean() for d in set(sample_weekday.tolist())}
+    within_dof = int(sample.size) - len(means)
+    residuals = sample - np.array([means[d] for d in sample_weekday.tolist()])
     return RingStatistics(
         recent_days=int(recent.size),
         weight_days=float(weights.sum() ** 2 / np.sum(weights**2)) if recent.size else 0.0,
@@ -47,6 +53,8 @@ def statistics_in_arrays(state: UsageState, half_life_days: float) -> RingStatis
         else math.nan,
         spread_dof=dof,
         spread_variance=float(np.var(sample, ddof=1)) if dof else 0.0,
+        within_dof=max(within_dof, 0),
+        within_variance=float(np.sum(residuals**2) / within_dof) if within_dof > 0 else 0.0,
         week_mean_square=_week_mean_square(days)[0],
         week_dof=_week_mean_square(days)[1],
         known_km=float(recent.sum()),
@@ -72,3 +80,20 @@ def test_weeks_with_a_gap_are_left_out_of_the_weekly_spread() -> None:
     ms, dof = estimate._week_mean_square(days)
     assert dof == 2  # three complete weeks of four
     assert ms == pytest.approx(WEEK * float(np.var([10.0, 20.0, 40.0], ddof=1)))
+
+
+def test_the_spread_within_weekdays_leaves_out_a_steady_weekly_rhythm() -> None:
+    rhythm = [130.0, 128.0, 131.0, 129.0, 132.0, 20.0, 0.0]
+    days = rhythm * 9
+    weekdays = [i % WEEK for i in range(len(days))]
+    within, dof = estimate._within_weekdays(days, weekdays)
+    assert dof == len(days) - WEEK
+    assert within == 0.0  # every weekday the same each week
+    assert estimate._variance(days) > 2_500.0  # while the days spread widely
+    noisy = [km + (1.0 if i % 2 else -1.0) for i, km in enumerate(days)]
+    within, _ = estimate._within_weekdays(noisy, weekdays)
+    assert 0.9 < within < 1.2  # the noise around each weekday, and only it
+
+
+def test_one_day_of_each_weekday_leaves_no_spread_within_them() -> None:
+    assert estimate._within_weekdays([10.0, 20.0, 30.0], [0, 1, 2]) == (0.0, 0)

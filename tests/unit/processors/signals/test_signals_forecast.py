@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from signals_kit import DAY, HOUR, T0
 
 from processors.signals.forecast import (
+    WEEKDAY_DAYS,
     days_to_reach,
     days_to_reach_one,
     days_to_reach_quantile,
     distance_in,
+    spread_over,
 )
 from processors.signals.usage import UsageState, estimate_usage, update_usage
 
@@ -105,17 +107,28 @@ def test_distance_over_a_horizon() -> None:
     assert float(distance_in(t50, 40.0, 30.0, 5.0).p50_km) == pytest.approx(900.0)
 
 
+VAN_WEEK = np.array([1.3, 1.3, 1.3, 1.3, 1.3, 0.4, 0.1])
+"""A working week: five busy days, little on the sixth, almost nothing on the seventh."""
+
+
 def _fleet(
-    rng: np.random.Generator, history_days: int, future_days: int
+    rng: np.random.Generator,
+    history_days: int,
+    future_days: int,
+    week: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], float]:
     """One vehicle: idle days, lognormal distance on driving days, a reading at each trip's start
-    and end; returns readings over history + future and the vehicle's true mean km/day."""
+    and end; returns readings over history + future and the vehicle's true mean km/day. With a
+    ``week`` (factors by day, mean 1), a working vehicle: each day times its factor, few idle
+    days and a steady distance besides, so that the rhythm is most of the days' spread."""
     median = rng.lognormal(np.log(35.0), 0.5)
-    p_idle = rng.uniform(0.05, 0.4)
-    sigma = rng.uniform(0.3, 0.9)
+    p_idle = rng.uniform(0.05, 0.4) if week is None else rng.uniform(0.02, 0.1)
+    sigma = rng.uniform(0.3, 0.9) if week is None else rng.uniform(0.2, 0.45)
     n = history_days + future_days
     drive = rng.random(n) >= p_idle
     km = np.where(drive, median * np.exp(sigma * rng.standard_normal(n)), 0.0)
+    if week is not None:
+        km *= week[(T0 // DAY + np.arange(n)) % 7]
     start = T0 + np.arange(n) * DAY + (rng.uniform(6, 20, n) * HOUR).astype(np.int64)
     end = start + (np.minimum(km / 50.0, 3.5) * HOUR).astype(np.int64) + 60_000
     odo = 20_000_000.0 + np.concatenate(([0.0], np.cumsum(km * 1000.0)))
@@ -124,27 +137,60 @@ def _fleet(
     return ts, readings, float((1 - p_idle) * median * np.exp(sigma**2 / 2))
 
 
-def test_calibration_on_a_synthetic_fleet() -> None:
-    """60 days of history; a limit 31-90 days ahead; the true crossing falls inside P10-P90 for
-    about 80 % of vehicles (70-90 % accepted)."""
-    rng = np.random.default_rng(20260101)
+def _coverage(
+    seed: int, days: tuple[float, float], week: npt.NDArray[np.float64] | None = None
+) -> float:
+    """The share of 300 synthetic vehicles (60 days of history) whose true crossing of a limit
+    ``days`` ahead (at their true rate, uniform in the range) falls inside P10-P90, forecast as
+    the signals processor does (:func:`spread_over` of the estimate's spreads)."""
+    rng = np.random.default_rng(seed)
     inside, vehicles = 0, 300
     for _ in range(vehicles):
-        ts, odo, true_rate = _fleet(rng, 60, 250)
+        ts, odo, true_rate = _fleet(rng, 60, 250, week)
         history = np.flatnonzero(ts < T0 + 60 * DAY)
         state: UsageState | None = None
         for part in np.array_split(history, 3):
             state = update_usage(state, ts[part], odo[part]).state
         est = estimate_usage(state)
         assert est.as_of_ts_ms is not None and est.odometer_m is not None
-        remaining_km = true_rate * rng.uniform(31.0, 90.0)
-        q = days_to_reach(
-            remaining_km, est.mean_km_per_day, est.sd_km_per_day, est.mean_sd_km_per_day
+        remaining_km = true_rate * rng.uniform(*days)
+        spread = spread_over(
+            remaining_km / est.mean_km_per_day, est.sd_km_per_day, est.weekday_sd_km
         )
+        q = days_to_reach_one(remaining_km, est.mean_km_per_day, spread, est.mean_sd_km_per_day)
         crossing = np.interp(est.odometer_m + remaining_km * 1000.0, odo, ts.astype(np.float64))
         true_days = (crossing - est.as_of_ts_ms) / DAY
-        inside += int(q.p10_days <= true_days <= q.p90_days)
-    assert 0.70 <= inside / vehicles <= 0.90, inside / vehicles
+        inside += int(q[0] <= true_days <= q[2])
+    return inside / vehicles
+
+
+def test_calibration_on_a_synthetic_fleet() -> None:
+    """60 days of history; a limit 31-90 days ahead; the true crossing falls inside P10-P90 for
+    about 80 % of vehicles (70-90 % accepted)."""
+    assert 0.70 <= _coverage(20260101, (31.0, 90.0)) <= 0.90
+
+
+def test_calibration_with_a_weekly_rhythm() -> None:
+    """Vans idle at weekends: with the rhythm counted as day-to-day noise, their intervals held
+    95 % of the true dates 31-90 days ahead (a rhythm does not add up over weeks as noise does);
+    with each day's spread around its weekday's mean, 83 %. A horizon of days, where which days
+    fall in it matters most, keeps its cover (77 % before, 75 % now)."""
+    assert 0.70 <= _coverage(20260102, (31.0, 90.0), VAN_WEEK) <= 0.90
+    assert 0.70 <= _coverage(20260103, (1.0, 6.0), VAN_WEEK) <= 0.95
+
+
+def test_a_weekly_rhythm_is_spread_over_a_few_days_of_the_horizon() -> None:
+    assert spread_over(30.0, 20.0, 0.0) == 20.0
+    both = np.hypot(20.0, 40.0)
+    assert spread_over(0.5, 20.0, 40.0) == pytest.approx(both)
+    assert spread_over(WEEKDAY_DAYS, 20.0, 40.0) == pytest.approx(both)
+    spreads = [spread_over(d, 20.0, 40.0) for d in (4.0, 7.0, 30.0, 300.0)]
+    assert spreads == sorted(spreads, reverse=True) and all(20.0 < s < both for s in spreads)
+    # the horizon's variance from the rhythm is WEEKDAY_DAYS days of it
+    assert spread_over(40.0, 20.0, 40.0) ** 2 * 40.0 == pytest.approx(
+        20.0**2 * 40.0 + 40.0**2 * WEEKDAY_DAYS
+    )
+    assert spread_over(float("inf"), 20.0, 40.0) == pytest.approx(20.0)
 
 
 @given(st.floats(-1e3, 1e6), st.floats(0, 500), st.floats(0, 500), st.floats(0, 200))
