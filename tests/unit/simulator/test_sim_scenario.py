@@ -29,6 +29,7 @@ def test_the_shipped_scenarios_are_valid_and_resolve() -> None:
         "hostile-network",
         "rural-seasonal",
         "high-mileage",
+        "noisy-days",
     }
     for path in SHIPPED:
         scenario = load_scenario(path, CATALOG, PROFILES)
