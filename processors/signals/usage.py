@@ -155,6 +155,11 @@ def _judge(
     return _flush(state, chain_t, chain_o, p), events, accepted
 
 
+SMALL_FRAME = 16
+"""A frame of at most this many readings is tried as as many readings of one (a trip sent as a
+store-and-forward batch is usually three: departure, midway, arrival)."""
+
+
 def _one_reading(
     state: UsageState, ts_ms: list[Any], odometer_m: list[Any], p: UsageParams
 ) -> UsageUpdate | None:
@@ -164,7 +169,32 @@ def _one_reading(
     not apply."""
     if len(ts_ms) != 1 or len(odometer_m) != 1 or state.candidate_count:
         return None
-    t_raw, o_raw = ts_ms[0], odometer_m[0]
+    new = _one_step(state, ts_ms[0], odometer_m[0], p)
+    return None if new is None else UsageUpdate(new, (), 1, 0)
+
+
+def _few_readings(
+    state: UsageState, ts_ms: list[Any], odometer_m: list[Any], p: UsageParams
+) -> UsageUpdate | None:
+    """A frame of a few readings, each plausible after the one before it and later in time, as
+    that many frames of one (:func:`_one_reading` in turn): the state the general path gives
+    them one frame at a time, without building arrays for each frame (about a tenth of the
+    cost). It differs from the general path's for the frame as one chain only in the rounding
+    of the sums (the ring's float32 day totals, the lifetime's distance). None when any reading
+    is not such a one: the general path then takes the whole frame."""
+    n = len(ts_ms)
+    if not 1 < n <= SMALL_FRAME or len(odometer_m) != n or state.candidate_count:
+        return None
+    for t_raw, o_raw in zip(ts_ms, odometer_m, strict=True):
+        new = _one_step(state, t_raw, o_raw, p)
+        if new is None:
+            return None
+        state = new
+    return UsageUpdate(state, (), n, 0)
+
+
+def _one_step(state: UsageState, t_raw: Any, o_raw: Any, p: UsageParams) -> UsageState | None:
+    """:func:`_one_reading`'s state for the reading ``(t_raw, o_raw)``, or None."""
     if type(t_raw) is not int or type(o_raw) not in (int, float):
         return None
     t, o = t_raw, float(o_raw)
@@ -178,13 +208,13 @@ def _one_reading(
         return None
     o1 = max(o, o0)
     if t // MS_PER_DAY != state.end_day:
-        return UsageUpdate(moved_past_midnight(state, t, o1, p.gap_ms), (), 1, 0)
+        return moved_past_midnight(state, t, o1, p.gap_ms)
     # the ring's last slot plus the distance, in float32 as NumPy adds them: the sum of two
     # float32 values is exact in a double whenever rounding to float32 could be affected
     ring = state.ring_f32
     (day_km,) = _F32.unpack_from(ring, len(ring) - 4)
     (step_km,) = _F32.unpack(_F32.pack((o1 - o0) / 1000.0))
-    new = moved_on(
+    return moved_on(
         state,
         t,
         o1,
@@ -192,7 +222,6 @@ def _one_reading(
         state.lifetime_days + (t - t0) / MS_PER_DAY,
         ring[:-4] + _F32.pack(day_km + step_km),
     )
-    return UsageUpdate(new, (), 1, 0)
 
 
 def _first_reading(ts_ms: list[Any], odometer_m: list[Any]) -> UsageUpdate | None:
@@ -222,7 +251,11 @@ def update_usage(
             if first is not None:
                 return first
         else:
-            quick = _one_reading(state, ts_ms, odometer_m, params)
+            quick = (
+                _one_reading(state, ts_ms, odometer_m, params)
+                if len(ts_ms) == 1
+                else _few_readings(state, ts_ms, odometer_m, params)
+            )
             if quick is not None:
                 return quick
     ts = np.asarray(ts_ms, dtype=np.int64).ravel()

@@ -11,10 +11,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from signals_kit import DAY, T0, Series, clean_series, trips
+from signals_kit import DAY, HOUR, T0, Series, clean_series, trips
 
 from processors.signals.quality import MILE_KM, Reason
-from processors.signals.usage import STATE_BYTES, UsageState, estimate_usage, update_usage
+from processors.signals.usage import (
+    SMALL_FRAME,
+    STATE_BYTES,
+    UsageState,
+    estimate_usage,
+    update_usage,
+)
 
 
 def _fold(batches: list[Series]) -> UsageState | None:
@@ -196,3 +202,73 @@ def test_a_reading_given_as_a_list_updates_as_the_arrays_do(series: Series, frac
     slow: UsageState | None = None
     for t, o in zip(ts.tolist(), odo.tolist(), strict=True):
         quick, slow = _list_as_arrays(quick, slow, t, o)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    clean_series(min_size=3, max_size=40),
+    st.lists(st.integers(2, SMALL_FRAME), min_size=1, max_size=12),
+    st.floats(0.0, 1.0),
+)
+def test_a_frame_of_a_few_readings_updates_as_frames_of_one_do(
+    series: Series, sizes: list[int], frac: float
+) -> None:
+    """A store-and-forward batch of a few readings, given as lists, takes the path of one reading
+    in turn: exactly the state (its bytes) that the same readings in frames of one make through
+    the arrays, and the state of the frame as one chain but for the rounding of sums."""
+    ts, odo = series
+    odo = odo + frac
+    start = update_usage(None, ts[:1], odo[:1]).state
+    assert start is not None
+    quick, chain, singles = start, start, start
+    i = 1
+    for size in sizes:
+        part_t, part_o = ts[i : i + size].tolist(), odo[i : i + size].tolist()
+        if len(part_t) < 2:
+            break
+        i += size
+        q = update_usage(quick, part_t, part_o)
+        c = update_usage(chain, np.array(part_t), np.array(part_o))
+        for t, o in zip(part_t, part_o, strict=True):
+            one = update_usage(singles, np.array([t]), np.array([o])).state
+            assert one is not None
+            singles = one
+        assert q.state is not None and c.state is not None
+        assert q.state.to_bytes() == singles.to_bytes()
+        assert (q.events, q.accepted, q.duplicates) == (c.events, c.accepted, c.duplicates)
+        assert (q.state.last_ts_ms, q.state.last_odometer_m, q.state.end_day) == (
+            c.state.last_ts_ms,
+            c.state.last_odometer_m,
+            c.state.end_day,
+        )
+        assert q.state.lifetime_km == pytest.approx(c.state.lifetime_km, rel=1e-9, abs=1e-6)
+        np.testing.assert_allclose(q.state.days_km, c.state.days_km, rtol=1e-5, atol=1e-3)
+        quick, chain = q.state, c.state
+
+
+@pytest.mark.parametrize(
+    ("ts", "odo"),
+    [
+        ([T0 + 2 * HOUR, T0 + HOUR, T0 + 3 * HOUR], [50_020_000.0, 50_010_000.0, 50_030_000.0]),
+        ([T0 + HOUR, T0 + HOUR, T0 + 2 * HOUR], [50_010_000.0, 50_010_000.0, 50_020_000.0]),
+        ([T0 + HOUR, T0 + HOUR, T0 + 2 * HOUR], [50_010_000.0, 50_011_000.0, 50_020_000.0]),
+        ([T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR], [50_010_000.0, 51_900_000.0, 50_030_000.0]),
+        ([T0 + HOUR, T0 + 2 * HOUR], [50_010_000.0, 40_000_000.0]),
+        ([T0, T0 + HOUR], [50_000_000.0, 50_010_000.0]),
+        ([T0 + HOUR, T0 + 2 * HOUR], [50_010_000.0, -1.0]),
+    ],
+    ids=["unsorted", "repeated", "same-instant", "jump", "rollback", "last-again", "negative"],
+)
+def test_a_frame_the_quick_path_cannot_take_updates_as_the_arrays_do(
+    ts: list[int], odo: list[float]
+) -> None:
+    state = update_usage(None, [T0], [50_000_000.0]).state
+    assert state is not None
+    quick, slow = update_usage(state, ts, odo), update_usage(state, np.array(ts), np.array(odo))
+    assert quick.state is not None and slow.state is not None
+    assert quick.state.to_bytes() == slow.state.to_bytes()
+    assert (quick.events, quick.accepted, quick.duplicates) == (
+        slow.events,
+        slow.accepted,
+        slow.duplicates,
+    )
