@@ -60,20 +60,27 @@ def raw_records(settings: Settings, fleet: Fleet, count: int) -> Iterable[Record
 
 
 def frame_records(
-    fleet: Fleet, count: int, samples: int = 1, period_ms: int = 0
+    fleet: Fleet,
+    count: int,
+    samples: int = 1,
+    period_ms: int = 0,
+    trips: tuple[int, int] = (0, 1),
 ) -> Iterable[Record]:
     """``telemetry.frames`` records as the normalizer writes them, ``samples`` per frame.
 
     With ``period_ms``, a vehicle's frames are that far apart in event time, its last one now
     (a fleet reporting on a fixed period, as the signals processor expects); without, every
-    sample is stamped now.
+    sample is stamped now. ``trips = (every, size)``: every ``every``-th frame (0: none) is a
+    trip sent as one batch of ``size`` samples instead.
     """
     codec = FrameCodec()
     now_ms = int(time.time() * 1000)
     last_seq = (count - 1) // fleet.size
+    every, size = trips
     for n in range(count):
         ts_ms = now_ms - (last_seq - fleet.vehicle_of(n)[1]) * period_ms
-        f = payloads.frame(fleet, n, ts_ms, now_ms, BRIDGE_ID, samples)
+        k = size if every and n % every == every - 1 else samples
+        f = payloads.frame(fleet, n, ts_ms, now_ms, BRIDGE_ID, k)
         fid = frame_id(f.vin, f.boot_id, f.seq).encode()
         yield f.vin.encode(), codec.encode(f), [(HEADER_FRAME_ID, fid)]
 

@@ -21,6 +21,7 @@ from journeygate.bench.stages import (
     REPORT_PERIOD_MS,
     SIGNALS_FRAMES_PER_DAY,
     SIGNALS_PERIOD_MS,
+    SIGNALS_TRIPS,
     signals_fleet,
 )
 from kernel.settings import Settings
@@ -93,16 +94,32 @@ def test_the_signals_input_starts_a_new_utc_day_once_per_frames_per_day(days: in
     fleet = Fleet(20, tag=4)
     per_vehicle = 1 + days * SIGNALS_FRAMES_PER_DAY
     codec = FrameCodec()
-    records = frame_records(fleet, 20 * per_vehicle, 1, SIGNALS_PERIOD_MS)
+    records = frame_records(fleet, 20 * per_vehicle, 1, SIGNALS_PERIOD_MS, SIGNALS_TRIPS)
     frames = [codec.decode(v) for _, v, _ in records]
     for index in (0, 11, 19):
         ts = [
-            round(f.samples[0].event_ts.timestamp() * 1000)
+            round(f.samples[-1].event_ts.timestamp() * 1000)
             for f in frames
             if f.vin == fleet.vin(index)
         ]
         utc_days = [t // 86_400_000 for t in ts]
         assert sum(b != a for a, b in itertools.pairwise(utc_days)) == days
+
+
+def test_one_frame_in_sixteen_of_the_signals_input_is_a_trip_of_three_samples() -> None:
+    every, size = SIGNALS_TRIPS
+    fleet = Fleet(50, tag=5)
+    codec = FrameCodec()
+    frames = [
+        codec.decode(v)
+        for _, v, _ in frame_records(fleet, 800, 1, SIGNALS_PERIOD_MS, SIGNALS_TRIPS)
+    ]
+    trips = [f for f in frames if len(f.samples) > 1]
+    assert len(trips) == 800 // every and {len(f.samples) for f in trips} == {size}
+    assert {len(f.samples) for f in frames} == {1, size}
+    for f in trips:  # in time order, as a device sends them
+        times = [s.event_ts for s in f.samples]
+        assert times == sorted(times) and len(set(times)) == size
 
 
 @pytest.mark.parametrize("sizes", [FULL, QUICK], ids=["full", "quick"])
