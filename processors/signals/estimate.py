@@ -139,6 +139,11 @@ def recent_to_lifetime(est: UsageEstimate) -> float | None:
     return recent / lifetime
 
 
+WEEKDAY_MIN_DOF = 7
+"""Degrees of freedom around the weekdays' means (14 known days, each weekday about twice) before
+a weekly rhythm is told from day-to-day noise; until then the days' plain spread is used."""
+
+
 def _variance(values: list[float]) -> float:
     """Sample variance (``ddof=1``; two passes, as :func:`numpy.var`); 0 for fewer than two."""
     n = len(values)
@@ -375,8 +380,11 @@ def estimate_usage(
     prior = model.sd_dof * (model.daily_cv * mean) ** 2
     var_day = (dof * s2 + prior) / (dof + model.sd_dof)
     w_dof, w_s2 = ring.within_dof, ring.within_variance
-    var_within = (w_dof * w_s2 + prior) / (w_dof + model.sd_dof)
-    var_weekday = max(s2 - w_s2, 0.0) if w_dof else 0.0
+    if w_dof >= WEEKDAY_MIN_DOF:
+        var_within = (w_dof * w_s2 + prior) / (w_dof + model.sd_dof)
+        var_weekday = max(s2 - w_s2, 0.0)
+    else:  # too few days to tell a rhythm from noise
+        var_within, var_weekday = var_day, 0.0
     msb, week_dof = ring.week_mean_square, ring.week_dof
     var_eff = var_within
     if week_dof:

@@ -12,11 +12,11 @@ import numpy.typing as npt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from signals_kit import Series, clean_series
+from signals_kit import Series, clean_series, trips
 
 from processors.signals import estimate
-from processors.signals.estimate import RingStatistics, ring_statistics
-from processors.signals.usage import UsageState, update_usage
+from processors.signals.estimate import RingStatistics, UsageEstimate, ring_statistics
+from processors.signals.usage import UsageState, estimate_usage, update_usage
 
 WEEK = 7
 
@@ -97,3 +97,27 @@ def test_the_spread_within_weekdays_leaves_out_a_steady_weekly_rhythm() -> None:
 
 def test_one_day_of_each_weekday_leaves_no_spread_within_them() -> None:
     assert estimate._within_weekdays([10.0, 20.0, 30.0], [0, 1, 2]) == (0.0, 0)
+
+
+def _estimate(daily_km: list[float]) -> UsageEstimate:
+    ts, odo = trips(daily_km)
+    return estimate_usage(update_usage(None, ts, odo).state)
+
+
+def test_a_weekly_rhythm_is_kept_beside_the_forecast_spread() -> None:
+    rng = np.random.default_rng(7)
+    week = [130.0] * 5 + [25.0, 5.0]
+    van = _estimate([km * rng.uniform(0.9, 1.1) for km in week * 8])
+    assert van.sd_km_per_day < 0.5 * van.daily_sd_km  # the rhythm is most of a day's spread
+    assert van.weekday_sd_km**2 == pytest.approx(
+        van.daily_sd_km**2 - van.sd_km_per_day**2, rel=0.35
+    )
+    noise = _estimate(list(rng.uniform(20.0, 140.0, 56)))  # days in no rhythm
+    assert noise.sd_km_per_day == pytest.approx(noise.daily_sd_km, rel=0.2)
+    assert noise.weekday_sd_km < 0.5 * noise.daily_sd_km
+
+
+def test_too_few_days_to_tell_a_rhythm_keep_the_plain_spread() -> None:
+    days = [130.0] * 5 + [25.0, 5.0] + [130.0] * 3  # 10 days: each weekday once or twice
+    est = _estimate(days)
+    assert est.sd_km_per_day == est.daily_sd_km and est.weekday_sd_km == 0.0
