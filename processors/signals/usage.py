@@ -160,30 +160,19 @@ SMALL_FRAME = 16
 store-and-forward batch is usually three: departure, midway, arrival)."""
 
 
-def _one_reading(
+def _readings_in_turn(
     state: UsageState, ts_ms: list[Any], odometer_m: list[Any], p: UsageParams
 ) -> UsageUpdate | None:
-    """The commonest update, without arrays: one plausible reading after the last one, no
-    re-baseline pending, on the last one's UTC day or a later one. The same state as the general
-    path gives (the same float64 and float32 operations, in the same order); None when it does
-    not apply."""
-    if len(ts_ms) != 1 or len(odometer_m) != 1 or state.candidate_count:
-        return None
-    new = _one_step(state, ts_ms[0], odometer_m[0], p)
-    return None if new is None else UsageUpdate(new, (), 1, 0)
-
-
-def _few_readings(
-    state: UsageState, ts_ms: list[Any], odometer_m: list[Any], p: UsageParams
-) -> UsageUpdate | None:
-    """A frame of a few readings, each plausible after the one before it and later in time, as
-    that many frames of one (:func:`_one_reading` in turn): the state the general path gives
-    them one frame at a time, without building arrays for each frame (about a tenth of the
-    cost). It differs from the general path's for the frame as one chain only in the rounding
-    of the sums (the ring's float32 day totals, the lifetime's distance). None when any reading
-    is not such a one: the general path then takes the whole frame."""
+    """The commonest updates, without arrays: a frame of one reading, or of a few (a trip sent
+    as one batch), each plausible after the one before it and later in time, no re-baseline
+    pending, taken one by one (:func:`_one_step`). For one reading, the same state as the
+    general path gives (the same float64 and float32 operations, in the same order); for a few,
+    the state the general path gives them in frames of one, which differs from its state for
+    the frame as one chain only in the rounding of the sums (the ring's float32 day totals, the
+    lifetime's distance). None when any reading is not such a one: the general path then takes
+    the whole frame."""
     n = len(ts_ms)
-    if not 1 < n <= SMALL_FRAME or len(odometer_m) != n or state.candidate_count:
+    if not 0 < n <= SMALL_FRAME or len(odometer_m) != n or state.candidate_count:
         return None
     for t_raw, o_raw in zip(ts_ms, odometer_m, strict=True):
         new = _one_step(state, t_raw, o_raw, p)
@@ -194,7 +183,8 @@ def _few_readings(
 
 
 def _one_step(state: UsageState, t_raw: Any, o_raw: Any, p: UsageParams) -> UsageState | None:
-    """:func:`_one_reading`'s state for the reading ``(t_raw, o_raw)``, or None."""
+    """The state after the reading ``(t_raw, o_raw)`` (see :func:`_readings_in_turn`), or
+    None."""
     if type(t_raw) is not int or type(o_raw) not in (int, float):
         return None
     t, o = t_raw, float(o_raw)
@@ -251,11 +241,7 @@ def update_usage(
             if first is not None:
                 return first
         else:
-            quick = (
-                _one_reading(state, ts_ms, odometer_m, params)
-                if len(ts_ms) == 1
-                else _few_readings(state, ts_ms, odometer_m, params)
-            )
+            quick = _readings_in_turn(state, ts_ms, odometer_m, params)
             if quick is not None:
                 return quick
     ts = np.asarray(ts_ms, dtype=np.int64).ravel()
