@@ -1,7 +1,8 @@
 """``journeygate score``: the store's predictions at ``now`` against the hidden future (pure).
 
 For each figure, journeygate, the naive forecaster and the oracle are scored on the same
-vehicles (docs/simulator.md, "Scoring"):
+vehicles, and for each date also the ideal reader, which knows all the oracle knows but each
+car's own pace (``references``; docs/simulator.md, "Scoring"). Every date is a whole day:
 
 - warranty expiry error in days, for coverages whose true end is distance-bound and falls 0-30,
   31-90 or 91-180 days after ``now``;
@@ -48,14 +49,18 @@ from simulator.scoring.metrics import (
     sign_accuracy,
 )
 from simulator.scoring.references import (
+    Naive,
     Oracle,
     capped,
+    day_of,
+    ideal_mean_daily_km,
     lifetime_rate,
-    naive_days,
 )
 from simulator.scoring.truth import ScoringTruth, VehicleTruth
 
 METHODS = ("journeygate", "naive", "oracle")
+DATE_METHODS = ("journeygate", "naive", "ideal", "oracle")
+"""The dates are scored beside the ideal reader too (``references``)."""
 Prediction = Mapping[str, Any]
 
 
@@ -77,7 +82,7 @@ class Score:
     """Method -> errors of the days to drive the distance truly driven in :data:`DISTANCE_DAYS`."""
     ratios: dict[str, dict[str, Ratio]] = field(default_factory=dict)
     """Date figure (``warranty 0-30``..., ``distance``, ``service due``) -> reference
-    (``naive``, ``oracle``) -> journeygate's median error over the reference's."""
+    (``naive``, ``ideal``, ``oracle``) -> journeygate's median error over the reference's."""
 
 
 DISTANCE_DAYS = (40, 55, 70, 85)
@@ -90,7 +95,7 @@ class _Pairs:
 
     @classmethod
     def new(cls) -> _Pairs:
-        return cls({m: [] for m in METHODS}, [])
+        return cls({m: [] for m in DATE_METHODS}, [])
 
     def add(self, true_days: float, **pred: float) -> None:
         self.true.append(true_days)
@@ -98,16 +103,45 @@ class _Pairs:
             self.pred[method].append(days)
 
     def errors(self) -> dict[str, DateErrors]:
-        return {m: date_errors(self.pred[m], self.true) for m in METHODS}
+        return {m: date_errors(self.pred[m], self.true) for m in DATE_METHODS}
 
     def ratios(self) -> dict[str, Ratio]:
         """journeygate's median error over each reference's, on the dates all three forecast."""
         mine = self.pred["journeygate"]
         return {
             ref: median_error_ratio(mine, self.pred[ref], self.true)
-            for ref in METHODS
+            for ref in DATE_METHODS
             if ref != "journeygate"
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _References:
+    naive: Naive
+    ideal: Oracle
+    oracle: Oracle
+
+    def days(self, remaining_km: float, today: date, time_limit: date | None) -> dict[str, float]:
+        """Each reference's day for a distance still to drive, capped by a time limit."""
+        return {
+            "naive": capped(self.naive.days(remaining_km), today, time_limit),
+            "ideal": capped(self.ideal.days(remaining_km), today, time_limit),
+            "oracle": capped(self.oracle.days(remaining_km), today, time_limit),
+        }
+
+
+def _ideal_usage(vt: VehicleTruth, today: date) -> dict[str, Any]:
+    """The car's true usage parameters with its mean as the ideal reader estimates it."""
+    usage, facts, trajectory = vt.now["usage"], vt.facts, vt.trajectory
+    lifetime_km = 0.0
+    if trajectory is not None and "odometer_start_m" in facts:
+        age_days = (
+            date.fromisoformat(str(trajectory["first_day"]))
+            - date.fromisoformat(facts["delivery_date"])
+        ).days
+        driven_km = (float(facts["odometer_start_m"]) - float(facts["delivery_odometer_m"])) / 1000
+        lifetime_km = driven_km / age_days if age_days > 0 else 0.0
+    return {**usage, "mean_daily_km": ideal_mean_daily_km(usage, trajectory, today, lifetime_km)}
 
 
 def _days(day: str | None, today: date) -> float:
@@ -135,11 +169,15 @@ def score(truth: ScoringTruth, predictions: Mapping[str, Prediction], catalog: C
             today,
             date.fromisoformat(vt.facts["delivery_date"]),
         )
-        oracle = Oracle(vt.now["usage"], truth.now)
         if vt.future is not None:
-            _score_distance(vt, pred, today, odometer_km, rate, oracle, distance)
-            _score_warranty(vt, pred, today, odometer_km, rate, oracle, warranty, warranty_band)
-            _score_service(vt, pred, today, odometer_km, rate, oracle, service, service_band)
+            refs = _References(
+                Naive(rate, truth.now),
+                Oracle(_ideal_usage(vt, today), truth.now),
+                Oracle(vt.now["usage"], truth.now),
+            )
+            _score_distance(vt, pred, today, odometer_km, refs, distance)
+            _score_warranty(vt, pred, today, odometer_km, refs, warranty, warranty_band)
+            _score_service(vt, pred, today, odometer_km, refs, service, service_band)
             _score_bill(vt, pred, truth, catalog, bills, foreseen)
         if vt.financed and pred.get("equity"):
             _score_equity(vt, pred, truth, equity_pred, equity_true)
@@ -182,8 +220,7 @@ def _score_distance(
     pred: Prediction,
     today: date,
     odometer_km: float,
-    rate: float,
-    oracle: Oracle,
+    refs: _References,
     pairs: _Pairs,
 ) -> None:
     """Each method's days to reach the odometer the vehicle truly shows after each of
@@ -194,17 +231,16 @@ def _score_distance(
     trajectory = vt.future.get("odometer_m") or []
     if km_per_day <= 0 or not isinstance(as_of, datetime):
         return
-    end_of_today = datetime.combine(today, time(), UTC) + timedelta(days=1)
-    lag_days = (end_of_today - as_of) / timedelta(days=1)  # its origin is its last reading
+    midnight = datetime.combine(today, time(), UTC)
+    origin = (as_of - midnight) / timedelta(days=1)  # its last reading, in days after midnight
     for days in DISTANCE_DAYS:
         if days > len(trajectory):
             return
         remaining_km = float(trajectory[days - 1]) / 1000 - odometer_km
         pairs.add(
             float(days),
-            journeygate=remaining_km / km_per_day - lag_days,
-            naive=naive_days(remaining_km, rate),
-            oracle=oracle.days(remaining_km),
+            journeygate=day_of(origin + remaining_km / km_per_day),
+            **refs.days(remaining_km, today, None),
         )
 
 
@@ -213,8 +249,7 @@ def _score_warranty(
     pred: Prediction,
     today: date,
     odometer_km: float,
-    rate: float,
-    oracle: Oracle,
+    refs: _References,
     pairs: dict[str, _Pairs],
     band: tuple[list[float], list[float], list[float]],
 ) -> None:
@@ -233,8 +268,7 @@ def _score_warranty(
         pairs[name].add(
             true_days,
             journeygate=_days(coverage["expiry_p50"], today),
-            naive=capped(naive_days(remaining_km, rate), today, time_limit),
-            oracle=capped(oracle.days(remaining_km), today, time_limit),
+            **refs.days(remaining_km, today, time_limit),
         )
         band[0].append(_days(coverage["expiry_p10"], today))
         band[1].append(_days(coverage["expiry_p90"], today))
@@ -264,8 +298,7 @@ def _score_service(
     pred: Prediction,
     today: date,
     odometer_km: float,
-    rate: float,
-    oracle: Oracle,
+    refs: _References,
     pairs: _Pairs,
     band: tuple[list[float], list[float], list[float]],
 ) -> None:
@@ -278,8 +311,7 @@ def _score_service(
     pairs.add(
         true_days,
         journeygate=_days(due["due_p50"], today),
-        naive=capped(naive_days(remaining_km, rate), today, time_limit),
-        oracle=capped(oracle.days(remaining_km), today, time_limit),
+        **refs.days(remaining_km, today, time_limit),
     )
     band[0].append(_days(due["due_p10"], today))
     band[1].append(_days(due["due_p90"], today))

@@ -1,6 +1,7 @@
 """What the scorer needs of a truth file: each vehicle's facts at ``now`` and its hidden future.
 
-Only the header, ``vehicle``, ``vehicle_now``, ``future`` and ``future_event`` lines are read
+Only the header, ``vehicle``, ``trajectory``, ``vehicle_now``, ``future`` and ``future_event``
+lines are read
 (docs/simulator.md, "Truth file"); a truth file without a horizon can still be read, but has
 nothing to score dates against.
 """
@@ -25,6 +26,8 @@ class VehicleTruth:
     """The ``vehicle`` line."""
     now: dict[str, Any] = field(default_factory=dict)
     """The ``vehicle_now`` line."""
+    trajectory: dict[str, Any] | None = None
+    """The ``trajectory`` line: the true odometer at the end of each day of the period."""
     future: dict[str, Any] | None = None
     services: list[dict[str, Any]] = field(default_factory=list)
     """The ``future_event`` services, in time order."""
@@ -85,10 +88,12 @@ def read_scoring_truth(path: Path) -> ScoringTruth:
                 if int(doc["ts_ms"]) > truth.last_service_ms and int(doc["ts_ms"]) <= now_ms:
                     truth.last_service_ms = int(doc["ts_ms"])
                     truth.last_service_where = str(doc.get("where"))
-            elif kind in ("vehicle", "vehicle_now", "future", "future_event"):
+            elif kind in ("vehicle", "trajectory", "vehicle_now", "future", "future_event"):
                 truth = vehicles.setdefault(doc["vin"], VehicleTruth(doc["vin"]))
                 if kind == "vehicle":
                     truth.facts = doc
+                elif kind == "trajectory":
+                    truth.trajectory = doc
                 elif kind == "vehicle_now":
                     truth.now = doc
                 elif kind == "future":

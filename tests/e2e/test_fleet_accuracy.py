@@ -250,7 +250,9 @@ def test_predictions_beat_the_naive_forecaster_with_calibrated_intervals(
 
     # What this fleet measures with enough vehicles to mean something. The targets for
     # warranty expiry 31-90 days ahead against the oracle (11 vehicles here), the bill (15 %)
-    # and the equity sign (95 %) are not met: docs/signals.md, "Accuracy", gives the figures.
+    # and the equity sign (95 %) are not met: docs/signals.md, "Accuracy", gives the figures;
+    # the ideal reader (every parameter of the world but each car's own pace) misses the first
+    # as well, and the oracle the last.
     assert doc["predicted"] >= 0.95 * doc["vehicles"]
     far = doc["warranty_expiry"]["91-180"]
     assert far["journeygate"]["n"] >= 20, far
@@ -260,6 +262,10 @@ def test_predictions_beat_the_naive_forecaster_with_calibrated_intervals(
     assert distance["journeygate"]["n"] >= 1000, distance
     assert (
         distance["journeygate"]["median_abs_days"] <= 0.75 * distance["naive"]["median_abs_days"]
+    ), distance
+    # and close to the best the published days allow
+    assert (
+        distance["journeygate"]["median_abs_days"] <= 1.3 * distance["ideal"]["median_abs_days"]
     ), distance
     due = doc["service_due"]
     assert due["journeygate"]["n"] >= 100, due

@@ -23,6 +23,9 @@ FLAT = {
     "weekday_factors": [1.0] * 7,
     "month_factors": [1.0] * 12,
     "departure_hours": [6, 12],  # every trip of the day has left by `now` (12:00)
+    "day_sigma": 0.5,
+    "zero_day_probability_weekday": 0.1,
+    "zero_day_probability_weekend": 0.1,
 }
 
 
@@ -31,6 +34,7 @@ def vehicle(**now: Any) -> VehicleTruth:
     vt.facts = {
         "delivery_date": "2025-03-01",
         "delivery_odometer_m": 0,
+        "odometer_start_m": 24_000_000,
         "powertrain": "ice",
         "finance": {"kind": "loan"},
     }
@@ -48,6 +52,11 @@ def vehicle(**now: Any) -> VehicleTruth:
             "due_odometer_m": 40_000_000,
         },
         **now,
+    }
+    # the period: 61 days from 2025-12-31, at 100 km a day, after 24,000 km in 305 days
+    vt.trajectory = {
+        "first_day": "2025-12-31",
+        "odometer_m": [24_000_000 + 100_000 * i for i in range(61)],
     }
     # the true odometer: 100 km a day from 30,000 km at the end of `now`'s day
     vt.future = {
@@ -155,7 +164,8 @@ def test_an_overdue_service_is_scored_on_the_day_its_distance_was_passed() -> No
     s = score(truth, {vt.vin: pred}, default_catalog())
     assert s.service_due["journeygate"].median_abs_days == 0
     assert s.service_due["oracle"].median_abs_days == 0
-    assert s.service_due["naive"].median_abs_days == pytest.approx(abs(-1000 / (30000 / 365) + 9))
+    # the naive day: noon less 12.17 days is 2026-02-17 16:00, three days before the truth's
+    assert s.service_due["naive"].median_abs_days == 3
     assert s.coverage["service"] == s.coverage["service_uncertain"] == (1, 1.0)
     # known to the day: inside, but no evidence of how wide the uncertain intervals are
     pred["service"] = {**pred["service"], "due_p10": "2026-02-20", "due_p90": "2026-02-20"}
@@ -191,17 +201,22 @@ def test_the_distance_forecast_is_scored_on_every_vehicle_from_journeygate_s_own
     pred["usage"] = {"km_per_day": 80.0}
     d = score(truth, {"1HGCM82633A004352": pred}, default_catalog()).distance
     # truth: 100 km a day, so day d's odometer is 30,000 + 100 d km: journeygate takes 1.25 d
-    # days (errors 10, 13.75, 17.5, 21.25); the oracle knows 100 km a day; the naive forecaster
-    # 30,000 km / 365 days
+    # days from the end of today, so it dates the distances on days 50, 69, 88 and 107 (errors
+    # 10, 14, 18, 22); the oracle knows 100 km a day; the naive forecaster drives 30,000 km /
+    # 365 days a day from noon: days 49, 67, 85 and 103 (errors 9, 12, 15, 18)
     assert d["journeygate"].n == 4
-    assert d["journeygate"].median_abs_days == pytest.approx((13.75 + 17.5) / 2)
+    assert d["journeygate"].median_abs_days == (14 + 18) / 2
     assert d["oracle"].median_abs_days == 0
-    naive = [abs(100 * n / (30000 / 365) - n) for n in (40, 55, 70, 85)]
-    assert d["naive"].median_abs_days == pytest.approx((naive[1] + naive[2]) / 2)
-    # a reading half a day before the end of the period: half a day less to go
+    assert d["naive"].median_abs_days == (12 + 15) / 2
+    # the ideal reader weighs 59 whole days of 100 km (2.344 each: a day's variance is
+    # e^0.25 / 0.9 - 1 of its mean's square) against the lifetime's 78.69 km a day (43.95:
+    # e^0.15² - 1), so 94.86 km a day: days 43, 58, 74 and 90
+    assert d["ideal"].median_abs_days == (3 + 4) / 2
+    # a reading half a day before the end of the period: half a day less to go, days 50, 69,
+    # 87 and 106
     pred["as_of_ts"] = datetime(2026, 3, 1, 12, tzinfo=UTC)
     d = score(truth, {"1HGCM82633A004352": pred}, default_catalog()).distance
-    assert d["journeygate"].median_abs_days == pytest.approx((13.75 + 17.5) / 2 - 0.5)
+    assert d["journeygate"].median_abs_days == (14 + 17) / 2
 
 
 def test_the_equity_oracle_reads_the_curve_at_the_true_market_level() -> None:
@@ -259,6 +274,9 @@ def test_the_table_and_the_document_show_both_bill_figures() -> None:
     text = console.export_text()
     assert "service bill: median abs % error vs the invoice" in text
     assert "against the invoice's foreseeable part" in text
+    # the dates have the ideal reader's column; the bill and the equity leave it empty
+    assert "ideal" in text and doc["service_due"]["ideal"]["n"] == 1
+    assert "ideal" not in doc["bill_mape_pct"] and "ideal" not in doc["equity_sign"]
 
 
 def test_each_date_figure_has_journeygate_s_error_over_each_reference_s() -> None:
