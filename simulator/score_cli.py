@@ -1,6 +1,6 @@
 """``journeygate score``: what the store predicted at the end of a simulation, against its
 hidden future (``journeygate simulate --horizon-days N --truth FILE``), beside a naive
-forecaster and an oracle.
+forecaster, an ideal reader of the published days (its dates only) and an oracle.
 
 Exit status: 0 when scored, 2 for bad options or an unreadable truth file, 3 when the store
 cannot be reached.
